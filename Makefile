@@ -1,0 +1,40 @@
+# Entry points for people and CI. The real build is CMake; this file only sequences it.
+#   make deps   install missing Debian packages        make        build build/fitsflow
+#   make test   deps + build + every test (also ASan)  make run    start FitsFlow on the sample data
+#   make bench  run the benchmarks under bench/
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all deps build test test-release test-asan run bench clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: deps
+	@$(MAKE) --no-print-directory test-release
+	@$(MAKE) --no-print-directory test-asan
+
+test-release: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan:
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFF_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+run: deps build
+	@bash scripts/run.sh
+
+bench: deps build
+	@bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

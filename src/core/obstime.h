@@ -1,0 +1,44 @@
+/* Observation times: parsing the forms FITS headers use (ISO 8601 with or without T, trailing Z,
+ * old DD/MM/YY dates, DATE-OBS + TIME-OBS, JSOC's 2014.03.01_00:01:25_TAI), and converting TAI to
+ * UTC with the leap-second table. Times are kept as seconds since 1970-01-01 (UTC's calendar)
+ * plus a scale, so that a leap second itself (23:59:60) can still be printed. */
+#ifndef FF_CORE_OBSTIME_H
+#define FF_CORE_OBSTIME_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef enum ff_timescale { FF_TS_UTC, FF_TS_TAI, FF_TS_TT } ff_timescale;
+
+typedef struct ff_time {
+    int year, month, day, hour, minute; /* calendar fields in the time's own scale */
+    int second;                         /* 0..60 (60 only for a UTC leap second) */
+    int64_t nanos;                      /* 0..999999999 */
+    ff_timescale scale;
+} ff_time;
+
+/* Parses one date-time string. Recognises a trailing "Z" (UTC), "_TAI"/" TAI", "_UTC", "_TT".
+ * Without a scale marker the time is taken as UTC, unless default_scale says otherwise (pass the
+ * TIMESYS keyword's scale). Returns -1 with a reason such as
+ * "cannot parse observation time '2011-13-45': month 13 out of range". */
+int ff_time_parse(const char *s, ff_timescale default_scale, ff_time *out, ff_err *err);
+
+/* Combines a date-only DATE-OBS ("2011-06-07" or "07/06/11") with a TIME-OBS ("06:33:02.88"). */
+int ff_time_parse_date_time(const char *date, const char *time, ff_timescale default_scale,
+                            ff_time *out, ff_err *err);
+
+/* Converts to UTC (TAI - (TAI-UTC); TT = TAI + 32.184 s). A UTC time is returned unchanged.
+ * Times before 1972 use the 1972 offset (10 s). Returns -1 only for out-of-range years. */
+int ff_time_to_utc(const ff_time *in, ff_time *out, ff_err *err);
+
+/* TAI - UTC in seconds at a UTC instant given as seconds since 1970 (the leap-second table). */
+int ff_time_tai_minus_utc(int64_t utc_unix_seconds);
+
+/* Seconds since 1970-01-01T00:00:00 in the time's own calendar (leap second 60 counts as 59+1). */
+int64_t ff_time_unix(const ff_time *t);
+
+/* ISO 8601 with milliseconds and a Z: "2011-06-07T06:33:02.880Z". buf needs 32 bytes. */
+void ff_time_format_iso(const ff_time *t, char *buf, unsigned bufsize);
+
+#endif

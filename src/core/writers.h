@@ -1,0 +1,29 @@
+/* The text and array outputs of one FITS image: header text and JSON, NPY and CSV.
+ * Each writes to an ff_sink and returns 0, or -1 with err filled. */
+#ifndef FF_CORE_WRITERS_H
+#define FF_CORE_WRITERS_H
+
+#include "core/err.h"
+#include "core/header.h"
+#include "core/image.h"
+#include "core/sink.h"
+
+/* "KEY = value" per card as the original wrote it (Python: f"{key} = {value}" over
+ * header.items()): strings unquoted, True/False, Python float repr; COMMENT/HISTORY one line each. */
+int ff_write_header_txt(const ff_header *h, ff_sink *out, ff_err *err);
+
+/* A JSON object {"header": {...}, "comments": {...}}: "header" maps each keyword, in header order,
+ * to its typed value (true/false, integer, float, string; null when undefined; the first card wins
+ * for a repeated keyword, as astropy's header[key]); "COMMENT", "HISTORY" and "" (blank keyword)
+ * map to arrays of their texts. "comments" maps each keyword that has a card comment to it. */
+int ff_write_header_json(const ff_header *h, ff_sink *out, ff_err *err);
+
+/* NumPy .npy (format 1.0, or 2.0 when the header needs it), little-endian, C order. */
+int ff_write_npy(const ff_image *img, ff_sink *out, ff_err *err);
+
+/* CSV as pandas.DataFrame(data).to_csv(index=False) writes it: a first line of column numbers,
+ * one line per row, NaN as an empty field, floats in shortest round-trip form. 1-D and 2-D
+ * images only (a 3-D image is refused with a reason). nthreads > 1 formats rows in parallel. */
+int ff_write_csv(const ff_image *img, ff_sink *out, int nthreads, ff_err *err);
+
+#endif
