@@ -22,17 +22,19 @@ typedef enum ff_card_kind {
 typedef struct ff_card {
     char key[72];        /* keyword; HIERARCH keys without the "HIERARCH " prefix */
     ff_card_kind kind;
-    char text[72];       /* string value (quotes removed, '' -> '), commentary text, raw number */
+    const char *text;    /* string value (quotes removed, '' -> ', trailing blanks removed, CONTINUE
+                            cards joined), commentary text, or the raw value text; never NULL */
     int64_t ival;        /* FF_CARD_INT (when it fits; otherwise the card is FF_CARD_FLOAT) */
     double fval;         /* FF_CARD_FLOAT, and FF_CARD_INT as a double */
     int bval;            /* FF_CARD_BOOL */
-    char comment[72];    /* card comment after '/', trimmed; "" when none */
+    const char *comment; /* card comment after '/', trimmed; "" when none; never NULL */
     char raw[81];        /* the 80-character card image, NUL-terminated */
 } ff_card;
 
 typedef struct ff_header {
     ff_card *cards;      /* owned */
-    size_t ncards;       /* END not included */
+    size_t ncards;       /* END and CONTINUE cards not included (CONTINUE joins its string) */
+    char *strings;       /* owned storage behind text and comment; NULL for hand-built headers */
 } ff_header;
 
 /* Parses ncards 80-character card images laid end to end (as fits_convert_hdr2str returns them).
