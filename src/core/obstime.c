@@ -275,14 +275,14 @@ static int parse_clock(const char *p, ff_time *t, char *why, size_t whysz)
         return -1;
     }
     p++;
-    if (read_num(&p, 2, &m, &n) != 0) {
+    if (read_num(&p, 2, &m, &n) != 0 || n != 2) {
         snprintf(why, whysz, "expected minutes of 2 digits");
         return -1;
     }
     int64_t nanos = 0;
     if (*p == ':') {
         p++;
-        if (read_num(&p, 2, &s, &n) != 0) {
+        if (read_num(&p, 2, &s, &n) != 0 || n != 2) {
             snprintf(why, whysz, "expected seconds of 2 digits");
             return -1;
         }
@@ -300,7 +300,12 @@ static int parse_clock(const char *p, ff_time *t, char *why, size_t whysz)
         }
     }
     if (*p != '\0') {
-        snprintf(why, whysz, "unexpected text '%.16s' after the time", p);
+        char q[17];
+        size_t i;
+        for (i = 0; i < 16 && p[i]; i++)
+            q[i] = isprint((unsigned char)p[i]) ? p[i] : '?';
+        q[i] = '\0';
+        snprintf(why, whysz, "unexpected text '%s' after the time", q);
         return -1;
     }
     t->hour = h, t->minute = m, t->second = s, t->nanos = nanos;
@@ -341,6 +346,10 @@ static int parse_core(const char *s, size_t limit, ff_timescale default_scale, f
     }
     ff_time t = {.scale = default_scale};
     strip_scale(b, &len, &t.scale);
+    if (len == 0) {
+        snprintf(why, whysz, "there is no date before the time-scale marker");
+        return -1;
+    }
     const char *p = b;
     if (parse_date(&p, &t, why, whysz) != 0)
         return -1;
