@@ -271,6 +271,109 @@ static void cfitsio_text(int status, char *buf, size_t n)
     fits_clear_errmsg();
 }
 
+/* ---- compressed-image header fallback ---------------------------------------------------- */
+
+/* CFITSIO 4.2's fits_convert_hdr2str fails when a keyword such as BSCALE sits before ZIMAGE in the
+ * table header (astropy writes unsigned images that way). Then the image header is rebuilt here
+ * the way CFITSIO and astropy do: Z-keywords renamed to their image names, table and compression
+ * keywords dropped, the other cards kept in order. */
+static int keep_table_card(const char *key)
+{
+    static const char *drop[] = {"XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT",
+                                 "GCOUNT", "TFIELDS", "THEAP", "ZIMAGE", "ZCMPTYPE", "ZQUANTIZ",
+                                 "ZDITHER0", "ZMASKCMP", "ZSIMPLE", "ZTENSION", "ZEXTEND",
+                                 "ZBLOCKED", "ZPCOUNT", "ZGCOUNT", "ZBITPIX", "ZNAXIS", "ZBLANK",
+                                 "CHECKSUM", "DATASUM", "END"};
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+        if (strcmp(key, drop[i]) == 0)
+            return 0;
+    static const char *prefix[] = {"TTYPE", "TFORM", "TUNIT", "TDIM", "TSCAL", "TZERO", "TNULL",
+                                   "TDISP", "ZNAXIS", "ZTILE", "ZNAME", "ZVAL"};
+    for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++) {
+        size_t n = strlen(prefix[i]);
+        if (strncmp(key, prefix[i], n) == 0 && key[n] >= '0' && key[n] <= '9')
+            return 0;
+    }
+    return 1;
+}
+
+static void card_key(const char *card, char key[9])
+{
+    memcpy(key, card, 8);
+    key[8] = '\0';
+    for (int k = 7; k >= 0 && key[k] == ' '; k--)
+        key[k] = '\0';
+}
+
+static void put_card(char *dst, const char *src, const char *newkey)
+{
+    memcpy(dst, src, 80);
+    if (newkey) {
+        memset(dst, ' ', 8);
+        memcpy(dst, newkey, strlen(newkey));
+    }
+}
+
+static int compressed_header(fitsfile *fp, ff_header *out, ff_err *err)
+{
+    char *raw = NULL;
+    int n = 0, st = 0;
+    if (fits_hdr2str(fp, 0, NULL, 0, &raw, &n, &st)) {
+        char t[FLEN_STATUS];
+        cfitsio_text(st, t, sizeof t);
+        return ff_err_set(err, "the compressed image's header could not be read (CFITSIO: %s)", t);
+    }
+    char *cards = malloc(((size_t)n + 8) * 80);
+    if (!cards) {
+        fits_free_memory(raw, &st);
+        return ff_err_set(err, "out of memory for a %d-card header", n);
+    }
+    size_t m = 0;
+    const char *first[] = {"ZBITPIX", "ZNAXIS", "ZNAXIS1", "ZNAXIS2", "ZNAXIS3"};
+    const char *names[] = {"BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3"};
+    char key[9];
+    int simple = 0;
+    for (int i = 0; i < n; i++) {
+        card_key(raw + 80 * i, key);
+        if (strcmp(key, "ZSIMPLE") == 0)
+            simple = 1;
+    }
+    put_card(cards + 80 * m++, simple ? "SIMPLE  =                    T / conforms to FITS standard"
+                                        "                      "
+                                      : "XTENSION= 'IMAGE   '           / Image extension          "
+                                        "                      ", NULL);
+    for (size_t f = 0; f < sizeof first / sizeof first[0]; f++)
+        for (int i = 0; i < n; i++) {
+            card_key(raw + 80 * i, key);
+            if (strcmp(key, first[f]) == 0) {
+                put_card(cards + 80 * m++, raw + 80 * i, names[f]);
+                break;
+            }
+        }
+    if (!simple) {
+        put_card(cards + 80 * m++, "PCOUNT  =                    0 / number of parameters      "
+                                   "                      ", NULL);
+        put_card(cards + 80 * m++, "GCOUNT  =                    1 / number of groups          "
+                                   "                      ", NULL);
+    }
+    for (int i = 0; i < n && m < (size_t)n + 8; i++) {
+        const char *c = raw + 80 * i;
+        card_key(c, key);
+        if (strcmp(key, "EXTNAME") == 0 && strstr(c, "'COMPRESSED_IMAGE'"))
+            continue;
+        if (strcmp(key, "ZHECKSUM") == 0)
+            put_card(cards + 80 * m++, c, "CHECKSUM");
+        else if (strcmp(key, "ZDATASUM") == 0)
+            put_card(cards + 80 * m++, c, "DATASUM");
+        else if (keep_table_card(key))
+            put_card(cards + 80 * m++, c, NULL);
+    }
+    fits_free_memory(raw, &st);
+    int rc = ff_header_parse(cards, m, out, err);
+    free(cards);
+    return rc;
+}
+
 /* ---- HDU choice ------------------------------------------------------------------------- */
 
 typedef enum probe_kind {
@@ -607,10 +710,8 @@ static void plan_compressed(scaling *sc, fitsfile *fp, int zbitpix)
             sc->blank_on = 1;
             sc->blank_on_converted = 1;
             sc->blank = zb;
-            /* np.where(blanks, nan, data) promotes unsigned data to a float type */
-            if (sc->out == FF_U16)
-                sc->out = FF_F32;
-            else if (sc->out == FF_U32 || sc->out == FF_U64)
+            /* np.where(blanks, nan, data) promotes unsigned data to float64 */
+            if (sc->out == FF_U16 || sc->out == FF_U32 || sc->out == FF_U64)
                 sc->out = FF_F64;
         }
     }
@@ -711,8 +812,8 @@ static void convert_unsigned_blank(void *buf, size_t n, const scaling *sc)
     const double nan = NAN;
     int64_t zb = sc->blank;
     if (sc->raw == FF_I16) {
-        EXPAND(int16_t, float,
-               ((int64_t)(uint16_t)r == zb) ? (float)nan : (float)(uint16_t)((uint16_t)r ^ 0x8000u));
+        EXPAND(int16_t, double,
+               ((int64_t)(uint16_t)r == zb) ? nan : (double)(uint16_t)((uint16_t)r ^ 0x8000u));
     } else if (sc->raw == FF_I32) {
         EXPAND(int32_t, double,
                ((int64_t)(uint32_t)r == zb) ? nan : (double)(uint32_t)((uint32_t)r ^ 0x80000000u));
@@ -922,12 +1023,17 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
     if (fits_convert_hdr2str(h.fp, 0, NULL, 0, &hdr, &nkeys, &st)) {
         char t[FLEN_STATUS];
         cfitsio_text(st, t, sizeof t);
-        ff_err_set(err, "the header of HDU %d could not be read (CFITSIO: %s)", hdu, t);
         hdr = NULL;
+        st = 0;
+        if (!p.compressed) {
+            ff_err_set(err, "the header of HDU %d could not be read (CFITSIO: %s)", hdu, t);
+            goto done;
+        }
+        if (compressed_header(h.fp, &out->header, err) != 0)
+            goto done;
+    } else if (nkeys < 0 || ff_header_parse(hdr, (size_t)nkeys, &out->header, err) != 0) {
         goto done;
     }
-    if (nkeys < 0 || ff_header_parse(hdr, (size_t)nkeys, &out->header, err) != 0)
-        goto done;
 
     scaling sc;
     if (p.compressed)
