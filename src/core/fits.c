@@ -1023,6 +1023,10 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
     if (fits_convert_hdr2str(h.fp, 0, NULL, 0, &hdr, &nkeys, &st)) {
         char t[FLEN_STATUS];
         cfitsio_text(st, t, sizeof t);
+        if (hdr) { /* CFITSIO may fail after allocating the string */
+            int s2 = 0;
+            fits_free_memory(hdr, &s2);
+        }
         hdr = NULL;
         st = 0;
         if (!p.compressed) {
@@ -1047,8 +1051,9 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
     if (p.compressed) {
         char ztype[FLEN_VALUE] = "";
         int s2 = 0;
-        if (fits_read_key(h.fp, TSTRING, "ZCMPTYPE", ztype, NULL, &s2) == 0)
-            snprintf(out->compression, sizeof out->compression, "%s", ztype);
+        if (fits_read_key(h.fp, TSTRING, "ZCMPTYPE", ztype, NULL, &s2) == 0 &&
+            strlen(ztype) < sizeof out->compression)
+            memcpy(out->compression, ztype, strlen(ztype) + 1);
         fits_clear_errmsg();
     }
     out->image.dtype = sc.out;
