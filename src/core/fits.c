@@ -962,8 +962,8 @@ static int read_data(fitsfile *fp, const src *s, int hdu, const probe *p, const 
             free(img->data);
             img->data = NULL;
             if (p->compressed)
-                return ff_err_set(err, "the compressed image data are damaged and could not be decoded (CFITSIO: %s)",
-                                  txt);
+                return ff_err_set(err, "the compressed image data are damaged and could not be "
+                                       "decoded (CFITSIO: %s)", txt);
             return ff_err_set(err, "the image data could not be read (CFITSIO: %s)", txt);
         }
     }
