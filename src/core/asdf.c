@@ -15,7 +15,7 @@
 
 #define ASDF_TAG "tag:stsci.edu:asdf/"
 #define ZLIB_LEVEL 1
-#define MAX_STRING ((size_t)1 << 30)      /* libyaml takes int lengths */
+#define MAX_STRING ((size_t)256 << 20)    /* libyaml takes int lengths; 3x this still fits */
 #define MAX_HEK_JSON ((size_t)64 << 20)
 #define MAX_HEK_DEPTH 64
 #define BLOCK_HEADER_SIZE 48               /* after the magic and the size field */
@@ -55,10 +55,15 @@ static int put(em *e, const void *buf, size_t len)
     return 0;
 }
 
+/* Hands an initialised event to the emitter (which then owns it); after an earlier failure the
+ * event is only freed. */
 static int emit(em *e, yaml_event_t *ev, int init_ok)
 {
-    if (e->failed)
+    if (e->failed) {
+        if (init_ok)
+            yaml_event_delete(ev);
         return -1;
+    }
     if (!init_ok) {
         e->failed = 1;
         ff_err_set(&e->err, "cannot build a YAML event (out of memory)");
