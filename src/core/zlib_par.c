@@ -1,8 +1,12 @@
 /* Parallel zlib (pigz-style chunks behind one header and one Adler-32) with the input's MD5
  * taken chunk by chunk, in order, by whichever worker finds the next chunk ready: the data is
- * read while it is still in cache and no thread sits idle waiting to hash. */
+ * read while it is still in cache and no thread sits idle waiting to hash.
+ * With one or two threads, libdeflate is used instead: at level 1 it writes one zlib stream about
+ * twice as fast as zlib (and a little smaller), so on two cores one libdeflate thread plus one
+ * MD5 thread beats two zlib threads and leaves more CPU to the rest of the pipeline. */
 #include "core/zlib_par.h"
 
+#include <libdeflate.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -147,6 +151,65 @@ void ff_zpar_free(ff_zpar *z)
     memset(z, 0, sizeof *z);
 }
 
+typedef struct md5_job {
+    const void *src;
+    size_t len;
+    unsigned char md5[16];
+    int rc;
+    ff_err err;
+} md5_job;
+
+static void *md5_thread(void *arg)
+{
+    md5_job *m = arg;
+    m->rc = ff_md5(m->src, m->len, m->md5, &m->err);
+    return NULL;
+}
+
+/* One libdeflate zlib stream on the calling thread; MD5 on a second thread when two are allowed. */
+static int deflate_whole(const void *src, size_t len, int level, int nthreads, ff_zpar *out,
+                         ff_err *err)
+{
+    struct libdeflate_compressor *c = libdeflate_alloc_compressor(level);
+    if (!c)
+        return ff_err_set(err, "cannot create a libdeflate compressor (out of memory)");
+    size_t cap = libdeflate_zlib_compress_bound(c, len);
+    unsigned char *buf = malloc(cap);
+    out->pieces = calloc(1, sizeof *out->pieces);
+    if (!buf || !out->pieces) {
+        libdeflate_free_compressor(c);
+        free(buf);
+        free(out->pieces);
+        out->pieces = NULL;
+        return ff_err_set(err, "out of memory allocating %zu bytes for compression", cap);
+    }
+    md5_job m = {.src = src, .len = len, .rc = -1};
+    pthread_t tid;
+    int threaded = nthreads >= 2 && pthread_create(&tid, NULL, md5_thread, &m) == 0;
+    size_t n = libdeflate_zlib_compress(c, src, len, buf, cap);
+    libdeflate_free_compressor(c);
+    if (threaded)
+        pthread_join(tid, NULL);
+    else
+        md5_thread(&m);
+    if (n == 0 || m.rc != 0) {
+        free(buf);
+        free(out->pieces);
+        out->pieces = NULL;
+        if (n == 0)
+            return ff_err_set(err, "libdeflate could not compress %zu bytes", len);
+        if (err)
+            *err = m.err;
+        return -1;
+    }
+    unsigned char *fit = realloc(buf, n);
+    out->pieces[0] = (ff_zpiece){fit ? fit : buf, n};
+    out->npieces = 1;
+    out->total = n;
+    memcpy(out->md5, m.md5, 16);
+    return 0;
+}
+
 int ff_zpar_compress(const void *src, size_t len, int level, int nthreads, ff_zpar *out,
                      ff_err *err)
 {
@@ -155,6 +218,8 @@ int ff_zpar_compress(const void *src, size_t len, int level, int nthreads, ff_zp
         return ff_err_set(err, "zlib level %d is outside 0..9", level);
     if (len && !src)
         return ff_err_set(err, "no data to compress");
+    if (nthreads <= 2)
+        return deflate_whole(src, len, level, nthreads, out, err);
     job j;
     memset(&j, 0, sizeof j);
     j.src = src;

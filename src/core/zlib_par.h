@@ -1,8 +1,10 @@
-/* One zlib stream (RFC 1950) produced by several threads, the way pigz does it, together with the
- * MD5 of the uncompressed input computed during the same pass. The input is cut into chunks; each
- * chunk is raw-deflated (primed with the previous 32 KiB as dictionary) and ends on a byte
- * boundary with Z_SYNC_FLUSH, the last with Z_FINISH; the pieces follow one zlib header and end
- * with the Adler-32 of the whole input. Any single inflate (zlib.decompressobj) reads it. */
+/* One zlib stream (RFC 1950) together with the MD5 of the uncompressed input, produced by several
+ * threads. With three or more threads it is made the way pigz does it: the input is cut into
+ * chunks; each chunk is raw-deflated by zlib (primed with the previous 32 KiB as dictionary) and
+ * ends on a byte boundary with Z_SYNC_FLUSH, the last with Z_FINISH; the pieces follow one zlib
+ * header and end with the Adler-32 of the whole input. With one or two threads libdeflate writes
+ * the stream in one go (faster per core than zlib; the MD5 runs on the second thread). Either way
+ * any single inflate (zlib.decompressobj) reads it. */
 #ifndef FF_CORE_ZLIB_PAR_H
 #define FF_CORE_ZLIB_PAR_H
 
@@ -24,8 +26,9 @@ typedef struct ff_zpar {
     unsigned char md5[16]; /* MD5 of the uncompressed input */
 } ff_zpar;
 
-/* Compresses len bytes of src at zlib level (0..9) using up to nthreads threads (<= 1: the
- * caller's thread only). The result is independent of nthreads. Returns 0, or -1 with err filled
+/* Compresses len bytes of src at level (0..9) using up to nthreads threads (<= 1: the caller's
+ * thread only). The bytes depend on the engine (libdeflate for nthreads <= 2, chunked zlib
+ * above), not on the exact thread count within one engine. Returns 0, or -1 with err filled
  * (out of memory, thread creation failure, zlib failure); out is then left empty. */
 int ff_zpar_compress(const void *src, size_t len, int level, int nthreads, ff_zpar *out,
                      ff_err *err);

@@ -173,55 +173,80 @@ static void test_md5_vectors(void **state)
     assert_string_equal(hex, "57edf4a22be3c955ac49da2e2107b67a"); /* RFC 1321 A.5 */
 }
 
-/* The parallel compressor: the same bytes for 1 and 4 threads, zlib's inflate (which checks the
- * Adler-32) gives back the input, and the MD5 matches a one-shot MD5. */
+static void concat(const ff_zpar *z, unsigned char *dst)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < z->npieces; i++) {
+        memcpy(dst + o, z->pieces[i].data, z->pieces[i].len);
+        o += z->pieces[i].len;
+    }
+    assert_int_equal(o, z->total);
+}
+
+/* Both engines (libdeflate for 1-2 threads, chunked zlib for more): zlib's inflate (which checks
+ * the Adler-32) gives back the input, the MD5 matches a one-shot MD5, and the chunked stream is
+ * the same for 3 and 4 threads. */
 static void test_zpar_threads(void **state)
 {
     (void)state;
     size_t n = 3 * 1024 * 1024 + 12345; /* several chunks and a short last one */
-    unsigned char *src = malloc(n);
+    unsigned char *src = malloc(n), *back = malloc(n);
     assert_non_null(src);
+    assert_non_null(back);
     uint32_t x = 12345;
     for (size_t i = 0; i < n; i++) {
         x = x * 1103515245u + 12345u;
         src[i] = (unsigned char)((i / 7) ^ ((x >> 24) & 0x0F)); /* compressible but not trivial */
     }
-    ff_zpar a, b;
     ff_err err = {{0}};
-    assert_int_equal(ff_zpar_compress(src, n, 1, 1, &a, &err), 0);
-    assert_int_equal(ff_zpar_compress(src, n, 1, 4, &b, &err), 0);
-    assert_int_equal(a.total, b.total);
-    assert_true(a.total < n);
-    unsigned char *ca = malloc(a.total), *cb = malloc(b.total);
-    assert_non_null(ca);
-    assert_non_null(cb);
-    size_t o = 0;
-    for (size_t i = 0; i < a.npieces; i++) {
-        memcpy(ca + o, a.pieces[i].data, a.pieces[i].len);
-        o += a.pieces[i].len;
-    }
-    o = 0;
-    for (size_t i = 0; i < b.npieces; i++) {
-        memcpy(cb + o, b.pieces[i].data, b.pieces[i].len);
-        o += b.pieces[i].len;
-    }
-    assert_memory_equal(ca, cb, a.total);
-    unsigned char *back = malloc(n);
-    assert_non_null(back);
-    uLongf blen = (uLongf)n;
-    assert_int_equal(uncompress(back, &blen, ca, (uLong)a.total), Z_OK);
-    assert_int_equal(blen, n);
-    assert_memory_equal(back, src, n);
     unsigned char md5[16];
     assert_int_equal(ff_md5(src, n, md5, &err), 0);
-    assert_memory_equal(a.md5, md5, 16);
-    assert_memory_equal(b.md5, md5, 16);
-    ff_zpar_free(&a);
-    ff_zpar_free(&b);
-    free(ca);
-    free(cb);
+    unsigned char *prev = NULL;
+    size_t prev_len = 0;
+    for (int t = 1; t <= 4; t++) {
+        ff_zpar z;
+        assert_int_equal(ff_zpar_compress(src, n, 1, t, &z, &err), 0);
+        assert_true(z.total < n);
+        unsigned char *c = malloc(z.total);
+        assert_non_null(c);
+        concat(&z, c);
+        uLongf blen = (uLongf)n;
+        assert_int_equal(uncompress(back, &blen, c, (uLong)z.total), Z_OK);
+        assert_int_equal(blen, n);
+        assert_memory_equal(back, src, n);
+        assert_memory_equal(z.md5, md5, 16);
+        if (t == 4) {
+            assert_int_equal(z.total, prev_len);
+            assert_memory_equal(c, prev, prev_len);
+        }
+        free(prev);
+        prev = c;
+        prev_len = z.total;
+        ff_zpar_free(&z);
+    }
+    free(prev);
     free(back);
     free(src);
+}
+
+static void test_zpar_empty(void **state)
+{
+    (void)state;
+    ff_err err = {{0}};
+    for (int t = 1; t <= 3; t += 2) {
+        ff_zpar z;
+        assert_int_equal(ff_zpar_compress(NULL, 0, 1, t, &z, &err), 0);
+        unsigned char c[64], back[4];
+        assert_true(z.total <= sizeof c);
+        concat(&z, c);
+        uLongf blen = sizeof back;
+        assert_int_equal(uncompress(back, &blen, c, (uLong)z.total), Z_OK);
+        assert_int_equal(blen, 0);
+        char hex[33];
+        hex16(z.md5, hex);
+        assert_string_equal(hex, "d41d8cd98f00b204e9800998ecf8427e");
+        ff_zpar_free(&z);
+    }
 }
 
 static void test_empty_and_tiny(void **state)
@@ -326,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_compressed_block),
         cmocka_unit_test(test_md5_vectors),
         cmocka_unit_test(test_zpar_threads),
+        cmocka_unit_test(test_zpar_empty),
         cmocka_unit_test(test_empty_and_tiny),
         cmocka_unit_test(test_bad_images),
         cmocka_unit_test(test_sink_failure),
