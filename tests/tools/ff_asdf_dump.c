@@ -254,7 +254,7 @@ int main(int argc, char **argv)
         in.hek_json_len = len;
     }
 
-    double best = 1e30;
+    double best = 1e30, best_cpu = 1e30;
     for (int r = 0; r < repeat; r++) {
         FILE *f = fopen(out_path, "wb");
         if (!f) {
@@ -263,10 +263,11 @@ int main(int argc, char **argv)
         }
         ff_sink sink = ff_file_sink(f);
         double t0 = now();
+        clock_t c0 = clock();
         int rc = ff_asdf_write(&in, &sink, &err);
         if (fflush(f) != 0)
             rc = -1;
-        double dt = now() - t0;
+        double dt = now() - t0, dc = (double)(clock() - c0) / CLOCKS_PER_SEC;
         fclose(f);
         if (rc != 0) {
             fprintf(stderr, "ff_asdf_write: %s\n", err.msg);
@@ -274,10 +275,12 @@ int main(int argc, char **argv)
         }
         if (dt < best)
             best = dt;
+        if (dc < best_cpu)
+            best_cpu = dc;
     }
     if (show_time)
-        fprintf(stderr, "ff_asdf_write: %.3f s (best of %d, %d thread(s), %s)\n", best, repeat,
-                in.nthreads, in.compress ? "zlib" : "raw");
+        fprintf(stderr, "ff_asdf_write: %.3f s wall, %.3f s CPU (best of %d, %d thread(s), %s)\n",
+                best, best_cpu, repeat, in.nthreads, in.compress ? "zlib" : "raw");
     ff_header_free(&hdr);
     free(raw);
     free(cards);
