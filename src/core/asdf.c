@@ -223,8 +223,9 @@ static int seq_end(em *e)
     return emit(e, &ev, ok);
 }
 
-/* Shortest text that reads back as the same double, in a form YAML 1.1 resolves as a float:
- * it always has a '.', an exponent always has a sign, and non-finite values are .nan/.inf. */
+/* Shortest text that reads back as the same double, laid out as Python's repr (positional for
+ * exponents -4..15, else scientific) and in a form YAML 1.1 resolves as a float: it always has a
+ * '.', an exponent always has a sign, and non-finite values are .nan/.inf/-.inf. */
 static void fmt_float(double v, char *buf, size_t size)
 {
     if (isnan(v)) {
@@ -235,18 +236,24 @@ static void fmt_float(double v, char *buf, size_t size)
         snprintf(buf, size, v > 0 ? ".inf" : "-.inf");
         return;
     }
-    char t[40];
-    for (int p = 1; p <= 17; p++) {
-        snprintf(t, sizeof t, "%.*g", p, v);
+    char t[48];
+    int p;
+    for (p = 0; p < 17; p++) {
+        snprintf(t, sizeof t, "%.*e", p, v);
         if (strtod(t, NULL) == v)
             break;
     }
+    snprintf(t, sizeof t, "%.*e", p, v);
     char *ex = strchr(t, 'e');
-    size_t mant = ex ? (size_t)(ex - t) : strlen(t);
-    if (memchr(t, '.', mant))
+    int exp10 = atoi(ex + 1);
+    if (exp10 >= -4 && exp10 < 16) {
+        int dec = p - exp10;
+        snprintf(buf, size, "%.*f", dec < 1 ? 1 : dec, v);
+    } else if (p == 0) {
+        snprintf(buf, size, "%.*s.0%s", (int)(ex - t), t, ex);
+    } else {
         snprintf(buf, size, "%s", t);
-    else
-        snprintf(buf, size, "%.*s.0%s", (int)mant, t, ex ? ex : "");
+    }
 }
 
 static int flt(em *e, double v)

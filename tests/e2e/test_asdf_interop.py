@@ -357,6 +357,22 @@ def tricky_header():
 check("header values keep their types", tricky_header())
 
 
+def nonfinite_header_floats():
+    # floats YAML must write as .inf/-.inf, and exponent forms it must keep as floats
+    raw = [b"SIMPLE  =                    T", b"FBIG    =                1E999",
+           b"FNEG    =               -1D999", b"FSUB    =               1E-320",
+           b"FEXP    =               1.5D+3", b"FINT    =                 1E5", b"END"]
+    cards = b"".join(x.ljust(80) for x in raw)
+    h = fits.Header.fromstring(cards.decode("ascii"))
+    tree, _ = roundtrip(make("int8", (2, 3)), cards=cards)
+    got = tree["fits"]["header"]
+    assert got["FBIG"] == math.inf and got["FNEG"] == -math.inf
+    astropy_header_checks(got, h)
+
+
+check("non-finite and exponent header floats", nonfinite_header_floats)
+
+
 def non_ascii_header():
     cards = b"".join([card("SIMPLE", "T"), card("OBSERVER", "'M\xfcller  '"),
                       card("NOTE", "'bad \xc0\xaf end'"), card("WEIRD", "'\x01ctl\x7f'"),
@@ -436,7 +452,20 @@ def hek_too_deep():
     assert tree["hek"] == {} and "deeper" in tree["hek_note"]
 
 
+def random_doubles():
+    # any finite double through JSON (jansson) and our float text must come back bit-exact
+    bits = rng.integers(0, 2 ** 63, 3000, dtype=np.uint64) | (
+        rng.integers(0, 2, 3000, dtype=np.uint64) << np.uint64(63))
+    vals = [float(v) for v in bits.view(np.float64) if np.isfinite(v)]
+    vals += [1e16, 1e15, 123456789012345678.0, 1e-4, 1e-5, 0.1, 2.0 ** -1074, 2.0 ** 1023]
+    tree, _ = roundtrip(make("int16", (2, 2)), hek=json.dumps({"v": vals}))
+    got = tree["hek"]["v"]
+    assert all(type(g) is float for g in got)
+    assert np.array(got).tobytes() == np.array(vals).tobytes()
+
+
 check("HEK round-trip", hek_roundtrip)
+check("random doubles round-trip", random_doubles)
 check("HEK empty result", hek_empty_events)
 check("HEK invalid JSON", hek_invalid)
 check("HEK absent", hek_absent)
