@@ -85,6 +85,16 @@ typedef struct block {
         }                                                                                  \
     } while (0)
 
+/* A NaN in a one-column file: Python's csv module quotes the empty field so that the line is
+ * not mistaken for a blank one. */
+#define NAN_ONE_COL                                                                        \
+    do {                                                                                   \
+        if (b->ncols == 1) {                                                               \
+            memcpy(p, "\"\"", 2);                                                           \
+            p += 2;                                                                        \
+        }                                                                                  \
+    } while (0)
+
 static void *format_block(void *arg)
 {
     block *b = arg;
@@ -99,8 +109,12 @@ static void *format_block(void *arg)
         case FF_I32: ROW_LOOP(int32_t, p = put_i32(p, src[c])); break;
         case FF_I64: ROW_LOOP(int64_t, p += ff_fmt_int64(src[c], p)); break;
         case FF_U64: ROW_LOOP(uint64_t, p += ff_fmt_uint64(src[c], p)); break;
-        case FF_F32: ROW_LOOP(float, if (!isnan(src[c])) p += ff_fmt_float32(src[c], p)); break;
-        case FF_F64: ROW_LOOP(double, if (!isnan(src[c])) p += ff_fmt_double(src[c], p)); break;
+        case FF_F32:
+            ROW_LOOP(float, if (!isnan(src[c])) p += ff_fmt_float32(src[c], p); else NAN_ONE_COL);
+            break;
+        case FF_F64:
+            ROW_LOOP(double, if (!isnan(src[c])) p += ff_fmt_double(src[c], p); else NAN_ONE_COL);
+            break;
         }
         *p++ = '\n';
     }

@@ -22,7 +22,8 @@ int ff_write_header_json(const ff_header *h, ff_sink *out, ff_err *err);
 int ff_write_npy(const ff_image *img, ff_sink *out, ff_err *err);
 
 /* CSV as pandas.DataFrame(data).to_csv(index=False) writes it: a first line of column numbers,
- * one line per row, NaN as an empty field, floats in shortest round-trip form. 1-D and 2-D
+ * one line per row, NaN as an empty field ("" when there is one column, as Python's csv module
+ * writes it), floats in shortest round-trip form (numpy's str for float32). 1-D and 2-D
  * images only (a 3-D image is refused with a reason). nthreads > 1 formats rows in parallel. */
 int ff_write_csv(const ff_image *img, ff_sink *out, int nthreads, ff_err *err);
 
