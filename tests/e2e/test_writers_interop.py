@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,8 @@ from astropy.io import fits
 
 warnings.simplefilter("ignore")
 TOOL = os.path.join(os.environ.get("FF_TOOLS_DIR", "build/tests"), "ff_writers_dump")
+if os.environ.get("FF_TEST_TMP"):
+    os.makedirs(os.environ["FF_TEST_TMP"], exist_ok=True)
 TMP = tempfile.mkdtemp(prefix="writers-", dir=os.environ.get("FF_TEST_TMP") or None)
 SUNPY_TEST = "/usr/lib/python3/dist-packages/sunpy/data/test"
 rng = np.random.default_rng(20240611)
@@ -287,5 +290,7 @@ for name, fn in list(globals().items()):
     if name.startswith("test_") and callable(fn):
         check(name, fn)
 
+if results["failed"] == 0:
+    shutil.rmtree(TMP, ignore_errors=True)  # keep the files of a failed run for a look
 print(f"{results['passed']} passed, {results['failed']} failed")
 sys.exit(0 if results["failed"] == 0 and results["passed"] > 0 else 1)
