@@ -174,7 +174,7 @@ static inline uint64_t round_to_odd(u64x2 g, uint64_t cp)
 /* Shortest decimal s * 10^k in the rounding interval of c * 2^q (closest, ties to even digit).
  * even: c is even (the interval ends are then included); closer_below: the lower neighbour is
  * half as far (c is a power of two at the bottom of its binade). */
-static inline void schubfach(uint64_t c, int q, int closer_below, uint64_t *out_s, int *out_k)
+static inline __attribute__((always_inline)) void schubfach(uint64_t c, int q, int closer_below, uint64_t *out_s, int *out_k)
 {
     int even = (c & 1) == 0;
     uint64_t cbl = 4 * c - 2 + (uint64_t)closer_below;
@@ -214,23 +214,24 @@ static inline void schubfach(uint64_t c, int q, int closer_below, uint64_t *out_
 
 /* ---- layout ------------------------------------------------------------------------------ */
 
-/* Lays out digits s * 10^k (s > 0) in positional or scientific form as Python and numpy do. */
+/* Lays out digits s * 10^k (s > 0) in positional or scientific form as Python and numpy do.
+ * Digits are written in place (short byte loops, no library calls: this runs per CSV value). */
 static size_t layout(char *buf, size_t pos, uint64_t s, int k, int sci)
 {
     while (s % 10 == 0) {
         s /= 10;
         k++;
     }
-    char dig[24];
-    int n = (int)put_u64(s, dig);
-    int e = k + n - 1; /* scientific exponent */
     char *p = buf + pos;
     if (sci) {
-        *p++ = dig[0];
+        int n = (int)put_u64(s, p + 1); /* d.ddd: write the digits one to the right, */
+        int e = k + n - 1;
+        p[0] = p[1];                    /* then pull the first one in front of the point */
         if (n > 1) {
-            *p++ = '.';
-            memcpy(p, dig + 1, (size_t)n - 1);
-            p += n - 1;
+            p[1] = '.';
+            p += n + 1;
+        } else {
+            p += 1;
         }
         *p++ = 'e';
         *p++ = e < 0 ? '-' : '+';
@@ -239,29 +240,31 @@ static size_t layout(char *buf, size_t pos, uint64_t s, int k, int sci)
             *p++ = (char)('0' + ae / 100);
             ae %= 100;
         }
-        memcpy(p, DIGITS2 + 2 * ae, 2);
+        p[0] = DIGITS2[2 * ae];
+        p[1] = DIGITS2[2 * ae + 1];
         p += 2;
     } else if (k >= 0) {
-        memcpy(p, dig, (size_t)n);
-        p += n;
-        memset(p, '0', (size_t)k);
-        p += k;
-        memcpy(p, ".0", 2);
-        p += 2;
-    } else if (n + k > 0) {
-        int ip = n + k;
-        memcpy(p, dig, (size_t)ip);
-        p += ip;
+        p += put_u64(s, p);
+        for (int i = 0; i < k; i++)
+            *p++ = '0';
         *p++ = '.';
-        memcpy(p, dig + ip, (size_t)(n - ip));
-        p += n - ip;
-    } else {
         *p++ = '0';
-        *p++ = '.';
-        memset(p, '0', (size_t)(-(n + k)));
-        p += -(n + k);
-        memcpy(p, dig, (size_t)n);
-        p += n;
+    } else {
+        int n = count_digits(s);
+        int ip = n + k; /* digits before the point */
+        if (ip > 0) {
+            put_u64(s, p + 1);
+            for (int i = 0; i < ip; i++)
+                p[i] = p[i + 1];
+            p[ip] = '.';
+            p += n + 1;
+        } else {
+            *p++ = '0';
+            *p++ = '.';
+            for (int i = 0; i < -ip; i++)
+                *p++ = '0';
+            p += put_u64(s, p);
+        }
     }
     *p = '\0';
     return (size_t)(p - buf);
