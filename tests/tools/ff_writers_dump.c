@@ -32,12 +32,11 @@ static char *read_all(const char *path, size_t *len)
     while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
         n += got;
         if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb)
                 free(buf);
-                buf = NULL;
-            }
             buf = nb;
+            cap *= 2;
         }
     }
     fclose(f);
