@@ -57,8 +57,8 @@ static int key_ok(const char *k)
 
 const ff_png_options ff_png_default_options = {
     .level = 1,
-    .strategy = 0,
-    .filters = SPNG_FILTER_CHOICE_SUB | SPNG_FILTER_CHOICE_UP,
+    .strategy = 3, /* Z_RLE */
+    .filters = SPNG_FILTER_CHOICE_UP,
 };
 
 int ff_png_write8(const uint8_t *pixels, uint32_t width, uint32_t height, const ff_png_palette *pal,
