@@ -14,9 +14,9 @@ static double c1(int i) { return sqrt((double)i) * sqrt(255.0); }
 static double c2(int i) { return (double)i * i / 255.0; }
 static double c3(int i) { return (c1(i) + c2(i) / 2.0) * 255.0 / (255.0 + 255.0 / 2.0); }
 
-/* IDL table 3: red ramps up over levels 0..175, green over 120..255, blue over 190..255, each
+/* IDL table 3: red ramps up over levels 0..176, green over 120..255, blue over 190..255, each
  * truncated to an integer as the IDL table stores them. */
-static double r0(int i) { return i >= 175 ? 255 : (i * 255) / 175; }
+static double r0(int i) { return i >= 176 ? 255 : (i * 255) / 176; }
 static double g0(int i) { return i <= 120 ? 0 : ((i - 120) * 255) / 135; }
 static double b0(int i) { return i <= 190 ? 0 : ((i - 190) * 255) / 65; }
 static double half_b0(int i) { return b0(i) / 2.0; }
