@@ -269,17 +269,71 @@ static size_t map_row(const scaler *sc, const double *v, size_t n, uint8_t *out)
         return missing;
     }
     const double hl = sc->half_lo, inv = sc->inv, scale = (double)(LUT_SIZE - 1);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* branch-free: NaN gives a valid index, then level 0 */
         double x = v[i];
-        if (x != x) {
-            out[i] = 0;
-            missing++;
-            continue;
-        }
         double t = (x * 0.5 - hl) * inv;
-        t = t > 1 ? 1 : (t > 0 ? t : 0);
-        out[i] = sc->lut[(size_t)(t * scale + 0.5)];
+        t = t < 1 ? t : 1;
+        t = t > 0 ? t : 0;
+        uint8_t l = sc->lut[(size_t)(t * scale + 0.5)];
+        int ok = x == x;
+        out[i] = ok ? l : 0;
+        missing += (size_t)!ok;
     }
+    return missing;
+}
+
+/* For 8- and 16-bit integer data: the level of every possible stored value (BLANK -> 0), indexed
+ * by the value's bit pattern, so a pixel costs one table load. */
+static int small_int(ff_dtype t)
+{
+    return t == FF_U8 || t == FF_I8 || t == FF_I16 || t == FF_U16;
+}
+
+static int build_int_lut(const plane *pl, const scaler *sc, uint8_t *lut, ff_err *err)
+{
+    double *v = malloc(65536 * sizeof *v);
+    if (!v)
+        return ff_err_set(err, "out of memory for a level table");
+    for (uint32_t bits = 0; bits < 65536; bits++) {
+        int64_t x;
+        switch (pl->dtype) {
+        case FF_U8: x = (uint8_t)bits; break;
+        case FF_I8: x = (int8_t)(uint8_t)bits; break;
+        case FF_I16: x = (int16_t)(uint16_t)bits; break;
+        default: x = (uint16_t)bits; break;
+        }
+        v[bits] = pl->use_blank && x == pl->blank ? NAN : (double)x;
+    }
+    map_row(sc, v, 65536, lut);
+    free(v);
+    return 0;
+}
+
+/* Levels of row r of pl into out; returns how many pixels were missing. */
+static size_t map_plane_row(const plane *pl, size_t r, const scaler *sc, const uint8_t *ilut,
+                            double *row, uint8_t *out)
+{
+    size_t w = pl->w, missing = 0;
+    if (!ilut) {
+        load_row(pl, r, row);
+        return map_row(sc, row, w, out);
+    }
+    switch (pl->dtype) {
+    case FF_U8: case FF_I8: {
+        const uint8_t *s = (const uint8_t *)pl->data + r * w;
+        for (size_t i = 0; i < w; i++)
+            out[i] = ilut[s[i]];
+        break;
+    }
+    default: {
+        const uint16_t *s = (const uint16_t *)pl->data + r * w;
+        for (size_t i = 0; i < w; i++)
+            out[i] = ilut[s[i]];
+        break;
+    }
+    }
+    for (size_t i = 0; i < w; i++)
+        missing += out[i] == 0;
     return missing;
 }
 
@@ -527,7 +581,7 @@ int ff_render_levels(const ff_image *img, const ff_render_params *p, uint8_t **p
 
     int rc = -1;
     double *row = NULL, *small = NULL, *sample = NULL;
-    uint8_t *lev = NULL, *out = NULL;
+    uint8_t *lev = NULL, *out = NULL, *ilut = NULL;
     scaler *sc = NULL;
     size_t rowcap = w;
 
@@ -615,20 +669,25 @@ int ff_render_levels(const ff_image *img, const ff_render_params *p, uint8_t **p
         ff_err_set(err, "out of memory for a %zux%zu render", ow, oh);
         goto done;
     }
+    if (small_int(pl.dtype)) {
+        if (!(ilut = malloc(65536)) || build_int_lut(&pl, sc, ilut, err) != 0) {
+            ff_err_set(err, "out of memory for a level table");
+            goto done;
+        }
+    }
     for (size_t r = 0; r < oh; r++) {
-        load_row(&pl, r, row);
         if (k == 0) {
-            missing += map_row(sc, row, ow, out + (oh - 1 - r) * ow);
+            missing += map_plane_row(&pl, r, sc, ilut, row, out + (oh - 1 - r) * ow);
         } else if (k == 2) { /* dst row r = src row r reversed */
             uint8_t *d = out + r * ow;
-            missing += map_row(sc, row, ow, d);
+            missing += map_plane_row(&pl, r, sc, ilut, row, d);
             for (size_t a = 0, b = ow - 1; a < b; a++, b--) {
                 uint8_t t = d[a];
                 d[a] = d[b];
                 d[b] = t;
             }
         } else {
-            missing += map_row(sc, row, ow, lev + r * ow);
+            missing += map_plane_row(&pl, r, sc, ilut, row, lev + r * ow);
         }
     }
     if (k == 1 || k == 3)
@@ -661,6 +720,7 @@ done:
     free(sample);
     free(lev);
     free(out);
+    free(ilut);
     free(sc);
     return rc;
 }
