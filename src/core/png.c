@@ -1,6 +1,9 @@
 /* 8-bit PNG encoding through libspng, streamed straight into an ff_sink (no whole-file buffer).
- * Settings (measured on 4096x4096 solar renders, see the render issue note): zlib level 1 with
- * the default strategy and only the SUB/UP filters tried per row. */
+ * Default settings, measured on 4096x4096 solar renders (CPU ms per image / MB): zlib level 1
+ * with the RLE strategy and the UP filter on every row. Against libspng's defaults (level 6,
+ * adaptive choice of all five filters: ~1800 ms) and level 1 with adaptive filters (~500 ms),
+ * it takes ~150-230 ms and gives the smallest files of the fast settings: for noise-dominated
+ * EUV images LZ matches are rare, and for flat areas (off-disk, magnetogram) runs are enough. */
 #include "core/png.h"
 
 #include <spng.h>
