@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "pipeline/clean.h"
+#include "server/queue.h"
 
 #define MAX_JOBS 16
 #define MAX_SLEEP_SECONDS 30
@@ -182,4 +184,27 @@ void ff_scheduler_stop(ff_scheduler *s)
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+static int clean_busy(void *ctx, const char *sid)
+{
+    const ff_clean_job *job = ctx;
+    return job->queue && ff_queue_is_active(job->queue, sid);
+}
+
+void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when)
+{
+    (void)s;
+    (void)when;
+    ff_clean_job *job = ctx;
+    ff_clean_report rep;
+    ff_err err = {{0}};
+    /* Age is measured from now, not from the fire time: a late run must not delete more. */
+    if (ff_clean_sessions(job->store, time(NULL), job->retention_hours, clean_busy, job, &rep,
+                          &err) != 0)
+        ff_log(FF_LOG_ERROR, NULL, NULL, "clean: %s", err.msg);
+    else
+        ff_log(FF_LOG_INFO, NULL, NULL,
+               "clean: deleted %d sessions (%ld objects), kept %d younger and %d busy",
+               rep.sessions_deleted, rep.objects_deleted, rep.sessions_kept, rep.sessions_busy);
 }

@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "server/queue.h"
+#include "store/store.h"
 
 /* A parsed expression: "minute hour day-of-month month day-of-week", each field "*", a number,
  * a range "a-b", a step "*\/n" or "a-b/n" or "a/n" (a to the end), or a comma list of those.
@@ -56,5 +58,14 @@ long ff_scheduler_runs(ff_scheduler *s, const char *name);
 
 /* Stops the thread (waits for a running job to return) and frees s. s may be NULL. */
 void ff_scheduler_stop(ff_scheduler *s);
+
+/* The nightly clean as a ready-made job: register ff_clean_job_run with a pointer to one of these
+ * (it must outlive the scheduler). Sessions the queue has pending or running are spared. */
+typedef struct ff_clean_job {
+    ff_store *store;
+    ff_queue *queue;     /* may be NULL */
+    int retention_hours;
+} ff_clean_job;
+void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when);
 
 #endif
