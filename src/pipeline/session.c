@@ -75,6 +75,7 @@ typedef struct upload {
     ff_store_stat st;
     char skip[512];         /* set: not processed (bad or duplicate name, unreadable) */
     int valid_name;
+    int ignored;            /* bad or duplicate name: no logs, listed as skipped */
     int done;               /* finished in an earlier run: prev holds its result */
     ff_file_result prev;
     /* This run: */
@@ -401,7 +402,7 @@ static int finish(run *r, ff_err *err)
         upload *u = &r->ups.v[i];
         if (u->done) {
             src[i] = &u->prev;
-        } else if (!u->valid_name) {
+        } else if (u->ignored) {
             ff_file_result_init(&all[i], u->name);
             all[i].status = FF_FILE_SKIPPED;
             snprintf(all[i].reason, sizeof all[i].reason, "%s", u->skip);
@@ -466,7 +467,7 @@ static int finish(run *r, ff_err *err)
         put_log(r, "summary_log_2.txt", summary);
     }
     for (size_t i = 0; i < n; i++)
-        if (!r->ups.v[i].valid_name && !r->ups.v[i].done)
+        if (r->ups.v[i].ignored)
             ff_file_result_free(&all[i]);
     free(skipped);
     free(flat);
@@ -506,13 +507,20 @@ int ff_session_process(const ff_pipeline_config *cfg, ff_store *store, const cha
 
     for (size_t i = 0; i < r->ups.n; i++) {
         upload *u = &r->ups.v[i];
-        if (!u->valid_name)
+        if (!u->valid_name) {
+            u->ignored = 1;
             continue;
+        }
         nvalid++;
-        for (size_t j = 0; j < i && !u->skip[0]; j++)
-            if (r->ups.v[j].valid_name && !strcmp(r->ups.v[j].base, u->base))
+        /* x.fits and x.fts would share every output and log name: the first one wins. */
+        for (size_t j = 0; j < i && !u->ignored; j++)
+            if (r->ups.v[j].valid_name && !strcmp(r->ups.v[j].base, u->base)) {
                 snprintf(u->skip, sizeof u->skip, "another upload of this session, %.200s, has the "
                          "same name before its ending; outputs would collide", r->ups.v[j].name);
+                u->ignored = 1;
+            }
+        if (u->ignored)
+            continue;
         u->done = finished_before(r, u);
         if (!u->done)
             ntodo++;
@@ -526,18 +534,14 @@ int ff_session_process(const ff_pipeline_config *cfg, ff_store *store, const cha
     }
     for (size_t i = 0; i < r->ups.n; i++) {
         upload *u = &r->ups.v[i];
-        if (!u->valid_name || u->done)
+        if (u->ignored || u->done)
             continue;
         r->todo[k] = i;
         r->inputs[k].name = u->name;
-        if (u->skip[0]) {
-            r->inputs[k].skip_reason = u->skip;
-        } else {
-            char key[FF_STORE_KEY_MAX + 1];
-            snprintf(key, sizeof key, "%s%s", r->fits, u->name);
-            u->path = ff_store_local_path(store, key);
-            r->inputs[k].path = u->path; /* NULL: fetched in on_start */
-        }
+        char key[FF_STORE_KEY_MAX + 1];
+        snprintf(key, sizeof key, "%s%s", r->fits, u->name);
+        u->path = ff_store_local_path(store, key);
+        r->inputs[k].path = u->path; /* NULL: fetched in on_start */
         k++;
     }
     ff_log(FF_LOG_INFO, sid, NULL, "session: %zu uploads, %zu to process", nvalid, ntodo);

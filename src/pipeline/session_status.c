@@ -180,7 +180,18 @@ int ff_session_status_json(ff_store *store, const char *sid, char **json, ff_err
     for (size_t i = 0; i < n; i++) {
         json_array_append(uploads, v[i]);
         const char *name = json_string_value(json_object_get(v[i], "name"));
-        if (ff_upload_name_valid(name, NULL))
+        if (!ff_upload_name_valid(name, NULL))
+            continue;
+        /* As the runner does: of two uploads with one base name, the first (by name) is the file. */
+        char base[256], other[256];
+        ff_base_name(name, base, sizeof base);
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++) {
+            const char *o = json_string_value(json_object_get(v[j], "name"));
+            ff_base_name(o, other, sizeof other);
+            dup = ff_upload_name_valid(o, NULL) && !strcmp(base, other);
+        }
+        if (!dup)
             json_array_append_new(files, file_json(store, root, name));
     }
     free(v);
