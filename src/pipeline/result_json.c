@@ -38,6 +38,7 @@ json_t *ff_file_result_to_json(const ff_file_result *r)
             json_array_append_new(shape, json_integer((json_int_t)r->shape[d]));
         json_object_set_new(f, "shape", shape);
         json_object_set_new(f, "dtype", json_string(r->dtype));
+        json_object_set_new(f, "render_scaling", str_or_null(r->scaling));
     }
     json_t *notes = json_array();
     for (int i = 0; i < r->nnotes; i++)
@@ -154,7 +155,8 @@ static int parse(const json_t *j, ff_file_result *r, ff_err *err)
         get_str(j, "detector", m->detector, sizeof m->detector, err) != 0 ||
         get_str(j, "measurement", m->measurement, sizeof m->measurement, err) != 0 ||
         get_str(j, "observation_time", m->time_iso, sizeof m->time_iso, err) != 0 ||
-        get_str(j, "dtype", r->dtype, sizeof r->dtype, err) != 0)
+        get_str(j, "dtype", r->dtype, sizeof r->dtype, err) != 0 ||
+        get_str(j, "render_scaling", r->scaling, sizeof r->scaling, err) != 0)
         return -1;
     m->has_time = m->time_iso[0] != '\0';
     if (get_int(j, "wavelength", -1000000000, 1000000000, 0, &v, err) != 0)
