@@ -32,6 +32,7 @@ static ff_store *store;
 typedef struct seen {
     pthread_mutex_t lock;
     char names[256][64];
+    char texts[256][1100];
     int nlogs;
     int step_times;
     int files;
@@ -45,8 +46,10 @@ static void on_log(void *ctx, const char *sid, const char *name, const char *tex
     assert_string_equal(sid, SID);
     assert_non_null(text);
     pthread_mutex_lock(&s->lock);
-    if (s->nlogs < 256)
+    if (s->nlogs < 256) {
+        snprintf(s->texts[s->nlogs], sizeof s->texts[0], "%s", text);
         snprintf(s->names[s->nlogs++], sizeof s->names[0], "%s", name);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -366,6 +369,12 @@ static void test_process_and_resume(void **state)
     check_manifest();
     /* Hooks: the download summary, 7 + 7 + 2 file logs, the skipped and summary logs. */
     assert_int_equal(s.nlogs, 19);
+    /* What on_log reported is exactly what was stored. */
+    for (int i = 0; i < s.nlogs; i++) {
+        char key[256];
+        snprintf(key, sizeof key, T "logs/%s", s.names[i]);
+        expect_text(key, s.texts[i]);
+    }
     assert_int_equal(s.step_times, 13);
     assert_int_equal(s.files, 3);
 
