@@ -36,6 +36,8 @@ int main(int argc, char **argv)
         return ff_cmd_process(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve"))
         return ff_cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "clean"))
+        return ff_cmd_clean(argc - 1, argv + 1);
     fprintf(stderr, "fitsflow: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }
