@@ -83,6 +83,19 @@ int ff_sse_start(ff_http *h, ff_err *err)
     return 0;
 }
 
+void ff_http_logs_changed(void *ctx, const char *sid, const char *name, const char *text)
+{
+    (void)sid;
+    (void)name;
+    (void)text;
+    ff_http *h = ctx;
+    if (!h || !h->sse)
+        return;
+    pthread_mutex_lock(&h->sse->lock);
+    pthread_cond_signal(&h->sse->cond);
+    pthread_mutex_unlock(&h->sse->lock);
+}
+
 void ff_sse_stop(ff_http *h)
 {
     ff_sse_hub *hub = h ? h->sse : NULL;
