@@ -292,17 +292,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->upload)
         return ff_upload_data(r, upload_data, upload_data_size);
     if (*upload_data_size) {
-        /* Only uploads have bodies worth reading; others are drained up to a small limit. */
+        /* Only uploads have bodies worth reading; others are read and dropped, and answered with
+         * 413 past a small limit (once the body is in, so that the client reads the answer). */
         r->bytes_in += *upload_data_size;
         *upload_data_size = 0;
-        if (!r->dispatched && r->bytes_in > FF_HTTP_MAX_SMALL_BODY) {
-            r->dispatched = 1;
-            return ff_http_send_error(r, 413, "request body larger than %d bytes", FF_HTTP_MAX_SMALL_BODY);
-        }
+        if (r->bytes_in > FF_HTTP_DRAIN_MAX)
+            return MHD_NO;
         return MHD_YES;
     }
     if (!r->dispatched) {
         r->dispatched = 1;
+        if (r->bytes_in > FF_HTTP_MAX_SMALL_BODY)
+            return ff_http_send_error(r, 413, "request body larger than %d bytes", FF_HTTP_MAX_SMALL_BODY);
         return dispatch(r);
     }
     return MHD_YES;
