@@ -218,7 +218,8 @@ static void poll_logs(sse_stream *s)
     scan sc = {s, NULL, 0, 0, strlen(prefix)};
     ff_err err;
     ff_store_list(s->h->d.store, prefix, on_key, &sc, &err);
-    qsort(sc.items, sc.n, sizeof *sc.items, cmp_found);
+    if (sc.n)
+        qsort(sc.items, sc.n, sizeof *sc.items, cmp_found);
     for (size_t i = 0; i < sc.n; i++) {
         found *f = &sc.items[i];
         char key[256], *text = NULL;
