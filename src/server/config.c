@@ -4,9 +4,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <unistd.h>
 
 #include "pipeline/pipeline.h"
+
+/* The browser client: the source tree's web/ when this binary was built from one that still
+ * exists, else web/ next to the folder holding the binary (an installed layout). */
+static void default_web_dir(char *out, size_t cap)
+{
+    struct stat st;
+#ifdef FF_WEB_DIR
+    if (stat(FF_WEB_DIR "/index.html", &st) == 0) {
+        snprintf(out, cap, "%s", FF_WEB_DIR);
+        return;
+    }
+#endif
+    char exe[900];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(out, cap, "%s/../web", exe);
+            if (stat(out, &st) == 0)
+                return;
+        }
+    }
+    out[0] = '\0';
+}
 
 void ff_server_config_defaults(ff_server_config *c)
 {
@@ -29,6 +57,7 @@ void ff_server_config_defaults(ff_server_config *c)
     c->shutdown_timeout = 10;
     strcpy(c->clean_cron, "0 4 * * *");
     c->retention_hours = 24;
+    default_web_dir(c->web_dir, sizeof c->web_dir);
 }
 
 int ff_server_config_set_listen(ff_server_config *c, const char *s, ff_err *err)
@@ -90,7 +119,8 @@ int ff_server_config_from_env(ff_server_config *c, ff_err *err)
     if (env_str("FITSFLOW_DATA_DIR", c->data_dir, sizeof c->data_dir, err) ||
         env_str("FITSFLOW_PUBLIC_URL", c->public_url, sizeof c->public_url, err) ||
         env_str("FITSFLOW_CORS_ORIGINS", c->cors_origins, sizeof c->cors_origins, err) ||
-        env_str("FITSFLOW_CLEAN_CRON", c->clean_cron, sizeof c->clean_cron, err))
+        env_str("FITSFLOW_CLEAN_CRON", c->clean_cron, sizeof c->clean_cron, err) ||
+        env_str("FITSFLOW_WEB_DIR", c->web_dir, sizeof c->web_dir, err))
         return -1;
     if ((v = getenv("FITSFLOW_SECRET")) && *v) {
         if (strlen(v) < 16)

@@ -29,6 +29,8 @@ typedef struct ff_server_config {
     unsigned shutdown_timeout;    /* FITSFLOW_SHUTDOWN_TIMEOUT seconds in-flight requests get (10) */
     char clean_cron[128];         /* FITSFLOW_CLEAN_CRON ("0 4 * * *", UTC) */
     unsigned retention_hours;     /* FITSFLOW_RETENTION_HOURS (24) */
+    char web_dir[1024];           /* FITSFLOW_WEB_DIR: the browser client served at / (the source
+                                     tree's web/, else web/ beside the binary's folder) */
 } ff_server_config;
 
 void ff_server_config_defaults(ff_server_config *c);

@@ -157,7 +157,7 @@ static enum MHD_Result dispatch(ff_req *r)
     /* Which route, and which methods it takes. */
     int allow = 0;
     enum { R_NONE, R_TRIGGER, R_SESSIONS, R_STATUS, R_EVENTS, R_ZIP, R_CONFIG, R_HEALTH, R_METRICS,
-           R_OBJECT, R_INDEX } route = R_NONE;
+           R_OBJECT, R_INDEX, R_WEB } route = R_NONE;
     r->route = "other";
     if (!strcmp(p, "/FitsFlow-2-Trigger")) {
         route = R_TRIGGER, allow = FF_M_GET, r->route = "trigger";
@@ -183,8 +183,10 @@ static enum MHD_Result dispatch(ff_req *r)
         r->route = r->method == FF_M_PUT ? "upload" : "static";
     } else if (!strncmp(p, "/daily_videos/", 14)) {
         route = R_OBJECT, allow = FF_M_GET | FF_M_HEAD, r->route = "static";
-    } else if (!strcmp(p, "/")) {
-        route = R_INDEX, allow = FF_M_GET | FF_M_HEAD;
+    } else if (!strcmp(p, "/api") || !strcmp(p, "/api/")) {
+        route = R_INDEX, allow = FF_M_GET | FF_M_HEAD, r->route = "api";
+    } else if (p[0] == '/' && strncmp(p, "/api/", 5) != 0) {
+        route = R_WEB, allow = FF_M_GET | FF_M_HEAD, r->route = "web";
     }
     r->allow = allow ? allow | FF_M_OPTIONS : 0;
 
@@ -243,6 +245,8 @@ static enum MHD_Result dispatch(ff_req *r)
         return ff_api_metrics(r);
     case R_INDEX:
         return ff_api_index(r);
+    case R_WEB:
+        return ff_static_serve_web(r, p + 1);
     case R_OBJECT:
         if (r->method == FF_M_PUT)
             return ff_upload_begin(r, p + 1);

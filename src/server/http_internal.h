@@ -105,6 +105,8 @@ void ff_upload_end(ff_req *r); /* request over (completed or cut short) */
 
 /* static.c */
 enum MHD_Result ff_static_serve(ff_req *r, const char *key);
+/* GET/HEAD of the browser client: rel is the path under the web folder ("" = index.html). */
+enum MHD_Result ff_static_serve_web(ff_req *r, const char *rel);
 
 /* sse.c */
 int ff_sse_start(ff_http *h, ff_err *err);

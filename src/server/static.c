@@ -29,7 +29,11 @@ static void validators(struct MHD_Response *resp, const char *etag, const char *
     /* Session outputs change while processing runs: revalidate. Daily movies never change. */
     MHD_add_response_header(resp, "Cache-Control",
                             !strncmp(key, "daily_videos/", 13) ? "public, max-age=86400" : "no-cache");
+    if (!strncmp(key, "temp/", 5) && strstr(key, "/processed/")) /* outputs are data, never pages */
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 }
+
+static enum MHD_Result serve_file(ff_req *r, const char *path, const char *key);
 
 enum MHD_Result ff_static_serve(ff_req *r, const char *key)
 {
@@ -50,8 +54,36 @@ enum MHD_Result ff_static_serve(ff_req *r, const char *key)
     char *path = ff_store_local_path(h->d.store, key);
     if (!path)
         return ff_http_send_error(r, 500, "this store cannot serve files directly");
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    enum MHD_Result rc = serve_file(r, path, key);
     free(path);
+    return rc;
+}
+
+enum MHD_Result ff_static_serve_web(ff_req *r, const char *rel)
+{
+    ff_http *h = r->h;
+    ff_err err = {{0}};
+    if (!h->cfg->web_dir[0])
+        return ff_http_send_error(r, 404, "the browser client is not installed (set FITSFLOW_WEB_DIR)");
+    if (!*rel)
+        rel = "index.html";
+    if (ff_store_key_valid(rel, &err) != 0 || rel[strlen(rel) - 1] == '/')
+        return ff_http_send_error(r, 404, "nothing at /%s", rel);
+    for (const char *p = rel; p; p = strchr(p, '/')) {
+        if (*p == '/')
+            p++;
+        if (*p == '.')
+            return ff_http_send_error(r, 404, "nothing at /%s", rel);
+    }
+    char path[2300];
+    snprintf(path, sizeof path, "%s/%s", h->cfg->web_dir, rel);
+    return serve_file(r, path, rel);
+}
+
+/* Sends the regular file at path (named key, for its media type and caching). */
+static enum MHD_Result serve_file(ff_req *r, const char *path, const char *key)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
