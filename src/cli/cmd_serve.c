@@ -152,7 +152,7 @@ int ff_cmd_serve(int argc, char **argv)
         ff_log(FF_LOG_ERROR, NULL, NULL, "cannot open the data folder '%s': %s", cfg.data_dir, err.msg);
         goto out;
     }
-    snprintf(dbpath, sizeof dbpath, "%s/queue.sqlite3", cfg.data_dir);
+    snprintf(dbpath, sizeof dbpath, "%s/queue.db", cfg.data_dir);
     queue = ff_queue_open(dbpath, &err);
     if (!queue) {
         ff_log(FF_LOG_ERROR, NULL, NULL, "cannot open the job queue %s: %s", dbpath, err.msg);

@@ -98,8 +98,8 @@ def bad_file_names():
 def traversal_paths_never_escape():
     secret_file = os.path.join(SRV.data, "secret")
     for path in ["/temp/../secret", "/temp/%2e%2e/secret", "/temp/%2E%2E/secret", "/temp/..%2fsecret",
-                 "/temp/a/..%5c..%5csecret", "/temp//secret", "/temp/./secret", "/daily_videos/../queue.sqlite3",
-                 "/temp/%00/secret", "/secret", "/queue.sqlite3", "//etc/passwd", "/temp/\\..\\secret"]:
+                 "/temp/a/..%5c..%5csecret", "/temp//secret", "/temp/./secret", "/daily_videos/../queue.db",
+                 "/temp/%00/secret", "/secret", "/queue.db", "//etc/passwd", "/temp/\\..\\secret"]:
         st, h, body = SRV.request("GET", path)
         assert st in (400, 404), (path, st)
         is_json_error(st, h, body, st)
