@@ -3,6 +3,7 @@
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,16 +28,27 @@ class Server:
         self.log_path = self.data + ".log"
 
     def start(self, port=None):
-        self.port = port or free_port()
+        """Starts the server; without a port it binds port 0 and the port is read from its log
+        (so that tests running in parallel never race for a port)."""
         full = dict(os.environ)
         full.update(self.env)
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data],
+        log_start = self.log.tell()
+        self.proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port or 0}", "--data-dir", self.data],
                                      env=full, stdout=self.log, stderr=self.log)
+        self.port = port
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.read_log()[-3000:]}")
+            if not self.port:
+                with open(self.log_path, "rb") as f:
+                    f.seek(log_start)
+                    m = re.search(rb"listening on http://127\.0\.0\.1:(\d+)", f.read())
+                if not m:
+                    time.sleep(0.05)
+                    continue
+                self.port = int(m.group(1))
             try:
                 st, _, _ = self.request("GET", "/healthz")
                 if st == 200:
