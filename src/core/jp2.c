@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openjpeg-2.5/openjpeg.h>
 
@@ -124,6 +125,9 @@ int ff_jp2_decode(const void *buf, size_t len, uint64_t max_pixels, ff_raster8 *
     opj_set_error_handler(codec, on_error, msg);
     opj_set_warning_handler(codec, on_quiet, NULL);
     opj_set_info_handler(codec, on_quiet, NULL);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu > 1 && opj_has_thread_support())
+        opj_codec_set_threads(codec, ncpu > 8 ? 8 : (int)ncpu);
     opj_dparameters_t params;
     opj_set_default_decoder_parameters(&params);
     if (!opj_setup_decoder(codec, &params) || !opj_read_header(s, codec, &img) || !img) {

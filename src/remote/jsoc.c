@@ -90,7 +90,7 @@ int ff_remote_jsoc(ff_remote *r, const ff_obsmeta *meta, ff_remote_result *res)
                                   resp.content_type[0] ? resp.content_type : "no content type", err.msg);
         goto out;
     }
-    rc = ff_remote_result_msg(res, 1, "%s (%+.0f s from the observation, 1 of %zu listed)", name, off, ncand);
+    rc = ff_remote_result_msg(res, 1, "%s (%+.0f s from the observation; the closest of %zu listed)", name, off, ncand);
 out:
     free(html);
     ff_http_response_free(&resp);
