@@ -51,11 +51,38 @@ int ff_remote_png_encode(const unsigned char *pixels, unsigned width, unsigned h
     return 0;
 }
 
+/* Every chunk's length and CRC, IHDR first, IEND last. Decoders (libspng, Pillow) stop reading
+ * once they have every row and so miss damage after that point; this does not. */
+static int check_chunks(const unsigned char *buf, size_t len, ff_err *err)
+{
+    size_t pos = sizeof png_sig;
+    int first = 1;
+    while (pos + 12 <= len) {
+        uint32_t n = (uint32_t)buf[pos] << 24 | (uint32_t)buf[pos + 1] << 16 | (uint32_t)buf[pos + 2] << 8 | buf[pos + 3];
+        if (n > 0x7fffffffu || n > len - pos - 12)
+            return ff_err_set(err, "broken PNG: a chunk at byte %zu runs past the end of the data", pos);
+        const unsigned char *type = buf + pos + 4;
+        uint32_t want = (uint32_t)type[n + 4] << 24 | (uint32_t)type[n + 5] << 16 | (uint32_t)type[n + 6] << 8 |
+                        type[n + 7];
+        if ((uint32_t)crc32(0, type, n + 4) != want)
+            return ff_err_set(err, "broken PNG: chunk %.4s at byte %zu fails its CRC", (const char *)type, pos);
+        if (first && memcmp(type, "IHDR", 4))
+            return ff_err_set(err, "broken PNG: the first chunk is not IHDR");
+        first = 0;
+        pos += 12 + (size_t)n;
+        if (!memcmp(type, "IEND", 4))
+            return 0;
+    }
+    return ff_err_set(err, "broken PNG: it ends before its IEND chunk");
+}
+
 int ff_remote_png_check(const unsigned char *buf, size_t len, uint64_t max_pixels,
                         unsigned *width, unsigned *height, ff_err *err)
 {
     if (len < sizeof png_sig || memcmp(buf, png_sig, sizeof png_sig))
         return ff_err_set(err, "not a PNG (no PNG signature)");
+    if (check_chunks(buf, len, err) != 0)
+        return -1;
     spng_ctx *ctx = spng_ctx_new(0);
     if (!ctx)
         return ff_err_set(err, "out of memory starting the PNG decoder");

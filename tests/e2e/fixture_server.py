@@ -22,6 +22,7 @@ with prefix, the first `times` of them (all when None):
   "latency"  wait opts["ms"] more before answering
   "jpeg"     downloadImage answers a JPEG (image/jpeg)
   "far"      getClosestImage answers an image three days away
+  "corrupt"  the usual body, its second half overwritten with zeros (same length)
 Every request is recorded in fx.requests as dicts (t, path, query, headers, port, rule).
 
 Run as a script for the benchmark: fixture_server.py --port-file F [--latency-ms 200]."""
@@ -75,8 +76,8 @@ def aia_names(day, wavelength, step_s=36):
 
 
 def aia_name_time(name):
-    base = dt.datetime.strptime(name[:19], "%Y_%m_%d__%H_%M_%S")
-    frac = name[20:name.index("__", 20)]
+    base = dt.datetime.strptime(name[:20], "%Y_%m_%d__%H_%M_%S")
+    frac = name[21:name.index("__", 21)]
     return base + dt.timedelta(seconds=float("0." + frac))
 
 
@@ -236,6 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
                     sent += min(len(chunk), n - sent)
                 return
             status, ctype, body = self.route(u.path, q, mode)
+            if mode == "corrupt" and body:
+                body = body[: len(body) // 2] + bytes(len(body) - len(body) // 2)
             if mode == "truncate":
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
