@@ -3,6 +3,7 @@
 #include "pipeline/pipeline.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "core/render.h"
 #include "core/writers.h"
 #include "pipeline/output.h"
+#include "remote/remote.h"
 
 void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
 {
@@ -101,6 +103,69 @@ static void describe_meta(const ff_file_result *r, char *buf, size_t n)
     snprintf(buf, n, "%s%s%s%s%s", m->observatory[0] ? m->observatory : "unknown observatory",
              m->instrument[0] ? " " : "", m->instrument, m->measurement[0] ? " " : "",
              m->measurement);
+}
+
+/* The process-wide remote session used when the front end gives none. */
+static pthread_once_t default_remote_once = PTHREAD_ONCE_INIT;
+static ff_remote *default_remote;
+static ff_err default_remote_err;
+
+static void open_default_remote(void)
+{
+    ff_remote_config rc;
+    ff_remote_config_defaults(&rc);
+    if (ff_remote_config_from_env(&rc, &default_remote_err) == 0)
+        default_remote = ff_remote_open(&rc, &default_remote_err);
+}
+
+static void store_remote(ff_store *store, const char *prefix, ff_file_result *r, step_ctx *sc,
+                         int step, const char *label, const char *rel, const char *media_type,
+                         const ff_remote_result *res)
+{
+    ff_err err = {{0}};
+    if (!res->ok)
+        report(sc, step, 0, "%s: %s \xe2\x80\x94 %s", label, r->base, res->message);
+    else if (ff_out_put(store, prefix, rel, media_type, res->data, res->len, r, &err) != 0)
+        report(sc, step, 0, "%s: %s \xe2\x80\x94 cannot store %s: %s", label, r->base, rel, err.msg);
+    else
+        report(sc, step, 1, "%s: %s written (%s)", label, rel, res->message);
+}
+
+static void remote_steps(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
+                         ff_file_result *r, step_ctx *sc, ff_membuf *hek)
+{
+    static const char *const labels[3] = {"Helioviewer image", "JSOC image", "HEK events"};
+    const char *why = NULL;
+    ff_remote *remote = cfg->remote;
+    if (cfg->offline) {
+        why = "skipped: offline (FITSFLOW_OFFLINE=1 or --offline)";
+    } else if (!remote) {
+        pthread_once(&default_remote_once, open_default_remote);
+        remote = default_remote;
+        if (!remote)
+            why = default_remote_err.msg;
+    }
+    if (why) {
+        for (int i = 0; i < 3; i++)
+            report(sc, FF_STEP_HELIOVIEWER + i, 0, "%s: %s \xe2\x80\x94 %s", labels[i], r->base, why);
+        return;
+    }
+    ff_remote_outputs out;
+    ff_remote_fetch_for_file(remote, &r->meta, &out);
+    char rel[600];
+    snprintf(rel, sizeof rel, "images/sdo/%s_sdo.png", r->base);
+    store_remote(store, prefix, r, sc, FF_STEP_HELIOVIEWER, labels[0], rel, "image/png", &out.helioviewer);
+    snprintf(rel, sizeof rel, "images/jsoc/%s_jsoc.png", r->base);
+    store_remote(store, prefix, r, sc, FF_STEP_JSOC, labels[1], rel, "image/png", &out.jsoc);
+    snprintf(rel, sizeof rel, "hek/%s_hek.json", r->base);
+    store_remote(store, prefix, r, sc, FF_STEP_HEK, labels[2], rel, "application/json", &out.hek);
+    if (out.hek.ok) {
+        ff_sink hs = ff_membuf_sink(hek);
+        ff_err err = {{0}};
+        if (ff_sink_write(&hs, out.hek.data, out.hek.len, &err) != 0)
+            hek->len = 0; /* the ASDF bundle then says the events are absent */
+    }
+    ff_remote_outputs_free(&out);
 }
 
 int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
@@ -216,11 +281,8 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
                scaling);
     }
 
-    /* Steps 4-6: the remote services. */
-    report(&sc, FF_STEP_HELIOVIEWER, 0, "Helioviewer image: %s — not configured in this build",
-           r->base);
-    report(&sc, FF_STEP_JSOC, 0, "JSOC image: %s — not configured in this build", r->base);
-    report(&sc, FF_STEP_HEK, 0, "HEK events: %s — not configured in this build", r->base);
+    /* Steps 4-6: the remote services, fetched at once; a failure is reported, never fatal. */
+    remote_steps(cfg, store, prefix, r, &sc, &hek);
 
     /* Step 7: ASDF, last: it names every other output. */
     {
