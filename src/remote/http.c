@@ -317,10 +317,11 @@ int ff_remote_get_listing(ff_remote *r, const char *url, char **html, size_t *le
                           ff_err *err)
 {
     double now = ff_remote_now();
+    int cache = r->cfg.reuse_connections;
     pthread_mutex_lock(&r->cache_lock);
     for (int i = 0; i < FF_LISTING_CACHE; i++) {
         listing_entry *e = &r->cache[i];
-        if (e->html && now - e->fetched_at < FF_LISTING_TTL_S && !strcmp(e->url, url)) {
+        if (cache && e->html && now - e->fetched_at < FF_LISTING_TTL_S && !strcmp(e->url, url)) {
             char *copy = malloc(e->len + 1);
             if (copy) {
                 memcpy(copy, e->html, e->len + 1);
@@ -341,7 +342,7 @@ int ff_remote_get_listing(ff_remote *r, const char *url, char **html, size_t *le
     }
     *html = (char *)resp.body;
     *len = resp.len;
-    if (strlen(url) < sizeof r->cache[0].url) {
+    if (cache && strlen(url) < sizeof r->cache[0].url) {
         char *copy = malloc(resp.len + 1);
         if (copy) {
             memcpy(copy, resp.body, resp.len + 1);

@@ -31,7 +31,8 @@ typedef struct ff_remote_config {
     int max_offset_minutes;    /* FITSFLOW_REMOTE_MAX_OFFSET_MINUTES: farthest acceptable image (60) */
     int offline;               /* FITSFLOW_OFFLINE: contact nothing */
     int sequential;            /* 1: the three fetches one after another (benchmark baseline) */
-    int reuse_connections;     /* 0: a fresh connection per request (benchmark baseline) */
+    int reuse_connections;     /* 0: a fresh connection per request and no listing cache
+                                  (the original's way; the benchmark's baseline) */
 } ff_remote_config;
 
 void ff_remote_config_defaults(ff_remote_config *cfg);
