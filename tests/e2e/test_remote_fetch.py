@@ -296,4 +296,25 @@ def connections_are_reused_across_a_session():
     assert ports2 == n2, (n2, ports2)
 
 
+@check
+def decoders_refuse_damaged_images_without_crashing():
+    # JPEG 2000 and JPEG cut short, zero-filled, or only a signature: a reason, never a crash
+    # (the ASan build runs this too).
+    work = scratch("remote-decode")
+    with open(AIA_JP2, "rb") as f:
+        jp2 = f.read()
+    jpg = fx.hmi_jpeg["Ic"]
+    cases = {"jp2-half": jp2[: len(jp2) // 2], "jp2-head": jp2[:200], "jp2-sig": jp2[:12],
+             "jp2-zeros": jp2[:300] + bytes(len(jp2) - 300), "jpg-half": jpg[: len(jpg) // 2],
+             "jpg-sig": jpg[:3], "png-sig": fx.hv_png[:8], "png-cut": fx.hv_png[:-12], "empty": b"",
+             "text": b"<html>not an image</html>"}
+    for name, data in cases.items():
+        src = os.path.join(work, name)
+        with open(src, "wb") as f:
+            f.write(data)
+        p = subprocess.run([TOOL, "decode", src, src + ".png"], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 1, (name, p.returncode, p.stdout, p.stderr[-2000:])
+        assert json.loads(p.stdout)["error"], (name, p.stdout)
+
+
 run_checks()

@@ -242,7 +242,11 @@ static int cmd_decode(int argc, char **argv)
     int rc = ff_remote_to_png(buf, len, flag(argc, argv, "--gray"), (uint64_t)1 << 28, &png, &plen, &what, &err);
     free(buf);
     if (rc != 0) {
-        printf("{\"ok\": false, \"what\": \"%s\", \"error\": \"%s\"}\n", what, err.msg);
+        json_t *o = json_pack("{s:b, s:s, s:s}", "ok", 0, "what", what, "error", err.msg);
+        char *s = json_dumps(o, JSON_COMPACT);
+        puts(s ? s : "{\"ok\": false, \"error\": \"?\"}");
+        free(s);
+        json_decref(o);
         return 1;
     }
     FILE *f = fopen(argv[2], "wb");
