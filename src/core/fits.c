@@ -1011,8 +1011,17 @@ static int read_data(fitsfile *fp, const src *s, int hdu, const probe *p, const 
 
 /* ---- entry points ----------------------------------------------------------------------- */
 
+/* CFITSIO fills its driver table lazily on the first open; two threads opening their first file
+ * at once race on it. Fill it once, before any open. */
+static pthread_once_t cfitsio_once = PTHREAD_ONCE_INIT;
+static void cfitsio_init(void)
+{
+    fits_init_cfitsio();
+}
+
 int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_err *err)
 {
+    pthread_once(&cfitsio_once, cfitsio_init);
     memset(out, 0, sizeof *out);
     uint64_t max_pixels = opts && opts->max_pixels ? opts->max_pixels : FF_FITS_DEFAULT_MAX_PIXELS;
     int nthreads = opts ? opts->nthreads : 1;
