@@ -239,7 +239,8 @@ static void finish_remote_step(file_job *j, remote_step *st, const char *name, c
     ff_err err = {{0}};
     st->ok = 0;
     if (!res->ok) {
-        snprintf(st->message, sizeof st->message, "%s: %s \xe2\x80\x94 %s", name, j->r->base, res->message);
+        snprintf(st->message, sizeof st->message, "%s: %.200s \xe2\x80\x94 %.300s", name, j->r->base,
+                 res->message);
         return;
     }
     ff_out *o = ff_out_open(j->store, j->prefix, rel, media, &err);
@@ -247,11 +248,11 @@ static void finish_remote_step(file_job *j, remote_step *st, const char *name, c
         ff_out_abort(o);
     } else if (ff_out_commit_rec(o, &st->rec, &err) == 0) {
         st->ok = st->has_output = 1;
-        snprintf(st->message, sizeof st->message, "%s: %s written (%s)", name, rel, res->message);
+        snprintf(st->message, sizeof st->message, "%s: %.220s written (%.300s)", name, rel, res->message);
         return;
     }
-    snprintf(st->message, sizeof st->message, "%s: %s \xe2\x80\x94 cannot store %s: %s", name, j->r->base,
-             rel, err.msg);
+    snprintf(st->message, sizeof st->message, "%s: %.150s \xe2\x80\x94 cannot store %.150s: %.200s", name,
+             j->r->base, rel, err.msg);
 }
 
 /* The remote steps: Helioviewer, JSOC and HEK fetched at once (ff_remote_fetch_for_file); the
@@ -272,7 +273,7 @@ static void *remote_worker(void *arg)
     }
     if (why) {
         for (int k = 0; k < 3; k++)
-            snprintf(j->remote[k].message, sizeof j->remote[k].message, "%s: %s \xe2\x80\x94 %s",
+            snprintf(j->remote[k].message, sizeof j->remote[k].message, "%s: %.200s \xe2\x80\x94 %.300s",
                      names[k], j->r->base, why);
     } else {
         ff_remote_outputs out;
