@@ -37,6 +37,8 @@ typedef struct ff_pipeline_config {
     int threads;             /* threads one file may use (default: number of cores) */
     unsigned png_max;        /* 0 = full-resolution PNGs */
     int offline;             /* 1: skip Helioviewer, JSOC and HEK */
+    struct ff_remote *remote; /* session for steps 4-6 (remote/remote.h), shared by the files of a
+                                 batch; NULL: one process-wide session from FITSFLOW_* is used */
     int asdf_compress;       /* 1: zlib block (default) */
     unsigned outputs;        /* FF_OUTPUT_* bits (default FF_OUTPUTS_ALL) */
     const char *creator, *institution, *award, *description; /* ASDF meta */

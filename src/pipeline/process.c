@@ -18,6 +18,7 @@
 #include "core/render.h"
 #include "core/writers.h"
 #include "pipeline/output.h"
+#include "remote/remote.h"
 
 void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
 {
@@ -218,17 +219,80 @@ static void *task_worker(void *arg)
     }
 }
 
-/* The remote steps. Until the remote clients exist every step says why it did not run; the
- * outcome of each step is one log line, and no local output depends on them. */
+/* The process-wide remote session used when the front end gives none (cfg->remote NULL). */
+static pthread_once_t default_remote_once = PTHREAD_ONCE_INIT;
+static ff_remote *default_remote;
+static ff_err default_remote_err;
+
+static void open_default_remote(void)
+{
+    ff_remote_config rc;
+    ff_remote_config_defaults(&rc);
+    if (ff_remote_config_from_env(&rc, &default_remote_err) == 0)
+        default_remote = ff_remote_open(&rc, &default_remote_err);
+}
+
+/* Stores one remote step's bytes (when it succeeded) and words its log line. */
+static void finish_remote_step(file_job *j, remote_step *st, const char *name, const char *rel,
+                               const char *media, const ff_remote_result *res)
+{
+    ff_err err = {{0}};
+    st->ok = 0;
+    if (!res->ok) {
+        snprintf(st->message, sizeof st->message, "%s: %.200s \xe2\x80\x94 %.300s", name, j->r->base,
+                 res->message);
+        return;
+    }
+    ff_out *o = ff_out_open(j->store, j->prefix, rel, media, &err);
+    if (!o || ff_sink_write(ff_out_sink(o), res->data, res->len, &err) != 0) {
+        ff_out_abort(o);
+    } else if (ff_out_commit_rec(o, &st->rec, &err) == 0) {
+        st->ok = st->has_output = 1;
+        snprintf(st->message, sizeof st->message, "%s: %.220s written (%.300s)", name, rel, res->message);
+        return;
+    }
+    snprintf(st->message, sizeof st->message, "%s: %.150s \xe2\x80\x94 cannot store %.150s: %.200s", name,
+             j->r->base, rel, err.msg);
+}
+
+/* The remote steps: Helioviewer, JSOC and HEK fetched at once (ff_remote_fetch_for_file); the
+ * outcome of each is one log line, and no local output depends on them. */
 static void *remote_worker(void *arg)
 {
     file_job *j = arg;
     static const char *names[3] = {"Helioviewer image", "JSOC image", "HEK events"};
-    for (int k = 0; k < 3; k++) {
-        j->remote[k].ok = 0;
-        snprintf(j->remote[k].message, sizeof j->remote[k].message, "%s: %s \xe2\x80\x94 %s",
-                 names[k], j->r->base,
-                 j->cfg->offline ? "skipped (offline)" : "not configured in this build");
+    const char *why = NULL;
+    ff_remote *remote = j->cfg->remote;
+    if (j->cfg->offline) {
+        why = "skipped: offline (FITSFLOW_OFFLINE=1 or --offline)";
+    } else if (!remote) {
+        pthread_once(&default_remote_once, open_default_remote);
+        remote = default_remote;
+        if (!remote)
+            why = default_remote_err.msg;
+    }
+    if (why) {
+        for (int k = 0; k < 3; k++)
+            snprintf(j->remote[k].message, sizeof j->remote[k].message, "%s: %.200s \xe2\x80\x94 %.300s",
+                     names[k], j->r->base, why);
+    } else {
+        ff_remote_outputs out;
+        char rel[600];
+        ff_remote_fetch_for_file(remote, &j->r->meta, &out);
+        snprintf(rel, sizeof rel, "images/sdo/%s_sdo.png", j->r->base);
+        finish_remote_step(j, &j->remote[0], names[0], rel, "image/png", &out.helioviewer);
+        snprintf(rel, sizeof rel, "images/jsoc/%s_jsoc.png", j->r->base);
+        finish_remote_step(j, &j->remote[1], names[1], rel, "image/png", &out.jsoc);
+        snprintf(rel, sizeof rel, "hek/%s_hek.json", j->r->base);
+        finish_remote_step(j, &j->remote[2], names[2], rel, "application/json", &out.hek);
+        if (out.hek.ok) {
+            /* Handed to the ASDF bundle; on failure it just says the events are absent. */
+            ff_sink hs = ff_membuf_sink(&j->hek);
+            ff_err err = {{0}};
+            if (ff_sink_write(&hs, out.hek.data, out.hek.len, &err) != 0)
+                ff_membuf_free(&j->hek);
+        }
+        ff_remote_outputs_free(&out);
     }
     pthread_mutex_lock(&j->lock);
     j->remote_done = 1;
