@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "remote/remote.h"
 #include "core/log.h"
 #include "pipeline/pipeline.h"
 #include "server/config.h"
@@ -142,6 +143,7 @@ int ff_cmd_serve(int argc, char **argv)
     ff_http *http = NULL;
     ff_scheduler *sched = NULL;
     ff_clean_job clean = {0};
+    ff_remote *remote = NULL;
     char dbpath[1200];
     if (ff_presign_secret_load(&secret, cfg.secret, cfg.data_dir, &err) != 0) {
         ff_log(FF_LOG_ERROR, NULL, NULL, "%s", err.msg);
@@ -170,6 +172,16 @@ int ff_cmd_serve(int argc, char **argv)
         ff_log(FF_LOG_ERROR, NULL, NULL, "out of memory");
         goto out;
     }
+    /* One remote session (shared connections) for every worker and the nightly movie. */
+    if (!pcfg.offline) {
+        ff_remote_config rcfg;
+        ff_remote_config_defaults(&rcfg);
+        if (ff_remote_config_from_env(&rcfg, &err) != 0 || !(remote = ff_remote_open(&rcfg, &err))) {
+            ff_log(FF_LOG_ERROR, NULL, NULL, "remote services: %s", err.msg);
+            goto out;
+        }
+        pcfg.remote = remote;
+    }
     workers = ff_workers_start((int)cfg.workers, queue, store, &pcfg, metrics, &err);
     if (!workers) {
         ff_log(FF_LOG_ERROR, NULL, NULL, "cannot start the workers: %s", err.msg);
@@ -186,6 +198,7 @@ int ff_cmd_serve(int argc, char **argv)
     clean.store = store;
     clean.queue = queue;
     clean.retention_hours = (int)cfg.retention_hours;
+    clean.remote = remote;
     sched = ff_scheduler_new(&err);
     if (!sched || ff_scheduler_add(sched, "clean", cfg.clean_cron, ff_clean_job_run, &clean, &err) != 0 ||
         ff_scheduler_start(sched, &err) != 0) {
@@ -213,6 +226,8 @@ out:
         ff_workers_stop(workers);
     if (queue)
         ff_queue_close(queue);
+    if (remote)
+        ff_remote_close(remote);
     ff_metrics_free(metrics);
     ff_store_close(store);
     if (status == 0)

@@ -157,7 +157,7 @@ static enum MHD_Result dispatch(ff_req *r)
     /* Which route, and which methods it takes. */
     int allow = 0;
     enum { R_NONE, R_TRIGGER, R_SESSIONS, R_STATUS, R_EVENTS, R_ZIP, R_CONFIG, R_HEALTH, R_METRICS,
-           R_OBJECT, R_INDEX, R_WEB } route = R_NONE;
+           R_OBJECT, R_INDEX, R_WEB, R_DAILY } route = R_NONE;
     r->route = "other";
     if (!strcmp(p, "/FitsFlow-2-Trigger")) {
         route = R_TRIGGER, allow = FF_M_GET, r->route = "trigger";
@@ -172,6 +172,8 @@ static enum MHD_Result dispatch(ff_req *r)
             route = R_EVENTS, allow = FF_M_GET, r->route = "events";
         else if (rest && !strcmp(rest, "/archive.zip"))
             route = R_ZIP, allow = FF_M_GET, r->route = "archive";
+    } else if (!strcmp(p, "/api/daily-video/latest")) {
+        route = R_DAILY, allow = FF_M_GET, r->route = "api";
     } else if (!strcmp(p, "/api/config")) {
         route = R_CONFIG, allow = FF_M_GET, r->route = "api";
     } else if (!strcmp(p, "/healthz")) {
@@ -245,6 +247,8 @@ static enum MHD_Result dispatch(ff_req *r)
         return ff_api_metrics(r);
     case R_INDEX:
         return ff_api_index(r);
+    case R_DAILY:
+        return ff_api_daily_video_latest(r);
     case R_WEB:
         return ff_static_serve_web(r, p + 1);
     case R_OBJECT:

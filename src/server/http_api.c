@@ -1,6 +1,7 @@
 /* The JSON API: the original Trigger endpoint (presign or start processing), sessions, their
  * status, the limits a client needs, health and metrics. */
 #include "server/http_internal.h"
+#include "pipeline/daily_video.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -138,12 +139,36 @@ enum MHD_Result ff_api_metrics(ff_req *r)
 
 enum MHD_Result ff_api_index(ff_req *r)
 {
-    json_t *routes = json_pack("[s,s,s,s,s,s,s,s,s,s]",
+    json_t *routes = json_pack("[s,s,s,s,s,s,s,s,s,s,s]",
                                "GET /FitsFlow-2-Trigger?session_id=S&filename=F&contentType=T",
                                "GET /FitsFlow-2-Trigger?session_id=S", "POST /api/sessions",
                                "GET /api/sessions/S", "GET /api/sessions/S/events",
                                "GET /api/sessions/S/archive.zip", "GET /api/config", "GET /healthz",
-                               "GET /metrics", "GET|HEAD /temp/... and /daily_videos/...");
+                               "GET /metrics", "GET|HEAD /temp/... and /daily_videos/...",
+                               "GET /api/daily-video/latest");
     return ff_http_send_json(r, 200, json_pack("{s:s,s:s,s:o}", "service", "FitsFlow", "version", FF_VERSION,
                                                "routes", routes));
+}
+
+enum MHD_Result ff_api_daily_video_latest(ff_req *r)
+{
+    char *text = NULL;
+    ff_err err = {{0}};
+    int rc = ff_daily_video_latest(r->h->d.store, &text, &err);
+    if (rc == 1)
+        return ff_http_send_error(r, 404, "no daily movie has been built yet");
+    if (rc != 0)
+        return ff_http_send_error(r, 500, "cannot look for the daily movie: %s", err.msg);
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    free(text);
+    if (!j)
+        return ff_http_send_error(r, 500, "cannot describe the daily movie");
+    const char *path = json_string_value(json_object_get(j, "url_path"));
+    if (path) {
+        char url[1200];
+        snprintf(url, sizeof url, "%s%s", ff_http_public_url(r->h), path);
+        json_object_set_new(j, "url", json_string(url));
+    }
+    return ff_http_send_json(r, 200, j);
 }

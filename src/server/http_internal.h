@@ -92,6 +92,8 @@ enum MHD_Result ff_api_trigger(ff_req *r);
 enum MHD_Result ff_api_new_session(ff_req *r);
 enum MHD_Result ff_api_session_status(ff_req *r, const char *sid);
 enum MHD_Result ff_api_config(ff_req *r);
+/* GET /api/daily-video/latest: the newest stitched movie, or 404 when there is none yet. */
+enum MHD_Result ff_api_daily_video_latest(ff_req *r);
 enum MHD_Result ff_api_healthz(ff_req *r);
 enum MHD_Result ff_api_metrics(ff_req *r);
 enum MHD_Result ff_api_index(ff_req *r);

@@ -2,6 +2,7 @@
  * changed wall clock is noticed), runs due jobs one after another, and wakes at once on stop or
  * on a run-now request. Fire times missed while the process was down are not caught up. */
 #include "server/scheduler.h"
+#include "pipeline/daily_video.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -207,4 +208,16 @@ void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when)
         ff_log(FF_LOG_INFO, NULL, NULL,
                "clean: deleted %d sessions (%ld objects), kept %d younger and %d busy",
                rep.sessions_deleted, rep.objects_deleted, rep.sessions_kept, rep.sessions_busy);
+    if (!job->remote)
+        return;
+    char date[9];
+    ff_daily_video_date(time(NULL), date);
+    ff_daily_video_report vrep;
+    memset(&vrep, 0, sizeof vrep);
+    err.msg[0] = '\0';
+    if (ff_daily_video_build(job->remote, job->store, date, 0, &vrep, &err) != 0)
+        ff_log(FF_LOG_WARN, NULL, NULL, "daily video %s: %s", date, err.msg);
+    else
+        ff_log(FF_LOG_INFO, NULL, NULL, "daily video %s: daily_videos/%s_stitched.mp4 is there", date,
+               date);
 }

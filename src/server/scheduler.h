@@ -61,10 +61,14 @@ void ff_scheduler_stop(ff_scheduler *s);
 
 /* The nightly clean as a ready-made job: register ff_clean_job_run with a pointer to one of these
  * (it must outlive the scheduler). Sessions the queue has pending or running are spared. */
+/* The nightly job (the original's "Clean" Lambda): delete old sessions, then build the stitched
+ * SDO movie of two days ago when remote is set (offline servers skip it). */
+struct ff_remote;
 typedef struct ff_clean_job {
     ff_store *store;
     ff_queue *queue;     /* may be NULL */
     int retention_hours;
+    struct ff_remote *remote; /* NULL: no daily movie */
 } ff_clean_job;
 void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when);
 
