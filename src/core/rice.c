@@ -1,0 +1,114 @@
+/* Walks a RICE_1 tile's bit stream exactly as CFITSIO's decoder reads it, with every byte read
+ * bounds-checked, so that corrupted tiles are refused before CFITSIO overreads them (rice.h).
+ *
+ * Stream layout: the first pixel's value in bytepix bytes (big-endian), then per block of
+ * `blocksize` pixels an FS code of fsbits bits (code - 1 = FS; -1: every difference is zero;
+ * fsmax: each pixel written directly in 8*bytepix bits; otherwise each difference Rice-coded as a
+ * unary count of zero bits, a one bit and FS low bits). The bit buffer is 32 bits wide and wraps
+ * as the decoder's unsigned int does, so the walk follows the same path on any input. */
+#include "core/rice.h"
+
+#include <stdint.h>
+
+typedef struct walk {
+    const unsigned char *c;
+    size_t len, pos;
+} walk;
+
+/* the next byte, or -1 past the end */
+static inline int next_byte(walk *w)
+{
+    return w->pos < w->len ? w->c[w->pos++] : -1;
+}
+
+/* number of significant bits of a byte value (0 for 0) */
+static inline int bit_length(uint32_t b)
+{
+    return b ? 32 - __builtin_clz(b) : 0;
+}
+
+int ff_rice_check_tile(const unsigned char *c, size_t clen, size_t npix, int bytepix, int blocksize,
+                       ff_err *err)
+{
+    int fsbits, fsmax, bbits;
+    if (bytepix == 1) {
+        fsbits = 3, fsmax = 6, bbits = 8;
+    } else if (bytepix == 2) {
+        fsbits = 4, fsmax = 14, bbits = 16;
+    } else {
+        bytepix = 4;
+        fsbits = 5, fsmax = 25, bbits = 32;
+    }
+    if (blocksize <= 0)
+        return ff_err_set(err, "the RICE_1 block size is %d; it must be positive", blocksize);
+    if (npix == 0)
+        return 0;
+    /* the first value, then the first byte of the bit stream */
+    if (clen < (size_t)bytepix + 1)
+        return ff_err_set(err, "it holds %zu bytes, too few for a RICE_1 tile's first pixel", clen);
+    walk w = {c, clen, (size_t)bytepix};
+    uint32_t b = (uint32_t)next_byte(&w);
+    int nbits = 8;
+    const char *what = NULL;
+    size_t i = 0;
+    while (i < npix) {
+        nbits -= fsbits;
+        while (nbits < 0) {
+            int v = next_byte(&w);
+            if (v < 0) {
+                what = "a block header";
+                goto overrun;
+            }
+            b = (b << 8) | (uint32_t)v;
+            nbits += 8;
+        }
+        int fs = (int)(b >> nbits) - 1;
+        b &= (1u << nbits) - 1;
+        size_t imax = npix - i > (size_t)blocksize ? i + (size_t)blocksize : npix;
+        if (fs < 0) {
+            i = imax;
+        } else if (fs == fsmax) {
+            /* each pixel takes bbits bits: whole bytes after the nbits still buffered, and the
+             * buffered count is the same after every pixel */
+            size_t per = (size_t)(bbits - nbits + 7) / 8;
+            size_t need = (imax - i) * per;
+            if (need > w.len - w.pos) {
+                what = "directly coded pixels";
+                goto overrun;
+            }
+            w.pos += need;
+            b = nbits > 0 ? (uint32_t)w.c[w.pos - 1] & ((1u << nbits) - 1) : 0;
+            i = imax;
+        } else {
+            for (; i < imax; i++) {
+                while (b == 0) {
+                    int v = next_byte(&w);
+                    if (v < 0) {
+                        what = "a run of zero bits";
+                        goto overrun;
+                    }
+                    nbits += 8;
+                    b = (uint32_t)v;
+                }
+                int nzero = nbits - bit_length(b);
+                nbits -= nzero + 1;
+                b ^= 1u << nbits;
+                nbits -= fs;
+                while (nbits < 0) {
+                    int v = next_byte(&w);
+                    if (v < 0) {
+                        what = "a coded difference";
+                        goto overrun;
+                    }
+                    b = (b << 8) | (uint32_t)v;
+                    nbits += 8;
+                }
+                b &= (1u << nbits) - 1;
+            }
+        }
+    }
+    return 0;
+overrun:
+    return ff_err_set(err, "its RICE_1 bit stream runs past the tile's %zu bytes (in %s, at pixel %zu "
+                           "of %zu)", clen, what, i, npix);
+}

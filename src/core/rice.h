@@ -1,0 +1,22 @@
+/* A bounds-checked pass over one RICE_1-compressed tile, run before CFITSIO decodes it.
+ * CFITSIO's Rice decoder (fits_rdecomp and its byte/short variants) checks for the end of its
+ * input only after each block of pixels, and a run of zero bits makes it read on without limit,
+ * so corrupted (not truncated) tile bytes make it read past its buffer (a crash under ASan, and
+ * in release builds too when the run reaches unmapped memory). This pass walks the same bit
+ * stream the same way, touching only the bytes given, and says whether the decoder would stay
+ * inside them. It does not compute pixel values. */
+#ifndef FF_CORE_RICE_H
+#define FF_CORE_RICE_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+/* Checks that decoding npix pixels from the clen bytes at c reads no byte beyond them.
+ * bytepix is the tile's BYTEPIX (1 and 2 select the byte and short decoders; any other value the
+ * 4-byte one, as CFITSIO does); blocksize is BLOCKSIZE (pixels per coding block, > 0).
+ * Returns 0 when the stream stays in bounds, or -1 with err saying what is wrong. */
+int ff_rice_check_tile(const unsigned char *c, size_t clen, size_t npix, int bytepix, int blocksize,
+                       ff_err *err);
+
+#endif
