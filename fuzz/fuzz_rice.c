@@ -1,13 +1,13 @@
 /* Harness 4: RICE_1 tiles against CFITSIO's own decoder. Input: byte 0 picks BYTEPIX (1, 2, 4)
  * and BLOCKSIZE (16 or 32), bytes 1-2 the tile's pixel count, the rest is the tile. The tile is
  * placed so that its last byte is the last one before a PROT_NONE page: any read past it by
- * CFITSIO faults at once. When ff_rice_check_tile accepts a tile, CFITSIO must decode it without
+ * CFITSIO faults at once. When ff_tile_check_rice accepts a tile, CFITSIO must decode it without
  * reading past the end and without reporting an error.
  * FF_FUZZ_RICE_UNCHECKED=1 hands every tile to CFITSIO, accepted or not: that mode finds
  * CFITSIO's overread itself (it crashes within seconds), which is why fits.c runs the check. */
 #include <sys/mman.h>
 
-#include "core/rice.h"
+#include "core/tilecheck.h"
 #include "fuzz_util.h"
 
 /* CFITSIO exports these (ricecomp.c) without declaring them in fitsio.h */
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(tile, data + 3, clen);
 
     ff_err err = {{0}};
-    int ok = ff_rice_check_tile(tile, clen, npix, bytepix, blocksize, &err) == 0;
+    int ok = ff_tile_check_rice(tile, clen, npix, bytepix, blocksize, &err) == 0;
     if (!ok && !err.msg[0])
         abort();
     if (!ok && !unchecked)
@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = fits_rdecomp(tile, (int)clen, out, (int)npix, blocksize);
     free(out);
     if (ok && rc != 0) {
-        fprintf(stderr, "ff_rice_check_tile accepted a tile CFITSIO refuses\n");
+        fprintf(stderr, "ff_tile_check_rice accepted a tile CFITSIO refuses\n");
         abort();
     }
     return 0;

@@ -1,14 +1,16 @@
 /* Walks a RICE_1 tile's bit stream exactly as CFITSIO's decoder reads it, with every byte read
- * bounds-checked, so that corrupted tiles are refused before CFITSIO overreads them (rice.h).
+ * bounds-checked, so that corrupted tiles are refused before CFITSIO overreads them (tilecheck.h).
  *
  * Stream layout: the first pixel's value in bytepix bytes (big-endian), then per block of
  * `blocksize` pixels an FS code of fsbits bits (code - 1 = FS; -1: every difference is zero;
  * fsmax: each pixel written directly in 8*bytepix bits; otherwise each difference Rice-coded as a
  * unary count of zero bits, a one bit and FS low bits). The bit buffer is 32 bits wide and wraps
  * as the decoder's unsigned int does, so the walk follows the same path on any input. */
-#include "core/rice.h"
+#include "core/tilecheck.h"
 
 #include <stdint.h>
+#include <string.h>
+#include <zlib.h>
 
 typedef struct walk {
     const unsigned char *c;
@@ -27,7 +29,7 @@ static inline int bit_length(uint32_t b)
     return b ? 32 - __builtin_clz(b) : 0;
 }
 
-int ff_rice_check_tile(const unsigned char *c, size_t clen, size_t npix, int bytepix, int blocksize,
+int ff_tile_check_rice(const unsigned char *c, size_t clen, size_t npix, int bytepix, int blocksize,
                        ff_err *err)
 {
     int fsbits, fsmax, bbits;
@@ -111,4 +113,38 @@ int ff_rice_check_tile(const unsigned char *c, size_t clen, size_t npix, int byt
 overrun:
     return ff_err_set(err, "its RICE_1 bit stream runs past the tile's %zu bytes (in %s, at pixel %zu "
                            "of %zu)", clen, what, i, npix);
+}
+
+int ff_tile_check_gzip(const unsigned char *c, size_t clen, size_t npix, unsigned widths_mask,
+                       ff_err *err)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 15 + 16) != Z_OK) /* gzip wrapper only, as CFITSIO reads tiles */
+        return ff_err_set(err, "could not start gzip decompression of a tile");
+    unsigned char scratch[16384];
+    size_t out = 0, limit = npix * 8;
+    int rc = Z_OK;
+    z.next_in = (unsigned char *)c;
+    z.avail_in = clen > UINT32_MAX ? UINT32_MAX : (uInt)clen;
+    while (rc == Z_OK) {
+        z.next_out = scratch;
+        z.avail_out = sizeof scratch;
+        rc = inflate(&z, Z_NO_FLUSH);
+        out += sizeof scratch - z.avail_out;
+        if (out > limit)
+            break;
+        if (rc == Z_BUF_ERROR || (rc == Z_OK && z.avail_in == 0 && z.avail_out != 0))
+            break;
+    }
+    inflateEnd(&z);
+    if (out > limit)
+        return ff_err_set(err, "its gzip data inflate to more than %zu bytes, 8 per pixel", limit);
+    if (rc != Z_STREAM_END)
+        return ff_err_set(err, "its gzip data are corrupt or cut short");
+    for (unsigned i = 0; i < 4; i++)
+        if ((widths_mask & (1u << i)) && out == npix << i)
+            return 0;
+    return ff_err_set(err, "its gzip data inflate to %zu bytes, which is not a whole number of "
+                           "pixels of the image's type for its %zu pixels", out, npix);
 }
