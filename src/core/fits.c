@@ -612,7 +612,8 @@ static int check_size(fitsfile *fp, const src *s, const probe *p, ff_err *err)
 /* Corrupted tiles CFITSIO does not survive are refused here first (tilecheck.h): every RICE_1
  * tile is walked with bounds checks, with the parameters CFITSIO will use (ZVAL1 the block size,
  * default 32; ZVAL2 the bytes per pixel, default 4; swapped when written the other way round), and
- * every GZIP_1/GZIP_2 tile is inflated once to check its size. Each tile's pixel count comes from
+ * every GZIP_1/GZIP_2 tile is inflated once to check its size, and every HCOMPRESS_1 tile's
+ * header must match its size. Each tile's pixel count comes from
  * ZNAXISn/ZTILEn, edge tiles clipped. */
 static int check_tiles(fitsfile *fp, const src *s, const probe *p, ff_err *err)
 {
@@ -623,7 +624,8 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, ff_err *err)
     fits_clear_errmsg();
     int rice = strcmp(ztype, "RICE_1") == 0 || strcmp(ztype, "RICE_ONE") == 0;
     int gzip = strcmp(ztype, "GZIP_1") == 0 || strcmp(ztype, "GZIP_2") == 0;
-    if (!rice && !gzip)
+    int hcomp = strcmp(ztype, "HCOMPRESS_1") == 0;
+    if (!rice && !gzip && !hcomp)
         return 0;
     int blocksize = 32, bytepix = 4;
     st = 0;
@@ -714,8 +716,9 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, ff_err *err)
             return ff_err_set(err, "the compressed image's tile %lld lies beyond the end of the "
                                    "file (it is truncated or damaged)", t + 1);
         const unsigned char *c = s->buf + data + theap + off;
-        if (rice ? ff_tile_check_rice(c, (size_t)len, npix, bytepix, blocksize, err)
-                 : ff_tile_check_gzip(c, (size_t)len, npix, widths, err))
+        if (rice    ? ff_tile_check_rice(c, (size_t)len, npix, bytepix, blocksize, err)
+            : gzip  ? ff_tile_check_gzip(c, (size_t)len, npix, widths, err)
+                    : ff_tile_check_hcompress(c, (size_t)len, npix, err))
             return ff_err_prefix(err, "the compressed image data are damaged: tile %lld of %lld", t + 1,
                                  total);
     }

@@ -148,3 +148,16 @@ int ff_tile_check_gzip(const unsigned char *c, size_t clen, size_t npix, unsigne
     return ff_err_set(err, "its gzip data inflate to %zu bytes, which is not a whole number of "
                            "pixels of the image's type for its %zu pixels", out, npix);
 }
+
+int ff_tile_check_hcompress(const unsigned char *c, size_t clen, size_t npix, ff_err *err)
+{
+    /* magic 0xDD 0x99, nx, ny, scale (32-bit big-endian), sum (64-bit), 3 bit-plane counts */
+    if (clen < 25 || c[0] != 0xDD || c[1] != 0x99)
+        return ff_err_set(err, "its HCOMPRESS_1 header is missing or damaged");
+    int32_t nx = (int32_t)((uint32_t)c[2] << 24 | (uint32_t)c[3] << 16 | (uint32_t)c[4] << 8 | c[5]);
+    int32_t ny = (int32_t)((uint32_t)c[6] << 24 | (uint32_t)c[7] << 16 | (uint32_t)c[8] << 8 | c[9]);
+    if (nx <= 0 || ny <= 0 || (uint64_t)nx * (uint64_t)ny != (uint64_t)npix)
+        return ff_err_set(err, "its HCOMPRESS_1 header says %d x %d pixels, but the tile has %zu",
+                          nx, ny, npix);
+    return 0;
+}

@@ -29,4 +29,9 @@ int ff_tile_check_rice(const unsigned char *c, size_t clen, size_t npix, int byt
 int ff_tile_check_gzip(const unsigned char *c, size_t clen, size_t npix, unsigned widths_mask,
                        ff_err *err);
 
+/* HCOMPRESS_1: CFITSIO allocates the tile from the nx and ny written in the stream itself, so a
+ * damaged header asks for gigabytes. Checks the stream's magic code and that nx * ny is the tile's
+ * pixel count. (The rest of the stream is not walked.) Returns 0, or -1 with err. */
+int ff_tile_check_hcompress(const unsigned char *c, size_t clen, size_t npix, ff_err *err);
+
 #endif
