@@ -613,9 +613,9 @@ static int check_size(fitsfile *fp, const src *s, const probe *p, ff_err *err)
  * tile is walked with bounds checks, with the parameters CFITSIO will use (ZVAL1 the block size,
  * default 32; ZVAL2 the bytes per pixel, default 4; swapped when written the other way round), and
  * every GZIP_1/GZIP_2 tile is inflated once to check its size, and every HCOMPRESS_1 tile's
- * header must match its size. Each tile's pixel count comes from
+ * header must match its size, and every PLIO_1 line list must lie inside its tile. Each tile's pixel count comes from
  * ZNAXISn/ZTILEn, edge tiles clipped. */
-static int check_tiles(fitsfile *fp, const src *s, const probe *p, ff_err *err)
+static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_pixels, ff_err *err)
 {
     char ztype[FLEN_VALUE] = "";
     int st = 0;
@@ -625,7 +625,8 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, ff_err *err)
     int rice = strcmp(ztype, "RICE_1") == 0 || strcmp(ztype, "RICE_ONE") == 0;
     int gzip = strcmp(ztype, "GZIP_1") == 0 || strcmp(ztype, "GZIP_2") == 0;
     int hcomp = strcmp(ztype, "HCOMPRESS_1") == 0;
-    if (!rice && !gzip && !hcomp)
+    int plio = strcmp(ztype, "PLIO_1") == 0;
+    if (!rice && !gzip && !hcomp && !plio)
         return 0;
     int blocksize = 32, bytepix = 4;
     st = 0;
@@ -653,6 +654,7 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, ff_err *err)
     }
     fits_clear_errmsg();
     long long tile[FF_MAX_NDIM], ntiles[FF_MAX_NDIM], total = 1;
+    uint64_t tile_pix = 1;
     for (int i = 0; i < p->naxis; i++) {
         char key[16];
         snprintf(key, sizeof key, "ZTILE%d", i + 1);
@@ -663,6 +665,12 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, ff_err *err)
             fits_clear_errmsg();
             return ff_err_set(err, "the compressed image's %s is %lld; tile sizes must be positive",
                               key, tile[i]);
+        }
+        /* CFITSIO allocates whole (unclipped) tiles */
+        if ((uint64_t)tile[i] > max_pixels || (tile_pix *= (uint64_t)tile[i]) > max_pixels) {
+            fits_clear_errmsg();
+            return ff_err_set(err, "the compressed image's tiles (ZTILEn) hold more than the limit "
+                                   "of %llu pixels", (unsigned long long)max_pixels);
         }
         ntiles[i] = (p->naxes[i] + tile[i] - 1) / tile[i];
         total *= ntiles[i]; /* at most the pixel count, which is bounded */
@@ -681,10 +689,10 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, ff_err *err)
         fits_clear_errmsg();
         return ff_err_set(err, "the compressed image's table has no readable COMPRESSED_DATA column");
     }
-    if (type != -TBYTE) {
+    if (type != (plio ? -TSHORT : -TBYTE)) {
         fits_clear_errmsg();
         return ff_err_set(err, "the compressed image's COMPRESSED_DATA column is not a "
-                               "variable-length byte array");
+                               "variable-length %s array", plio ? "16-bit integer" : "byte");
     }
     if (rows < total)
         return ff_err_set(err, "the compressed image has %lld tiles but its table only %lld rows",
@@ -709,6 +717,13 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, ff_err *err)
         }
         if (len == 0)
             continue; /* CFITSIO takes such a tile from another column, or refuses it */
+        long long nwords = len;
+        if (plio) {
+            if (len > LLONG_MAX / 2)
+                return ff_err_set(err, "the compressed image's tile %lld lies beyond the end of the "
+                                       "file (it is truncated or damaged)", t + 1);
+            len *= 2; /* bytes */
+        }
         if (len < 0 || off < 0 || theap < 0 || (unsigned long long)data > s->size ||
             (unsigned long long)theap > s->size - (unsigned long long)data ||
             (unsigned long long)off > s->size - (unsigned long long)(data + theap) ||
@@ -718,6 +733,7 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, ff_err *err)
         const unsigned char *c = s->buf + data + theap + off;
         if (rice    ? ff_tile_check_rice(c, (size_t)len, npix, bytepix, blocksize, err)
             : gzip  ? ff_tile_check_gzip(c, (size_t)len, npix, widths, err)
+            : plio  ? ff_tile_check_plio(c, (size_t)nwords, err)
                     : ff_tile_check_hcompress(c, (size_t)len, npix, err))
             return ff_err_prefix(err, "the compressed image data are damaged: tile %lld of %lld", t + 1,
                                  total);
@@ -1209,7 +1225,7 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
     }
     if (check_size(h.fp, &s, &p, err) != 0)
         goto done;
-    if (p.compressed && check_tiles(h.fp, &s, &p, err) != 0)
+    if (p.compressed && check_tiles(h.fp, &s, &p, max_pixels, err) != 0)
         goto done;
 
     int nkeys = 0;

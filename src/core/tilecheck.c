@@ -161,3 +161,42 @@ int ff_tile_check_hcompress(const unsigned char *c, size_t clen, size_t npix, ff
                           nx, ny, npix);
     return 0;
 }
+
+static int16_t be16(const unsigned char *c, size_t i)
+{
+    return (int16_t)((uint16_t)c[2 * i] << 8 | c[2 * i + 1]);
+}
+
+int ff_tile_check_plio(const unsigned char *c, size_t nwords, ff_err *err)
+{
+    /* Header: word 2 > 0 gives the list length (instructions start at word 3); otherwise the
+     * length is word 4 * 2^15 + word 3 and instructions start at word 1 + 1 (0-based). */
+    if (nwords < 3)
+        return ff_err_set(err, "its PLIO_1 line list has %zu words, too few for a header", nwords);
+    long long len, first; /* first: 0-based index of the first instruction */
+    if (be16(c, 2) > 0) {
+        len = be16(c, 2);
+        first = 3;
+    } else {
+        if (nwords < 5)
+            return ff_err_set(err, "its PLIO_1 line list has %zu words, too few for a header", nwords);
+        len = ((long long)be16(c, 4) << 15) + be16(c, 3);
+        first = (long long)be16(c, 1);
+    }
+    if (len <= 0)
+        return 0; /* the decoder returns at once */
+    if (first < 0)
+        return ff_err_set(err, "its PLIO_1 line list starts before its own beginning");
+    if ((unsigned long long)len > nwords)
+        return ff_err_set(err, "its PLIO_1 line list claims %lld words but the tile holds %zu", len,
+                          nwords);
+    for (long long i = first; i < len; i++) {
+        int op = be16(c, (size_t)i) / 4096;
+        if (op == 4 || op == 5) { /* the value's high bits are in the next word */
+            if ((unsigned long long)(i + 1) >= nwords)
+                return ff_err_set(err, "its PLIO_1 line list ends inside an instruction");
+            i++;
+        }
+    }
+    return 0;
+}

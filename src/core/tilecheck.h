@@ -34,4 +34,11 @@ int ff_tile_check_gzip(const unsigned char *c, size_t clen, size_t npix, unsigne
  * pixel count. (The rest of the stream is not walked.) Returns 0, or -1 with err. */
 int ff_tile_check_hcompress(const unsigned char *c, size_t clen, size_t npix, ff_err *err);
 
+/* PLIO_1: CFITSIO's line-list decoder (pl_l2pi) takes the list length and first instruction from
+ * the list's own header words and reads that far without looking at the tile's size. Checks, on
+ * the big-endian 16-bit words at c (nwords of them), that the header words exist, that the
+ * instructions start inside the list, and that every word the decoder reads (including the extra
+ * word of opcodes 4 and 5) lies inside the tile. Returns 0, or -1 with err. */
+int ff_tile_check_plio(const unsigned char *c, size_t nwords, ff_err *err);
+
 #endif

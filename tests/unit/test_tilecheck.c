@@ -151,6 +151,22 @@ static void test_hcompress_header(void **state)
     assert_int_equal(ff_tile_check_hcompress(t, sizeof t, 64, &err), -1);
 }
 
+/* PLIO_1: the list length comes from the list's own header; CFITSIO's decoder trusted it */
+static void test_plio_header(void **state)
+{
+    (void)state;
+    /* header with word 2 = 5 (length), instructions from word 3: one "set value" (opcode 4)
+     * taking two words, then a plain run */
+    unsigned char t[10] = {0, 0, 0, 0, 0, 5, 0x40, 0x01, 0x00, 0x00};
+    ff_err err = {{0}};
+    assert_int_equal(ff_tile_check_plio(t, 5, &err), 0);
+    assert_int_equal(ff_tile_check_plio(t, 4, &err), -1); /* length 5 > 4 words */
+    t[5] = 4;                                             /* opcode 4 is now the last word */
+    assert_int_equal(ff_tile_check_plio(t, 4, &err), -1);
+    assert_non_null(strstr(err.msg, "inside an instruction"));
+    assert_int_equal(ff_tile_check_plio(t, 2, &err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_zero_run_refused),
         cmocka_unit_test(test_block_size_and_empty),
         cmocka_unit_test(test_hcompress_header),
+        cmocka_unit_test(test_plio_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
