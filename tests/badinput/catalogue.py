@@ -342,6 +342,10 @@ case("blank_string.fits", "BLANK = 'none'", Processed())(
     _img("blank_string.fits", 16, (10, 10), [card("BLANK", "'none'")]))
 case("blank_on_float.fits", "BLANK on a float image (ignored)", Processed())(
     lambda d: writer("blank_on_float.fits", raw_image(-32, (10, 10), [card("BLANK", "-999")]))(d))
+case("blank_float_huge.fits", "BLANK = 1.0E19 on integer data (UB converting to int64; found by fuzz_header)",
+     Processed())(_img("blank_float_huge.fits", 16, (10, 10), [card("BLANK", "1.0E19")]))
+case("blank_float_nan_like.fits", "BLANK = -9.3E18, just below int64", Processed())(
+    _img("blank_float_nan_like.fits", 16, (10, 10), [card("BLANK", "-9.3E18")]))
 case("blank_out_of_range.fits", "BLANK = 99999 on 16-bit data", Processed())(
     _img("blank_out_of_range.fits", 16, (10, 10), [card("BLANK", "99999"), card("BSCALE", "2")]))
 case("continue_storm.fits", "a string value continued over 3000 CONTINUE cards", Processed())(
