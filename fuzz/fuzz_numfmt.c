@@ -24,26 +24,43 @@ static int sig_digits(const char *s)
     return b - a;
 }
 
+/* Fewest significant digits p such that some p-digit decimal reads back as v. The nearest p-digit
+ * decimal (printf's rounding) is tried with its two neighbours in the last digit: at a power of two
+ * the rounding interval is lopsided and a neighbour may read back when the nearest does not. */
+static int shortest(double v, int maxp, int is_float)
+{
+    char buf[64], alt[64];
+    for (int p = 1; p <= maxp; p++) {
+        snprintf(buf, sizeof buf, "%.*e", p - 1, v);
+        for (int delta = 0; delta <= 2; delta++) {
+            int d = delta == 2 ? -1 : delta;
+            char *e = strchr(buf, 'e');
+            char mant[40] = "";
+            long long m = 0;
+            int neg = buf[0] == '-';
+            for (char *q = buf + neg; q < e; q++)
+                if (*q >= '0' && *q <= '9')
+                    m = m * 10 + (*q - '0');
+            m += d;
+            if (m <= 0)
+                continue;
+            snprintf(mant, sizeof mant, "%lld", m);
+            snprintf(alt, sizeof alt, "%s0.%se%d", neg ? "-" : "", mant, atoi(e + 1) + 1);
+            if (is_float ? strtof(alt, NULL) == (float)v : strtod(alt, NULL) == v)
+                return p;
+        }
+    }
+    return maxp;
+}
+
 static int min_digits_double(double v)
 {
-    char buf[64];
-    for (int p = 1; p <= 17; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, v);
-        if (strtod(buf, NULL) == v)
-            return p;
-    }
-    return 17;
+    return shortest(v, 17, 0);
 }
 
 static int min_digits_float(float v)
 {
-    char buf[64];
-    for (int p = 1; p <= 9; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, (double)v);
-        if (strtof(buf, NULL) == v)
-            return p;
-    }
-    return 9;
+    return shortest((double)v, 9, 1);
 }
 
 static void check_double(double v)

@@ -180,7 +180,7 @@ int ff_tile_check_plio(const unsigned char *c, size_t nwords, ff_err *err)
     } else {
         if (nwords < 5)
             return ff_err_set(err, "its PLIO_1 line list has %zu words, too few for a header", nwords);
-        len = ((long long)be16(c, 4) << 15) + be16(c, 3);
+        len = (long long)be16(c, 4) * 32768 + be16(c, 3);
         first = (long long)be16(c, 1);
     }
     if (len <= 0)
