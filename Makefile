@@ -2,11 +2,13 @@
 #   make deps   install missing Debian packages        make        build build/fitsflow
 #   make test   deps + build + every test (also ASan)  make run    start FitsFlow on the sample data
 #   make bench  run the benchmarks under bench/
+#   make fuzz   build the clang/libFuzzer harnesses (fuzz/), replay crash reproducers, then run
+#               each harness FUZZ_SECONDS (default 60) seconds
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build test test-release test-asan run bench clean
+.PHONY: all deps build test test-release test-asan run bench fuzz clean
 
 all: build
 
@@ -36,5 +38,10 @@ run: deps build
 bench: deps build
 	@bash bench/run.sh
 
+FUZZ_SECONDS ?= 60
+fuzz:
+	@$(MAKE) --no-print-directory -C fuzz regress
+	@$(MAKE) --no-print-directory -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

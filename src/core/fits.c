@@ -6,6 +6,7 @@
  * (scaling disabled); the BSCALE/BZERO/BLANK arithmetic is done here the way astropy 5.2 does it
  * (hdu/image.py and hdu/compressed.py), including its float32 arithmetic for 8/16-bit data. */
 #include "core/fits.h"
+#include "core/tilecheck.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -169,7 +170,7 @@ done:
 static int load_file(const char *path, uint64_t max_pixels, src *s, ff_err *err)
 {
     memset(s, 0, sizeof *s);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0)
         return ff_err_set(err, "cannot open the file: %s", strerror(errno));
     struct stat st;
@@ -237,6 +238,75 @@ static int check_primary(const src *s, ff_err *err)
     }
     return ff_err_set(err, "the primary header has no END card (the file is cut short or is not "
                            "FITS)");
+}
+
+/* CFITSIO 4.2 divides by ZTILEn and by the RICE_1 block size (ZVAL1) when it merely moves to a
+ * tile-compressed HDU, so a zero there kills the process with SIGFPE before any check of ours
+ * could run. Every header of the file is scanned for those cards first. Cards sit at multiples
+ * of 80 bytes from the start of the file in every header; a new header begins at SIMPLE or at an
+ * XTENSION card on a block boundary and is judged at its END card. */
+static long long card_int(const unsigned char *c, int *ok)
+{
+    char v[72];
+    memcpy(v, c + 10, 70);
+    v[70] = '\0';
+    char *slash = strchr(v, '/');
+    if (slash)
+        *slash = '\0';
+    char *end;
+    double d = strtod(v, &end);
+    while (*end == ' ')
+        end++;
+    *ok = end != v && *end == '\0' && isfinite(d) && fabs(d) < 2147483648.0;
+    return *ok ? (long long)d : 0; /* CFITSIO truncates a float value read as an integer */
+}
+
+static int check_tile_params(const src *s, ff_err *err)
+{
+    int zimage = 0, rice = 0, have_v1 = 0, have_v2 = 0, bad_tile = 0;
+    long long v1 = 0, v2 = 0;
+    for (size_t off = 0; off + 80 <= s->size; off += 80) {
+        const unsigned char *c = s->buf + off;
+        if ((off == 0 && memcmp(c, "SIMPLE  =", 9) == 0) ||
+            (off % BLOCK == 0 && memcmp(c, "XTENSION=", 9) == 0)) {
+            zimage = rice = have_v1 = have_v2 = bad_tile = 0;
+            continue;
+        }
+        if (memcmp(c, "END     ", 8) == 0) {
+            if (zimage && bad_tile)
+                return ff_err_set(err, "the compressed image's ZTILE%d is not a positive number",
+                                  bad_tile);
+            if (zimage && rice && have_v1) {
+                long long bs = v1;
+                if (bs < 16 && have_v2 && v2 > 8)
+                    bs = v2; /* CFITSIO swaps values written the other way round */
+                if (bs <= 0)
+                    return ff_err_set(err, "the RICE_1 block size (ZVAL1) is %lld; it must be "
+                                           "positive", bs);
+            }
+            zimage = rice = have_v1 = have_v2 = bad_tile = 0;
+            continue;
+        }
+        int ok = 0;
+        if (memcmp(c, "ZIMAGE  = ", 10) == 0) {
+            for (int k = 10; k < 80 && c[k] != '/'; k++)
+                if (c[k] == 'T')
+                    zimage = 1;
+        } else if (memcmp(c, "ZCMPTYPE= ", 10) == 0) {
+            rice = memmem(c + 10, 70, "'RICE_", 6) != NULL;
+        } else if (memcmp(c, "ZVAL1   = ", 10) == 0) {
+            v1 = card_int(c, &ok);
+            have_v1 = ok;
+        } else if (memcmp(c, "ZVAL2   = ", 10) == 0) {
+            v2 = card_int(c, &ok);
+            have_v2 = ok;
+        } else if (memcmp(c, "ZTILE", 5) == 0 && c[5] >= '1' && c[5] <= '9' && c[8] == '=') {
+            long long t = card_int(c, &ok);
+            if (ok && t <= 0 && !bad_tile)
+                bad_tile = c[5] - '0';
+        }
+    }
+    return 0;
 }
 
 /* ---- CFITSIO helpers -------------------------------------------------------------------- */
@@ -460,6 +530,11 @@ static void probe_hdu(fitsfile *fp, int hdu, probe *p)
         p->kind = P_EMPTY;
         return;
     }
+    if (p->bitpix != 8 && p->bitpix != 16 && p->bitpix != 32 && p->bitpix != 64 &&
+        p->bitpix != -32 && p->bitpix != -64) {
+        p->kind = P_BAD; /* e.g. ZBITPIX = 12, which CFITSIO lets through */
+        return;
+    }
     if (hdu == 0 && ax[0] == 0) {
         int groups = 0;
         if (fits_read_key(fp, TLOGICAL, "GROUPS", &groups, NULL, &st) == 0 && groups) {
@@ -570,6 +645,138 @@ static int check_size(fitsfile *fp, const src *s, const probe *p, ff_err *err)
     if (need > have)
         return ff_err_set(err, "file is truncated: header says %llu data bytes but only %llu follow",
                           need, have);
+    return 0;
+}
+
+/* Corrupted tiles CFITSIO does not survive are refused here first (tilecheck.h): every RICE_1
+ * tile is walked with bounds checks, with the parameters CFITSIO will use (ZVAL1 the block size,
+ * default 32; ZVAL2 the bytes per pixel, default 4; swapped when written the other way round), and
+ * every GZIP_1/GZIP_2 tile is inflated once to check its size, and every HCOMPRESS_1 tile's
+ * header must match its size, and every PLIO_1 line list must lie inside its tile. Each tile's pixel count comes from
+ * ZNAXISn/ZTILEn, edge tiles clipped. */
+static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_pixels, ff_err *err)
+{
+    char ztype[FLEN_VALUE] = "";
+    int st = 0;
+    if (fits_read_key(fp, TSTRING, "ZCMPTYPE", ztype, NULL, &st) != 0)
+        ztype[0] = '\0';
+    fits_clear_errmsg();
+    int rice = strcmp(ztype, "RICE_1") == 0 || strcmp(ztype, "RICE_ONE") == 0;
+    int gzip = strcmp(ztype, "GZIP_1") == 0 || strcmp(ztype, "GZIP_2") == 0;
+    int hcomp = strcmp(ztype, "HCOMPRESS_1") == 0;
+    int plio = strcmp(ztype, "PLIO_1") == 0;
+    if (!rice && !gzip && !hcomp && !plio)
+        return 0;
+    int blocksize = 32, bytepix = 4;
+    st = 0;
+    if (fits_read_key(fp, TINT, "ZVAL1", &blocksize, NULL, &st) != 0)
+        blocksize = 32;
+    st = 0;
+    if (fits_read_key(fp, TINT, "ZVAL2", &bytepix, NULL, &st) != 0)
+        bytepix = 4;
+    if (blocksize < 16 && bytepix > 8) {
+        int t = blocksize;
+        blocksize = bytepix;
+        bytepix = t;
+    }
+    /* losslessly compressed floats (no ZSCALE column, or ZQUANTIZ = 'NONE') must inflate to 4 or
+     * 8 bytes per pixel; other tiles to 1, 2, 4 or 8 */
+    unsigned widths = 0xF;
+    if (p->bitpix < 0) {
+        char q[FLEN_VALUE] = "";
+        int c2 = 0;
+        st = 0;
+        int has_q = fits_read_key(fp, TSTRING, "ZQUANTIZ", q, NULL, &st) == 0;
+        st = 0;
+        if ((has_q && strcmp(q, "NONE") == 0) || fits_get_colnum(fp, CASEINSEN, "ZSCALE", &c2, &st))
+            widths = (1u << 2) | (1u << 3);
+    }
+    fits_clear_errmsg();
+    long long tile[FF_MAX_NDIM], ntiles[FF_MAX_NDIM], total = 1;
+    uint64_t tile_pix = 1;
+    for (int i = 0; i < p->naxis; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "ZTILE%d", i + 1);
+        st = 0;
+        if (fits_read_key(fp, TLONGLONG, key, &tile[i], NULL, &st) != 0)
+            tile[i] = i == 0 ? p->naxes[0] : 1;
+        if (tile[i] <= 0) {
+            fits_clear_errmsg();
+            return ff_err_set(err, "the compressed image's %s is %lld; tile sizes must be positive",
+                              key, tile[i]);
+        }
+        /* CFITSIO allocates whole (unclipped) tiles */
+        if ((uint64_t)tile[i] > max_pixels || (tile_pix *= (uint64_t)tile[i]) > max_pixels) {
+            fits_clear_errmsg();
+            return ff_err_set(err, "the compressed image's tiles (ZTILEn) hold more than the limit "
+                                   "of %llu pixels", (unsigned long long)max_pixels);
+        }
+        ntiles[i] = (p->naxes[i] + tile[i] - 1) / tile[i];
+        total *= ntiles[i]; /* at most the pixel count, which is bounded */
+    }
+    long long rows = 0;
+    int col = 0, type = 0;
+    long long data = 0, head = 0, end = 0, theap = 0, naxis1 = 0;
+    long repeat = 0, width = 0;
+    st = 0;
+    fits_read_key(fp, TLONGLONG, "NAXIS2", &rows, NULL, &st);
+    fits_read_key(fp, TLONGLONG, "NAXIS1", &naxis1, NULL, &st);
+    fits_get_colnum(fp, CASEINSEN, "COMPRESSED_DATA", &col, &st);
+    fits_get_coltype(fp, col, &type, &repeat, &width, &st);
+    fits_get_hduaddrll(fp, &head, &data, &end, &st);
+    if (st) {
+        fits_clear_errmsg();
+        return ff_err_set(err, "the compressed image's table has no readable COMPRESSED_DATA column");
+    }
+    if (type != (plio ? -TSHORT : -TBYTE)) {
+        fits_clear_errmsg();
+        return ff_err_set(err, "the compressed image's COMPRESSED_DATA column is not a "
+                               "variable-length %s array", plio ? "16-bit integer" : "byte");
+    }
+    if (rows < total)
+        return ff_err_set(err, "the compressed image has %lld tiles but its table only %lld rows",
+                          total, rows);
+    if (fits_read_key(fp, TLONGLONG, "THEAP", &theap, NULL, &st) != 0) {
+        st = 0;
+        theap = naxis1 * rows; /* check_size bounded both */
+    }
+    fits_clear_errmsg();
+    for (long long t = 0; t < total; t++) {
+        long long len = 0, off = 0, idx = t;
+        size_t npix = 1;
+        for (int i = 0; i < p->naxis; i++) {
+            long long k = idx % ntiles[i], left = p->naxes[i] - k * tile[i];
+            idx /= ntiles[i];
+            npix *= (size_t)(left < tile[i] ? left : tile[i]);
+        }
+        if (fits_read_descriptll(fp, col, t + 1, &len, &off, &st) != 0) {
+            fits_clear_errmsg();
+            return ff_err_set(err, "the compressed image's tile %lld has an unreadable descriptor",
+                              t + 1);
+        }
+        if (len == 0)
+            continue; /* CFITSIO takes such a tile from another column, or refuses it */
+        long long nwords = len;
+        if (plio) {
+            if (len > LLONG_MAX / 2)
+                return ff_err_set(err, "the compressed image's tile %lld lies beyond the end of the "
+                                       "file (it is truncated or damaged)", t + 1);
+            len *= 2; /* bytes */
+        }
+        if (len < 0 || off < 0 || theap < 0 || (unsigned long long)data > s->size ||
+            (unsigned long long)theap > s->size - (unsigned long long)data ||
+            (unsigned long long)off > s->size - (unsigned long long)(data + theap) ||
+            (unsigned long long)len > s->size - (unsigned long long)(data + theap + off))
+            return ff_err_set(err, "the compressed image's tile %lld lies beyond the end of the "
+                                   "file (it is truncated or damaged)", t + 1);
+        const unsigned char *c = s->buf + data + theap + off;
+        if (rice    ? ff_tile_check_rice(c, (size_t)len, npix, bytepix, blocksize, err)
+            : gzip  ? ff_tile_check_gzip(c, (size_t)len, npix, widths, err)
+            : plio  ? ff_tile_check_plio(c, (size_t)nwords, err)
+                    : ff_tile_check_hcompress(c, (size_t)len, npix, err))
+            return ff_err_prefix(err, "the compressed image data are damaged: tile %lld of %lld", t + 1,
+                                 total);
+    }
     return 0;
 }
 
@@ -1029,7 +1236,7 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
     src s;
     if (load_file(path, max_pixels, &s, err) != 0)
         return -1;
-    if (check_primary(&s, err) != 0) {
+    if (check_primary(&s, err) != 0 || check_tile_params(&s, err) != 0) {
         src_free(&s);
         return -1;
     }
@@ -1065,6 +1272,8 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
         npix *= (uint64_t)p.naxes[i];
     }
     if (check_size(h.fp, &s, &p, err) != 0)
+        goto done;
+    if (p.compressed && check_tiles(h.fp, &s, &p, max_pixels, err) != 0)
         goto done;
 
     int nkeys = 0;

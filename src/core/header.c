@@ -282,7 +282,9 @@ int ff_header_get_int(const ff_header *h, const char *key, int64_t *out)
         *out = c->ival;
         return 0;
     }
-    if (c->kind == FF_CARD_FLOAT && c->fval == (double)(int64_t)c->fval) {
+    /* range first: converting a double outside int64 (or NaN) is undefined behaviour */
+    if (c->kind == FF_CARD_FLOAT && c->fval >= -9223372036854775808.0 &&
+        c->fval < 9223372036854775808.0 && c->fval == (double)(int64_t)c->fval) {
         *out = (int64_t)c->fval;
         return 0;
     }

@@ -1,0 +1,669 @@
+"""The catalogue of bad input for FitsFlow: files and CLI configuration that are damaged, hostile or
+merely odd, each with the outcome FitsFlow must give. tests/e2e/test_badinput_catalogue.py runs
+every case against the real binary (also the ASan build, so a crash or leak fails the case).
+
+A case is Case(name, what, build, expect):
+  kind "file": build(dirpath) writes the file(s) and returns the path to process;
+               the driver runs `fitsflow process -q -o OUT <file> <a good file>`.
+  kind "cli":  build(dirpath) returns (argv after `fitsflow`, extra environment).
+  expect:      Refused(words...)  the file is skipped: exit 1, one stderr line naming it with
+                                  every word (lower case), no outputs for it, the good file done
+               Processed(words...) the file is processed (exit 0; words, if any, must appear in
+                                  its manifest notes)
+               Usage(status, words...) the command exits with status, stderr holding the words,
+                                  nothing processed
+Seeds and builders are deterministic. Run with Debian's /usr/bin/python3 (astropy, numpy).
+Server request cases (HTTP query, Range, presigned URLs) join when the server lands.
+"""
+import gzip
+import io
+import os
+import struct
+import warnings
+import zlib
+
+import numpy as np
+from astropy.io import fits
+
+warnings.simplefilter("ignore")
+BLOCK = 2880
+
+
+class Refused:
+    kind = "refused"
+
+    def __init__(self, *words):
+        self.words = [w.lower() for w in words]
+
+
+class Processed:
+    kind = "processed"
+
+    def __init__(self, *words):
+        self.words = [w.lower() for w in words]
+
+
+class Usage:
+    kind = "usage"
+
+    def __init__(self, status, *words):
+        self.status = status
+        self.words = [w.lower() for w in words]
+
+
+class Case:
+    def __init__(self, name, what, build, expect, kind="file"):
+        self.name, self.what, self.build, self.expect, self.kind = name, what, build, expect, kind
+
+
+CASES = []
+
+
+def case(name, what, expect, kind="file"):
+    def deco(fn):
+        CASES.append(Case(name, what, fn, expect, kind))
+        return fn
+    return deco
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+def card(key, value=None, comment=""):
+    """One 80-character card; value is the literal text after '= ' (None: a commentary card)."""
+    if value is None:
+        text = "%-8s%s" % (key, comment)
+    else:
+        text = "%-8s= %20s" % (key, value)
+        if comment:
+            text += " / " + comment
+    return text[:80].ljust(80)
+
+
+def header(cards, end=True):
+    body = "".join(cards) + (card("END") if end else "")
+    body += " " * ((-len(body)) % BLOCK)
+    return body.encode("latin-1")
+
+
+def pad(b):
+    return b + b"\0" * ((-len(b)) % BLOCK)
+
+
+def image_cards(bitpix, shape, extra=()):
+    cs = [card("SIMPLE", "T"), card("BITPIX", str(bitpix)), card("NAXIS", str(len(shape)))]
+    for i, n in enumerate(reversed(shape)):
+        cs.append(card("NAXIS%d" % (i + 1), str(n)))
+    return cs + list(extra)
+
+
+def raw_image(bitpix, shape, extra=(), data=None, seed=1):
+    dt = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}[bitpix]
+    if data is None:
+        rng = np.random.default_rng(seed)
+        data = (rng.normal(500, 100, size=shape)).astype(dt)
+    return header(image_cards(bitpix, shape, extra)) + pad(np.asarray(data, dt).tobytes())
+
+
+def writer(name, data_fn):
+    def build(d):
+        p = os.path.join(d, name)
+        data = data_fn() if callable(data_fn) else data_fn
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+    return build
+
+
+def smooth16(shape, seed=5):
+    ny, nx = shape[-2], shape[-1]
+    y, x = np.mgrid[0:ny, 0:nx]
+    r = np.hypot(x - nx / 2, y - ny / 2) / (0.4 * min(nx, ny))
+    a = 900 * np.exp(-r * r) + 50 + np.random.default_rng(seed).normal(0, 8, size=shape)
+    return np.clip(a, -32768, 32767).astype(np.int16)
+
+
+def compressed(ctype, data, **kw):
+    buf = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data, compression_type=ctype, **kw)]).writeto(buf)
+    return bytearray(buf.getvalue())
+
+
+def table_layout(b):
+    """(header start, data start, NAXIS1, NAXIS2, heap start) of HDU 1 of a compressed file."""
+    hstart = BLOCK  # empty primary HDU
+    pos = hstart
+    keys = {}
+    while True:
+        c = bytes(b[pos:pos + 80]).decode("latin-1")
+        pos += 80
+        k = c[:8].strip()
+        if k == "END":
+            break
+        if c[8:10] == "= ":
+            keys[k] = c[10:].split("/")[0].strip()
+    dstart = hstart + ((pos - hstart + BLOCK - 1) // BLOCK) * BLOCK
+    n1, n2 = int(keys["NAXIS1"]), int(keys["NAXIS2"])
+    theap = int(keys.get("THEAP", n1 * n2))
+    return hstart, dstart, n1, n2, dstart + theap
+
+
+def descriptors(b):
+    """[(count, offset)] of COMPRESSED_DATA (first column, 1PB) for each row, and the layout."""
+    hs, ds, n1, n2, heap = table_layout(b)
+    out = [struct.unpack(">ii", bytes(b[ds + r * n1: ds + r * n1 + 8])) for r in range(n2)]
+    return out, (hs, ds, n1, n2, heap)
+
+
+def set_descriptor(b, row, count, offset):
+    _, (hs, ds, n1, n2, heap) = descriptors(b)
+    b[ds + row * n1: ds + row * n1 + 8] = struct.pack(">ii", count, offset)
+
+
+def tile_bytes(b, row):
+    desc, (hs, ds, n1, n2, heap) = descriptors(b)
+    n, off = desc[row]
+    return heap + off, n
+
+
+def set_card(b, key, value, start=BLOCK):
+    """Replaces the value of the first card `key` at or after `start` (in place, 80 bytes)."""
+    pos = start
+    while pos + 80 <= len(b):
+        c = bytes(b[pos:pos + 80])
+        if c[:8].decode("latin-1").strip() == key:
+            b[pos:pos + 80] = card(key, value).encode("latin-1")
+            return b
+        if c[:8] == b"END     ":
+            break
+        pos += 80
+    raise KeyError(key)
+
+
+def drop_card(b, key, start=BLOCK):
+    pos = start
+    while pos + 80 <= len(b):
+        c = bytes(b[pos:pos + 80])
+        if c[:8].decode("latin-1").strip() == key:
+            # shift the rest of the header up one card, blank the last slot before END's block end
+            end = pos
+            while bytes(b[end:end + 8]) != b"END     ":
+                end += 80
+            b[pos:end + 80] = bytes(b[pos + 80:end + 80]) + b" " * 80
+            return b
+        pos += 80
+    raise KeyError(key)
+
+
+def rice16():
+    return compressed("RICE_1", smooth16((64, 80)))
+
+
+def corrupt_tile(b, row, fn):
+    start, n = tile_bytes(b, row)
+    t = bytearray(b[start:start + n])
+    fn(t)
+    b[start:start + n] = t
+    return b
+
+
+def gz(data, level=6):
+    return gzip.compress(data, compresslevel=level, mtime=0)
+
+
+GOOD16 = raw_image(16, (20, 30))
+
+
+# ------------------------------------------------------------------ A. not FITS / containers
+
+for _name, _what, _data, _words in [
+    ("empty.fits", "zero bytes", b"", ["empty"]),
+    ("one_byte.fits", "a single byte", b"S", ["not a fits file"]),
+    ("short_simple.fits", "the first 9 bytes of a SIMPLE card only", b"SIMPLE  =", ["end card"]),
+    ("zeros.fits", "one block of NUL bytes", b"\0" * BLOCK, ["not a fits file"]),
+    ("text.fits", "a text file", b"hello, world\n" * 300, ["not a fits file"]),
+    ("html.fits", "an HTML error page saved as .fits", b"<html><body>404 Not Found</body></html>\n" * 80,
+     ["not a fits file"]),
+    ("png.fits", "a PNG signature", b"\x89PNG\r\n\x1a\n" + b"\0" * 3000, ["not a fits file"]),
+    ("jp2.fits", "a JPEG 2000 signature", b"\0\0\0\x0cjP  \r\n\x87\n" + b"\0" * 3000, ["not a fits file"]),
+    ("hdf5.fits", "an HDF5 signature", b"\x89HDF\r\n\x1a\n" + b"\0" * 3000, ["not a fits file"]),
+    ("zip.fits", "a ZIP archive signature", b"PK\x03\x04" + b"\0" * 3000, ["not a fits file"]),
+    ("bzip2.fits", "a bzip2 signature", b"BZh91AY&SY" + b"\0" * 3000, ["not a fits file"]),
+    ("unix_compress.fits.Z", "Unix compress (.Z) data", b"\x1f\x9d\x90" + b"\0" * 100, ["compress"]),
+    ("simple_lowercase.fits", "'simple  =' in lower case", b"simple  = " + GOOD16[10:], ["not a fits file"]),
+    ("leading_space.fits", "a blank before SIMPLE", b" " + GOOD16[:-1], ["not a fits file"]),
+    ("utf16.fits", "a FITS header encoded as UTF-16", GOOD16[:1440].decode("latin-1").encode("utf-16"),
+     ["not a fits file"]),
+]:
+    case(_name, _what, Refused(*_words))(writer(_name, _data))
+
+# gzip wrappers
+case("gzip_empty_member.fits.gz", "a gzip stream of zero bytes", Refused("empty"))(
+    writer("gzip_empty_member.fits.gz", lambda: gz(b"")))
+case("gzip_text.fits.gz", "gzip of a text file", Refused("not a fits file"))(
+    writer("gzip_text.fits.gz", lambda: gz(b"not fits\n" * 1000)))
+case("gzip_truncated.fits.gz", "a gzip file cut in half", Refused("gzip", "cut short"))(
+    writer("gzip_truncated.fits.gz", lambda: gz(raw_image(16, (60, 60)))[:900]))
+case("gzip_bad_crc.fits.gz", "a gzip file whose CRC trailer is wrong", Refused("gzip", "corrupt"))(
+    writer("gzip_bad_crc.fits.gz", lambda: (lambda g: g[:-8] + bytes(x ^ 0xFF for x in g[-8:-4]) + g[-4:])(
+        gz(raw_image(16, (30, 30))))))
+case("gzip_corrupt_deflate.fits.gz", "gzip whose deflate data are overwritten mid-stream",
+     Refused("gzip", "corrupt"))(
+    writer("gzip_corrupt_deflate.fits.gz", lambda: (lambda g: g[:200] + b"\xff" * 64 + g[264:])(
+        gz(raw_image(16, (60, 60), seed=3), level=1))))
+case("gzip_header_only.fits.gz", "just the 10-byte gzip header", Refused("gzip"))(
+    writer("gzip_header_only.fits.gz", lambda: gz(GOOD16)[:10]))
+case("gzip_two_bytes.fits.gz", "only the gzip magic", Refused())(
+    writer("gzip_two_bytes.fits.gz", b"\x1f\x8b"))
+def _bomb():
+    """gzip of a header and 300 MiB of zeros, streamed (about 300 KB on disk)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out = [c.compress(header(image_cards(8, (8, 8))))]
+    zeros = b"\0" * (1 << 20)
+    for _ in range(300):
+        out.append(c.compress(zeros))
+    out.append(c.flush())
+    return b"".join(out)
+
+
+case("gzip_bomb.fits.gz", "gzip inflating to 300 MiB, past the reader's limit (--max-pixels 1000)",
+     Refused("over the size limit"))(lambda d: (writer("gzip_bomb.fits.gz", _bomb)(d), ["--max-pixels", "1000"]))
+case("gzip_concatenated.fits.gz", "two gzip members that together hold one FITS file", Processed())(
+    writer("gzip_concatenated.fits.gz", lambda: gz(GOOD16[:BLOCK]) + gz(GOOD16[BLOCK:])))
+case("gzip_of_gzip.fits.gz", "a FITS file gzipped twice", Refused("not a fits file"))(
+    writer("gzip_of_gzip.fits.gz", lambda: gz(gz(GOOD16))))
+
+# ------------------------------------------------------------------ B. primary header structure
+
+def _img(name, bitpix, shape, extra=(), data=None, trunc=None, drop=None):
+    def make():
+        cs = image_cards(bitpix, shape, extra)
+        if drop:
+            cs = [c for c in cs if c[:8].strip() != drop]
+        n = 1
+        for s in shape:
+            n *= s
+        nbytes = abs(bitpix) // 8 * n if isinstance(bitpix, int) and bitpix in (8, 16, 32, 64, -32, -64) else 0
+        body = header(cs) + pad((data if data is not None else bytes(range(256)) * (nbytes // 256 + 1))[:nbytes])
+        return body[:trunc] if trunc is not None else body
+    return writer(name, make)
+
+
+for _bp, _words in [("7", ["header"]), ("0", ["header"]), ("-16", ["header"]), ("128", ["header"]),
+                    ("'16'", ["header"]), ("16.0", ["header"])]:
+    _n = "bitpix_%s.fits" % _bp.replace("'", "q").replace("-", "m").replace(".", "p")
+    case(_n, "BITPIX = %s" % _bp, Refused(*_words))(
+        writer(_n, (lambda bp: lambda: header([card("SIMPLE", "T"), card("BITPIX", bp), card("NAXIS", "2"),
+                                                card("NAXIS1", "10"), card("NAXIS2", "10")]) + pad(b"\0" * 800))(_bp)))
+
+for _nx, _what, _words in [("-1", "NAXIS = -1", ["header"]), ("999", "NAXIS = 999", ["header"]),
+                           ("4", "NAXIS = 4 (a 4-D image)", ["4 axes"]), ("'2'", "NAXIS as a string", ["header"])]:
+    _n = "naxis_%s.fits" % _nx.replace("'", "q").replace("-", "m")
+    _cards = [card("SIMPLE", "T"), card("BITPIX", "8"), card("NAXIS", _nx)] + \
+        [card("NAXIS%d" % (i + 1), "2") for i in range(4)]
+    case(_n, _what, Refused(*_words))(writer(_n, header(_cards) + pad(b"\0" * 16)))
+
+case("naxis1_negative.fits", "NAXIS1 = -5", Refused("header"))(
+    writer("naxis1_negative.fits", header(image_cards(16, (10, "-5"))) + pad(b"\0" * 100)))
+case("naxis1_zero.fits", "NAXIS1 = 0", Refused("zero-length axis"))(
+    writer("naxis1_zero.fits", header(image_cards(16, (10, 0)))))
+case("naxis1_string.fits", "NAXIS1 = 'ten'", Refused("header"))(
+    writer("naxis1_string.fits", header(image_cards(16, (10, "'ten'"))) + pad(b"\0" * 200)))
+case("naxis2_missing.fits", "NAXIS = 2 but no NAXIS2 card", Refused("header"))(
+    _img("naxis2_missing.fits", 16, (10, 10), drop="NAXIS2"))
+case("axes_overflow.fits", "axes whose product overflows 64 bits", Refused("too large"))(
+    writer("axes_overflow.fits", header(image_cards(8, (2 ** 40, 2 ** 40, 2 ** 40)))))
+case("axes_huge.fits", "a 100000 x 100000 float64 image claimed by a small file", Refused("more than the limit"))(
+    writer("axes_huge.fits", header(image_cards(-64, (100000, 100000)))))
+case("end_missing.fits", "no END card anywhere", Refused("end card"))(
+    writer("end_missing.fits", lambda: header(image_cards(16, (10, 10)), end=False) + pad(b"\0" * 200)))
+case("end_after_data_start.fits", "END pushed into what should be the data block",
+     Refused())(
+    writer("end_after_data_start.fits", lambda: header(image_cards(16, (10, 10)) + [card("COMMENT", None, "x")] * 32)[:BLOCK]
+           + header([]) + b""))
+case("end_lowercase.fits", "'end' in lower case", Refused("end card"))(
+    writer("end_lowercase.fits", lambda: GOOD16.replace(b"END" + b" " * 77, b"end" + b" " * 77, 1)))
+case("header_nul_bytes.fits", "NUL bytes inside header cards", Refused("header"))(
+    writer("header_nul_bytes.fits", lambda: GOOD16[:400] + b"\0" * 80 + GOOD16[480:]))
+case("header_non_ascii.fits", "Latin-1 bytes in a comment card (tolerated, as astropy does)", Processed())(
+    writer("header_non_ascii.fits", lambda: raw_image(16, (10, 10), [card("COMMENT", None, " caf\xe9 \xff\xfe")])))
+case("header_tabs.fits", "tab characters in a card value (tolerated)", Processed())(
+    writer("header_tabs.fits", lambda: raw_image(16, (10, 10), [("OBJECT  = 'a\tb'").ljust(80)])))
+case("duplicate_bitpix.fits", "BITPIX given twice with different values", Processed())(
+    writer("duplicate_bitpix.fits", lambda: header(image_cards(16, (10, 10)) + [card("BITPIX", "32")]) + pad(b"\0" * 200)))
+case("bscale_zero.fits", "BSCALE = 0", Processed())(
+    _img("bscale_zero.fits", 16, (10, 10), [card("BSCALE", "0")]))
+case("bscale_string.fits", "BSCALE = 'abc'", Processed())(
+    _img("bscale_string.fits", 16, (10, 10), [card("BSCALE", "'abc'")]))
+case("bzero_huge.fits", "BZERO = 1e308 (overflows float32 arithmetic)", Processed())(
+    _img("bzero_huge.fits", 16, (10, 10), [card("BZERO", "1.0E308")]))
+case("bscale_nan_text.fits", "BSCALE = NAN (not a FITS number)", Processed())(
+    _img("bscale_nan_text.fits", 16, (10, 10), [card("BSCALE", "NAN")]))
+case("blank_string.fits", "BLANK = 'none'", Processed())(
+    _img("blank_string.fits", 16, (10, 10), [card("BLANK", "'none'")]))
+case("blank_on_float.fits", "BLANK on a float image (ignored)", Processed())(
+    lambda d: writer("blank_on_float.fits", raw_image(-32, (10, 10), [card("BLANK", "-999")]))(d))
+case("blank_float_huge.fits", "BLANK = 1.0E19 on integer data (UB converting to int64; found by fuzz_header)",
+     Processed())(_img("blank_float_huge.fits", 16, (10, 10), [card("BLANK", "1.0E19")]))
+case("blank_float_nan_like.fits", "BLANK = -9.3E18, just below int64", Processed())(
+    _img("blank_float_nan_like.fits", 16, (10, 10), [card("BLANK", "-9.3E18")]))
+case("blank_out_of_range.fits", "BLANK = 99999 on 16-bit data", Processed())(
+    _img("blank_out_of_range.fits", 16, (10, 10), [card("BLANK", "99999"), card("BSCALE", "2")]))
+case("continue_storm.fits", "a string value continued over 3000 CONTINUE cards", Processed())(
+    writer("continue_storm.fits", lambda: raw_image(16, (8, 8), [card("LONGSTR", "'x&'")] +
+                                                     [("CONTINUE  'abcdefghijklmnopqrstuvwxyz&'").ljust(80)] * 3000 +
+                                                     [("CONTINUE  'end'").ljust(80)])))
+case("continue_orphan.fits", "CONTINUE cards with no string before them", Processed())(
+    writer("continue_orphan.fits", lambda: raw_image(16, (8, 8), [("CONTINUE  'lost&'").ljust(80)] * 3)))
+case("unterminated_string.fits", "a string value with no closing quote", Processed())(
+    writer("unterminated_string.fits", lambda: raw_image(16, (8, 8), [("OBJECT  = 'never closed" + " " * 60)[:80]])))
+case("hierarch_long.fits", "a HIERARCH keyword filling the whole card", Processed())(
+    writer("hierarch_long.fits", lambda: raw_image(16, (8, 8), [("HIERARCH " + "A" * 60 + " = 1").ljust(80)[:80]])))
+case("many_cards.fits", "60000 COMMENT cards", Processed())(
+    writer("many_cards.fits", lambda: raw_image(16, (8, 8), [card("COMMENT", None, " %d" % i) for i in range(60000)])))
+case("too_many_cards.fits", "120000 cards, over the 100000-card limit", Refused("100000"))(
+    writer("too_many_cards.fits", lambda: raw_image(16, (8, 8), [card("HISTORY", None, " %d" % i) for i in range(120000)])))
+case("keyword_lowercase.fits", "a keyword in lower case (tolerated)", Processed())(
+    writer("keyword_lowercase.fits", lambda: raw_image(16, (8, 8), [card("object", "'sun'")])))
+case("value_no_space.fits", "'KEY=value' without the blank FITS requires", Processed())(
+    writer("value_no_space.fits", lambda: raw_image(16, (8, 8), [("EXPTIME =1.5").ljust(80)])))
+case("complex_value.fits", "a complex-number value", Processed())(
+    writer("complex_value.fits", lambda: raw_image(16, (8, 8), [card("CPLX", "(1.5, -2.0)")])))
+case("int_beyond_int64.fits", "an integer value of 30 digits", Processed())(
+    writer("int_beyond_int64.fits", lambda: raw_image(16, (8, 8), [card("BIGINT", "123456789012345678901234567890")])))
+case("float_overflow.fits", "a float value of 1e999", Processed())(
+    writer("float_overflow.fits", lambda: raw_image(16, (8, 8), [card("HUGE", "1.0E999")])))
+
+
+# ------------------------------------------------------------------ C. data section
+
+case("truncated_1byte.fits", "data one byte short of what the header says", Refused("truncated"))(
+    writer("truncated_1byte.fits", lambda: header(image_cards(16, (30, 30))) + b"\0" * (1800 - 1)))
+case("truncated_half.fits", "half the data missing", Refused("truncated"))(
+    writer("truncated_half.fits", lambda: raw_image(32, (100, 100))[:BLOCK + 20000]))
+case("data_absent.fits", "a header claiming data, and nothing after it", Refused("truncated"))(
+    writer("data_absent.fits", lambda: header(image_cards(-32, (64, 64)))))
+case("data_unpadded.fits", "data present but the last block not padded to 2880", Processed())(
+    writer("data_unpadded.fits", lambda: header(image_cards(16, (10, 10))) + np.arange(100, dtype=">i2").tobytes()))
+case("all_nan.fits", "a float image of NaN only", Processed())(
+    writer("all_nan.fits", lambda: raw_image(-32, (16, 16), data=np.full((16, 16), np.nan))))
+case("all_inf.fits", "a float image of +inf and -inf only", Processed())(
+    writer("all_inf.fits", lambda: raw_image(-64, (16, 16), data=np.where(np.arange(256).reshape(16, 16) % 2, np.inf, -np.inf))))
+case("constant.fits", "a constant image", Processed())(
+    writer("constant.fits", lambda: raw_image(16, (16, 16), data=np.full((16, 16), 7))))
+case("one_pixel.fits", "a 1 x 1 image", Processed())(
+    writer("one_pixel.fits", lambda: raw_image(-32, (1, 1), data=np.ones((1, 1)))))
+case("one_row.fits", "a 1 x 500 image", Processed())(writer("one_row.fits", lambda: raw_image(16, (1, 500))))
+case("one_column.fits", "a 500 x 1 image", Processed())(writer("one_column.fits", lambda: raw_image(16, (500, 1))))
+case("vector_len1.fits", "a 1-D image of one value", Processed())(
+    writer("vector_len1.fits", lambda: raw_image(8, (1,), data=np.array([9]))))
+case("cube_one_plane.fits", "a 1 x 20 x 20 cube", Processed("cube"))(writer("cube_one_plane.fits", lambda: raw_image(16, (1, 20, 20))))
+case("denormals.fits", "float64 subnormal values only", Processed())(
+    writer("denormals.fits", lambda: raw_image(-64, (8, 8), data=np.full((8, 8), 5e-324))))
+case("float_extremes.fits", "float32 max/min, -0.0 and NaN payloads", Processed())(
+    writer("float_extremes.fits", lambda: header(image_cards(-32, (2, 4))) + pad(
+        struct.pack(">4f", 3.4028235e38, -3.4028235e38, 1e-45, -0.0) + b"\x7f\xc0\x00\x01\xff\xff\xff\xff\x7f\x80\x00\x01\x00\x00\x00\x00")))
+case("int64_extremes.fits", "int64 minimum and maximum with BZERO scaling", Processed())(
+    writer("int64_extremes.fits", lambda: raw_image(64, (1, 2), [card("BSCALE", "1.5")],
+                                                     data=np.array([[-2 ** 63, 2 ** 63 - 1]]))))
+case("over_max_pixels.fits", "a 100 x 100 image with --max-pixels 5000", Refused("more than the limit"))(
+    lambda d: (writer("over_max_pixels.fits", raw_image(16, (100, 100)))(d), ["--max-pixels", "5000"]))
+case("exact_max_pixels.fits", "a 50 x 100 image with --max-pixels 5000 (at the limit)", Processed())(
+    lambda d: (writer("exact_max_pixels.fits", raw_image(16, (50, 100)))(d), ["--max-pixels", "5000"]))
+
+# ------------------------------------------------------------------ D. HDU structure
+
+case("table_only.fits", "a binary table and no image", Refused("no image", "table"))(
+    writer("table_only.fits", lambda: (lambda b: (fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
+        [fits.Column(name="X", format="D", array=np.arange(4.0))])]).writeto(b), b.getvalue())[1])(io.BytesIO())))
+case("primary_empty_only.fits", "only an empty primary header", Refused("no image"))(
+    writer("primary_empty_only.fits", lambda: header([card("SIMPLE", "T"), card("BITPIX", "8"), card("NAXIS", "0")])))
+case("random_groups.fits", "random-groups data", Refused("random-groups"))(
+    writer("random_groups.fits", lambda: header([card("SIMPLE", "T"), card("BITPIX", "-32"), card("NAXIS", "2"),
+                                                 card("NAXIS1", "0"), card("NAXIS2", "4"), card("GROUPS", "T"),
+                                                 card("PCOUNT", "2"), card("GCOUNT", "3")]) + pad(b"\0" * 72)))
+case("hdu1_garbage_primary_image.fits", "a primary image followed by a garbage extension",
+     Processed())(writer("hdu1_garbage_primary_image.fits", lambda: GOOD16 + b"XTENSION= 'WHAT'" + b"\x01" * (BLOCK - 16)))
+case("hdu1_truncated_primary_image.fits", "a primary image, then an image extension with no data: HDU 1 is chosen",
+     Refused("truncated"))(writer("hdu1_truncated_primary_image.fits", lambda: GOOD16 + header(
+         [card("XTENSION", "'IMAGE   '"), card("BITPIX", "16"), card("NAXIS", "2"), card("NAXIS1", "100"),
+          card("NAXIS2", "100"), card("PCOUNT", "0"), card("GCOUNT", "1")])))
+case("many_empty_hdus.fits", "1500 empty extensions, the image after them", Refused("no image"))(
+    writer("many_empty_hdus.fits", lambda: header([card("SIMPLE", "T"), card("BITPIX", "8"), card("NAXIS", "0"),
+                                                   card("EXTEND", "T")]) + header(
+        [card("XTENSION", "'IMAGE   '"), card("BITPIX", "8"), card("NAXIS", "0"), card("PCOUNT", "0"),
+         card("GCOUNT", "1")]) * 1500 + raw_image(16, (4, 4)).replace(b"SIMPLE  =                    T",
+                                                                    b"XTENSION= 'IMAGE   '          ", 1)))
+case("extension_bad_pcount.fits", "an extension whose PCOUNT is negative, after a good primary image",
+     Processed())(writer("extension_bad_pcount.fits", lambda: GOOD16 + header(
+         [card("XTENSION", "'BINTABLE'"), card("BITPIX", "8"), card("NAXIS", "2"), card("NAXIS1", "4"),
+          card("NAXIS2", "1"), card("PCOUNT", "-100"), card("GCOUNT", "1"), card("TFIELDS", "1"),
+          card("TFORM1", "'J'")]) + pad(b"\0" * 4)))
+
+
+# ------------------------------------------------------------------ E. tile-compressed images
+
+def _comp_case(name, what, expect, base, mutate):
+    def build(d):
+        b = base()
+        mutate(b)
+        return writer(name, bytes(b))(d)
+    case(name, what, expect)(build)
+
+
+def _zero_run(t):
+    t[2:] = b"\x0f" + b"\0" * (len(t) - 3)  # FS code, then nothing but zero bits
+
+
+def _flip_all(t):
+    for i in range(3, len(t)):
+        t[i] ^= 0x5A
+
+
+_comp_case("rice_zero_run.fits", "a RICE_1 tile whose bit stream is a long run of zero bits (CFITSIO overread)",
+           Refused("damaged", "rice_1", "runs past"), rice16, lambda b: corrupt_tile(b, 3, _zero_run))
+_comp_case("rice_zero_run_last.fits", "the same corruption in the last tile",
+           Refused("damaged", "runs past"), rice16, lambda b: corrupt_tile(b, 63, _zero_run))
+_comp_case("rice_bytes_flipped.fits", "every byte of a RICE_1 tile XORed", Refused("damaged"), rice16,
+           lambda b: corrupt_tile(b, 10, _flip_all))
+_comp_case("rice_tile_short.fits", "a RICE_1 tile descriptor 10 bytes shorter than its data",
+           Refused("damaged"), rice16,
+           lambda b: set_descriptor(b, 5, descriptors(b)[0][5][0] - 10, descriptors(b)[0][5][1]))
+_comp_case("rice_tile_one_byte.fits", "a RICE_1 tile of one byte", Refused("damaged", "too few"), rice16,
+           lambda b: set_descriptor(b, 0, 1, descriptors(b)[0][0][1]))
+_comp_case("rice_tile_beyond_heap.fits", "a tile descriptor pointing past the end of the file",
+           Refused("beyond the end"), rice16, lambda b: set_descriptor(b, 2, 100, 10 ** 8))
+_comp_case("rice_tile_negative_offset.fits", "a tile descriptor with a negative offset",
+           Refused(), rice16, lambda b: set_descriptor(b, 2, 100, -5000))
+_comp_case("rice_tile_empty.fits", "a tile descriptor of length 0 and no other column",
+           Refused("damaged"), rice16, lambda b: set_descriptor(b, 4, 0, 0))
+_comp_case("rice_blocksize_zero.fits", "ZVAL1 (BLOCKSIZE) = 0", Refused("block size"), rice16,
+           lambda b: set_card(b, "ZVAL1", "0"))
+_comp_case("rice_blocksize_negative.fits", "ZVAL1 (BLOCKSIZE) = -32", Refused("block size"), rice16,
+           lambda b: set_card(b, "ZVAL1", "-32"))
+_comp_case("rice_blocksize_16.fits", "ZVAL1 = 16 for tiles coded with 32", Refused("damaged"), rice16,
+           lambda b: set_card(b, "ZVAL1", "16"))
+_comp_case("rice_bytepix_4.fits", "ZVAL2 (BYTEPIX) = 4 for 2-byte tiles", Refused("damaged"), rice16,
+           lambda b: set_card(b, "ZVAL2", "4"))
+_comp_case("rice_bytepix_1.fits", "ZVAL2 (BYTEPIX) = 1 for 2-byte tiles: decodes in bounds to wrong values, as "
+           "astropy would (RICE has no checksum)", Processed(), rice16,
+           lambda b: set_card(b, "ZVAL2", "1"))
+_comp_case("comp_ztile_zero.fits", "ZTILE1 = 0", Refused("ztile1"), rice16, lambda b: set_card(b, "ZTILE1", "0"))
+_comp_case("comp_ztile_negative.fits", "ZTILE2 = -1", Refused(), rice16, lambda b: set_card(b, "ZTILE2", "-1"))
+_comp_case("comp_ztile_huge.fits", "ZTILE1 = 2^40 (CFITSIO would allocate 2 TiB)", Refused("ztile"), rice16, lambda b: set_card(b, "ZTILE1", str(2 ** 40)))
+_comp_case("comp_fewer_rows.fits", "fewer table rows than tiles (ZNAXIS2 doubled)", Refused(), rice16,
+           lambda b: set_card(b, "ZNAXIS2", "128"))
+_comp_case("comp_znaxis_zero.fits", "ZNAXIS1 = 0", Refused(), rice16, lambda b: set_card(b, "ZNAXIS1", "0"))
+_comp_case("comp_znaxis_big.fits", "ZNAXIS1 = 10^9 (more pixels than allowed)", Refused(), rice16,
+           lambda b: set_card(b, "ZNAXIS1", str(10 ** 9)))
+_comp_case("comp_zbitpix_bad.fits", "ZBITPIX = 12", Refused(), rice16, lambda b: set_card(b, "ZBITPIX", "12"))
+_comp_case("comp_zcmptype_unknown.fits", "ZCMPTYPE = 'LZW_9'", Refused(), rice16,
+           lambda b: set_card(b, "ZCMPTYPE", "'LZW_9   '"))
+_comp_case("comp_tform_int.fits", "COMPRESSED_DATA declared as 1PJ instead of 1PB", Refused(), rice16,
+           lambda b: set_card(b, "TFORM1", "'1PJ(300)'"))
+_comp_case("comp_ttype_renamed.fits", "no COMPRESSED_DATA column (renamed)", Refused(), rice16,
+           lambda b: set_card(b, "TTYPE1", "'DATA    '"))
+_comp_case("comp_pcount_short.fits", "PCOUNT larger than the heap present", Refused("truncated"), rice16,
+           lambda b: set_card(b, "PCOUNT", "99999999"))
+def _theap(b):
+    hs, ds, n1, n2, heap = table_layout(b)
+    pos = hs
+    while bytes(b[pos:pos + 8]) != b"END     ":
+        pos += 80
+    # END moves one card down if the block has room (it does for these headers)
+    if (pos + 160 - hs) <= ((ds - hs)):
+        b[pos:pos + 160] = card("THEAP", str(10 ** 7)).encode() + card("END").encode()
+    return b
+
+
+_comp_case("comp_theap_bad.fits", "THEAP pointing past the end of the file", Refused(), rice16, _theap)
+
+
+def gzip16():
+    return compressed("GZIP_1", smooth16((40, 50)))
+
+
+def gzip2_f64_lossless():
+    return compressed("GZIP_2", np.random.default_rng(4).normal(size=(30, 40)), quantize_level=0.0)
+
+
+def _gzip_tile_garbage(t):
+    t[10:] = b"\xa5" * (len(t) - 10)
+
+
+def _gzip_wrong_size(b, row, data):
+    start, n = tile_bytes(b, row)
+    new = gzip.compress(data, mtime=0)
+    assert len(new) <= n, "replacement tile too long"
+    b[start:start + len(new)] = new
+    set_descriptor(b, row, len(new), descriptors(b)[0][row][1])
+
+
+_comp_case("gzip_tile_garbage.fits", "a GZIP_1 tile with garbage after its gzip header", Refused("damaged", "gzip"),
+           gzip16, lambda b: corrupt_tile(b, 2, _gzip_tile_garbage))
+_comp_case("gzip_tile_wrong_size.fits", "a GZIP_1 tile inflating to 3 bytes per pixel (CFITSIO leak)",
+           Refused("damaged", "not a whole number"), gzip16, lambda b: _gzip_wrong_size(b, 1, b"\0" * 150))
+_comp_case("gzip2_lossless_wrong_size.fits", "a lossless GZIP_2 float64 tile inflating to 2 bytes per pixel",
+           Refused("damaged"), gzip2_f64_lossless, lambda b: _gzip_wrong_size(b, 0, b"\0" * 80))
+_comp_case("gzip_tile_truncated.fits", "a GZIP_1 tile cut short by its descriptor", Refused("damaged"), gzip16,
+           lambda b: set_descriptor(b, 3, descriptors(b)[0][3][0] // 2, descriptors(b)[0][3][1]))
+_comp_case("hcompress_tile_flipped.fits", "an HCOMPRESS_1 tile with its bytes XORed",
+           Refused("damaged"), lambda: compressed("HCOMPRESS_1", smooth16((64, 64))),
+           lambda b: corrupt_tile(b, 0, _flip_all))
+_comp_case("plio_tile_flipped.fits", "a PLIO_1 tile with its bytes XORed (CFITSIO's pl_l2pi overread)", Refused("damaged", "plio_1"),
+           lambda: compressed("PLIO_1", np.random.default_rng(3).integers(0, 4000, (20, 30)).astype(np.int16)),
+           lambda b: corrupt_tile(b, 1, _flip_all))
+
+
+# ------------------------------------------------------------------ F. odd observation metadata
+# Files that read fine but whose metadata is nonsense: processed, the time problem noted.
+
+for _n, _cards, _words in [
+    ("date_garbage.fits", [card("DATE-OBS", "'yesterday'")], ["no observation time"]),
+    ("date_month13.fits", [card("DATE-OBS", "'2011-13-45T00:00:00'")], ["month 13"]),
+    ("date_feb30.fits", [card("T_OBS", "'2011-02-30T00:00:00Z'")], ["no observation time"]),
+    ("date_year0.fits", [card("DATE-OBS", "'0000-01-01T00:00:00'")], ["no observation time"]),
+    ("date_overlong.fits", [card("DATE-OBS", "'" + "2011-06-07T06:33:02." + "9" * 45 + "'")], []),
+    ("date_number.fits", [card("DATE-OBS", "20110607")], ["no observation time"]),
+    ("timesys_weird.fits", [card("DATE-OBS", "'2011-06-07T06:33:02'"), card("TIMESYS", "'MARS'")], []),
+    ("time_obs_only.fits", [card("TIME-OBS", "'06:33:02'")], ["no observation time"]),
+    ("exptime_string.fits", [card("EXPTIME", "'long'"), card("INSTRUME", "'AIA_3'"), card("WAVELNTH", "171")], []),
+    ("exptime_negative.fits", [card("EXPTIME", "-2.0"), card("INSTRUME", "'AIA_3'"), card("WAVELNTH", "171")], []),
+    ("exptime_zero.fits", [card("EXPTIME", "0.0"), card("INSTRUME", "'AIA_3'"), card("WAVELNTH", "171")], []),
+    ("wavelnth_huge.fits", [card("INSTRUME", "'AIA_3'"), card("WAVELNTH", "99999999999999999999")], []),
+    ("wavelnth_float.fits", [card("INSTRUME", "'AIA_3'"), card("WAVELNTH", "171.5")], []),
+    ("crota2_nan_text.fits", [card("CROTA2", "'NaN'")], []),
+    ("crota2_huge.fits", [card("CROTA2", "1.0E300")], []),
+    ("crota2_135.fits", [card("CROTA2", "135.0")], []),
+    ("instrume_long.fits", [card("TELESCOP", "'" + "SDO/" * 16 + "'"), card("INSTRUME", "'" + "H" * 66 + "'")], []),
+    ("instrume_hmi_no_content.fits", [card("TELESCOP", "'SDO/HMI'"), card("INSTRUME", "'HMI_FRONT2'")], []),
+]:
+    case(_n, "metadata: " + " ".join(c[:8].strip() + "=" + c[10:30].strip() for c in _cards), Processed(*_words))(
+        (lambda n, cs: writer(n, lambda: raw_image(16, (16, 16), cs)))(_n, _cards))
+
+# ------------------------------------------------------------------ G. file names and paths
+
+def _named(name, data=GOOD16):
+    return writer(name, data)
+
+
+case(".fits", "a file named just '.fits': processed with base '.fits' (hidden output names; reported)", Processed())(_named(".fits"))
+case("name with spaces ü.fits", "spaces and non-ASCII letters in the name", Processed())(_named("name with spaces ü.fits"))
+case("semi;colon&amp$(x).fits", "shell metacharacters in the name", Processed())(_named("semi;colon&amp$(x).fits"))
+case("noext", "a FITS file without any ending", Processed())(_named("noext"))
+case("UPPER.FITS", "an upper-case ending", Processed())(_named("UPPER.FITS"))
+case("missing.fits", "a path that does not exist", Refused("cannot open"))(lambda d: os.path.join(d, "missing.fits"))
+case("a_directory.fits", "a directory given as input", Refused("not a regular file"))(
+    lambda d: (os.makedirs(os.path.join(d, "a_directory.fits"), exist_ok=True), os.path.join(d, "a_directory.fits"))[1])
+case("fifo.fits", "a named pipe given as input", Refused("not a regular file"))(
+    lambda d: (os.path.exists(os.path.join(d, "fifo.fits")) or os.mkfifo(os.path.join(d, "fifo.fits")),
+               os.path.join(d, "fifo.fits"))[1])
+case("dangling_link.fits", "a symbolic link to nothing", Refused("cannot open"))(
+    lambda d: (os.path.lexists(os.path.join(d, "dangling_link.fits")) or
+               os.symlink("/nonexistent/x.fits", os.path.join(d, "dangling_link.fits")),
+               os.path.join(d, "dangling_link.fits"))[1])
+case("dev_null.fits", "/dev/null (a character device)", Refused("not a regular file"))(
+    lambda d: (os.path.lexists(os.path.join(d, "dev_null.fits")) or os.symlink("/dev/null", os.path.join(d, "dev_null.fits")),
+               os.path.join(d, "dev_null.fits"))[1])
+
+
+def _dup(d):
+    sub = os.path.join(d, "dupdir")
+    os.makedirs(sub, exist_ok=True)
+    _named("dup.fits")(d)
+    _named("dup.fits")(sub)
+    return os.path.join(d, "dup.fits"), [], [os.path.join(sub, "dup.fits")]
+
+
+case("dup.fits", "two inputs with the same name in one run", Refused("same name"))(_dup)
+
+# ------------------------------------------------------------------ H. CLI configuration
+
+def _cli(name, what, argv, expect, env=None):
+    case(name, what, expect, kind="cli")(lambda d: ([a.replace("{d}", d) for a in argv], env or {}))
+
+
+_cli("no_arguments", "fitsflow with no command", [], Usage(2, "usage"))
+_cli("unknown_command", "an unknown subcommand", ["frobnicate"], Usage(2, "unknown command"))
+_cli("process_no_files", "process with no files", ["process"], Usage(2, "no fits files"))
+_cli("jobs_zero", "-j 0", ["process", "-j", "0", "{d}/g.fits"], Usage(2, "-j"))
+_cli("jobs_too_many", "-j 257", ["process", "-j", "257", "{d}/g.fits"], Usage(2, "-j"))
+_cli("jobs_text", "-j abc", ["process", "-j", "abc", "{d}/g.fits"], Usage(2, "-j"))
+_cli("jobs_negative", "-j -4", ["process", "-j", "-4", "{d}/g.fits"], Usage(2, "-j"))
+_cli("jobs_empty", "-j ''", ["process", "-j", "", "{d}/g.fits"], Usage(2, "-j"))
+_cli("jobs_overflow", "-j 99999999999999999999999", ["process", "-j", "99999999999999999999999", "{d}/g.fits"], Usage(2, "-j"))
+_cli("png_max_zero", "--png-max 0", ["process", "--png-max", "0", "{d}/g.fits"], Usage(2, "--png-max"))
+_cli("png_max_negative", "--png-max -1", ["process", "--png-max", "-1", "{d}/g.fits"], Usage(2, "--png-max"))
+_cli("png_max_huge", "--png-max 99999999", ["process", "--png-max", "99999999", "{d}/g.fits"], Usage(2, "--png-max"))
+_cli("png_max_hex", "--png-max 0x100", ["process", "--png-max", "0x100", "{d}/g.fits"], Usage(2, "--png-max"))
+_cli("max_pixels_zero", "--max-pixels 0", ["process", "--max-pixels", "0", "{d}/g.fits"], Usage(2, "--max-pixels"))
+_cli("max_pixels_float", "--max-pixels 1e6", ["process", "--max-pixels", "1e6", "{d}/g.fits"], Usage(2, "--max-pixels"))
+_cli("max_pixels_huge", "--max-pixels 2^41", ["process", "--max-pixels", str(2 ** 41), "{d}/g.fits"], Usage(2, "--max-pixels"))
+_cli("unknown_option", "an unknown option", ["process", "--colour", "{d}/g.fits"], Usage(2, "usage"))
+_cli("missing_option_value", "-o with no value", ["process", "-o"], Usage(2, "usage"))
+_cli("output_is_file", "-o naming an existing regular file", ["process", "-o", "{d}/g.fits", "{d}/g.fits"],
+     Usage(1, "output folder"))
+_cli("output_under_file", "-o inside a regular file", ["process", "-o", "{d}/g.fits/sub", "{d}/g.fits"],
+     Usage(1, "output folder"))
+_cli("output_in_proc", "-o in a place that cannot be written (/proc)", ["process", "-o", "/proc/fitsflow-out", "{d}/g.fits"],
+     Usage(1, "output folder"))
+_cli("env_max_pixels_text", "FITSFLOW_MAX_PIXELS=lots", ["process", "{d}/g.fits"], Usage(2, "fitsflow_max_pixels"),
+     {"FITSFLOW_MAX_PIXELS": "lots"})
+_cli("env_max_pixels_zero", "FITSFLOW_MAX_PIXELS=0", ["process", "{d}/g.fits"], Usage(2, "fitsflow_max_pixels"),
+     {"FITSFLOW_MAX_PIXELS": "0"})
+_cli("env_max_pixels_negative", "FITSFLOW_MAX_PIXELS=-1", ["process", "{d}/g.fits"], Usage(2, "fitsflow_max_pixels"),
+     {"FITSFLOW_MAX_PIXELS": "-1"})
+_cli("env_png_max_text", "FITSFLOW_PNG_MAX=big", ["process", "{d}/g.fits"], Usage(2, "fitsflow_png_max"),
+     {"FITSFLOW_PNG_MAX": "big"})
+_cli("env_png_max_huge", "FITSFLOW_PNG_MAX=2^21", ["process", "{d}/g.fits"], Usage(2, "fitsflow_png_max"),
+     {"FITSFLOW_PNG_MAX": str(2 ** 21)})
+_cli("env_offline_maybe", "FITSFLOW_OFFLINE=maybe", ["process", "{d}/g.fits"], Usage(2, "fitsflow_offline"),
+     {"FITSFLOW_OFFLINE": "maybe"})
+_cli("env_asdf_compress_2", "FITSFLOW_ASDF_COMPRESS=2", ["process", "{d}/g.fits"], Usage(2, "fitsflow_asdf_compress"),
+     {"FITSFLOW_ASDF_COMPRESS": "2"})
+_cli("env_creator_control_chars", "FITSFLOW_ASDF_CREATOR with newlines, quotes and YAML syntax",
+     ["process", "-q", "-o", "{d}/out_creator", "{d}/g.fits"], Usage(0),
+     {"FITSFLOW_ASDF_CREATOR": "a\nb: [c\"'\t{&*!|>%@`"})
+_cli("env_description_long", "FITSFLOW_ASDF_DESCRIPTION of 100 KB", ["process", "-q", "-o", "{d}/out_desc", "{d}/g.fits"],
+     Usage(0), {"FITSFLOW_ASDF_DESCRIPTION": "x" * 100000})
+_cli("env_png_max_empty", "FITSFLOW_PNG_MAX='' (empty means default)", ["process", "-q", "-o", "{d}/out_empty", "{d}/g.fits"],
+     Usage(0), {"FITSFLOW_PNG_MAX": ""})
