@@ -4,5 +4,6 @@
 #define FF_CLI_COMMANDS_H
 
 int ff_cmd_process(int argc, char **argv);
+int ff_cmd_lambda(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  process    process FITS files into a folder of outputs (fitsflow process --help)\n"
+    "  lambda     run as an AWS Lambda function (fitsflow lambda --help)\n"
     "\n"
     "options:\n"
     "  -h, --help     show this help\n"
@@ -33,6 +34,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "process"))
         return ff_cmd_process(argc - 1, argv + 1);
+    if (!strcmp(cmd, "lambda"))
+        return ff_cmd_lambda(argc - 1, argv + 1);
     fprintf(stderr, "fitsflow: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }
