@@ -29,9 +29,10 @@ S3 = s3peer.S3Peer(TMP).__enter__()
 RT = lambdapeer.RuntimePeer(region=S3.region, token=S3.token).__enter__()
 
 
-def run_lambda(handler, events, extra_env=None, timeout=120):
-    """Queues events, runs the binary for exactly that many invocations, returns results."""
-    rids = [RT.add_event(e, trace_id=t) for e, t in events]
+def run_lambda(handler, events, extra_env=None, timeout=120, seconds=600):
+    """Queues events (each with `seconds` until its deadline), runs the binary for exactly that
+    many invocations, returns the results."""
+    rids = [RT.add_event(e, trace_id=t, seconds=seconds) for e, t in events]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AWS_LAMBDA_RUNTIME_API": RT.api,
            "_HANDLER": handler, "FITSFLOW_MAIN_FUNCTION": "fitsflow-Main",
            "FITSFLOW_LAMBDA_ENDPOINT": RT.endpoint, "AWS_REGION": S3.region,
@@ -127,7 +128,7 @@ def a_failed_invoke_is_a_502_not_a_crash():
 @check
 def bad_events_become_invocation_errors_and_the_loop_goes_on():
     p, res = run_lambda("main", [(b"this is not json", None), ({"session_id": 5}, None),
-                                 ({"session_id": "ok-but-missing-upload"}, None)])
+                                 ({"session_id": "short"}, None)])
     assert p.returncode == 0, p.stderr
     assert res[0][1] == "error" and res[0][2]["errorType"] == "InvalidEvent", res[0]
     assert res[0][3].get("Lambda-Runtime-Function-Error-Type") == "InvalidEvent"
@@ -168,6 +169,19 @@ def asdf_function_builds_the_bundle_python_asdf_reads():
     assert npy["ContentType"] == "application/octet-stream"
     png = s3.head_object(Bucket=S3.bucket, Key=f"temp/{SID}/processed/images/local/aia_171_level1_gray.png")
     assert png["ContentType"] == "image/png"
+
+
+@check
+def main_stops_near_the_deadline_or_says_why_not():
+    # 30 s left and a 60 s margin: the session must not start, and the error asks for the retry.
+    p, res = run_lambda("main", [({"session_id": SID}, None)], seconds=30,
+                        extra_env={"FITSFLOW_DEADLINE_MARGIN": "60"})
+    assert p.returncode == 0, p.stderr
+    kind, body = res[0][1], res[0][2]
+    assert kind == "error", body
+    if "not in this build" in body["errorMessage"]:
+        return  # until the session runner is merged the build says so plainly
+    assert body["errorType"] == "DeadlineNear" and "retry resumes" in body["errorMessage"], body
 
 
 @check
