@@ -61,4 +61,8 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
             with open(path, "rb") as f:
                 z.writestr(info, f.read())
 PY
-echo "package.sh: $out ($(du -h "$out" | cut -f1), $(ls "$stage/lib" | wc -l) libraries, loader $loader_name)" >&2
+unpacked=$(du -sb "$stage" | cut -f1)
+if [ "$unpacked" -ge 250000000 ]; then
+  echo "package.sh: warning: $unpacked bytes unpacked, over Lambda's 250 MB limit" >&2
+fi
+echo "package.sh: $out ($(du -h "$out" | cut -f1) zipped, $((unpacked / 1000000)) MB unpacked, $(ls "$stage/lib" | wc -l) libraries, loader $loader_name)" >&2
