@@ -7,5 +7,6 @@ int ff_cmd_process(int argc, char **argv);
 int ff_cmd_serve(int argc, char **argv);
 int ff_cmd_clean(int argc, char **argv);
 int ff_cmd_daily_video(int argc, char **argv);
+int ff_cmd_lambda(int argc, char **argv);
 
 #endif

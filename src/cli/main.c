@@ -13,6 +13,7 @@ static const char usage[] =
     "  process    process FITS files into a folder of outputs (fitsflow process --help)\n"
     "  serve      run the web service: uploads, processing, outputs (fitsflow serve --help)\n"
     "  daily-video build the stitched SDO movie of a day (fitsflow daily-video --help)\n"
+    "  lambda     run as an AWS Lambda function (fitsflow lambda --help)\n"
     "\n"
     "options:\n"
     "  -h, --help     show this help\n"
@@ -41,6 +42,8 @@ int main(int argc, char **argv)
         return ff_cmd_clean(argc - 1, argv + 1);
     if (!strcmp(cmd, "daily-video"))
         return ff_cmd_daily_video(argc - 1, argv + 1);
+    if (!strcmp(cmd, "lambda"))
+        return ff_cmd_lambda(argc - 1, argv + 1);
     fprintf(stderr, "fitsflow: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

@@ -25,6 +25,51 @@ typedef struct ff_store_stat {
 
 /* Opens the fs backend rooted at dir (created when missing). */
 ff_store *ff_store_open_fs(const char *dir, ff_err *err);
+
+struct ff_aws_creds; /* store/sigv4.h */
+
+/* Where the s3 backend keeps objects. Addressing follows botocore's, so that presigned URLs are
+ * byte-identical to boto3's for the same settings:
+ *   endpoint set, path_style 1 (or the host is an IP address): ENDPOINT/BUCKET/KEY
+ *   endpoint set, path_style 0:  SCHEME://BUCKET.HOST/KEY
+ *   no endpoint, path_style 0:   https://BUCKET.s3.amazonaws.com/KEY
+ *   no endpoint, path_style 1:   https://s3.REGION.amazonaws.com/BUCKET/KEY
+ *                                (https://s3.amazonaws.com/BUCKET/KEY in us-east-1) */
+typedef struct ff_s3_config {
+    const char *bucket;     /* required */
+    const char *region;     /* NULL: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1 */
+    const char *endpoint;   /* NULL: AWS; else "http[s]://host[:port]" (S3-compatible servers) */
+    int path_style;         /* see above */
+    const char *sse;        /* server-side encryption header on puts: NULL = "AES256"; "" = none */
+    size_t part_size;       /* multipart part size: 0 = 8 MiB; at least 5 MiB */
+    const struct ff_aws_creds *creds; /* NULL: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+                                         AWS_SESSION_TOKEN from the environment */
+} ff_s3_config;
+
+/* Opens the s3 backend (GET, PUT, HEAD, DELETE, ListObjectsV2; multipart past one part),
+ * every request signed with SigV4. Checks the settings, not the bucket (no request is made).
+ * Puts set Content-Type from the key's ending (.png image/png, .json, .txt, .csv, .mp4, ...).
+ * ff_store_local_path returns NULL for it. */
+ff_store *ff_store_open_s3(const ff_s3_config *cfg, ff_err *err);
+
+/* Opens the store that the environment names:
+ *   FITSFLOW_STORE          "fs" (default) or "s3"
+ *   fs: the folder fs_dir (the caller's data folder)
+ *   s3: FITSFLOW_S3_BUCKET (required), FITSFLOW_S3_REGION (default AWS_REGION, then
+ *       AWS_DEFAULT_REGION, then us-east-1), FITSFLOW_S3_ENDPOINT (default: AWS),
+ *       FITSFLOW_S3_PATH_STYLE (0 or 1, default 0), FITSFLOW_S3_SSE ("AES256" default, "none"),
+ *       credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
+ * Returns NULL with a reason naming the variable at fault. */
+ff_store *ff_store_open_from_env(const char *fs_dir, ff_err *err);
+
+/* A presigned S3 PUT URL for key (query-string SigV4, valid expires seconds from now, signing
+ * content_type and the backend's server-side encryption, which the uploader must then send as
+ * the Content-Type and x-amz-server-side-encryption headers). Byte-identical to botocore's
+ * generate_presigned_url('put_object', Params={Bucket, Key, ContentType, ServerSideEncryption},
+ * ExpiresIn=expires) with signature_version s3v4 and the same addressing. Returns a malloc'd
+ * URL, or NULL with err filled (also for a store that is not s3). */
+char *ff_store_presign_put(ff_store *s, const char *key, const char *content_type, int expires,
+                           time_t now, ff_err *err);
 void ff_store_close(ff_store *s);
 
 /* Returns 0 when key is acceptable, else -1 with a reason. */

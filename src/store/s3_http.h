@@ -1,0 +1,54 @@
+/* One signed HTTP exchange with S3 over libcurl (shared connection cache, retries with backoff on
+ * 5xx and network errors), and the small XML readers S3's answers need. Private to src/store/. */
+#ifndef FF_STORE_S3_HTTP_H
+#define FF_STORE_S3_HTTP_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "store/s3_impl.h"
+
+typedef struct ff_s3_http ff_s3_http;
+
+ff_s3_http *ff_s3_http_new(ff_err *err);
+void ff_s3_http_free(ff_s3_http *h);
+
+typedef struct ff_s3_call {
+    const char *method;             /* GET PUT POST HEAD DELETE */
+    const char *key;                /* NULL: the bucket itself */
+    const ff_sigv4_pair *query;     /* unencoded parameters */
+    size_t n_query;
+    const ff_sigv4_pair *headers;   /* extra headers, signed */
+    size_t n_headers;
+    const void *body;
+    size_t body_len;
+    size_t max_response;            /* bytes of response body kept; more fails the call */
+} ff_s3_call;
+
+typedef struct ff_s3_resp {
+    long status;
+    char *body;                     /* malloc'd, NUL-terminated; may be NULL */
+    size_t body_len;
+    char etag[72];
+    uint64_t content_length;
+    int have_length;
+    time_t last_modified;
+} ff_s3_resp;
+
+/* Performs the call; 0 with resp filled for any HTTP status (the caller judges it), -1 when no
+ * answer came after the retries (err filled). Free resp->body with ff_s3_resp_free. */
+int ff_s3_http_call(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff_s3_resp *resp,
+                    ff_err *err);
+void ff_s3_resp_free(ff_s3_resp *r);
+
+/* Fills err from an S3 error answer: "S3 PUT key: 403 AccessDenied: message". Returns -1. */
+int ff_s3_fail(ff_err *err, const char *what, const char *key, const ff_s3_resp *r);
+
+/* The decoded text of the first <tag>...</tag> at or after *pos in xml[0..end), or NULL when
+ * absent; *pos moves past it. malloc'd. */
+char *ff_s3_xml_text(const char *xml, size_t end, size_t *pos, const char *tag);
+
+/* "2024-05-06T07:08:09.000Z" to time_t; -1 when unreadable. */
+time_t ff_s3_parse_iso(const char *s);
+
+#endif
