@@ -9,8 +9,11 @@ PKGS=(
   libyaml-dev libspng-dev libdeflate-dev zlib1g-dev libopenjp2-7-dev libturbojpeg0-dev
   libsqlite3-dev libarchive-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev
   python3-astropy python3-numpy python3-pandas python3-asdf python3-sunpy python3-pil
-  libcfitsio-bin ffmpeg curl
+  python3-botocore python3-yaml libcfitsio-bin ffmpeg curl
 )
+
+# Node.js comes with the machine image on some hosts; install Debian's only when there is none.
+command -v npm >/dev/null || PKGS+=(nodejs npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -18,7 +21,9 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  exec bash scripts/deps-node.sh
+fi
 
 echo "make deps: installing ${missing[*]}" >&2
 SUDO=""
@@ -29,3 +34,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+exec bash scripts/deps-node.sh
