@@ -1,0 +1,176 @@
+/* `fitsflow process`: FITS files in, the output layout of DESIGN.md under a folder out. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "pipeline/batch.h"
+
+static const char usage[] =
+    "usage: fitsflow process [-o OUTDIR] [-j JOBS] [--offline] [--png-max N] [--max-pixels N] FILE...\n"
+    "\n"
+    "Reads each FITS file and writes, under OUTDIR (default ./fitsflow-out):\n"
+    "  header/{base}_header.txt, header/{base}_header.json, data/{base}_data.npy,\n"
+    "  data/{base}_data.csv, and manifest.json describing every input and output.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output DIR     output folder (default ./fitsflow-out)\n"
+    "  -j, --jobs N         files processed at once (default: number of cores)\n"
+    "      --offline        do not contact Helioviewer, JSOC or HEK (FITSFLOW_OFFLINE=1)\n"
+    "      --png-max N      downsample PNG renders so the long side is at most N pixels\n"
+    "      --max-pixels N   refuse images with more pixels (default 268435456)\n"
+    "  -q, --quiet          no per-file lines on stdout\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Exit status: 0 every file processed; 1 a file was skipped or failed (reason on stderr and\n"
+    "in manifest.json); 2 usage error.\n";
+
+typedef struct cli_ctx {
+    size_t done, total;
+    int progress;
+    int quiet;
+} cli_ctx;
+
+static void on_done(void *ctx, size_t index, const ff_file_result *r)
+{
+    (void)index;
+    cli_ctx *c = ctx;
+    c->done++;
+    if (c->progress)
+        fprintf(stderr, "\r\033[K");
+    if (r->status == FF_FILE_PROCESSED) {
+        if (!c->quiet) {
+            const ff_obsmeta *m = &r->meta;
+            printf("processed %s: %s%s%s%s%s, %s, %zu outputs, %.2f s\n", r->input,
+                   m->observatory[0] ? m->observatory : "unknown observatory",
+                   m->instrument[0] ? " " : "", m->instrument, m->measurement[0] ? " " : "",
+                   m->measurement, m->has_time ? m->time_iso : "time unknown", r->noutputs,
+                   r->seconds);
+        }
+    } else {
+        fprintf(stderr, "fitsflow: %s: %s\n", r->input, r->reason);
+        if (!c->quiet)
+            printf("%s %s: %s\n", ff_file_status_name(r->status), r->input, r->reason);
+    }
+    fflush(stdout);
+    if (c->progress && c->done < c->total)
+        fprintf(stderr, "[%zu/%zu files]", c->done, c->total);
+}
+
+int ff_cmd_process(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'}, {"jobs", required_argument, NULL, 'j'},
+        {"offline", no_argument, NULL, 'O'},      {"png-max", required_argument, NULL, 'P'},
+        {"max-pixels", required_argument, NULL, 'M'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    ff_pipeline_config cfg;
+    ff_pipeline_config_defaults(&cfg);
+    ff_err err = {{0}};
+    if (ff_pipeline_config_from_env(&cfg, &err) != 0) {
+        fprintf(stderr, "fitsflow process: %s\n", err.msg);
+        return 2;
+    }
+    const char *outdir = "fitsflow-out";
+    int jobs = cfg.threads;
+    cli_ctx c = {0};
+    uint64_t u;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "o:j:qh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'o':
+            outdir = optarg;
+            break;
+        case 'j':
+            if (ff_parse_u64(optarg, 1, 256, &u) != 0) {
+                fprintf(stderr, "fitsflow process: -j takes a number of jobs from 1 to 256, not '%s'\n", optarg);
+                return 2;
+            }
+            jobs = (int)u;
+            break;
+        case 'O':
+            cfg.offline = 1;
+            break;
+        case 'P':
+            if (ff_parse_u64(optarg, 1, 1 << 20, &u) != 0) {
+                fprintf(stderr, "fitsflow process: --png-max takes a size in pixels, not '%s'\n", optarg);
+                return 2;
+            }
+            cfg.png_max = (unsigned)u;
+            break;
+        case 'M':
+            if (ff_parse_u64(optarg, 1, (uint64_t)1 << 40, &u) != 0) {
+                fprintf(stderr, "fitsflow process: --max-pixels takes a number of pixels, not '%s'\n", optarg);
+                return 2;
+            }
+            cfg.max_pixels = u;
+            break;
+        case 'q':
+            c.quiet = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    size_t n = (size_t)(argc - optind);
+    if (n == 0) {
+        fprintf(stderr, "fitsflow process: no FITS files given\n\n%s", usage);
+        return 2;
+    }
+    ff_store *store = ff_store_open_fs(outdir, &err);
+    if (!store) {
+        fprintf(stderr, "fitsflow process: cannot use output folder '%s': %s\n", outdir, err.msg);
+        return 1;
+    }
+    ff_batch_input *inputs = calloc(n, sizeof *inputs);
+    ff_file_result *results = calloc(n, sizeof *results);
+    char(*bases)[256] = calloc(n, sizeof *bases);
+    if (!inputs || !results || !bases) {
+        fprintf(stderr, "fitsflow process: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *path = argv[optind + (int)i];
+        const char *slash = strrchr(path, '/');
+        inputs[i].path = path;
+        inputs[i].name = slash ? slash + 1 : path;
+        ff_base_name(inputs[i].name, bases[i], sizeof bases[i]);
+        if (!*bases[i])
+            inputs[i].skip_reason = "the file name has nothing before its FITS ending";
+        for (size_t j = 0; j < i && !inputs[i].skip_reason; j++)
+            if (!strcmp(bases[i], bases[j]))
+                inputs[i].skip_reason = "another input of this run has the same name; outputs would collide";
+    }
+    c.total = n;
+    c.progress = isatty(STDERR_FILENO) && !c.quiet;
+    if (c.progress)
+        fprintf(stderr, "[0/%zu files]", n);
+    ff_pipeline_run_batch(&cfg, store, "", inputs, n, jobs, NULL, on_done, &c, results);
+
+    int status = 0;
+    for (size_t i = 0; i < n; i++)
+        if (results[i].status != FF_FILE_PROCESSED)
+            status = 1;
+    if (ff_pipeline_write_manifest(store, "", NULL, results, n, &err) != 0) {
+        fprintf(stderr, "fitsflow process: cannot write manifest.json: %s\n", err.msg);
+        status = 1;
+    }
+    if (!c.quiet)
+        printf("outputs in %s/ (manifest.json lists them)\n", outdir);
+    for (size_t i = 0; i < n; i++)
+        ff_file_result_free(&results[i]);
+    free(inputs);
+    free(results);
+    free(bases);
+    ff_store_close(store);
+    return status;
+}

@@ -1,0 +1,84 @@
+/* Processing several files with a fixed number of worker threads, sharing the cores between
+ * files running at once and threads inside each file. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/batch.h"
+
+typedef struct batch {
+    const ff_pipeline_config *cfg;
+    ff_pipeline_config file_cfg;
+    ff_store *store;
+    const char *prefix;
+    const ff_batch_input *inputs;
+    size_t n;
+    ff_step_fn on_step;
+    ff_file_done_fn on_done;
+    void *ctx;
+    ff_file_result *results;
+    size_t next;
+    pthread_mutex_t lock;
+} batch;
+
+static void *worker(void *arg)
+{
+    batch *b = arg;
+    for (;;) {
+        pthread_mutex_lock(&b->lock);
+        size_t i = b->next < b->n ? b->next++ : b->n;
+        pthread_mutex_unlock(&b->lock);
+        if (i >= b->n)
+            return NULL;
+        if (b->inputs[i].skip_reason) {
+            ff_file_result *r = &b->results[i];
+            ff_file_result_init(r, b->inputs[i].name);
+            r->status = FF_FILE_SKIPPED;
+            snprintf(r->reason, sizeof r->reason, "%s", b->inputs[i].skip_reason);
+            if (b->on_step) {
+                char msg[1024];
+                snprintf(msg, sizeof msg, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
+                b->on_step(b->ctx, r, FF_STEP_HEADER, 0, msg);
+            }
+        } else {
+            ff_pipeline_process_file(&b->file_cfg, b->store, b->prefix, b->inputs[i].path,
+                                     b->inputs[i].name, b->on_step, b->ctx, &b->results[i]);
+        }
+        if (b->on_done) {
+            pthread_mutex_lock(&b->lock);
+            b->on_done(b->ctx, i, &b->results[i]);
+            pthread_mutex_unlock(&b->lock);
+        }
+    }
+}
+
+int ff_pipeline_run_batch(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
+                          const ff_batch_input *inputs, size_t n, int jobs, ff_step_fn on_step,
+                          ff_file_done_fn on_done, void *ctx, ff_file_result *results)
+{
+    batch b = {.cfg = cfg, .file_cfg = *cfg, .store = store, .prefix = prefix, .inputs = inputs,
+               .n = n, .on_step = on_step, .on_done = on_done, .ctx = ctx, .results = results};
+    memset(results, 0, n * sizeof *results);
+    if (n == 0)
+        return 0;
+    if (jobs < 1)
+        jobs = 1;
+    if ((size_t)jobs > n)
+        jobs = (int)n;
+    int per_file = cfg->threads / jobs;
+    b.file_cfg.threads = per_file > 0 ? per_file : 1;
+    pthread_mutex_init(&b.lock, NULL);
+    pthread_t *th = calloc((size_t)jobs, sizeof *th);
+    int started = 0;
+    if (th)
+        for (; started < jobs - 1; started++)
+            if (pthread_create(&th[started], NULL, worker, &b) != 0)
+                break;
+    worker(&b); /* the calling thread works too */
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    pthread_mutex_destroy(&b.lock);
+    return 0;
+}

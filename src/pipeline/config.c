@@ -1,0 +1,67 @@
+/* FITSFLOW_* environment variables that shape processing, shared by every front end. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "pipeline/pipeline.h"
+
+int ff_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int ff_parse_bool(const char *s, int *out)
+{
+    if (!s)
+        return -1;
+    if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on")) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off") ||
+        !*s) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err)
+{
+    const char *v;
+    uint64_t u;
+    if ((v = getenv("FITSFLOW_MAX_PIXELS")) && *v) {
+        if (ff_parse_u64(v, 1, (uint64_t)1 << 40, &u) != 0)
+            return ff_err_set(err, "FITSFLOW_MAX_PIXELS must be a whole number from 1 to 2^40, not '%s'", v);
+        cfg->max_pixels = u;
+    }
+    if ((v = getenv("FITSFLOW_PNG_MAX")) && *v) {
+        if (ff_parse_u64(v, 0, 1 << 20, &u) != 0)
+            return ff_err_set(err, "FITSFLOW_PNG_MAX must be a whole number of pixels (0 = full size), not '%s'", v);
+        cfg->png_max = (unsigned)u;
+    }
+    if ((v = getenv("FITSFLOW_OFFLINE")) && ff_parse_bool(v, &cfg->offline) != 0)
+        return ff_err_set(err, "FITSFLOW_OFFLINE must be 1 or 0, not '%s'", v);
+    if ((v = getenv("FITSFLOW_ASDF_COMPRESS")) && ff_parse_bool(v, &cfg->asdf_compress) != 0)
+        return ff_err_set(err, "FITSFLOW_ASDF_COMPRESS must be 1 or 0, not '%s'", v);
+    if ((v = getenv("FITSFLOW_ASDF_CREATOR")))
+        cfg->creator = v;
+    if ((v = getenv("FITSFLOW_ASDF_INSTITUTION")))
+        cfg->institution = v;
+    if ((v = getenv("FITSFLOW_ASDF_AWARD")))
+        cfg->award = v;
+    if ((v = getenv("FITSFLOW_ASDF_DESCRIPTION")))
+        cfg->description = v;
+    return 0;
+}

@@ -1,0 +1,57 @@
+/* Processing FITS files into FitsFlow's outputs: the one place that knows which outputs exist,
+ * where they go (relative paths under a prefix of the store) and in which order the steps run.
+ * Front ends (CLI, server, Lambda) call this; they never write outputs themselves. */
+#ifndef FF_PIPELINE_PIPELINE_H
+#define FF_PIPELINE_PIPELINE_H
+
+#include <stdint.h>
+
+#include "pipeline/result.h"
+#include "store/store.h"
+
+/* The numbered steps of the log protocol (DESIGN.md): _log_2 .. _log_7. */
+enum {
+    FF_STEP_HEADER = 2,
+    FF_STEP_DATA = 3,
+    FF_STEP_HELIOVIEWER = 4,
+    FF_STEP_JSOC = 5,
+    FF_STEP_HEK = 6,
+    FF_STEP_ASDF = 7,
+};
+
+typedef struct ff_pipeline_config {
+    uint64_t max_pixels;     /* refuse larger images (default 2^28) */
+    int threads;             /* threads one file may use (default: number of cores) */
+    unsigned png_max;        /* 0 = full-resolution PNGs */
+    int offline;             /* 1: skip Helioviewer, JSOC and HEK */
+    int asdf_compress;       /* 1: zlib block (default) */
+    const char *creator, *institution, *award, *description; /* ASDF meta */
+} ff_pipeline_config;
+
+void ff_pipeline_config_defaults(ff_pipeline_config *cfg);
+
+/* Applies FITSFLOW_MAX_PIXELS, FITSFLOW_PNG_MAX, FITSFLOW_OFFLINE, FITSFLOW_ASDF_COMPRESS and
+ * FITSFLOW_ASDF_{CREATOR,INSTITUTION,AWARD,DESCRIPTION}; -1 with a reason for a bad value. */
+int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err);
+
+/* Strict number and flag parsing for configuration: digits only, within [min, max]. */
+int ff_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+int ff_parse_bool(const char *s, int *out);
+
+/* Called after each step of a file, in order, exactly once per step: step is FF_STEP_*, ok says
+ * whether it succeeded, message is the one-line log text. A file that cannot be read gets only
+ * step FF_STEP_HEADER with ok = 0 and "Skipping: {base} — reason". */
+typedef void (*ff_step_fn)(void *ctx, const ff_file_result *r, int step, int ok, const char *message);
+
+/* Processes the FITS file at path (uploaded as name) into store keys prefix + relative output
+ * paths, filling r (initialised here). Returns 0 when processed, 1 when skipped (unreadable
+ * input: nothing was written), -1 when failed (outputs already written are deleted again). */
+int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
+                             const char *path, const char *name, ff_step_fn on_step, void *ctx,
+                             ff_file_result *r);
+
+/* Writes prefix + "manifest.json" for these results. */
+int ff_pipeline_write_manifest(ff_store *store, const char *prefix, const char *session_id,
+                               const ff_file_result *results, size_t n, ff_err *err);
+
+#endif

@@ -1,0 +1,365 @@
+/* The fs backend: objects are files under a root directory. A put writes a hidden temporary file
+ * in the target's directory and renames it into place, so a reader sees all or nothing and a
+ * crash leaves at most a stray temporary (named ".ff-tmp-*", ignored by list). */
+#include "store/store_impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TMP_PREFIX ".ff-tmp-"
+
+typedef struct fs_store {
+    ff_store base;
+    char *root;
+    int fsync_puts;
+} fs_store;
+
+typedef struct fs_writer {
+    ff_store_writer base;
+    int fd;
+    char *tmp;
+    char *final;
+} fs_writer;
+
+static char *join(const fs_store *fs, const char *key)
+{
+    size_t n = strlen(fs->root) + 1 + strlen(key) + 1;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", fs->root, key);
+    return p;
+}
+
+/* Creates every missing directory above path (not path itself). */
+static int mkdirs_for(char *path, ff_err *err)
+{
+    for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        int e = errno;
+        *p = '/';
+        if (rc != 0 && e != EEXIST)
+            return ff_err_set(err, "cannot create folder for '%s': %s", path, strerror(e));
+    }
+    return 0;
+}
+
+static ff_store_writer *fs_writer_open(ff_store *s, const char *key, ff_err *err)
+{
+    fs_store *fs = (fs_store *)s;
+    fs_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        ff_err_set(err, "out of memory");
+        return NULL;
+    }
+    w->base.store = s;
+    w->fd = -1;
+    w->final = join(fs, key);
+    if (!w->final)
+        goto oom;
+    const char *slash = strrchr(w->final, '/');
+    size_t dirlen = (size_t)(slash - w->final);
+    size_t tn = dirlen + 1 + strlen(TMP_PREFIX) + 8;
+    w->tmp = malloc(tn);
+    if (!w->tmp)
+        goto oom;
+    snprintf(w->tmp, tn, "%.*s/" TMP_PREFIX "XXXXXX", (int)dirlen, w->final);
+    if (mkdirs_for(w->final, err) != 0)
+        goto fail;
+    w->fd = mkstemp(w->tmp);
+    if (w->fd < 0) {
+        ff_err_set(err, "cannot create a file for '%s': %s", key, strerror(errno));
+        goto fail;
+    }
+    fchmod(w->fd, 0644);
+    return &w->base;
+oom:
+    ff_err_set(err, "out of memory");
+fail:
+    free(w->final);
+    free(w->tmp);
+    free(w);
+    return NULL;
+}
+
+static int fs_writer_write(ff_store_writer *bw, const void *buf, size_t len, ff_err *err)
+{
+    fs_writer *w = (fs_writer *)bw;
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write(w->fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return ff_err_set(err, "write failed: %s", strerror(errno));
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void fs_writer_free(fs_writer *w)
+{
+    free(w->tmp);
+    free(w->final);
+    free(w);
+}
+
+static void fs_writer_abort(ff_store_writer *bw)
+{
+    fs_writer *w = (fs_writer *)bw;
+    if (w->fd >= 0)
+        close(w->fd);
+    unlink(w->tmp);
+    fs_writer_free(w);
+}
+
+static int fs_writer_commit(ff_store_writer *bw, ff_err *err)
+{
+    fs_writer *w = (fs_writer *)bw;
+    fs_store *fs = (fs_store *)bw->store;
+    if (fs->fsync_puts && fsync(w->fd) != 0) {
+        ff_err_set(err, "cannot flush to disk: %s", strerror(errno));
+        fs_writer_abort(bw);
+        return -1;
+    }
+    if (close(w->fd) != 0) {
+        w->fd = -1;
+        ff_err_set(err, "write failed on close: %s", strerror(errno));
+        fs_writer_abort(bw);
+        return -1;
+    }
+    w->fd = -1;
+    if (rename(w->tmp, w->final) != 0) {
+        ff_err_set(err, "cannot move the object into place: %s", strerror(errno));
+        fs_writer_abort(bw);
+        return -1;
+    }
+    fs_writer_free(w);
+    return 0;
+}
+
+static int fs_get(ff_store *s, const char *key, size_t max, char **buf, size_t *len, ff_err *err)
+{
+    char *path = join((fs_store *)s, key);
+    if (!path)
+        return ff_err_set(err, "out of memory");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR) {
+            ff_err_set(err, "no object at '%s'", key);
+            return 1;
+        }
+        return ff_err_set(err, "cannot read '%s': %s", key, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        ff_err_set(err, "no object at '%s'", key);
+        return 1;
+    }
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        return ff_err_set(err, "object '%s' is %lld bytes, more than the %zu allowed", key,
+                          (long long)st.st_size, max);
+    }
+    size_t size = (size_t)st.st_size;
+    char *data = malloc(size + 1);
+    if (!data) {
+        close(fd);
+        return ff_err_set(err, "out of memory");
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, data + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    data[got] = '\0';
+    *buf = data;
+    *len = got;
+    return 0;
+}
+
+static void fill_stat(const struct stat *st, ff_store_stat *out)
+{
+    out->size = (uint64_t)st->st_size;
+    out->mtime = st->st_mtim.tv_sec;
+    snprintf(out->etag, sizeof out->etag, "\"%llx-%llx-%lx\"", (unsigned long long)st->st_size,
+             (unsigned long long)st->st_mtim.tv_sec, (unsigned long)st->st_mtim.tv_nsec);
+}
+
+static int fs_stat(ff_store *s, const char *key, ff_store_stat *out, ff_err *err)
+{
+    char *path = join((fs_store *)s, key);
+    if (!path)
+        return ff_err_set(err, "out of memory");
+    struct stat st;
+    int rc = stat(path, &st);
+    free(path);
+    if (rc != 0 || !S_ISREG(st.st_mode)) {
+        ff_err_set(err, "no object at '%s'", key);
+        return 1;
+    }
+    fill_stat(&st, out);
+    return 0;
+}
+
+/* Walks dir (the folder for key prefix rel), reporting regular files whose key starts with want. */
+static int walk(const char *dir, char *rel, size_t rellen, size_t relcap, const char *want,
+                ff_store_list_fn fn, void *ctx, int depth)
+{
+    if (depth > 32)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
+            continue;
+        size_t nl = strlen(e->d_name);
+        if (rellen + nl + 2 > relcap)
+            continue;
+        memcpy(rel + rellen, e->d_name, nl + 1);
+        size_t wl = strlen(want);
+        size_t cl = rellen + nl;
+        /* Prune: descend or report only where the key can still match the prefix. */
+        if (strncmp(rel, want, cl < wl ? cl : wl) != 0)
+            continue;
+        char *child = malloc(strlen(dir) + nl + 2);
+        if (!child) {
+            rc = -1;
+            break;
+        }
+        sprintf(child, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(child, &st) == 0) {
+            if (S_ISDIR(st.st_mode)) {
+                rel[cl] = '/';
+                rel[cl + 1] = '\0';
+                rc = walk(child, rel, cl + 1, relcap, want, fn, ctx, depth + 1);
+            } else if (S_ISREG(st.st_mode) && cl >= wl) {
+                ff_store_stat ss;
+                fill_stat(&st, &ss);
+                rc = fn(rel, &ss, ctx);
+            }
+        }
+        free(child);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int fs_list(ff_store *s, const char *prefix, ff_store_list_fn fn, void *ctx, ff_err *err)
+{
+    fs_store *fs = (fs_store *)s;
+    /* Start from the deepest folder named wholly by the prefix. */
+    const char *slash = strrchr(prefix, '/');
+    size_t dirpart = slash ? (size_t)(slash - prefix) + 1 : 0;
+    char rel[FF_STORE_KEY_MAX + 512];
+    memcpy(rel, prefix, dirpart);
+    rel[dirpart] = '\0';
+    char *dir = malloc(strlen(fs->root) + dirpart + 2);
+    if (!dir)
+        return ff_err_set(err, "out of memory");
+    sprintf(dir, "%s/%.*s", fs->root, (int)dirpart, prefix);
+    int rc = walk(dir, rel, dirpart, sizeof rel, prefix, fn, ctx, 0);
+    free(dir);
+    if (rc < 0)
+        return ff_err_set(err, "out of memory listing '%s'", prefix);
+    return rc;
+}
+
+static int fs_del(ff_store *s, const char *key, ff_err *err)
+{
+    char *path = join((fs_store *)s, key);
+    if (!path)
+        return ff_err_set(err, "out of memory");
+    int rc = unlink(path);
+    int e = errno;
+    free(path);
+    if (rc != 0 && e != ENOENT)
+        return ff_err_set(err, "cannot delete '%s': %s", key, strerror(e));
+    return 0;
+}
+
+static char *fs_local_path(ff_store *s, const char *key)
+{
+    return join((fs_store *)s, key);
+}
+
+static void fs_close(ff_store *s)
+{
+    fs_store *fs = (fs_store *)s;
+    free(fs->root);
+    free(fs);
+}
+
+static const ff_store_ops fs_ops = {
+    .writer_open = fs_writer_open,
+    .writer_write = fs_writer_write,
+    .writer_commit = fs_writer_commit,
+    .writer_abort = fs_writer_abort,
+    .get = fs_get,
+    .stat = fs_stat,
+    .list = fs_list,
+    .del = fs_del,
+    .local_path = fs_local_path,
+    .close = fs_close,
+};
+
+ff_store *ff_store_open_fs(const char *dir, ff_err *err)
+{
+    if (!dir || !*dir) {
+        ff_err_set(err, "no storage folder given");
+        return NULL;
+    }
+    char *copy = strdup(dir);
+    if (!copy) {
+        ff_err_set(err, "out of memory");
+        return NULL;
+    }
+    size_t n = strlen(copy);
+    while (n > 1 && copy[n - 1] == '/')
+        copy[--n] = '\0';
+    char probe[PATH_MAX];
+    snprintf(probe, sizeof probe, "%s/x", copy);
+    if (mkdirs_for(probe, err) != 0) {
+        free(copy);
+        return NULL;
+    }
+    struct stat st;
+    if (stat(copy, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        ff_err_set(err, "storage folder '%s' is not a folder", copy);
+        free(copy);
+        return NULL;
+    }
+    fs_store *fs = calloc(1, sizeof *fs);
+    if (!fs) {
+        free(copy);
+        ff_err_set(err, "out of memory");
+        return NULL;
+    }
+    fs->base.ops = &fs_ops;
+    fs->root = copy;
+    const char *fsync_env = getenv("FITSFLOW_FSYNC");
+    fs->fsync_puts = fsync_env && strcmp(fsync_env, "1") == 0;
+    return &fs->base;
+}
