@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""Times `fitsflow process` against the Python stack it replaces and against funpack, and prints
+the ratios next to the targets of issues 2 and 3. A report, not a test: a missed target prints FAIL
+and the exit status stays 0 (non-zero only when the benchmark itself could not run).
+
+Usage: /usr/bin/python3 bench/compare.py --fitsflow BIN --input FILE.fits [--scratch DIR]
+           [--runs 3] [--stage foundation|all|both] [--results bench/out/results.txt]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3"  # Debian's, with astropy/numpy/pandas/Pillow/asdf
+
+TARGET_PY_FOUNDATION = 15.0  # fitsflow at least this many times faster than Python (issue 2)
+TARGET_PY_ALL = 25.0         # ... with PNGs and ASDF (issue 3)
+TARGET_FUNPACK = 1.5         # fitsflow within this factor of funpack's decompression (issue 2)
+TARGET_MEMORY = 4.0          # fitsflow peak RSS below this many uncompressed images (issue 2)
+
+
+class Measure:
+    def __init__(self, name, seconds, cpu, rss_kib, ok, note=""):
+        self.name, self.seconds, self.cpu, self.rss_kib, self.ok, self.note = \
+            name, seconds, cpu, rss_kib, ok, note
+
+
+def run_once(cmd, outdir, log):
+    """Runs cmd once into an empty outdir; returns (wall s, user+sys s, peak RSS KiB, exit ok)."""
+    shutil.rmtree(outdir, ignore_errors=True)
+    os.makedirs(outdir)
+    with open(log, "wb") as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        # wait4 gives this child's own rusage: its peak RSS, not the maximum over all children.
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode == 0
+
+
+def measure(name, cmd, outdir, runs, warmups=1):
+    """One warm-up (page cache warm, lazy caches filled), then runs timed runs; the median wall
+    time, the median CPU time and the largest peak RSS."""
+    log = outdir.rstrip("/") + ".stderr"
+    print(f"  timing {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    results = []
+    for i in range(warmups + runs):
+        r = run_once(cmd, outdir, log)
+        if not r[3]:
+            with open(log, errors="replace") as f:
+                tail = f.read()[-600:].strip()
+            print(f"  {name} failed (exit status non-zero):\n    {tail}", file=sys.stderr)
+            return Measure(name, None, None, None, False, "failed: " + tail.splitlines()[-1]
+                           if tail else "failed")
+        if i >= warmups:
+            results.append(r)
+    m = Measure(name, statistics.median(r[0] for r in results),
+                statistics.median(r[1] for r in results), max(r[2] for r in results), True)
+    print(f"    median {m.seconds:.3f} s of {[round(r[0], 3) for r in results]}", file=sys.stderr)
+    return m
+
+
+def image_bytes(path):
+    from astropy.io import fits
+    with fits.open(path) as hdul:
+        for hdu in hdul:
+            if hdu.is_image and hdu.header.get("NAXIS", 0) > 0:
+                h = hdu.header
+                n = abs(h["BITPIX"]) // 8
+                for i in range(1, h["NAXIS"] + 1):
+                    n *= h[f"NAXIS{i}"]
+                return n
+    raise SystemExit(f"{path}: no image HDU")
+
+
+def outputs_of(outdir):
+    found = []
+    for root, _, files in os.walk(outdir):
+        for f in files:
+            found.append(os.path.relpath(os.path.join(root, f), outdir))
+    return sorted(found)
+
+
+def agreement(ff_dir, py_dir):
+    """Checks that fitsflow and the baseline did the same work: the outputs both wrote, compared
+    as their readers see them. Returns lines for the report."""
+    lines = []
+    ff, py = set(outputs_of(ff_dir)), set(outputs_of(py_dir))
+    for rel in sorted(ff & py):
+        a, b = os.path.join(ff_dir, rel), os.path.join(py_dir, rel)
+        if rel.endswith((".txt", ".csv")):
+            same = _same_bytes(a, b)
+        elif rel.endswith(".npy"):
+            import numpy as np
+            x, y = np.load(a), np.load(b)
+            same = x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
+        elif rel.endswith(".json"):
+            import json
+            with open(a) as fa, open(b) as fb:
+                same = json.load(fa) == json.load(fb)
+        elif rel.endswith(".png"):
+            from PIL import Image
+            import numpy as np
+            x, y = np.asarray(Image.open(a).convert("RGB")), np.asarray(Image.open(b).convert("RGB"))
+            if x.shape != y.shape:
+                same = f"different size {x.shape} vs {y.shape}"
+            else:
+                d = np.abs(x.astype(int) - y.astype(int))
+                same = True if d.max() == 0 else f"max difference {d.max()}, mean {d.mean():.2f} levels"
+        elif rel.endswith(".asdf"):
+            import asdf
+            import numpy as np
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with asdf.open(a, copy_arrays=True) as fa, asdf.open(b, copy_arrays=True) as fb:
+                    same = np.array_equal(np.asarray(fa.tree.get("data")),
+                                          np.asarray(fb.tree.get("data")))
+                    same = True if same else "data arrays differ"
+        else:
+            continue
+        verdict = "same" if same is True else ("DIFFERENT" if same is False else same)
+        lines.append(f"  {rel}: {verdict}")
+    only_ff = sorted(ff - py)
+    if only_ff:
+        lines.append(f"  fitsflow only (extra work, not in the baseline): {', '.join(only_ff)}")
+    only_py = sorted(py - ff)
+    if only_py:
+        lines.append(f"  baseline only (fitsflow did not write these): {', '.join(only_py)}")
+    return lines
+
+
+def _same_bytes(a, b):
+    if os.path.getsize(a) != os.path.getsize(b):
+        return f"sizes differ ({os.path.getsize(a)} vs {os.path.getsize(b)} bytes)"
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fitsflow", required=True)
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--scratch", default=os.path.join(HERE, "out", "run"))
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--stage", choices=["foundation", "all", "both"], default="both")
+    ap.add_argument("--results", default=os.path.join(HERE, "out", "results.txt"))
+    args = ap.parse_args()
+
+    inp = os.path.abspath(args.input)
+    scratch = os.path.abspath(args.scratch)
+    os.makedirs(scratch, exist_ok=True)
+    img_bytes = image_bytes(inp)
+    stages = ["foundation", "all"] if args.stage == "both" else [args.stage]
+
+    rows = []    # (name, seconds, ratio text, target text, verdict)
+    notes = []
+
+    def fmt_s(m):
+        return f"{m.seconds:.3f}" if m.ok else "-"
+
+    def ratio_row(label, value, target_text, passed):
+        rows.append((label, "", value, target_text, "PASS" if passed else "FAIL"))
+
+    # fitsflow: one command, everything `process` writes today. When it writes more than a stage's
+    # baseline (renders, ASDF), that stage's comparison is conservative.
+    ff_dir = os.path.join(scratch, "fitsflow")
+    ff_cmd = [os.path.abspath(args.fitsflow), "process", "--offline", "-q", "-o", ff_dir, inp]
+    if os.access(ff_cmd[0], os.X_OK):
+        ff = measure("fitsflow process", ff_cmd, ff_dir, args.runs)
+    else:
+        ff = Measure("fitsflow process", None, None, None, False, f"{ff_cmd[0]} not built")
+    ff_outputs = [o for o in outputs_of(ff_dir) if o != "manifest.json"] if ff.ok else []
+
+    fun_dir = os.path.join(scratch, "funpack")
+    fun = measure("funpack", ["funpack", "-O", os.path.join(fun_dir, "image.fits"), inp], fun_dir,
+                  args.runs) if shutil.which("funpack") else \
+        Measure("funpack", None, None, None, False, "funpack not installed (libcfitsio-bin)")
+
+    py = {}
+    for st in stages:
+        d = os.path.join(scratch, f"python_{st}")
+        py[st] = measure(f"python {st}",
+                         [PY, os.path.join(HERE, "python_baseline.py"), "--stage", st, "-o", d, inp],
+                         d, args.runs)
+
+    def add_measure(m, label, ratio="", target="", verdict=""):
+        rows.append((label, fmt_s(m), ratio if m.ok else m.note, target, verdict))
+
+    if "foundation" in stages:
+        add_measure(py["foundation"], "python foundation: astropy+pandas (txt,json,csv,npy)",
+                    "baseline")
+    add_measure(fun, "funpack -O (decompress + write, the floor)", "floor")
+    if "all" in stages:
+        add_measure(py["all"], "python all: + Pillow PNGs, asdf zlib", "baseline")
+    add_measure(ff, f"fitsflow process ({len(ff_outputs)} outputs + manifest)")
+    if ff.ok:
+        if "foundation" in stages and py["foundation"].ok:
+            r = py["foundation"].seconds / ff.seconds
+            ratio_row("  vs python foundation (speed-up)", f"{r:.1f}x",
+                      f">= {TARGET_PY_FOUNDATION:g}x", r >= TARGET_PY_FOUNDATION)
+        if fun.ok:
+            r = ff.seconds / fun.seconds
+            ratio_row("  vs funpack (time ratio)", f"{r:.2f}x", f"<= {TARGET_FUNPACK:g}x",
+                      r <= TARGET_FUNPACK)
+        if "all" in stages and py["all"].ok:
+            r = py["all"].seconds / ff.seconds
+            ratio_row("  vs python all (speed-up)", f"{r:.1f}x", f">= {TARGET_PY_ALL:g}x",
+                      r >= TARGET_PY_ALL)
+        mib = ff.rss_kib / 1024
+        r = ff.rss_kib * 1024 / img_bytes
+        rows.append(("  peak memory (max RSS)", f"{mib:.0f} MiB", f"{r:.2f}x image",
+                     f"< {TARGET_MEMORY:g}x", "PASS" if r < TARGET_MEMORY else "FAIL"))
+
+    # The same work? Compare what both sides wrote, as their readers see it.
+    if ff.ok:
+        for st in stages:
+            if py[st].ok:
+                notes.append(f"fitsflow vs python {st} outputs:")
+                notes.extend(agreement(ff_dir, os.path.join(scratch, f"python_{st}")))
+
+    cpu = []
+    for m in [py.get("foundation"), fun, py.get("all"), ff]:
+        if m is not None and m.ok:
+            cpu.append(f"  {m.name}: wall {m.seconds:.3f} s, cpu {m.cpu:.3f} s, "
+                       f"peak RSS {m.rss_kib / 1024:.0f} MiB")
+
+    w = max(len(r[0]) for r in rows)
+    head = (f"FitsFlow benchmark: {os.path.basename(inp)} ({img_bytes / 2**20:.0f} MiB uncompressed, "
+            f"{os.path.getsize(inp) / 2**20:.1f} MiB on disk), {os.cpu_count()} cores, "
+            f"median of {args.runs} runs after 1 warm-up, {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    lines = [head, "",
+             f"{'name':<{w}}  {'seconds':>8}  {'ratio':<16}  {'target':<8}  result",
+             "-" * (w + 48)]
+    for name, secs, ratio, target, verdict in rows:
+        lines.append(f"{name:<{w}}  {secs:>8}  {ratio:<16}  {target:<8}  {verdict}".rstrip())
+    lines += ["", "wall and CPU time (user+sys), medians; peak RSS, max over runs:"] + cpu
+    if notes:
+        lines += [""] + notes
+    if ff.ok and ff_outputs:
+        lines += ["", "fitsflow wrote: " + ", ".join(ff_outputs)]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
+    with open(args.results, "w") as f:
+        f.write(text)
+    print(f"(written to {args.results})")
+    return 0 if all(m.ok for m in [ff, fun] + list(py.values())) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
