@@ -23,24 +23,43 @@ TARGET_FUNPACK = 1.5         # fitsflow within this factor of funpack's decompre
 TARGET_MEMORY = 4.0          # fitsflow peak RSS below this many uncompressed images (issue 2)
 
 
+BUSY_CORES = 0.25            # CPU used by other processes during a run above which it is flagged
+
+
 class Measure:
-    def __init__(self, name, seconds, cpu, rss_kib, ok, note=""):
-        self.name, self.seconds, self.cpu, self.rss_kib, self.ok, self.note = \
-            name, seconds, cpu, rss_kib, ok, note
+    def __init__(self, name, seconds, cpu, rss_kib, ok, note="", other=0.0):
+        self.name, self.seconds, self.cpu, self.rss_kib, self.ok, self.note, self.other = \
+            name, seconds, cpu, rss_kib, ok, note, other
+
+
+def busy_seconds():
+    """CPU seconds spent busy by the whole machine since boot (all cores), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return None
+    # user nice system idle iowait irq softirq steal ...: everything but idle and iowait
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def run_once(cmd, outdir, log):
-    """Runs cmd once into an empty outdir; returns (wall s, user+sys s, peak RSS KiB, exit ok)."""
+    """Runs cmd once into an empty outdir; returns (wall s, user+sys s, peak RSS KiB, exit ok,
+    cores used meanwhile by other processes)."""
     shutil.rmtree(outdir, ignore_errors=True)
     os.makedirs(outdir)
     with open(log, "wb") as err:
+        b0 = busy_seconds()
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
         # wait4 gives this child's own rusage: its peak RSS, not the maximum over all children.
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
+        b1 = busy_seconds()
     p.returncode = os.waitstatus_to_exitcode(status)
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode == 0
+    cpu = ru.ru_utime + ru.ru_stime
+    other = max(0.0, (b1 - b0 - cpu) / wall) if b0 is not None and b1 is not None else 0.0
+    return wall, cpu, ru.ru_maxrss, p.returncode == 0, other
 
 
 def measure(name, cmd, outdir, runs, warmups=1):
@@ -60,7 +79,8 @@ def measure(name, cmd, outdir, runs, warmups=1):
         if i >= warmups:
             results.append(r)
     m = Measure(name, statistics.median(r[0] for r in results),
-                statistics.median(r[1] for r in results), max(r[2] for r in results), True)
+                statistics.median(r[1] for r in results), max(r[2] for r in results), True,
+                other=max(r[4] for r in results))
     print(f"    median {m.seconds:.3f} s of {[round(r[0], 3) for r in results]}", file=sys.stderr)
     return m
 
@@ -86,7 +106,11 @@ def outputs_of(outdir):
     return sorted(found)
 
 
-def agreement(ff_dir, py_dir):
+def short(rel, base):
+    return rel.replace(base, "{base}")
+
+
+def agreement(ff_dir, py_dir, base):
     """Checks that fitsflow and the baseline did the same work: the outputs both wrote, compared
     as their readers see them. Returns lines for the report."""
     lines = []
@@ -125,13 +149,13 @@ def agreement(ff_dir, py_dir):
         else:
             continue
         verdict = "same" if same is True else ("DIFFERENT" if same is False else same)
-        lines.append(f"  {rel}: {verdict}")
+        lines.append(f"  {short(rel, base)}: {verdict}")
     only_ff = sorted(ff - py)
     if only_ff:
-        lines.append(f"  fitsflow only (extra work, not in the baseline): {', '.join(only_ff)}")
+        lines.append(f"  fitsflow only (extra work, not in the baseline): {', '.join(short(r, base) for r in only_ff)}")
     only_py = sorted(py - ff)
     if only_py:
-        lines.append(f"  baseline only (fitsflow did not write these): {', '.join(only_py)}")
+        lines.append(f"  baseline only (fitsflow did not write these): {', '.join(short(r, base) for r in only_py)}")
     return lines
 
 
@@ -161,6 +185,8 @@ def main():
     scratch = os.path.abspath(args.scratch)
     os.makedirs(scratch, exist_ok=True)
     img_bytes = image_bytes(inp)
+    base = os.path.basename(inp)
+    base = base[:-5] if base.endswith(".fits") else base
     stages = ["foundation", "all"] if args.stage == "both" else [args.stage]
 
     rows = []    # (name, seconds, ratio text, target text, verdict)
@@ -227,13 +253,14 @@ def main():
         for st in stages:
             if py[st].ok:
                 notes.append(f"fitsflow vs python {st} outputs:")
-                notes.extend(agreement(ff_dir, os.path.join(scratch, f"python_{st}")))
+                notes.extend(agreement(ff_dir, os.path.join(scratch, f"python_{st}"), base))
 
     cpu = []
     for m in [py.get("foundation"), fun, py.get("all"), ff]:
         if m is not None and m.ok:
             cpu.append(f"  {m.name}: wall {m.seconds:.3f} s, cpu {m.cpu:.3f} s, "
-                       f"peak RSS {m.rss_kib / 1024:.0f} MiB")
+                       f"peak RSS {m.rss_kib / 1024:.0f} MiB, other processes used up to "
+                       f"{m.other:.2f} cores")
 
     w = max(len(r[0]) for r in rows)
     head = (f"FitsFlow benchmark: {os.path.basename(inp)} ({img_bytes / 2**20:.0f} MiB uncompressed, "
@@ -248,7 +275,12 @@ def main():
     if notes:
         lines += [""] + notes
     if ff.ok and ff_outputs:
-        lines += ["", "fitsflow wrote: " + ", ".join(ff_outputs)]
+        lines += ["", "fitsflow wrote: " + ", ".join(short(o, base) for o in ff_outputs)]
+    busy = [m.name for m in [py.get("foundation"), fun, py.get("all"), ff]
+            if m is not None and m.ok and m.other > BUSY_CORES]
+    if busy:
+        lines += ["", f"WARNING: other processes used more than {BUSY_CORES} core during: "
+                  f"{', '.join(busy)}; those wall times are inflated, rerun on an idle machine."]
     text = "\n".join(lines) + "\n"
     print(text)
     os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)

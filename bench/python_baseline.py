@@ -110,9 +110,9 @@ def main():
         if args.stage == "all":
             import warnings
             from PIL import Image
-            with warnings.catch_warnings():  # sunpy's asdf plugin wants asdf_astropy; unused here
-                warnings.simplefilter("ignore")
-                import asdf
+            import asdf
+            # sunpy's asdf plugin wants asdf_astropy, which Debian lacks; nothing here needs it.
+            warnings.filterwarnings("ignore", message="asdf.extensions plugin from package sunpy")
             gray = stretch(data, header.get("EXPTIME"))
             Image.fromarray(gray, "L").save(out["gray"])
             lut = colormap_lut(int(header.get("WAVELNTH", 171)), args.cache)
