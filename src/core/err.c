@@ -26,6 +26,14 @@ int ff_err_prefix(ff_err *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    size_t pl = strnlen(prefix, sizeof prefix - 1);
+    if (pl > sizeof err->msg - 3)
+        pl = sizeof err->msg - 3;
+    memcpy(err->msg, prefix, pl);
+    memcpy(err->msg + pl, ": ", 2);
+    size_t room = sizeof err->msg - pl - 3;
+    size_t ol = strnlen(old, room);
+    memcpy(err->msg + pl + 2, old, ol);
+    err->msg[pl + 2 + ol] = '\0';
     return -1;
 }

@@ -22,7 +22,9 @@ typedef struct ff_obsmeta {
     char time_reason[256];  /* why there is no time, when has_time == 0 */
 } ff_obsmeta;
 
-/* Fills meta from a header. Never fails for a missing or unparsable time or an unknown
+/* Fills meta from a header. The time comes from T_OBS, else DATE-OBS (joined with TIME-OBS when
+ * DATE-OBS holds a date only), else DATE_OBS; the first that parses wins, and TIMESYS gives the
+ * scale of a value that names none. Never fails for a missing or unparsable time or an unknown
  * instrument: those leave has_time 0 (with time_reason) or source_id -1. */
 void ff_obsmeta_from_header(const ff_header *h, ff_obsmeta *meta);
 

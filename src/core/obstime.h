@@ -18,7 +18,9 @@ typedef struct ff_time {
     ff_timescale scale;
 } ff_time;
 
-/* Parses one date-time string. Recognises a trailing "Z" (UTC), "_TAI"/" TAI", "_UTC", "_TT".
+/* Parses one date-time string (at most 80 characters): a date YYYY-MM-DD, YYYY.MM.DD, YYYY/MM/DD,
+ * DD/MM/YY (19YY) or DD-MON-YY, then optionally 'T', ' ' or '_' and HH:MM[:SS[.fraction]] (a
+ * date alone is midnight). Recognises a trailing "Z" (UTC), "_TAI"/" TAI", "_UTC", "_TT".
  * Without a scale marker the time is taken as UTC, unless default_scale says otherwise (pass the
  * TIMESYS keyword's scale). Returns -1 with a reason such as
  * "cannot parse observation time '2011-13-45': month 13 out of range". */
@@ -29,7 +31,8 @@ int ff_time_parse_date_time(const char *date, const char *time, ff_timescale def
                             ff_time *out, ff_err *err);
 
 /* Converts to UTC (TAI - (TAI-UTC); TT = TAI + 32.184 s). A UTC time is returned unchanged.
- * Times before 1972 use the 1972 offset (10 s). Returns -1 only for out-of-range years. */
+ * Times before 1972 use the 1972 offset (10 s). Returns -1 only for invalid fields or years
+ * outside 1..9999. */
 int ff_time_to_utc(const ff_time *in, ff_time *out, ff_err *err);
 
 /* TAI - UTC in seconds at a UTC instant given as seconds since 1970 (the leap-second table). */
@@ -38,7 +41,8 @@ int ff_time_tai_minus_utc(int64_t utc_unix_seconds);
 /* Seconds since 1970-01-01T00:00:00 in the time's own calendar (leap second 60 counts as 59+1). */
 int64_t ff_time_unix(const ff_time *t);
 
-/* ISO 8601 with milliseconds and a Z: "2011-06-07T06:33:02.880Z". buf needs 32 bytes. */
+/* ISO 8601 with milliseconds (rounded, as astropy does) and a Z: "2011-06-07T06:33:02.880Z".
+ * The Z is written whatever t's scale: convert with ff_time_to_utc first. buf needs 32 bytes. */
 void ff_time_format_iso(const ff_time *t, char *buf, unsigned bufsize);
 
 #endif

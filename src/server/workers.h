@@ -1,0 +1,27 @@
+/* The worker threads of `fitsflow serve`: each takes a session from the queue and runs the
+ * session pipeline on it. Stopping is graceful: a running session stops between files and its
+ * job goes back to the queue, so no object is left half-written and nothing is lost. */
+#ifndef FF_SERVER_WORKERS_H
+#define FF_SERVER_WORKERS_H
+
+#include "pipeline/pipeline.h"
+#include "server/metrics.h"
+#include "server/queue.h"
+#include "store/store.h"
+
+typedef struct ff_workers ff_workers;
+
+/* Starts n threads (n >= 1). cfg is copied. metrics may be NULL. */
+ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipeline_config *cfg,
+                             ff_metrics *metrics, ff_err *err);
+
+/* Wakes idle workers after a push (they also poll every second). */
+void ff_workers_wake(ff_workers *w);
+
+/* 1 when sid is being processed right now or queued. */
+int ff_workers_session_busy(ff_workers *w, const char *sid);
+
+/* Asks running sessions to stop between files, waits for the threads, frees w. */
+void ff_workers_stop(ff_workers *w);
+
+#endif
