@@ -196,6 +196,7 @@ int ff_header_parse(const char *cards, size_t ncards, ff_header *out, ff_err *er
             size_t clen = cmlen;
             /* Long strings: 'abc&' followed by CONTINUE 'def' cards (astropy joins them). */
             size_t j = i + 1;
+            int joined = 0;
             while (slen && sbuf[slen - 1] == '&' && j < ncards &&
                    memcmp(cards + 80 * j, "CONTINUE", 8) == 0 && slen < sizeof sbuf - 80) {
                 const char *cc = cards + 80 * j;
@@ -211,8 +212,12 @@ int ff_header_parse(const char *cards, size_t ncards, ff_header *out, ff_err *er
                 memcpy(sbuf + slen, piece, plen);
                 slen += plen;
                 j++;
+                joined = 1;
                 (void)pused;
             }
+            /* astropy also drops a '&' left at the end of the last CONTINUE piece. */
+            if (joined && slen && sbuf[slen - 1] == '&')
+                slen--;
             card->kind = FF_CARD_STRING;
             card->text = arena_add(&a, sbuf, rtrim_len(sbuf, slen));
             if (!card->text) { /* joined strings exceeded the arena estimate: keep it short */
