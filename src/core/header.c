@@ -187,37 +187,47 @@ int ff_header_parse(const char *cards, size_t ncards, ff_header *out, ff_err *er
         const char *cm;
         size_t cmlen;
         if (p < vlen && val[p] == '\'') {
-            char sbuf[81 * 64];
-            size_t slen;
+            char sbuf[81 * 64], cbuf[81 * 64];
+            size_t slen, clen;
             size_t used = parse_quoted(val + p, vlen - p, sbuf, &slen);
             comment_after(val + p + used, vlen - p - used, &cm, &cmlen);
-            char cbuf[81];
             memcpy(cbuf, cm, cmlen);
-            size_t clen = cmlen;
-            /* Long strings: 'abc&' followed by CONTINUE 'def' cards (astropy joins them). */
+            clen = cmlen;
+            /* Long strings: 'abc&' followed by CONTINUE 'def' cards. As astropy does, each piece
+             * loses its trailing blanks and then one trailing '&'; comments join with spaces. */
             size_t j = i + 1;
-            int joined = 0;
-            while (slen && sbuf[slen - 1] == '&' && j < ncards &&
-                   memcmp(cards + 80 * j, "CONTINUE", 8) == 0 && slen < sizeof sbuf - 80) {
-                const char *cc = cards + 80 * j;
-                size_t q = 8;
-                while (q < 80 && cc[q] == ' ')
-                    q++;
-                if (q >= 80 || cc[q] != '\'')
-                    break;
-                char piece[81];
-                size_t plen;
-                size_t pused = parse_quoted(cc + q, 80 - q, piece, &plen);
-                slen--; /* drop the '&' */
-                memcpy(sbuf + slen, piece, plen);
-                slen += plen;
-                j++;
-                joined = 1;
-                (void)pused;
+            int more = j < ncards && memcmp(cards + 80 * j, "CONTINUE", 8) == 0;
+            if (more && rtrim_len(sbuf, slen) && sbuf[rtrim_len(sbuf, slen) - 1] == '&') {
+                slen = rtrim_len(sbuf, slen) - 1;
+                while (j < ncards && memcmp(cards + 80 * j, "CONTINUE", 8) == 0 &&
+                       slen < sizeof sbuf - 81 && clen < sizeof cbuf - 82) {
+                    const char *cc = cards + 80 * j;
+                    size_t q = 8;
+                    while (q < 80 && cc[q] == ' ')
+                        q++;
+                    if (q >= 80 || cc[q] != '\'')
+                        break;
+                    char piece[81];
+                    size_t plen;
+                    size_t pused = parse_quoted(cc + q, 80 - q, piece, &plen);
+                    plen = rtrim_len(piece, plen);
+                    int cont = plen && piece[plen - 1] == '&';
+                    if (cont)
+                        plen--;
+                    memcpy(sbuf + slen, piece, plen);
+                    slen += plen;
+                    comment_after(cc + q + pused, 80 - q - pused, &cm, &cmlen);
+                    if (cmlen) {
+                        if (clen)
+                            cbuf[clen++] = ' ';
+                        memcpy(cbuf + clen, cm, cmlen);
+                        clen += cmlen;
+                    }
+                    j++;
+                    if (!cont)
+                        break;
+                }
             }
-            /* astropy also drops a '&' left at the end of the last CONTINUE piece. */
-            if (joined && slen && sbuf[slen - 1] == '&')
-                slen--;
             card->kind = FF_CARD_STRING;
             card->text = arena_add(&a, sbuf, rtrim_len(sbuf, slen));
             if (!card->text) { /* joined strings exceeded the arena estimate: keep it short */

@@ -36,6 +36,7 @@ static json_t *file_json(const ff_file_result *r)
             json_array_append_new(shape, json_integer((json_int_t)r->shape[d]));
         json_object_set_new(f, "shape", shape);
         json_object_set_new(f, "dtype", json_string(r->dtype));
+        json_object_set_new(f, "render_scaling", str_or_null(r->scaling));
     }
     json_t *notes = json_array();
     for (int i = 0; i < r->nnotes; i++)

@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/asdf.h"
 #include "core/fits.h"
+#include "core/render.h"
 #include "core/writers.h"
 #include "pipeline/output.h"
 
@@ -53,11 +55,6 @@ static void report(step_ctx *s, int step, int ok, const char *fmt, ...)
 
 typedef int (*writer_fn)(const void *what, ff_sink *sink, int threads, ff_err *err);
 
-static int w_header_txt(const void *what, ff_sink *sink, int threads, ff_err *err)
-{
-    (void)threads;
-    return ff_write_header_txt(what, sink, err);
-}
 static int w_header_json(const void *what, ff_sink *sink, int threads, ff_err *err)
 {
     (void)threads;
@@ -117,6 +114,9 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
     char rel[600];
     int threads = cfg->threads > 0 ? cfg->threads : 1;
 
+    ff_membuf header_text = {0};
+    ff_membuf hek = {0};
+    ff_sink header_sink = ff_membuf_sink(&header_text);
     ff_fits fits;
     ff_fits_opts fo = {.max_pixels = cfg->max_pixels, .nthreads = threads};
     if (ff_fits_read(path, &fo, &fits, &err) != 0) {
@@ -135,10 +135,13 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
     if (!r->meta.has_time)
         ff_file_result_note(r, "no observation time: %s", r->meta.time_reason);
 
-    /* Step 2: header. */
+    /* Step 2: header. The text is kept: the ASDF bundle carries it too. */
+    if (ff_write_header_txt(&fits.header, &header_sink, &err) != 0 ||
+        ff_sink_write(&header_sink, "", 1, &err) != 0)
+        goto failed_header;
     snprintf(rel, sizeof rel, "header/%s_header.txt", r->base);
-    if (write_output(store, prefix, r, rel, "text/plain; charset=utf-8", w_header_txt, &fits.header,
-                     1, &err) != 0)
+    if (ff_out_put(store, prefix, rel, "text/plain; charset=utf-8", header_text.data,
+                   header_text.len - 1, r, &err) != 0)
         goto failed_header;
     snprintf(rel, sizeof rel, "header/%s_header.json", r->base);
     if (write_output(store, prefix, r, rel, "application/json", w_header_json, &fits.header, 1,
@@ -165,10 +168,52 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
                             fits.image.shape[0]);
     }
     {
+        /* Local renders: gray and colour PNGs drawn from the data. */
+        char gray_rel[600], color_rel[600], scaling[512] = "";
+        snprintf(gray_rel, sizeof gray_rel, "images/local/%s_gray.png", r->base);
+        snprintf(color_rel, sizeof color_rel, "images/local/%s_color.png", r->base);
+        ff_render_params rp = {.instrument = r->meta.instrument,
+                               .measurement = r->meta.measurement,
+                               .wavelength = r->meta.wavelength,
+                               .exptime = r->meta.exptime,
+                               .crota2 = 0,
+                               .png_max = cfg->png_max,
+                               .time_iso = r->meta.time_iso,
+                               .nthreads = threads};
+        double crota2;
+        if (ff_header_get_double(&fits.header, "CROTA2", &crota2) == 0)
+            rp.crota2 = crota2;
+        int64_t blank;
+        if (!ff_dtype_is_float(fits.image.dtype) &&
+            ff_header_get_int(&fits.header, "BLANK", &blank) == 0) {
+            rp.has_blank = 1;
+            rp.blank = blank;
+        }
+        ff_out *go = ff_out_open(store, prefix, gray_rel, "image/png", &err);
+        ff_out *co = go ? ff_out_open(store, prefix, color_rel, "image/png", &err) : NULL;
+        if (!go || !co) {
+            ff_out_abort(go);
+            goto failed_data;
+        }
+        if (ff_render_pngs(&fits.image, &rp, ff_out_sink(go), ff_out_sink(co), scaling,
+                           sizeof scaling, &err) != 0) {
+            ff_out_abort(go);
+            ff_out_abort(co);
+            goto failed_data;
+        }
+        if (ff_out_commit(go, r, &err) != 0) {
+            ff_out_abort(co);
+            goto failed_data;
+        }
+        if (ff_out_commit(co, r, &err) != 0)
+            goto failed_data;
+        snprintf(r->scaling, sizeof r->scaling, "%s", scaling);
+
         char shape[64];
         ff_image_shape_str(&fits.image, shape, sizeof shape);
-        report(&sc, FF_STEP_DATA, 1, "Data: %s %s %s written (NPY%s)", r->base, shape, r->dtype,
-               fits.image.ndim <= 2 ? ", CSV" : "; CSV skipped for a cube");
+        report(&sc, FF_STEP_DATA, 1, "Data: %s %s %s written (NPY%s, gray and colour PNG; %s)",
+               r->base, shape, r->dtype, fits.image.ndim <= 2 ? ", CSV" : "; CSV skipped for a cube",
+               scaling);
     }
 
     /* Steps 4-6: the remote services. */
@@ -177,10 +222,49 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
     report(&sc, FF_STEP_JSOC, 0, "JSOC image: %s — not configured in this build", r->base);
     report(&sc, FF_STEP_HEK, 0, "HEK events: %s — not configured in this build", r->base);
 
-    /* Step 7: ASDF. */
-    report(&sc, FF_STEP_ASDF, 0, "ASDF: %s — not configured in this build", r->base);
+    /* Step 7: ASDF, last: it names every other output. */
+    {
+        char created[32], csv_rel[600], npy_rel[600], asdf_rel[600];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        ff_asdf_meta meta = {.creator = cfg->creator, .institution = cfg->institution,
+                             .award = cfg->award, .description = cfg->description,
+                             .pipeline_name = "FitsFlow", .pipeline_version = FF_VERSION,
+                             .created_iso = created};
+        const char *images[8];
+        size_t nimages = 0;
+        for (size_t i = 0; i < r->noutputs && nimages < 8; i++)
+            if (strncmp(r->outputs[i].path, "images/", 7) == 0)
+                images[nimages++] = r->outputs[i].path;
+        snprintf(csv_rel, sizeof csv_rel, "data/%s_data.csv", r->base);
+        snprintf(npy_rel, sizeof npy_rel, "data/%s_data.npy", r->base);
+        ff_asdf_input in = {.meta = &meta, .source_name = r->input, .header = &fits.header,
+                            .header_text = (const char *)header_text.data, .obs = &r->meta,
+                            .image = &fits.image,
+                            .csv_path = fits.image.ndim <= 2 ? csv_rel : NULL,
+                            .npy_path = npy_rel, .image_paths = images, .n_image_paths = nimages,
+                            .hek_json = hek.len ? (const char *)hek.data : NULL,
+                            .hek_json_len = hek.len, .compress = cfg->asdf_compress,
+                            .nthreads = threads};
+        snprintf(asdf_rel, sizeof asdf_rel, "asdf/%s.asdf", r->base);
+        ff_out *o = ff_out_open(store, prefix, asdf_rel, "application/asdf", &err);
+        if (!o)
+            goto failed_asdf;
+        if (ff_asdf_write(&in, ff_out_sink(o), &err) != 0) {
+            ff_out_abort(o);
+            goto failed_asdf;
+        }
+        if (ff_out_commit(o, r, &err) != 0)
+            goto failed_asdf;
+        report(&sc, FF_STEP_ASDF, 1, "ASDF: %s written (%s block)", asdf_rel,
+               cfg->asdf_compress ? "zlib" : "raw");
+    }
 
     r->status = FF_FILE_PROCESSED;
+    ff_membuf_free(&header_text);
+    ff_membuf_free(&hek);
     ff_fits_free(&fits);
     r->seconds = now_seconds() - t0;
     return 0;
@@ -193,6 +277,10 @@ failed_header:
 failed_data:
     failed_step = FF_STEP_DATA;
     report(&sc, FF_STEP_DATA, 0, "Data failed: %s — %s", r->base, err.msg);
+    goto failed;
+failed_asdf:
+    failed_step = FF_STEP_ASDF;
+    report(&sc, FF_STEP_ASDF, 0, "ASDF failed: %s — %s", r->base, err.msg);
 failed:
     /* Every step still reports once, so a client waiting for the last log is not left hanging. */
     for (int step = failed_step + 1; step <= FF_STEP_ASDF; step++)
@@ -200,6 +288,8 @@ failed:
     r->status = FF_FILE_FAILED;
     snprintf(r->reason, sizeof r->reason, "%s", err.msg);
     delete_outputs(store, prefix, r);
+    ff_membuf_free(&header_text);
+    ff_membuf_free(&hek);
     ff_fits_free(&fits);
     r->seconds = now_seconds() - t0;
     return -1;

@@ -26,6 +26,7 @@ typedef struct ff_file_result {
     char reason[512];        /* why it was skipped or failed; "" when processed */
     int hdu;                 /* chosen HDU (astropy numbering), -1 before reading */
     char compression[24];
+    char scaling[512];       /* how the PNG renders were stretched */
     char dtype[16];          /* numpy name */
     int ndim;
     size_t shape[3];

@@ -47,7 +47,7 @@ def arrays_equal_astropy():
         assert npy.dtype == data.dtype.newbyteorder("="), (npy.dtype, data.dtype)
         assert npy.shape == data.shape
         assert np.array_equal(npy, data, equal_nan=True)
-        csv = pd.read_csv(os.path.join(out, "data", f"{base}_data.csv"))
+        csv = pd.read_csv(os.path.join(out, "data", f"{base}_data.csv"), float_precision="round_trip")
         assert list(csv.columns) == [str(i) for i in range(data.shape[1])]
         assert np.array_equal(csv.to_numpy(dtype=data.dtype.newbyteorder("=")), data, equal_nan=True)
 
@@ -95,10 +95,41 @@ def manifest_describes_everything():
     assert hmi["observation_time"] == "2014-03-01T00:00:50.000Z", hmi["observation_time"]
     paths = {o["path"] for o in aia["outputs"]}
     for rel in ("header/aia_171_header.txt", "header/aia_171_header.json",
-                "data/aia_171_data.npy", "data/aia_171_data.csv"):
+                "data/aia_171_data.npy", "data/aia_171_data.csv",
+                "images/local/aia_171_gray.png", "images/local/aia_171_color.png",
+                "asdf/aia_171.asdf"):
         assert rel in paths, (rel, paths)
     types = {o["path"]: o["media_type"] for o in aia["outputs"]}
     assert types["data/aia_171_data.csv"] == "text/csv"
+
+
+@check
+def renders_and_asdf():
+    import warnings
+    import asdf
+    from PIL import Image
+    _, out = outputs()
+    for src, base in ((AIA_171, "aia_171"), (HMI, "resampled_hmi")):
+        _, data = astropy_hdu(src)
+        for kind in ("gray", "color"):
+            im = Image.open(os.path.join(out, "images", "local", f"{base}_{kind}.png"))
+            assert im.size == (data.shape[1], data.shape[0]), im.size
+            hist = np.asarray(im.convert("L")).ravel()
+            assert np.percentile(hist, 95) - np.percentile(hist, 5) > 20, f"{base} {kind} PNG looks blank"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # asdf's own plugin discovery warns before any file is read
+            asdf.get_config().extensions
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with asdf.open(os.path.join(out, "asdf", f"{base}.asdf"), validate_checksums=True) as af:
+                af.validate()
+                arr = np.asarray(af.tree["data"]["image"])
+                assert arr.shape == data.shape and np.array_equal(arr, data, equal_nan=True)
+                assert af.tree["observation"]["instrument"] in ("AIA", "HMI")
+                assert f"images/local/{base}_gray.png" in af.tree["images"]
+    color = np.asarray(Image.open(os.path.join(out, "images", "local", "aia_171_color.png")).convert("RGB"), dtype=float)
+    r, g, b = (color[..., i].mean() for i in range(3))
+    assert r > g > b, ("AIA 171 should look gold", r, g, b)
 
 
 @check

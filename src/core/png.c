@@ -1,0 +1,165 @@
+/* 8-bit PNG encoding through libspng, streamed straight into an ff_sink (no whole-file buffer).
+ * Default settings, measured on 4096x4096 solar renders (CPU ms per image / MB): zlib level 1
+ * with the RLE strategy and the UP filter on every row. Against libspng's defaults (level 6,
+ * adaptive choice of all five filters: ~1800 ms) and level 1 with adaptive filters (~500 ms),
+ * it takes ~150-230 ms and gives the smallest files of the fast settings: for noise-dominated
+ * EUV images LZ matches are rare, and for flat areas (off-disk, magnetogram) runs are enough. */
+#include "core/png.h"
+
+#include <spng.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+struct stream {
+    ff_sink *out;
+    ff_err err;
+    int failed;
+};
+
+static int stream_write(spng_ctx *ctx, void *user, void *src, size_t len)
+{
+    (void)ctx;
+    struct stream *s = user;
+    if (ff_sink_write(s->out, src, len, &s->err) != 0) {
+        s->failed = 1;
+        return SPNG_IO_ERROR;
+    }
+    return 0;
+}
+
+/* A tEXt value holds Latin-1 without NUL; keep it to printable ASCII and newline. */
+static char *clean_text(const char *s, size_t *len)
+{
+    size_t n = s ? strlen(s) : 0;
+    char *t = malloc(n + 1);
+    if (!t)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        t[i] = (c == '\n' || (c >= 0x20 && c < 0x7f)) ? (char)c : '?';
+    }
+    t[n] = 0;
+    *len = n;
+    return t;
+}
+
+static int key_ok(const char *k)
+{
+    size_t n = k ? strlen(k) : 0;
+    if (n < 1 || n > 79 || k[0] == ' ' || k[n - 1] == ' ')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)k[i];
+        if (c < 0x20 || c > 0x7e || (c == ' ' && k[i + 1] == ' '))
+            return 0;
+    }
+    return 1;
+}
+
+const ff_png_options ff_png_default_options = {
+    .level = 1,
+    .strategy = 3, /* Z_RLE */
+    .filters = SPNG_FILTER_CHOICE_UP,
+};
+
+int ff_png_write8(const uint8_t *pixels, uint32_t width, uint32_t height, const ff_png_palette *pal,
+                  const ff_png_text *text, size_t ntext, ff_sink *out, ff_err *err)
+{
+    return ff_png_write8_opts(pixels, width, height, pal, text, ntext, NULL, out, err);
+}
+
+int ff_png_write8_opts(const uint8_t *pixels, uint32_t width, uint32_t height,
+                       const ff_png_palette *pal, const ff_png_text *text, size_t ntext,
+                       const ff_png_options *opt, ff_sink *out, ff_err *err)
+{
+    if (!opt)
+        opt = &ff_png_default_options;
+    if (!pixels || !out || width == 0 || height == 0 || width > 0x7fffffffu ||
+        height > 0x7fffffffu)
+        return ff_err_set(err, "cannot write a %ux%u PNG: width and height must be 1..2^31-1",
+                          width, height);
+    if (pal && (pal->n < 1 || pal->n > 256 || pal->ntrans > pal->n))
+        return ff_err_set(err, "PNG palette of %u entries (%u transparent) is not valid", pal->n,
+                          pal->ntrans);
+    if (ntext > 64)
+        return ff_err_set(err, "too many PNG text chunks (%zu, at most 64)", ntext);
+
+    int rc = -1, ret = 0;
+    struct stream st = {.out = out};
+    struct spng_text *tx = ntext ? calloc(ntext, sizeof *tx) : NULL;
+    spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
+    if (!ctx || (ntext && !tx)) {
+        ff_err_set(err, "out of memory starting a PNG encoder");
+        goto done;
+    }
+    for (size_t i = 0; i < ntext; i++) {
+        if (!key_ok(text[i].key)) {
+            ff_err_set(err, "PNG text keyword \"%.80s\" is not 1-79 printable characters",
+                       text[i].key ? text[i].key : "(null)");
+            goto done;
+        }
+        snprintf(tx[i].keyword, sizeof tx[i].keyword, "%s", text[i].key);
+        tx[i].type = SPNG_TEXT;
+        tx[i].text = clean_text(text[i].text, &tx[i].length);
+        if (!tx[i].text) {
+            ff_err_set(err, "out of memory copying PNG text");
+            goto done;
+        }
+    }
+
+    struct spng_ihdr ihdr = {
+        .width = width,
+        .height = height,
+        .bit_depth = 8,
+        .color_type = pal ? SPNG_COLOR_TYPE_INDEXED : SPNG_COLOR_TYPE_GRAYSCALE,
+    };
+    if ((ret = spng_set_png_stream(ctx, stream_write, &st)) || (ret = spng_set_ihdr(ctx, &ihdr)) ||
+        (ret = spng_set_option(ctx, SPNG_IMG_COMPRESSION_LEVEL, opt->level)) ||
+        (ret = spng_set_option(ctx, SPNG_IMG_COMPRESSION_STRATEGY, opt->strategy)) ||
+        (ret = spng_set_option(ctx, SPNG_FILTER_CHOICE, opt->filters)))
+        goto spng_fail;
+    if (pal) {
+        struct spng_plte plte = {.n_entries = pal->n};
+        for (unsigned i = 0; i < pal->n; i++) {
+            plte.entries[i].red = pal->rgb[i][0];
+            plte.entries[i].green = pal->rgb[i][1];
+            plte.entries[i].blue = pal->rgb[i][2];
+            plte.entries[i].alpha = 255;
+        }
+        if ((ret = spng_set_plte(ctx, &plte)))
+            goto spng_fail;
+        if (pal->ntrans) {
+            struct spng_trns trns = {.n_type3_entries = pal->ntrans};
+            memcpy(trns.type3_alpha, pal->alpha, pal->ntrans);
+            if ((ret = spng_set_trns(ctx, &trns)))
+                goto spng_fail;
+        }
+    }
+    if (ntext && (ret = spng_set_text(ctx, tx, (uint32_t)ntext)))
+        goto spng_fail;
+    ret = spng_encode_image(ctx, pixels, (size_t)width * height, SPNG_FMT_PNG,
+                            SPNG_ENCODE_FINALIZE);
+    if (ret)
+        goto spng_fail;
+    rc = 0;
+    goto done;
+
+spng_fail:
+    if (st.failed) {
+        if (err)
+            *err = st.err;
+        ff_err_prefix(err, "writing PNG");
+    } else {
+        ff_err_set(err, "PNG encoder failed: %s", spng_strerror(ret));
+    }
+done:
+    spng_ctx_free(ctx);
+    if (tx) {
+        for (size_t i = 0; i < ntext; i++)
+            free(tx[i].text);
+        free(tx);
+    }
+    return rc;
+}

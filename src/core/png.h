@@ -1,0 +1,46 @@
+/* 8-bit PNG output through libspng: gray or palette (PLTE + tRNS) images with tEXt chunks,
+ * streamed to an ff_sink. Compression settings are chosen for speed (see png.c). */
+#ifndef FF_CORE_PNG_H
+#define FF_CORE_PNG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/sink.h"
+
+/* One tEXt chunk. key: 1..79 printable Latin-1 characters; text: any string (characters outside
+ * printable ASCII and newline are written as '?'). */
+typedef struct ff_png_text {
+    const char *key;
+    const char *text;
+} ff_png_text;
+
+/* A palette: n entries (1..256) of rgb; alpha[i] for the first ntrans entries (0 = no tRNS). */
+typedef struct ff_png_palette {
+    unsigned n;
+    uint8_t rgb[256][3];
+    unsigned ntrans;
+    uint8_t alpha[256];
+} ff_png_palette;
+
+/* Compression settings. ff_png_write8 uses the defaults below; benchmarks may try others. */
+typedef struct ff_png_options {
+    int level;       /* zlib level 0..9 */
+    int strategy;    /* zlib strategy: 0 default, 1 filtered, 2 Huffman only, 3 RLE */
+    int filters;     /* libspng SPNG_FILTER_CHOICE_* bits (8 none, 16 sub, 32 up, 64 avg, 128 paeth) */
+} ff_png_options;
+
+extern const ff_png_options ff_png_default_options;
+
+/* Writes a width x height 8-bit image, rows top first, row stride = width. pal NULL: grayscale;
+ * else colour type 3 with pal (every pixel value must be < pal->n). Returns 0, or -1 with err. */
+int ff_png_write8(const uint8_t *pixels, uint32_t width, uint32_t height, const ff_png_palette *pal,
+                  const ff_png_text *text, size_t ntext, ff_sink *out, ff_err *err);
+
+/* ff_png_write8 with explicit compression settings (opt NULL = defaults). */
+int ff_png_write8_opts(const uint8_t *pixels, uint32_t width, uint32_t height,
+                       const ff_png_palette *pal, const ff_png_text *text, size_t ntext,
+                       const ff_png_options *opt, ff_sink *out, ff_err *err);
+
+#endif
