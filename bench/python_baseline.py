@@ -113,7 +113,8 @@ def main():
             import asdf
             # sunpy's asdf plugin wants asdf_astropy, which Debian lacks; nothing here needs it.
             warnings.filterwarnings("ignore", message="asdf.extensions plugin from package sunpy")
-            gray = stretch(data, header.get("EXPTIME"))
+            # FITS row 0 is the bottom of the image, PNG row 0 the top.
+            gray = np.flipud(stretch(data, header.get("EXPTIME")))
             Image.fromarray(gray, "L").save(out["gray"])
             lut = colormap_lut(int(header.get("WAVELNTH", 171)), args.cache)
             Image.fromarray(lut[gray], "RGB").save(out["color"])
