@@ -89,6 +89,7 @@ def measure(name, cmd, outdir, runs, warmups=1):
     m = Measure(name, statistics.median(r[0] for r in results),
                 statistics.median(r[1] for r in results), max(r[2] for r in results), True,
                 other=max(r[4] for r in results))
+    m.runs = [r[0] for r in results]
     print(f"    median {m.seconds:.3f} s of {[round(r[0], 3) for r in results]}", file=sys.stderr)
     return m
 
@@ -313,7 +314,8 @@ def main():
     cpu = []
     for m in [py.get("foundation"), fun, py.get("all"), ff]:
         if m is not None and m.ok:
-            cpu.append(f"  {m.name}: wall {m.seconds:.3f} s, cpu {m.cpu:.3f} s, "
+            cpu.append(f"  {m.name}: wall {m.seconds:.3f} s (runs {', '.join(f'{t:.3f}' for t in m.runs)}), "
+                       f"cpu {m.cpu:.3f} s, "
                        f"peak RSS {m.rss_kib / 1024:.0f} MiB, other processes used up to "
                        f"{m.other:.2f} cores")
 
