@@ -10,7 +10,8 @@
 #include "pipeline/batch.h"
 
 static const char usage[] =
-    "usage: fitsflow process [-o OUTDIR] [-j JOBS] [--offline] [--png-max N] [--max-pixels N] FILE...\n"
+    "usage: fitsflow process [-o OUTDIR] [-j JOBS] [--offline] [--png-max N] [--max-pixels N]\n"
+    "                        [--outputs LIST] [-q] FILE...\n"
     "\n"
     "Reads each FITS file and writes, under OUTDIR (default ./fitsflow-out):\n"
     "  header/{base}_header.txt, header/{base}_header.json, data/{base}_data.npy,\n"
@@ -23,6 +24,8 @@ static const char usage[] =
     "      --offline        do not contact Helioviewer, JSOC or HEK (FITSFLOW_OFFLINE=1)\n"
     "      --png-max N      downsample PNG renders so the long side is at most N pixels\n"
     "      --max-pixels N   refuse images with more pixels (default 268435456)\n"
+    "      --outputs LIST   only these outputs: npy,csv,png,asdf (default all; the header\n"
+    "                       and manifest are always written)\n"
     "  -q, --quiet          no per-file lines on stdout\n"
     "  -h, --help           show this help\n"
     "\n"
@@ -67,6 +70,7 @@ int ff_cmd_process(int argc, char **argv)
         {"output", required_argument, NULL, 'o'}, {"jobs", required_argument, NULL, 'j'},
         {"offline", no_argument, NULL, 'O'},      {"png-max", required_argument, NULL, 'P'},
         {"max-pixels", required_argument, NULL, 'M'}, {"quiet", no_argument, NULL, 'q'},
+        {"outputs", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     ff_pipeline_config cfg;
@@ -113,6 +117,12 @@ int ff_cmd_process(int argc, char **argv)
             break;
         case 'q':
             c.quiet = 1;
+            break;
+        case 'U':
+            if (ff_pipeline_parse_outputs(optarg, &cfg.outputs, &err) != 0) {
+                fprintf(stderr, "fitsflow process: --outputs: %s\n", err.msg);
+                return 2;
+            }
             break;
         case 'h':
             fputs(usage, stdout);

@@ -4,5 +4,8 @@
 #define FF_CLI_COMMANDS_H
 
 int ff_cmd_process(int argc, char **argv);
+int ff_cmd_serve(int argc, char **argv);
+int ff_cmd_clean(int argc, char **argv);
+int ff_cmd_daily_video(int argc, char **argv);
 
 #endif

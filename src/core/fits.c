@@ -281,7 +281,7 @@ static int keep_table_card(const char *key)
 {
     static const char *drop[] = {"XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT",
                                  "GCOUNT", "TFIELDS", "THEAP", "ZIMAGE", "ZCMPTYPE", "ZQUANTIZ",
-                                 "ZDITHER0", "ZMASKCMP", "ZSIMPLE", "ZTENSION", "ZEXTEND",
+                                 "ZMASKCMP", "ZSIMPLE", "ZTENSION", "ZEXTEND",
                                  "ZBLOCKED", "ZPCOUNT", "ZGCOUNT", "ZBITPIX", "ZNAXIS", "ZBLANK",
                                  "CHECKSUM", "DATASUM", "END"};
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
@@ -314,6 +314,34 @@ static void put_card(char *dst, const char *src, const char *newkey)
     }
 }
 
+/* Writes "KEY     = value / comment" where the comment is taken from the table card from (when it
+ * has one) or is fallback. value is the 20-character value field. */
+static void value_card(char *dst, const char *key, const char *value, const char *from,
+                       const char *fallback)
+{
+    char comment[81] = "";
+    if (from) {
+        const char *slash = memchr(from + 10, '/', 70);
+        if (slash) {
+            size_t off = (size_t)(slash - from) + 1;
+            while (off < 80 && from[off] == ' ')
+                off++;
+            size_t len = 80 - off;
+            while (len && from[off + len - 1] == ' ')
+                len--;
+            memcpy(comment, from + off, len);
+            comment[len] = '\0';
+        }
+    } else {
+        snprintf(comment, sizeof comment, "%s", fallback);
+    }
+    char card[160];
+    int len = snprintf(card, sizeof card, "%-8s= %s%s%s", key, value, comment[0] ? " / " : "", comment);
+    if (len < 80)
+        memset(card + len, ' ', (size_t)(80 - len));
+    memcpy(dst, card, 80);
+}
+
 static int compressed_header(fitsfile *fp, ff_header *out, ff_err *err)
 {
     char *raw = NULL;
@@ -338,10 +366,23 @@ static int compressed_header(fitsfile *fp, ff_header *out, ff_err *err)
         if (strcmp(key, "ZSIMPLE") == 0)
             simple = 1;
     }
-    put_card(cards + 80 * m++, simple ? "SIMPLE  =                    T / conforms to FITS standard"
-                                        "                      "
-                                      : "XTENSION= 'IMAGE   '           / Image extension          "
-                                        "                      ", NULL);
+    /* astropy keeps the table's own cards for XTENSION, PCOUNT and GCOUNT (their comments
+     * included) and gives them the image's values. */
+    const char *tab_xt = NULL, *tab_pc = NULL, *tab_gc = NULL;
+    for (int i = 0; i < n; i++) {
+        card_key(raw + 80 * i, key);
+        if (!strcmp(key, "XTENSION"))
+            tab_xt = raw + 80 * i;
+        else if (!strcmp(key, "PCOUNT"))
+            tab_pc = raw + 80 * i;
+        else if (!strcmp(key, "GCOUNT"))
+            tab_gc = raw + 80 * i;
+    }
+    if (simple)
+        put_card(cards + 80 * m++, "SIMPLE  =                    T / conforms to FITS standard"
+                                   "                      ", NULL);
+    else
+        value_card(cards + 80 * m++, "XTENSION", "'IMAGE   '          ", tab_xt, "Image extension");
     for (size_t f = 0; f < sizeof first / sizeof first[0]; f++)
         for (int i = 0; i < n; i++) {
             card_key(raw + 80 * i, key);
@@ -351,10 +392,8 @@ static int compressed_header(fitsfile *fp, ff_header *out, ff_err *err)
             }
         }
     if (!simple) {
-        put_card(cards + 80 * m++, "PCOUNT  =                    0 / number of parameters      "
-                                   "                      ", NULL);
-        put_card(cards + 80 * m++, "GCOUNT  =                    1 / number of groups          "
-                                   "                      ", NULL);
+        value_card(cards + 80 * m++, "PCOUNT", "                   0", tab_pc, "number of parameters");
+        value_card(cards + 80 * m++, "GCOUNT", "                   1", tab_gc, "number of groups");
     }
     for (int i = 0; i < n && m < (size_t)n + 8; i++) {
         const char *c = raw + 80 * i;
@@ -972,8 +1011,17 @@ static int read_data(fitsfile *fp, const src *s, int hdu, const probe *p, const 
 
 /* ---- entry points ----------------------------------------------------------------------- */
 
+/* CFITSIO fills its driver table lazily on the first open; two threads opening their first file
+ * at once race on it. Fill it once, before any open. */
+static pthread_once_t cfitsio_once = PTHREAD_ONCE_INIT;
+static void cfitsio_init(void)
+{
+    fits_init_cfitsio();
+}
+
 int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_err *err)
 {
+    pthread_once(&cfitsio_once, cfitsio_init);
     memset(out, 0, sizeof *out);
     uint64_t max_pixels = opts && opts->max_pixels ? opts->max_pixels : FF_FITS_DEFAULT_MAX_PIXELS;
     int nthreads = opts ? opts->nthreads : 1;
@@ -1020,7 +1068,12 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
         goto done;
 
     int nkeys = 0;
-    if (fits_convert_hdr2str(h.fp, 0, NULL, 0, &hdr, &nkeys, &st)) {
+    if (p.compressed) {
+        /* Build the image header as astropy shows it (CFITSIO's conversion gives a primary-style
+         * header with SIMPLE, EXTEND and its own COMMENT cards). */
+        if (compressed_header(h.fp, &out->header, err) != 0)
+            goto done;
+    } else if (fits_convert_hdr2str(h.fp, 0, NULL, 0, &hdr, &nkeys, &st)) {
         char t[FLEN_STATUS];
         cfitsio_text(st, t, sizeof t);
         if (hdr) { /* CFITSIO may fail after allocating the string */

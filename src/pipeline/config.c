@@ -55,6 +55,8 @@ int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err)
         return ff_err_set(err, "FITSFLOW_OFFLINE must be 1 or 0, not '%s'", v);
     if ((v = getenv("FITSFLOW_ASDF_COMPRESS")) && ff_parse_bool(v, &cfg->asdf_compress) != 0)
         return ff_err_set(err, "FITSFLOW_ASDF_COMPRESS must be 1 or 0, not '%s'", v);
+    if ((v = getenv("FITSFLOW_OUTPUTS")) && *v && ff_pipeline_parse_outputs(v, &cfg->outputs, err) != 0)
+        return ff_err_prefix(err, "FITSFLOW_OUTPUTS");
     if ((v = getenv("FITSFLOW_ASDF_CREATOR")))
         cfg->creator = v;
     if ((v = getenv("FITSFLOW_ASDF_INSTITUTION")))
@@ -63,5 +65,31 @@ int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err)
         cfg->award = v;
     if ((v = getenv("FITSFLOW_ASDF_DESCRIPTION")))
         cfg->description = v;
+    return 0;
+}
+
+int ff_pipeline_parse_outputs(const char *list, unsigned *out, ff_err *err)
+{
+    static const struct {
+        const char *name;
+        unsigned bits;
+    } names[] = {{"header", 0},          {"npy", FF_OUTPUT_NPY},   {"csv", FF_OUTPUT_CSV},
+                 {"png", FF_OUTPUT_PNG}, {"asdf", FF_OUTPUT_ASDF}, {"all", FF_OUTPUTS_ALL}};
+    unsigned bits = 0;
+    const char *p = list;
+    while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        size_t i;
+        for (i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strlen(names[i].name) == len && strncasecmp(p, names[i].name, len) == 0)
+                break;
+        if (i == sizeof names / sizeof names[0])
+            return ff_err_set(err, "unknown output '%.*s' (choose from header, npy, csv, png, asdf, all)",
+                              (int)(len > 32 ? 32 : len), p);
+        bits |= names[i].bits;
+        p = comma ? comma + 1 : NULL;
+    }
+    *out = bits;
     return 0;
 }

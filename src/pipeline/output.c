@@ -70,6 +70,16 @@ void ff_out_abort(ff_out *o)
 
 int ff_out_commit(ff_out *o, ff_file_result *r, ff_err *err)
 {
+    ff_output rec;
+    if (ff_out_commit_rec(o, &rec, err) != 0)
+        return -1;
+    if (r && ff_file_result_add_output(r, &rec) != 0)
+        return ff_err_set(err, "out of memory");
+    return 0;
+}
+
+int ff_out_commit_rec(ff_out *o, ff_output *rec, ff_err *err)
+{
     unsigned char dig[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
     if (EVP_DigestFinal_ex(o->md, dig, &dlen) != 1 || dlen != 32) {
@@ -82,8 +92,8 @@ int ff_out_commit(ff_out *o, ff_file_result *r, ff_err *err)
     o->rec.bytes = ff_store_writer_bytes(o->w);
     int rc = ff_store_writer_commit(o->w, err);
     o->w = NULL;
-    if (rc == 0 && r && ff_file_result_add_output(r, &o->rec) != 0)
-        rc = ff_err_set(err, "out of memory");
+    if (rc == 0)
+        *rec = o->rec;
     EVP_MD_CTX_free(o->md);
     free(o);
     return rc;

@@ -16,6 +16,9 @@ ff_sink *ff_out_sink(ff_out *o);
 /* Commits the object and appends it to r (when r is not NULL). Frees o either way. */
 int ff_out_commit(ff_out *o, ff_file_result *r, ff_err *err);
 void ff_out_abort(ff_out *o);
+/* Commits and copies the output's record to *rec instead of appending it to a result (for outputs
+ * written on worker threads; the caller adds the records in a fixed order). Frees o. */
+int ff_out_commit_rec(ff_out *o, ff_output *rec, ff_err *err);
 
 /* Convenience: writes a whole buffer as one output. */
 int ff_out_put(ff_store *store, const char *prefix, const char *relpath, const char *media_type,

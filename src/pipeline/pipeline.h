@@ -19,12 +19,28 @@ enum {
     FF_STEP_ASDF = 7,
 };
 
+/* Outputs a run may ask for (the header is always written). */
+enum {
+    FF_OUTPUT_NPY = 1u << 0,
+    FF_OUTPUT_CSV = 1u << 1,
+    FF_OUTPUT_PNG = 1u << 2,
+    FF_OUTPUT_ASDF = 1u << 3,
+    FF_OUTPUTS_ALL = 0xfu,
+};
+
+/* Parses a comma-separated list of "npy", "csv", "png", "asdf", "all" (and "header", always on)
+ * into FF_OUTPUT_* bits; -1 with a reason for an unknown name. */
+int ff_pipeline_parse_outputs(const char *list, unsigned *out, ff_err *err);
+
 typedef struct ff_pipeline_config {
     uint64_t max_pixels;     /* refuse larger images (default 2^28) */
     int threads;             /* threads one file may use (default: number of cores) */
     unsigned png_max;        /* 0 = full-resolution PNGs */
     int offline;             /* 1: skip Helioviewer, JSOC and HEK */
+    struct ff_remote *remote; /* session for steps 4-6 (remote/remote.h), shared by the files of a
+                                 batch; NULL: one process-wide session from FITSFLOW_* is used */
     int asdf_compress;       /* 1: zlib block (default) */
+    unsigned outputs;        /* FF_OUTPUT_* bits (default FF_OUTPUTS_ALL) */
     const char *creator, *institution, *award, *description; /* ASDF meta */
 } ff_pipeline_config;
 

@@ -1,8 +1,11 @@
 /* One FITS file through every step: read, header (text, JSON), data (NPY, CSV, renders), the
- * remote steps, ASDF. Each step reports exactly once, in order, so the log protocol holds. */
+ * remote steps, ASDF. Once the image is in memory the outputs are independent, so they run as
+ * tasks on the file's threads (the remote fetches on a thread of their own, since they mostly
+ * wait); the steps are still reported exactly once each, in order, so the log protocol holds. */
 #include "pipeline/pipeline.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include "core/render.h"
 #include "core/writers.h"
 #include "pipeline/output.h"
+#include "remote/remote.h"
 
 void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
 {
@@ -23,6 +27,7 @@ void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = n > 0 ? (int)n : 1;
     cfg->asdf_compress = 1;
+    cfg->outputs = FF_OUTPUTS_ALL;
     cfg->creator = cfg->institution = cfg->award = cfg->description = "";
 }
 
@@ -53,36 +58,247 @@ static void report(step_ctx *s, int step, int ok, const char *fmt, ...)
     s->fn(s->ctx, s->r, step, ok, msg);
 }
 
-typedef int (*writer_fn)(const void *what, ff_sink *sink, int threads, ff_err *err);
+/* ---- the tasks of one file -------------------------------------------------------------- */
 
-static int w_header_json(const void *what, ff_sink *sink, int threads, ff_err *err)
-{
-    (void)threads;
-    return ff_write_header_json(what, sink, err);
-}
-static int w_npy(const void *what, ff_sink *sink, int threads, ff_err *err)
-{
-    (void)threads;
-    return ff_write_npy(what, sink, err);
-}
-static int w_csv(const void *what, ff_sink *sink, int threads, ff_err *err)
-{
-    return ff_write_csv(what, sink, threads, err);
-}
+enum task_kind { T_NPY, T_CSV, T_GRAY, T_COLOR, T_ASDF, T_COUNT };
 
-/* Writes one output through fn; the output is recorded in r on success. */
-static int write_output(ff_store *store, const char *prefix, ff_file_result *r, const char *relpath,
-                        const char *media_type, writer_fn fn, const void *what, int threads,
-                        ff_err *err)
+typedef struct task {
+    int enabled;
+    char rel[600];
+    const char *media;
+    int done, rc;
+    ff_err err;
+    ff_output rec;
+} task;
+
+/* What the remote steps (4 Helioviewer, 5 JSOC, 6 HEK) came back with. */
+typedef struct remote_step {
+    int ok;
+    char message[600];
+    int has_output;
+    ff_output rec;
+} remote_step;
+
+typedef struct file_job {
+    const ff_pipeline_config *cfg;
+    ff_store *store;
+    const char *prefix;
+    ff_fits *fits;
+    ff_file_result *r;
+    const char *header_text;
+    ff_render_params rp;
+    char scaling[512];
+    task tasks[T_COUNT];
+    int next_task;
+    int inner_threads; /* threads a task may use itself */
+    /* remote */
+    remote_step remote[3];
+    ff_membuf hek;
+    int remote_done;
+    pthread_mutex_t lock;
+    pthread_cond_t remote_cond;
+} file_job;
+
+static int run_render(file_job *j, task *t, int color)
 {
-    ff_out *o = ff_out_open(store, prefix, relpath, media_type, err);
+    ff_out *o = ff_out_open(j->store, j->prefix, t->rel, t->media, &t->err);
     if (!o)
         return -1;
-    if (fn(what, ff_out_sink(o), threads, err) != 0) {
+    char scaling[512] = "";
+    ff_render_params rp = j->rp;
+    rp.nthreads = 1;
+    if (ff_render_pngs(&j->fits->image, &rp, color ? NULL : ff_out_sink(o),
+                       color ? ff_out_sink(o) : NULL, scaling, sizeof scaling, &t->err) != 0) {
         ff_out_abort(o);
         return -1;
     }
-    return ff_out_commit(o, r, err);
+    if (!color) {
+        pthread_mutex_lock(&j->lock);
+        snprintf(j->scaling, sizeof j->scaling, "%s", scaling);
+        pthread_mutex_unlock(&j->lock);
+    }
+    return ff_out_commit_rec(o, &t->rec, &t->err);
+}
+
+static int run_asdf(file_job *j, task *t)
+{
+    /* The bundle embeds the HEK events and names the remote images: wait for them. */
+    pthread_mutex_lock(&j->lock);
+    while (!j->remote_done)
+        pthread_cond_wait(&j->remote_cond, &j->lock);
+    pthread_mutex_unlock(&j->lock);
+
+    char created[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const ff_pipeline_config *cfg = j->cfg;
+    ff_asdf_meta meta = {.creator = cfg->creator, .institution = cfg->institution,
+                         .award = cfg->award, .description = cfg->description,
+                         .pipeline_name = "FitsFlow", .pipeline_version = FF_VERSION,
+                         .created_iso = created};
+    const char *images[8];
+    size_t nimages = 0;
+    if (j->tasks[T_GRAY].enabled)
+        images[nimages++] = j->tasks[T_GRAY].rel;
+    if (j->tasks[T_COLOR].enabled)
+        images[nimages++] = j->tasks[T_COLOR].rel;
+    for (int k = 0; k < 2; k++) /* Helioviewer and JSOC images */
+        if (j->remote[k].has_output)
+            images[nimages++] = j->remote[k].rec.path;
+    ff_asdf_input in = {.meta = &meta, .source_name = j->r->input, .header = &j->fits->header,
+                        .header_text = j->header_text, .obs = &j->r->meta,
+                        .image = &j->fits->image,
+                        .csv_path = j->tasks[T_CSV].enabled ? j->tasks[T_CSV].rel : NULL,
+                        .npy_path = j->tasks[T_NPY].enabled ? j->tasks[T_NPY].rel : NULL,
+                        .image_paths = images, .n_image_paths = nimages,
+                        .hek_json = j->hek.len ? (const char *)j->hek.data : NULL,
+                        .hek_json_len = j->hek.len, .compress = cfg->asdf_compress,
+                        .nthreads = j->inner_threads};
+    ff_out *o = ff_out_open(j->store, j->prefix, t->rel, t->media, &t->err);
+    if (!o)
+        return -1;
+    if (ff_asdf_write(&in, ff_out_sink(o), &t->err) != 0) {
+        ff_out_abort(o);
+        return -1;
+    }
+    return ff_out_commit_rec(o, &t->rec, &t->err);
+}
+
+static int run_task(file_job *j, int kind)
+{
+    task *t = &j->tasks[kind];
+    ff_out *o;
+    switch (kind) {
+    case T_NPY:
+    case T_CSV:
+        o = ff_out_open(j->store, j->prefix, t->rel, t->media, &t->err);
+        if (!o)
+            return -1;
+        if ((kind == T_NPY ? ff_write_npy(&j->fits->image, ff_out_sink(o), &t->err)
+                           : ff_write_csv(&j->fits->image, ff_out_sink(o), j->inner_threads,
+                                          &t->err)) != 0) {
+            ff_out_abort(o);
+            return -1;
+        }
+        return ff_out_commit_rec(o, &t->rec, &t->err);
+    case T_GRAY:
+        return run_render(j, t, 0);
+    case T_COLOR:
+        return run_render(j, t, 1);
+    case T_ASDF:
+        return run_asdf(j, t);
+    }
+    return -1;
+}
+
+/* Workers take tasks in the order that finishes soonest on two cores: the longest first, ASDF
+ * last because it waits for the remote steps. */
+static const int task_order[] = {T_COLOR, T_GRAY, T_CSV, T_NPY, T_ASDF};
+
+static void *task_worker(void *arg)
+{
+    file_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        int kind = -1;
+        while (j->next_task < T_COUNT && kind < 0) {
+            int k = task_order[j->next_task++];
+            if (j->tasks[k].enabled)
+                kind = k;
+        }
+        pthread_mutex_unlock(&j->lock);
+        if (kind < 0)
+            return NULL;
+        int rc = run_task(j, kind);
+        pthread_mutex_lock(&j->lock);
+        j->tasks[kind].rc = rc;
+        j->tasks[kind].done = 1;
+        pthread_mutex_unlock(&j->lock);
+    }
+}
+
+/* The process-wide remote session used when the front end gives none (cfg->remote NULL). */
+static pthread_once_t default_remote_once = PTHREAD_ONCE_INIT;
+static ff_remote *default_remote;
+static ff_err default_remote_err;
+
+static void open_default_remote(void)
+{
+    ff_remote_config rc;
+    ff_remote_config_defaults(&rc);
+    if (ff_remote_config_from_env(&rc, &default_remote_err) == 0)
+        default_remote = ff_remote_open(&rc, &default_remote_err);
+}
+
+/* Stores one remote step's bytes (when it succeeded) and words its log line. */
+static void finish_remote_step(file_job *j, remote_step *st, const char *name, const char *rel,
+                               const char *media, const ff_remote_result *res)
+{
+    ff_err err = {{0}};
+    st->ok = 0;
+    if (!res->ok) {
+        snprintf(st->message, sizeof st->message, "%s: %.200s \xe2\x80\x94 %.300s", name, j->r->base,
+                 res->message);
+        return;
+    }
+    ff_out *o = ff_out_open(j->store, j->prefix, rel, media, &err);
+    if (!o || ff_sink_write(ff_out_sink(o), res->data, res->len, &err) != 0) {
+        ff_out_abort(o);
+    } else if (ff_out_commit_rec(o, &st->rec, &err) == 0) {
+        st->ok = st->has_output = 1;
+        snprintf(st->message, sizeof st->message, "%s: %.220s written (%.300s)", name, rel, res->message);
+        return;
+    }
+    snprintf(st->message, sizeof st->message, "%s: %.150s \xe2\x80\x94 cannot store %.150s: %.200s", name,
+             j->r->base, rel, err.msg);
+}
+
+/* The remote steps: Helioviewer, JSOC and HEK fetched at once (ff_remote_fetch_for_file); the
+ * outcome of each is one log line, and no local output depends on them. */
+static void *remote_worker(void *arg)
+{
+    file_job *j = arg;
+    static const char *names[3] = {"Helioviewer image", "JSOC image", "HEK events"};
+    const char *why = NULL;
+    ff_remote *remote = j->cfg->remote;
+    if (j->cfg->offline) {
+        why = "skipped: offline (FITSFLOW_OFFLINE=1 or --offline)";
+    } else if (!remote) {
+        pthread_once(&default_remote_once, open_default_remote);
+        remote = default_remote;
+        if (!remote)
+            why = default_remote_err.msg;
+    }
+    if (why) {
+        for (int k = 0; k < 3; k++)
+            snprintf(j->remote[k].message, sizeof j->remote[k].message, "%s: %.200s \xe2\x80\x94 %.300s",
+                     names[k], j->r->base, why);
+    } else {
+        ff_remote_outputs out;
+        char rel[600];
+        ff_remote_fetch_for_file(remote, &j->r->meta, &out);
+        snprintf(rel, sizeof rel, "images/sdo/%s_sdo.png", j->r->base);
+        finish_remote_step(j, &j->remote[0], names[0], rel, "image/png", &out.helioviewer);
+        snprintf(rel, sizeof rel, "images/jsoc/%s_jsoc.png", j->r->base);
+        finish_remote_step(j, &j->remote[1], names[1], rel, "image/png", &out.jsoc);
+        snprintf(rel, sizeof rel, "hek/%s_hek.json", j->r->base);
+        finish_remote_step(j, &j->remote[2], names[2], rel, "application/json", &out.hek);
+        if (out.hek.ok) {
+            /* Handed to the ASDF bundle; on failure it just says the events are absent. */
+            ff_sink hs = ff_membuf_sink(&j->hek);
+            ff_err err = {{0}};
+            if (ff_sink_write(&hs, out.hek.data, out.hek.len, &err) != 0)
+                ff_membuf_free(&j->hek);
+        }
+        ff_remote_outputs_free(&out);
+    }
+    pthread_mutex_lock(&j->lock);
+    j->remote_done = 1;
+    pthread_cond_broadcast(&j->remote_cond);
+    pthread_mutex_unlock(&j->lock);
+    return NULL;
 }
 
 static void delete_outputs(ff_store *store, const char *prefix, ff_file_result *r)
@@ -103,6 +319,63 @@ static void describe_meta(const ff_file_result *r, char *buf, size_t n)
              m->measurement);
 }
 
+static void setup_tasks(file_job *j)
+{
+    const char *b = j->r->base;
+    unsigned want = j->cfg->outputs;
+    task *t = j->tasks;
+    t[T_NPY].enabled = !!(want & FF_OUTPUT_NPY);
+    snprintf(t[T_NPY].rel, sizeof t[T_NPY].rel, "data/%s_data.npy", b);
+    t[T_NPY].media = "application/octet-stream";
+    t[T_CSV].enabled = (want & FF_OUTPUT_CSV) && j->fits->image.ndim <= 2;
+    snprintf(t[T_CSV].rel, sizeof t[T_CSV].rel, "data/%s_data.csv", b);
+    t[T_CSV].media = "text/csv";
+    t[T_GRAY].enabled = t[T_COLOR].enabled = !!(want & FF_OUTPUT_PNG);
+    snprintf(t[T_GRAY].rel, sizeof t[T_GRAY].rel, "images/local/%s_gray.png", b);
+    snprintf(t[T_COLOR].rel, sizeof t[T_COLOR].rel, "images/local/%s_color.png", b);
+    t[T_GRAY].media = t[T_COLOR].media = "image/png";
+    t[T_ASDF].enabled = !!(want & FF_OUTPUT_ASDF);
+    snprintf(t[T_ASDF].rel, sizeof t[T_ASDF].rel, "asdf/%s.asdf", b);
+    t[T_ASDF].media = "application/asdf";
+
+    ff_render_params *rp = &j->rp;
+    rp->instrument = j->r->meta.instrument;
+    rp->measurement = j->r->meta.measurement;
+    rp->wavelength = j->r->meta.wavelength;
+    rp->exptime = j->r->meta.exptime;
+    rp->png_max = j->cfg->png_max;
+    rp->time_iso = j->r->meta.time_iso;
+    double crota2;
+    if (ff_header_get_double(&j->fits->header, "CROTA2", &crota2) == 0)
+        rp->crota2 = crota2;
+    int64_t blank;
+    if (!ff_dtype_is_float(j->fits->image.dtype) &&
+        ff_header_get_int(&j->fits->header, "BLANK", &blank) == 0) {
+        rp->has_blank = 1;
+        rp->blank = blank;
+    }
+}
+
+/* Runs every enabled task on nthreads threads (the caller's among them) and the remote steps on
+ * one more; returns when all are done. */
+static void run_tasks(file_job *j, int nthreads)
+{
+    pthread_t remote_th, th[8];
+    int remote_started = pthread_create(&remote_th, NULL, remote_worker, j) == 0;
+    if (!remote_started)
+        remote_worker(j);
+    int n = nthreads < 1 ? 1 : nthreads > 8 ? 8 : nthreads;
+    int started = 0;
+    for (; started < n - 1; started++)
+        if (pthread_create(&th[started], NULL, task_worker, j) != 0)
+            break;
+    task_worker(j);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (remote_started)
+        pthread_join(remote_th, NULL);
+}
+
 int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
                              const char *path, const char *name, ff_step_fn on_step, void *ctx,
                              ff_file_result *r)
@@ -113,10 +386,8 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
     ff_err err = {{0}};
     char rel[600];
     int threads = cfg->threads > 0 ? cfg->threads : 1;
+    int failed_step = 0;
 
-    ff_membuf header_text = {0};
-    ff_membuf hek = {0};
-    ff_sink header_sink = ff_membuf_sink(&header_text);
     ff_fits fits;
     ff_fits_opts fo = {.max_pixels = cfg->max_pixels, .nthreads = threads};
     if (ff_fits_read(path, &fo, &fits, &err) != 0) {
@@ -135,18 +406,38 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
     if (!r->meta.has_time)
         ff_file_result_note(r, "no observation time: %s", r->meta.time_reason);
 
+    file_job j = {.cfg = cfg, .store = store, .prefix = prefix, .fits = &fits, .r = r};
+    pthread_mutex_init(&j.lock, NULL);
+    pthread_cond_init(&j.remote_cond, NULL);
+
     /* Step 2: header. The text is kept: the ASDF bundle carries it too. */
+    ff_membuf header_text = {0};
+    ff_sink header_sink = ff_membuf_sink(&header_text);
     if (ff_write_header_txt(&fits.header, &header_sink, &err) != 0 ||
-        ff_sink_write(&header_sink, "", 1, &err) != 0)
-        goto failed_header;
+        ff_sink_write(&header_sink, "", 1, &err) != 0) {
+        failed_step = FF_STEP_HEADER;
+        goto failed;
+    }
+    j.header_text = (const char *)header_text.data;
     snprintf(rel, sizeof rel, "header/%s_header.txt", r->base);
     if (ff_out_put(store, prefix, rel, "text/plain; charset=utf-8", header_text.data,
-                   header_text.len - 1, r, &err) != 0)
-        goto failed_header;
+                   header_text.len - 1, r, &err) != 0) {
+        failed_step = FF_STEP_HEADER;
+        goto failed;
+    }
     snprintf(rel, sizeof rel, "header/%s_header.json", r->base);
-    if (write_output(store, prefix, r, rel, "application/json", w_header_json, &fits.header, 1,
-                     &err) != 0)
-        goto failed_header;
+    ff_out *jo = ff_out_open(store, prefix, rel, "application/json", &err);
+    int json_rc = jo ? 0 : -1;
+    if (jo && ff_write_header_json(&fits.header, ff_out_sink(jo), &err) != 0) {
+        ff_out_abort(jo);
+        json_rc = -1;
+    } else if (jo) {
+        json_rc = ff_out_commit(jo, r, &err);
+    }
+    if (json_rc != 0) {
+        failed_step = FF_STEP_HEADER;
+        goto failed;
+    }
     {
         char what[160];
         describe_meta(r, what, sizeof what);
@@ -154,143 +445,108 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
                fits.header.ncards, what, r->meta.has_time ? r->meta.time_iso : "time unknown");
     }
 
-    /* Step 3: data. */
-    snprintf(rel, sizeof rel, "data/%s_data.npy", r->base);
-    if (write_output(store, prefix, r, rel, "application/octet-stream", w_npy, &fits.image, 1,
-                     &err) != 0)
-        goto failed_data;
-    if (fits.image.ndim <= 2) {
-        snprintf(rel, sizeof rel, "data/%s_data.csv", r->base);
-        if (write_output(store, prefix, r, rel, "text/csv", w_csv, &fits.image, threads, &err) != 0)
-            goto failed_data;
-    } else {
+    /* Steps 3 to 7 run together; their outcomes are reported in order afterwards. */
+    setup_tasks(&j);
+    j.inner_threads = 1;
+    int enabled = 0;
+    for (int k = 0; k < T_COUNT; k++)
+        enabled += j.tasks[k].enabled;
+    if (enabled == 1 || threads == 1)
+        j.inner_threads = threads;
+    run_tasks(&j, threads < enabled ? threads : enabled);
+
+    if (fits.image.ndim > 2 && (cfg->outputs & FF_OUTPUT_CSV))
         ff_file_result_note(r, "CSV skipped: the image is a %zu-plane cube; the NPY holds it",
                             fits.image.shape[0]);
+    snprintf(r->scaling, sizeof r->scaling, "%s", j.scaling);
+
+    /* Step 3: data (NPY, CSV, renders). */
+    for (int k = T_NPY; k <= T_COLOR; k++) {
+        task *t = &j.tasks[k];
+        if (!t->enabled)
+            continue;
+        if (t->rc != 0) {
+            if (!failed_step) {
+                err = t->err;
+                failed_step = FF_STEP_DATA;
+            }
+        } else if (ff_file_result_add_output(r, &t->rec) != 0 && !failed_step) {
+            ff_err_set(&err, "out of memory");
+            failed_step = FF_STEP_DATA;
+        }
+    }
+    if (failed_step) {
+        /* Outputs of the ASDF task (done or not) go too. */
+        if (j.tasks[T_ASDF].enabled && j.tasks[T_ASDF].rc == 0)
+            ff_file_result_add_output(r, &j.tasks[T_ASDF].rec);
+        goto failed;
     }
     {
-        /* Local renders: gray and colour PNGs drawn from the data. */
-        char gray_rel[600], color_rel[600], scaling[512] = "";
-        snprintf(gray_rel, sizeof gray_rel, "images/local/%s_gray.png", r->base);
-        snprintf(color_rel, sizeof color_rel, "images/local/%s_color.png", r->base);
-        ff_render_params rp = {.instrument = r->meta.instrument,
-                               .measurement = r->meta.measurement,
-                               .wavelength = r->meta.wavelength,
-                               .exptime = r->meta.exptime,
-                               .crota2 = 0,
-                               .png_max = cfg->png_max,
-                               .time_iso = r->meta.time_iso,
-                               .nthreads = threads};
-        double crota2;
-        if (ff_header_get_double(&fits.header, "CROTA2", &crota2) == 0)
-            rp.crota2 = crota2;
-        int64_t blank;
-        if (!ff_dtype_is_float(fits.image.dtype) &&
-            ff_header_get_int(&fits.header, "BLANK", &blank) == 0) {
-            rp.has_blank = 1;
-            rp.blank = blank;
-        }
-        ff_out *go = ff_out_open(store, prefix, gray_rel, "image/png", &err);
-        ff_out *co = go ? ff_out_open(store, prefix, color_rel, "image/png", &err) : NULL;
-        if (!go || !co) {
-            ff_out_abort(go);
-            goto failed_data;
-        }
-        if (ff_render_pngs(&fits.image, &rp, ff_out_sink(go), ff_out_sink(co), scaling,
-                           sizeof scaling, &err) != 0) {
-            ff_out_abort(go);
-            ff_out_abort(co);
-            goto failed_data;
-        }
-        if (ff_out_commit(go, r, &err) != 0) {
-            ff_out_abort(co);
-            goto failed_data;
-        }
-        if (ff_out_commit(co, r, &err) != 0)
-            goto failed_data;
-        snprintf(r->scaling, sizeof r->scaling, "%s", scaling);
-
         char shape[64];
         ff_image_shape_str(&fits.image, shape, sizeof shape);
-        report(&sc, FF_STEP_DATA, 1, "Data: %s %s %s written (NPY%s, gray and colour PNG; %s)",
-               r->base, shape, r->dtype, fits.image.ndim <= 2 ? ", CSV" : "; CSV skipped for a cube",
-               scaling);
+        char parts[200] = "";
+        size_t off = 0;
+        static const char *names[] = {"NPY", "CSV", "gray PNG", "colour PNG"};
+        for (int k = T_NPY; k <= T_COLOR; k++)
+            if (j.tasks[k].enabled && off < sizeof parts)
+                off += (size_t)snprintf(parts + off, sizeof parts - off, "%s%s", off ? ", " : "",
+                                        names[k]);
+        if (fits.image.ndim > 2 && (cfg->outputs & FF_OUTPUT_CSV) && off < sizeof parts)
+            snprintf(parts + off, sizeof parts - off, "; CSV skipped for a cube");
+        report(&sc, FF_STEP_DATA, 1, "Data: %s %s %s written (%s)%s%s", r->base, shape, r->dtype,
+               parts[0] ? parts : "no data outputs asked for", j.scaling[0] ? "; " : "", j.scaling);
     }
 
-    /* Steps 4-6: the remote services. */
-    report(&sc, FF_STEP_HELIOVIEWER, 0, "Helioviewer image: %s — not configured in this build",
-           r->base);
-    report(&sc, FF_STEP_JSOC, 0, "JSOC image: %s — not configured in this build", r->base);
-    report(&sc, FF_STEP_HEK, 0, "HEK events: %s — not configured in this build", r->base);
+    /* Steps 4 to 6: the remote services. */
+    for (int k = 0; k < 3; k++) {
+        if (j.remote[k].has_output)
+            ff_file_result_add_output(r, &j.remote[k].rec);
+        report(&sc, FF_STEP_HELIOVIEWER + k, j.remote[k].ok, "%s", j.remote[k].message);
+    }
 
-    /* Step 7: ASDF, last: it names every other output. */
-    {
-        char created[32], csv_rel[600], npy_rel[600], asdf_rel[600];
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        ff_asdf_meta meta = {.creator = cfg->creator, .institution = cfg->institution,
-                             .award = cfg->award, .description = cfg->description,
-                             .pipeline_name = "FitsFlow", .pipeline_version = FF_VERSION,
-                             .created_iso = created};
-        const char *images[8];
-        size_t nimages = 0;
-        for (size_t i = 0; i < r->noutputs && nimages < 8; i++)
-            if (strncmp(r->outputs[i].path, "images/", 7) == 0)
-                images[nimages++] = r->outputs[i].path;
-        snprintf(csv_rel, sizeof csv_rel, "data/%s_data.csv", r->base);
-        snprintf(npy_rel, sizeof npy_rel, "data/%s_data.npy", r->base);
-        ff_asdf_input in = {.meta = &meta, .source_name = r->input, .header = &fits.header,
-                            .header_text = (const char *)header_text.data, .obs = &r->meta,
-                            .image = &fits.image,
-                            .csv_path = fits.image.ndim <= 2 ? csv_rel : NULL,
-                            .npy_path = npy_rel, .image_paths = images, .n_image_paths = nimages,
-                            .hek_json = hek.len ? (const char *)hek.data : NULL,
-                            .hek_json_len = hek.len, .compress = cfg->asdf_compress,
-                            .nthreads = threads};
-        snprintf(asdf_rel, sizeof asdf_rel, "asdf/%s.asdf", r->base);
-        ff_out *o = ff_out_open(store, prefix, asdf_rel, "application/asdf", &err);
-        if (!o)
-            goto failed_asdf;
-        if (ff_asdf_write(&in, ff_out_sink(o), &err) != 0) {
-            ff_out_abort(o);
-            goto failed_asdf;
+    /* Step 7: ASDF. */
+    if (j.tasks[T_ASDF].enabled) {
+        if (j.tasks[T_ASDF].rc != 0) {
+            err = j.tasks[T_ASDF].err;
+            failed_step = FF_STEP_ASDF;
+            goto failed;
         }
-        if (ff_out_commit(o, r, &err) != 0)
-            goto failed_asdf;
-        report(&sc, FF_STEP_ASDF, 1, "ASDF: %s written (%s block)", asdf_rel,
+        ff_file_result_add_output(r, &j.tasks[T_ASDF].rec);
+        report(&sc, FF_STEP_ASDF, 1, "ASDF: %s written (%s block)", j.tasks[T_ASDF].rel,
                cfg->asdf_compress ? "zlib" : "raw");
+    } else {
+        report(&sc, FF_STEP_ASDF, 1, "ASDF: %s \xe2\x80\x94 not asked for", r->base);
     }
 
     r->status = FF_FILE_PROCESSED;
-    ff_membuf_free(&header_text);
-    ff_membuf_free(&hek);
-    ff_fits_free(&fits);
-    r->seconds = now_seconds() - t0;
-    return 0;
+    goto done;
 
-    int failed_step;
-failed_header:
-    failed_step = FF_STEP_HEADER;
-    report(&sc, FF_STEP_HEADER, 0, "Header failed: %s — %s", r->base, err.msg);
-    goto failed;
-failed_data:
-    failed_step = FF_STEP_DATA;
-    report(&sc, FF_STEP_DATA, 0, "Data failed: %s — %s", r->base, err.msg);
-    goto failed;
-failed_asdf:
-    failed_step = FF_STEP_ASDF;
-    report(&sc, FF_STEP_ASDF, 0, "ASDF failed: %s — %s", r->base, err.msg);
 failed:
-    /* Every step still reports once, so a client waiting for the last log is not left hanging. */
-    for (int step = failed_step + 1; step <= FF_STEP_ASDF; step++)
-        report(&sc, step, 0, "Not run: %s — an earlier step failed (%s)", r->base, err.msg);
+    {
+        static const char *names[] = {"", "", "Header", "Data", "Helioviewer image", "JSOC image",
+                                      "HEK events", "ASDF"};
+        report(&sc, failed_step, 0, "%s failed: %s \xe2\x80\x94 %s", names[failed_step], r->base,
+               err.msg);
+        /* Every later step still reports once, so a client waiting for the last log is not left
+         * hanging. */
+        for (int step = failed_step + 1; step <= FF_STEP_ASDF; step++)
+            report(&sc, step, 0, "Not run: %s \xe2\x80\x94 an earlier step failed (%s)", r->base,
+                   err.msg);
+    }
+    /* Remote outputs already stored go too. */
+    for (int k = 0; k < 3; k++)
+        if (j.remote[k].has_output && failed_step <= FF_STEP_DATA)
+            ff_file_result_add_output(r, &j.remote[k].rec);
     r->status = FF_FILE_FAILED;
     snprintf(r->reason, sizeof r->reason, "%s", err.msg);
     delete_outputs(store, prefix, r);
+
+done:
     ff_membuf_free(&header_text);
-    ff_membuf_free(&hek);
+    ff_membuf_free(&j.hek);
+    pthread_cond_destroy(&j.remote_cond);
+    pthread_mutex_destroy(&j.lock);
     ff_fits_free(&fits);
     r->seconds = now_seconds() - t0;
-    return -1;
+    return r->status == FF_FILE_PROCESSED ? 0 : -1;
 }
