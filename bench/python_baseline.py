@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""The Python stack FitsFlow replaces, doing the same work as `fitsflow process` so the two can be
+timed against each other: astropy reads the FITS file, then the header goes to text and JSON, the
+pixels to CSV (pandas) and NPY (numpy); with --stage all also a gray and a colour PNG (Pillow) and an
+ASDF bundle (asdf, zlib). Written to be efficient, as a competent user would write it: no extra
+passes, no per-pixel Python, the colormap lookup table computed once and cached.
+
+Usage: /usr/bin/python3 bench/python_baseline.py [--stage foundation|all] -o OUTDIR FILE.fits
+Outputs follow fitsflow's layout: OUTDIR/header/, data/, images/local/, asdf/.
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+
+
+def image_hdu(hdul):
+    """The first HDU holding an image: HDU 1 for JSOC's compressed files, HDU 0 otherwise."""
+    for hdu in hdul:
+        if hdu.is_image and hdu.data is not None:
+            return hdu
+    raise SystemExit("no image HDU in the file")
+
+
+def header_mapping(header):
+    """{"header": {...}, "comments": {...}} as fitsflow writes header JSON."""
+    values, comments = {}, {}
+    for card in header.cards:
+        key, val = card.keyword, card.value
+        if key in ("COMMENT", "HISTORY", ""):
+            values.setdefault(key, []).append(str(val))
+            continue
+        if key not in values:
+            values[key] = None if isinstance(val, fits.card.Undefined) else val
+        if card.comment and key not in comments:
+            comments[key] = card.comment
+    return {"header": values, "comments": comments}
+
+
+def colormap_lut(wavelength, cache_dir):
+    """sunpy's SDO/AIA colormap for this channel as a 256x3 uint8 table. Building it needs sunpy and
+    matplotlib (about 2 s of imports), so it is built once per channel and cached as .npy."""
+    path = os.path.join(cache_dir, f"sdoaia{wavelength}_lut.npy")
+    if os.path.exists(path):
+        return np.load(path)
+    import astropy.units as u
+    from sunpy.visualization.colormaps import color_tables
+    cmap = color_tables.aia_color_table(wavelength * u.angstrom)
+    lut = np.round(cmap(np.arange(256))[:, :3] * 255).astype(np.uint8)
+    np.save(path, lut)
+    return lut
+
+
+def stretch(data, exptime):
+    """8-bit log stretch of the exposure-normalised image between its 0.5 and 99.9 percentiles."""
+    v = data.astype(np.float32)
+    v /= np.float32(exptime if exptime and exptime > 0 else 1.0)
+    lo, hi = np.percentile(v, [0.5, 99.9])
+    lo = max(float(lo), 1e-3 / (exptime or 1.0))
+    hi = max(float(hi), lo * 1.0001)
+    np.clip(v, lo, hi, out=v)
+    np.log(v, out=v)
+    v -= np.float32(np.log(lo))
+    v *= np.float32(255.0 / (np.log(hi) - np.log(lo)))
+    return np.rint(v, out=v).astype(np.uint8)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stage", choices=["foundation", "all"], default="all")
+    ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("--cache", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
+                    help="where the colormap table is cached (default bench/out)")
+    ap.add_argument("fits")
+    args = ap.parse_args()
+
+    base = os.path.basename(args.fits)
+    base = base[:-5] if base.endswith(".fits") else base
+    paths = {
+        "header_txt": f"header/{base}_header.txt",
+        "header_json": f"header/{base}_header.json",
+        "csv": f"data/{base}_data.csv",
+        "npy": f"data/{base}_data.npy",
+    }
+    if args.stage == "all":
+        paths.update(gray=f"images/local/{base}_gray.png", color=f"images/local/{base}_color.png",
+                     asdf=f"asdf/{base}.asdf")
+    out = {k: os.path.join(args.out, v) for k, v in paths.items()}
+    for p in out.values():
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+
+    with fits.open(args.fits) as hdul:
+        hdu = image_hdu(hdul)
+        header, data = hdu.header, hdu.data
+
+        # The original's header text, verbatim.
+        with open(out["header_txt"], "w") as f:
+            for k, v in header.items():
+                f.write(f"{k} = {v}\n")
+        mapping = header_mapping(header)
+        with open(out["header_json"], "w") as f:
+            json.dump(mapping, f, indent=2)
+
+        pd.DataFrame(data).to_csv(out["csv"], index=False)
+        np.save(out["npy"], data)
+
+        if args.stage == "all":
+            import warnings
+            from PIL import Image
+            import asdf
+            # sunpy's asdf plugin wants asdf_astropy, which Debian lacks; nothing here needs it.
+            warnings.filterwarnings("ignore", message="asdf.extensions plugin from package sunpy")
+            # FITS row 0 is the bottom of the image, PNG row 0 the top.
+            gray = np.flipud(stretch(data, header.get("EXPTIME")))
+            Image.fromarray(gray, "L").save(out["gray"])
+            lut = colormap_lut(int(header.get("WAVELNTH", 171)), args.cache)
+            Image.fromarray(lut[gray], "RGB").save(out["color"])
+            tree = {"data": data, "header": mapping["header"], "comments": mapping["comments"],
+                    "paths": {k: v for k, v in paths.items() if k != "asdf"}}
+            asdf.AsdfFile(tree).write_to(out["asdf"], all_array_compression="zlib")
+
+
+if __name__ == "__main__":
+    main()
