@@ -654,7 +654,51 @@ static int check_size(fitsfile *fp, const src *s, const probe *p, ff_err *err)
  * every GZIP_1/GZIP_2 tile is inflated once to check its size, and every HCOMPRESS_1 tile's
  * header must match its size, and every PLIO_1 line list must lie inside its tile. Each tile's pixel count comes from
  * ZNAXISn/ZTILEn, edge tiles clipped. */
-static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_pixels, ff_err *err)
+typedef struct tile_ref {
+    const unsigned char *c;
+    size_t len, nwords, npix;
+    int present;
+} tile_ref;
+
+struct tile_job;
+typedef struct tile_part {
+    struct tile_job *job;
+    long long from, to;
+    long long failed_tile; /* -1 when every tile of the range is sound */
+    ff_err err;
+} tile_part;
+
+typedef struct tile_job {
+    int rice, gzip, plio, bytepix, blocksize;
+    unsigned widths;
+    long long total;
+    tile_ref *tiles;
+    tile_part part[16];
+} tile_job;
+
+static void *check_tile_range(void *arg)
+{
+    tile_part *pt = arg;
+    const tile_job *j = pt->job;
+    pt->failed_tile = -1;
+    for (long long t = pt->from; t < pt->to; t++) {
+        const tile_ref *r = &j->tiles[t];
+        if (!r->present)
+            continue;
+        int bad = j->rice   ? ff_tile_check_rice(r->c, r->len, r->npix, j->bytepix, j->blocksize, &pt->err)
+                  : j->gzip ? ff_tile_check_gzip(r->c, r->len, r->npix, j->widths, &pt->err)
+                  : j->plio ? ff_tile_check_plio(r->c, r->nwords, &pt->err)
+                            : ff_tile_check_hcompress(r->c, r->len, r->npix, &pt->err);
+        if (bad) {
+            pt->failed_tile = t;
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_pixels, int nthreads,
+                       ff_err *err)
 {
     char ztype[FLEN_VALUE] = "";
     int st = 0;
@@ -741,6 +785,13 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
         theap = naxis1 * rows; /* check_size bounded both */
     }
     fits_clear_errmsg();
+    /* Locate every tile first (CFITSIO's handle is not shared between threads), then check them
+     * on nthreads threads: the check walks every compressed bit, as costly as decoding. */
+    tile_job job = {.rice = rice, .gzip = gzip, .plio = plio, .bytepix = bytepix,
+                    .blocksize = blocksize, .widths = widths, .total = total};
+    job.tiles = calloc((size_t)(total ? total : 1), sizeof *job.tiles);
+    if (!job.tiles)
+        return ff_err_set(err, "out of memory checking %lld tiles", total);
     for (long long t = 0; t < total; t++) {
         long long len = 0, off = 0, idx = t;
         size_t npix = 1;
@@ -751,6 +802,7 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
         }
         if (fits_read_descriptll(fp, col, t + 1, &len, &off, &st) != 0) {
             fits_clear_errmsg();
+            free(job.tiles);
             return ff_err_set(err, "the compressed image's tile %lld has an unreadable descriptor",
                               t + 1);
         }
@@ -758,26 +810,57 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
             continue; /* CFITSIO takes such a tile from another column, or refuses it */
         long long nwords = len;
         if (plio) {
-            if (len > LLONG_MAX / 2)
+            if (len > LLONG_MAX / 2) {
+                free(job.tiles);
                 return ff_err_set(err, "the compressed image's tile %lld lies beyond the end of the "
                                        "file (it is truncated or damaged)", t + 1);
+            }
             len *= 2; /* bytes */
         }
         if (len < 0 || off < 0 || theap < 0 || (unsigned long long)data > s->size ||
             (unsigned long long)theap > s->size - (unsigned long long)data ||
             (unsigned long long)off > s->size - (unsigned long long)(data + theap) ||
-            (unsigned long long)len > s->size - (unsigned long long)(data + theap + off))
+            (unsigned long long)len > s->size - (unsigned long long)(data + theap + off)) {
+            free(job.tiles);
             return ff_err_set(err, "the compressed image's tile %lld lies beyond the end of the "
                                    "file (it is truncated or damaged)", t + 1);
-        const unsigned char *c = s->buf + data + theap + off;
-        if (rice    ? ff_tile_check_rice(c, (size_t)len, npix, bytepix, blocksize, err)
-            : gzip  ? ff_tile_check_gzip(c, (size_t)len, npix, widths, err)
-            : plio  ? ff_tile_check_plio(c, (size_t)nwords, err)
-                    : ff_tile_check_hcompress(c, (size_t)len, npix, err))
-            return ff_err_prefix(err, "the compressed image data are damaged: tile %lld of %lld", t + 1,
-                                 total);
+        }
+        job.tiles[t] = (tile_ref){.c = s->buf + data + theap + off, .len = (size_t)len,
+                                  .nwords = (size_t)nwords, .npix = npix, .present = 1};
     }
-    return 0;
+    int n = nthreads < 1 ? 1 : nthreads > 16 ? 16 : nthreads;
+    if (total < 64)
+        n = 1;
+    pthread_t th[16];
+    int created[16] = {0};
+    for (int i = 0; i < n; i++)
+        job.part[i] = (tile_part){.job = &job, .from = total * i / n, .to = total * (i + 1) / n,
+                                  .failed_tile = -1};
+    for (int i = 1; i < n; i++)
+        created[i] = pthread_create(&th[i], NULL, check_tile_range, &job.part[i]) == 0;
+    check_tile_range(&job.part[0]);
+    for (int i = 1; i < n; i++) {
+        if (created[i])
+            pthread_join(th[i], NULL);
+        else
+            check_tile_range(&job.part[i]); /* no thread to be had: check it here */
+    }
+    /* Report the first damaged tile in file order. */
+    int rc = 0;
+    long long bad = -1;
+    ff_err first_err = {{0}};
+    for (int i = 0; i < n; i++)
+        if (job.part[i].failed_tile >= 0 && (bad < 0 || job.part[i].failed_tile < bad)) {
+            bad = job.part[i].failed_tile;
+            first_err = job.part[i].err;
+        }
+    free(job.tiles);
+    if (bad >= 0) {
+        *err = first_err;
+        rc = ff_err_prefix(err, "the compressed image data are damaged: tile %lld of %lld", bad + 1,
+                           total);
+    }
+    return rc;
 }
 
 /* ---- astropy's scaling ------------------------------------------------------------------ */
@@ -1273,7 +1356,7 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
     }
     if (check_size(h.fp, &s, &p, err) != 0)
         goto done;
-    if (p.compressed && check_tiles(h.fp, &s, &p, max_pixels, err) != 0)
+    if (p.compressed && check_tiles(h.fp, &s, &p, max_pixels, opts ? opts->nthreads : 1, err) != 0)
         goto done;
 
     int nkeys = 0;

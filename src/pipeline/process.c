@@ -447,12 +447,12 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
 
     /* Steps 3 to 7 run together; their outcomes are reported in order afterwards. */
     setup_tasks(&j);
-    j.inner_threads = 1;
+    /* Tasks that can split their own work (CSV formatting, ASDF checksum beside compression) may
+     * use every thread too: a short task next to them then costs no idle core. */
+    j.inner_threads = threads;
     int enabled = 0;
     for (int k = 0; k < T_COUNT; k++)
         enabled += j.tasks[k].enabled;
-    if (enabled == 1 || threads == 1)
-        j.inner_threads = threads;
     run_tasks(&j, threads < enabled ? threads : enabled);
 
     if (fits.image.ndim > 2 && (cfg->outputs & FF_OUTPUT_CSV))
