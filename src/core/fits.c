@@ -6,6 +6,7 @@
  * (scaling disabled); the BSCALE/BZERO/BLANK arithmetic is done here the way astropy 5.2 does it
  * (hdu/image.py and hdu/compressed.py), including its float32 arithmetic for 8/16-bit data. */
 #include "core/fits.h"
+#include "core/rice.h"
 #include "core/tilecheck.h"
 
 #include <errno.h>
@@ -676,6 +677,15 @@ typedef struct tile_job {
     tile_part part[16];
 } tile_job;
 
+/* The tiles of an image this reader decodes itself (RICE_1, integer, whole-row tiles). */
+typedef struct tile_list {
+    int usable;
+    tile_ref *tiles;
+    long long total;
+    size_t tile_pix;      /* pixels in a full tile; tile t starts at element t * tile_pix */
+    int bytepix, blocksize;
+} tile_list;
+
 static void *check_tile_range(void *arg)
 {
     tile_part *pt = arg;
@@ -698,7 +708,7 @@ static void *check_tile_range(void *arg)
 }
 
 static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_pixels, int nthreads,
-                       ff_err *err)
+                       tile_list *keep, ff_err *err)
 {
     char ztype[FLEN_VALUE] = "";
     int st = 0;
@@ -828,9 +838,36 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
         job.tiles[t] = (tile_ref){.c = s->buf + data + theap + off, .len = (size_t)len,
                                   .nwords = (size_t)nwords, .npix = npix, .present = 1};
     }
+    /* RICE_1 integer tiles that span whole rows, with no tile scaling or per-tile blanks, are
+     * decoded by ff_rice_decode straight into the image (see read_band), which checks every
+     * read itself: no separate walk is needed for them. */
+    int fast = keep && rice && (p->bitpix == 8 || p->bitpix == 16 || p->bitpix == 32) &&
+               bytepix == p->bitpix / 8 && tile[0] == p->naxes[0] &&
+               (p->naxis <= 2 || (tile[2] == 1 && p->naxes[1] % tile[1] == 0));
+    for (long long t = 0; fast && t < total; t++)
+        fast = job.tiles[t].present;
+    if (fast) {
+        int c2 = 0;
+        double v;
+        const char *cols[] = {"ZSCALE", "ZZERO", "ZBLANK", "UNCOMPRESSED_DATA", "GZIP_COMPRESSED_DATA"};
+        for (size_t i = 0; fast && i < sizeof cols / sizeof cols[0]; i++) {
+            st = 0;
+            if (fits_get_colnum(fp, CASEINSEN, (char *)cols[i], &c2, &st) == 0)
+                fast = 0;
+        }
+        st = 0;
+        if (fits_read_key(fp, TDOUBLE, "ZSCALE", &v, NULL, &st) == 0)
+            fast = 0;
+        st = 0;
+        if (fits_read_key(fp, TDOUBLE, "ZZERO", &v, NULL, &st) == 0)
+            fast = 0;
+        fits_clear_errmsg();
+    }
     int n = nthreads < 1 ? 1 : nthreads > 16 ? 16 : nthreads;
     if (total < 64)
         n = 1;
+    if (fast)
+        n = 0;
     pthread_t th[16];
     int created[16] = {0};
     for (int i = 0; i < n; i++)
@@ -838,7 +875,8 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
                                   .failed_tile = -1};
     for (int i = 1; i < n; i++)
         created[i] = pthread_create(&th[i], NULL, check_tile_range, &job.part[i]) == 0;
-    check_tile_range(&job.part[0]);
+    if (n > 0)
+        check_tile_range(&job.part[0]);
     for (int i = 1; i < n; i++) {
         if (created[i])
             pthread_join(th[i], NULL);
@@ -854,6 +892,15 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
             bad = job.part[i].failed_tile;
             first_err = job.part[i].err;
         }
+    if (fast) {
+        keep->usable = 1;
+        keep->tiles = job.tiles;
+        keep->total = total;
+        keep->tile_pix = (size_t)tile[0] * (size_t)(p->naxis >= 2 ? tile[1] : 1);
+        keep->bytepix = bytepix;
+        keep->blocksize = blocksize;
+        job.tiles = NULL;
+    }
     free(job.tiles);
     if (bad >= 0) {
         *err = first_err;
@@ -1168,12 +1215,38 @@ typedef struct band {
     size_t first, count;   /* element range */
     unsigned char *out;    /* output base of the whole image */
     fitsfile *fp;          /* already open handle (band 0), or NULL to open one */
+    const tile_list *tl;   /* usable: decode the band's RICE tiles here, without CFITSIO */
     int status;
+    ff_err err;
 } band;
 
 static void *read_band(void *arg)
 {
     band *b = arg;
+    if (b->tl && b->tl->usable) {
+        const tile_list *tl = b->tl;
+        size_t rsize = ff_dtype_size(b->sc->raw), osize = ff_dtype_size(b->sc->out);
+        unsigned char *dst = b->out + b->first * osize;
+        /* Raw values go to the start of the band's output, as CFITSIO would put them. */
+        long long t0 = (long long)(b->first / tl->tile_pix);
+        long long t1 = (long long)((b->first + b->count + tl->tile_pix - 1) / tl->tile_pix);
+        for (long long t = t0; t < t1 && t < tl->total; t++) {
+            const tile_ref *r = &tl->tiles[t];
+            size_t off = (size_t)t * tl->tile_pix - b->first;
+            if (ff_rice_decode(r->c, r->len, dst + off * rsize, r->npix, tl->bytepix, tl->blocksize,
+                               &b->err) != 0) {
+                ff_err_prefix(&b->err, "tile %lld of %lld", t + 1, tl->total);
+                b->status = DATA_DECOMPRESSION_ERR;
+                return NULL;
+            }
+        }
+        if (b->unsigned_blank)
+            convert_unsigned_blank(dst, b->count, b->sc);
+        else
+            convert(dst, b->count, b->sc);
+        b->status = 0;
+        return NULL;
+    }
     handle h = {0};
     fitsfile *fp = b->fp;
     int st = 0;
@@ -1238,7 +1311,7 @@ static long long tile_rows(fitsfile *fp, const probe *p)
 }
 
 static int read_data(fitsfile *fp, const src *s, int hdu, const probe *p, const scaling *sc,
-                     int nthreads, ff_image *img, ff_err *err)
+                     const tile_list *tl, int nthreads, ff_image *img, ff_err *err)
 {
     size_t osize = ff_dtype_size(sc->out);
     img->data = malloc(img->nelem * osize);
@@ -1272,7 +1345,8 @@ static int read_data(fitsfile *fp, const src *s, int hdu, const probe *p, const 
             row_end = nrows;
         b[t] = (band){.s = s, .hdu = hdu, .compressed = p->compressed, .sc = sc,
                       .unsigned_blank = unsigned_blank, .first = row * rowlen,
-                      .count = (row_end - row) * rowlen, .out = img->data, .fp = t == 0 ? fp : NULL};
+                      .count = (row_end - row) * rowlen, .out = img->data, .fp = t == 0 ? fp : NULL,
+                      .tl = tl};
         row = row_end;
     }
     for (int t = 1; t < nthreads; t++)
@@ -1290,6 +1364,8 @@ static int read_data(fitsfile *fp, const src *s, int hdu, const probe *p, const 
             cfitsio_text(b[t].status, txt, sizeof txt);
             free(img->data);
             img->data = NULL;
+            if (b[t].tl && b[t].tl->usable)
+                return ff_err_set(err, "the compressed image data are damaged: %s", b[t].err.msg);
             if (p->compressed)
                 return ff_err_set(err, "the compressed image data are damaged and could not be "
                                        "decoded (CFITSIO: %s)", txt);
@@ -1326,6 +1402,7 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
     handle h = {0};
     int st = 0, rc = -1;
     char *hdr = NULL;
+    tile_list tl = {0};
     if (handle_open(&h, &s, &st)) {
         char t[FLEN_STATUS];
         cfitsio_text(st, t, sizeof t);
@@ -1356,7 +1433,7 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
     }
     if (check_size(h.fp, &s, &p, err) != 0)
         goto done;
-    if (p.compressed && check_tiles(h.fp, &s, &p, max_pixels, opts ? opts->nthreads : 1, err) != 0)
+    if (p.compressed && check_tiles(h.fp, &s, &p, max_pixels, opts ? opts->nthreads : 1, &tl, err) != 0)
         goto done;
 
     int nkeys = 0;
@@ -1406,10 +1483,11 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
     out->image.nelem = (size_t)npix;
     for (int i = 0; i < p.naxis; i++)
         out->image.shape[p.naxis - 1 - i] = (size_t)p.naxes[i];
-    if (read_data(h.fp, &s, hdu, &p, &sc, nthreads, &out->image, err) != 0)
+    if (read_data(h.fp, &s, hdu, &p, &sc, &tl, nthreads, &out->image, err) != 0)
         goto done;
     rc = 0;
 done:
+    free(tl.tiles);
     if (hdr) {
         int s2 = 0;
         fits_free_memory(hdr, &s2);
