@@ -180,6 +180,8 @@ const char *ff_http_content_type(const char *key)
         {".html", "text/html; charset=utf-8"},
         {".js", "text/javascript; charset=utf-8"},
         {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"},
+        {".mjs", "text/javascript; charset=utf-8"},
     };
     const char *slash = strrchr(key, '/');
     const char *dot = strrchr(slash ? slash : key, '.');

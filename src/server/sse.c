@@ -59,9 +59,12 @@ static void *hub_main(void *arg)
         sse_stream *list = hub->suspended;
         hub->suspended = NULL;
         /* Resumed under the lock: a stream cannot be freed while it is suspended, and it suspends
-         * itself only while holding this lock, so every entry here is really suspended. */
-        for (sse_stream *s = list; s; s = s->next)
+         * itself only while holding this lock, so every entry here is really suspended. Once
+         * resumed, another thread may end and free it: read its successor first. */
+        for (sse_stream *s = list, *next; s; s = next) {
+            next = s->next;
             MHD_resume_connection(s->r->conn);
+        }
     }
     pthread_mutex_unlock(&hub->lock);
     return NULL;
@@ -105,8 +108,10 @@ void ff_sse_stop(ff_http *h)
     hub->stopping = 1;
     sse_stream *list = hub->suspended;
     hub->suspended = NULL;
-    for (sse_stream *s = list; s; s = s->next)
+    for (sse_stream *s = list, *next; s; s = next) {
+        next = s->next; /* s may be freed once resumed */
         MHD_resume_connection(s->r->conn);
+    }
     pthread_cond_broadcast(&hub->cond);
     pthread_mutex_unlock(&hub->lock);
     pthread_join(hub->thread, NULL);
