@@ -4,5 +4,7 @@
 #define FF_CLI_COMMANDS_H
 
 int ff_cmd_process(int argc, char **argv);
+int ff_cmd_serve(int argc, char **argv);
+int ff_cmd_clean(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  process    process FITS files into a folder of outputs (fitsflow process --help)\n"
+    "  serve      run the web service: uploads, processing, outputs (fitsflow serve --help)\n"
     "\n"
     "options:\n"
     "  -h, --help     show this help\n"
@@ -33,6 +34,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "process"))
         return ff_cmd_process(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve"))
+        return ff_cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "clean"))
+        return ff_cmd_clean(argc - 1, argv + 1);
     fprintf(stderr, "fitsflow: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

@@ -16,9 +16,12 @@ typedef struct batch {
     size_t n;
     ff_step_fn on_step;
     ff_file_done_fn on_done;
+    void (*on_start)(void *ctx, size_t index);
+    int (*should_stop)(void *ctx);
     void *ctx;
     ff_file_result *results;
     size_t next;
+    int stopped;
     pthread_mutex_t lock;
 } batch;
 
@@ -27,10 +30,14 @@ static void *worker(void *arg)
     batch *b = arg;
     for (;;) {
         pthread_mutex_lock(&b->lock);
-        size_t i = b->next < b->n ? b->next++ : b->n;
+        if (b->next < b->n && !b->stopped && b->should_stop && b->should_stop(b->ctx))
+            b->stopped = 1;
+        size_t i = b->next < b->n && !b->stopped ? b->next++ : b->n;
         pthread_mutex_unlock(&b->lock);
         if (i >= b->n)
             return NULL;
+        if (b->on_start)
+            b->on_start(b->ctx, i);
         if (b->inputs[i].skip_reason) {
             ff_file_result *r = &b->results[i];
             ff_file_result_init(r, b->inputs[i].name);
@@ -57,8 +64,19 @@ int ff_pipeline_run_batch(const ff_pipeline_config *cfg, ff_store *store, const 
                           const ff_batch_input *inputs, size_t n, int jobs, ff_step_fn on_step,
                           ff_file_done_fn on_done, void *ctx, ff_file_result *results)
 {
+    ff_batch_hooks h = {.on_step = on_step, .on_done = on_done, .ctx = ctx};
+    ff_pipeline_run_batch_hooks(cfg, store, prefix, inputs, n, jobs, &h, results);
+    return 0;
+}
+
+int ff_pipeline_run_batch_hooks(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
+                                const ff_batch_input *inputs, size_t n, int jobs,
+                                const ff_batch_hooks *hooks, ff_file_result *results)
+{
     batch b = {.cfg = cfg, .file_cfg = *cfg, .store = store, .prefix = prefix, .inputs = inputs,
-               .n = n, .on_step = on_step, .on_done = on_done, .ctx = ctx, .results = results};
+               .n = n, .on_step = hooks->on_step, .on_done = hooks->on_done,
+               .on_start = hooks->on_start, .should_stop = hooks->should_stop, .ctx = hooks->ctx,
+               .results = results};
     memset(results, 0, n * sizeof *results);
     if (n == 0)
         return 0;
@@ -80,5 +98,5 @@ int ff_pipeline_run_batch(const ff_pipeline_config *cfg, ff_store *store, const 
         pthread_join(th[i], NULL);
     free(th);
     pthread_mutex_destroy(&b.lock);
-    return 0;
+    return b.stopped ? 1 : 0;
 }

@@ -20,4 +20,22 @@ int ff_pipeline_run_batch(const ff_pipeline_config *cfg, ff_store *store, const 
                           const ff_batch_input *inputs, size_t n, int jobs, ff_step_fn on_step,
                           ff_file_done_fn on_done, void *ctx, ff_file_result *results);
 
+/* Callbacks for ff_pipeline_run_batch_hooks; any may be NULL; all get ctx. */
+typedef struct ff_batch_hooks {
+    ff_step_fn on_step;                          /* as above (concurrent for different files) */
+    ff_file_done_fn on_done;                     /* as above (serialised) */
+    /* Just before inputs[index] starts (concurrent for different inputs). It may still fill in
+     * that input's path or skip_reason (e.g. after fetching the file): they are read after. */
+    void (*on_start)(void *ctx, size_t index);
+    int (*should_stop)(void *ctx);               /* polled before each input; nonzero: start no more */
+    void *ctx;
+} ff_batch_hooks;
+
+/* ff_pipeline_run_batch with start and stop hooks. An input that never started (should_stop)
+ * keeps a zeroed result (input ""; freeing it is harmless). Returns 0 when every input ran, 1
+ * when should_stop left some unstarted. */
+int ff_pipeline_run_batch_hooks(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
+                                const ff_batch_input *inputs, size_t n, int jobs,
+                                const ff_batch_hooks *hooks, ff_file_result *results);
+
 #endif

@@ -20,4 +20,18 @@ int ff_clean_sessions(ff_store *store, time_t now, int retention_hours,
                       int (*busy)(void *ctx, const char *sid), void *ctx, ff_clean_report *rep,
                       ff_err *err);
 
+typedef enum ff_clean_action { FF_CLEAN_DELETED, FF_CLEAN_KEPT, FF_CLEAN_BUSY } ff_clean_action;
+
+/* Called once per session with what was done (or, in a dry run, would be done), the newest
+ * object's time and the number of objects. */
+typedef void (*ff_clean_session_fn)(void *ctx, const char *sid, ff_clean_action action,
+                                    time_t newest, long objects);
+
+/* ff_clean_sessions with two additions: dry_run nonzero deletes nothing (the report counts what
+ * would go), and on_session (may be NULL) hears about each session. busy and on_session share
+ * ctx. Returns 0, or -1 on a storage error (sessions already handled stay handled). */
+int ff_clean_sessions_ex(ff_store *store, time_t now, int retention_hours, int dry_run,
+                         int (*busy)(void *ctx, const char *sid), ff_clean_session_fn on_session,
+                         void *ctx, ff_clean_report *rep, ff_err *err);
+
 #endif

@@ -15,7 +15,9 @@
 int ff_session_id_valid(const char *sid);
 
 /* Upload names accepted: .fits, .fit, .fts, .fits.gz (any case), at most 200 bytes of
- * [A-Za-z0-9._-] (no leading dot). Returns 1 when acceptable, else 0 with a reason in err. */
+ * [A-Za-z0-9._-] (no leading dot), and not "summary", "skipped" or "download_summary" before the
+ * ending (their logs would collide with the session's own). Returns 1 when acceptable, else 0
+ * with a reason in err. */
 int ff_upload_name_valid(const char *name, ff_err *err);
 
 typedef struct ff_session_hooks {
@@ -27,6 +29,8 @@ typedef struct ff_session_hooks {
     /* Polled between files: nonzero asks the session to stop early (graceful shutdown). */
     int (*should_stop)(void *ctx);
     void *ctx;
+    /* Called once per file processed in this run, when it is finished (for metrics). May be NULL. */
+    void (*on_file)(void *ctx, const ff_file_result *r);
 } ff_session_hooks;
 
 /* Processes every upload of session sid. Returns 0 when the session is complete (summary

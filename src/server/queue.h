@@ -32,7 +32,8 @@ int ff_queue_recover(ff_queue *q, ff_err *err);
 
 int ff_queue_counts(ff_queue *q, int *pending, int *running);
 
-/* 1 when sid has a pending or running job. */
+/* 1 when sid has a pending or running job (also when the queue cannot be read, so that callers
+ * protecting busy sessions err on the safe side). */
 int ff_queue_is_active(ff_queue *q, const char *sid);
 
 #endif

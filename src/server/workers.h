@@ -11,9 +11,17 @@
 
 typedef struct ff_workers ff_workers;
 
-/* Starts n threads (n >= 1). cfg is copied. metrics may be NULL. */
+/* Starts n threads (1 to 256), after putting jobs a previous process left running back to
+ * pending (ff_queue_recover). cfg is copied; its threads are shared out between the n workers.
+ * metrics may be NULL. */
 ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipeline_config *cfg,
                              ff_metrics *metrics, ff_err *err);
+
+/* Receives every progress log as it is stored (for server-sent events): sid, the log's file name
+ * ("x_log_3.txt") and its text. Called from worker threads, one call at a time per session.
+ * fn NULL removes the listener. May be called at any time. */
+typedef void (*ff_workers_log_fn)(void *ctx, const char *sid, const char *name, const char *text);
+void ff_workers_on_log(ff_workers *w, ff_workers_log_fn fn, void *ctx);
 
 /* Wakes idle workers after a push (they also poll every second). */
 void ff_workers_wake(ff_workers *w);

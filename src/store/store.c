@@ -130,6 +130,13 @@ int ff_store_delete(ff_store *s, const char *key, ff_err *err)
     return s->ops->del(s, key, err);
 }
 
+int ff_store_remove_empty_folders(ff_store *s, const char *prefix, ff_err *err)
+{
+    if (ff_store_key_valid(prefix, err) != 0)
+        return -1;
+    return s->ops->remove_empty_folders ? s->ops->remove_empty_folders(s, prefix, err) : 0;
+}
+
 char *ff_store_local_path(ff_store *s, const char *key)
 {
     if (ff_store_key_valid(key, NULL) != 0 || !s->ops->local_path)

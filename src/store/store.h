@@ -58,6 +58,11 @@ int ff_store_list(ff_store *s, const char *prefix, ff_store_list_fn fn, void *ct
 /* Deletes one key (absent is not an error). */
 int ff_store_delete(ff_store *s, const char *key, ff_err *err);
 
+/* Removes the folders left empty under prefix (a folder prefix such as "temp/S/"), that folder
+ * itself included, for backends that have folders (fs; a no-op elsewhere). Stray temporaries of
+ * puts interrupted more than an hour ago are removed with them. Returns 0, or -1 on error. */
+int ff_store_remove_empty_folders(ff_store *s, const char *prefix, ff_err *err);
+
 /* A local filesystem path for reading key, when the backend has one (fs), else NULL.
  * Returned string is malloc'd. */
 char *ff_store_local_path(ff_store *s, const char *key);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TMP_PREFIX ".ff-tmp-"
@@ -300,6 +301,69 @@ static int fs_del(ff_store *s, const char *key, ff_err *err)
     return 0;
 }
 
+/* Depth-first: removes empty folders below dir and dir itself; stale temporaries go too.
+ * Returns 1 when dir was removed, 0 when it stays, -1 on a real error. */
+static int prune(const char *dir, int depth, time_t stale_before)
+{
+    if (depth > 32)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 1 : -1;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *child = malloc(n);
+        if (!child) {
+            rc = -1;
+            break;
+        }
+        snprintf(child, n, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(child, &st) == 0) {
+            if (S_ISDIR(st.st_mode)) {
+                if (prune(child, depth + 1, stale_before) < 0)
+                    rc = -1;
+            } else if (S_ISREG(st.st_mode) &&
+                       strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0 &&
+                       st.st_mtim.tv_sec < stale_before) {
+                unlink(child);
+            }
+        }
+        free(child);
+    }
+    closedir(d);
+    if (rc < 0)
+        return -1;
+    if (rmdir(dir) == 0)
+        return 1;
+    return (errno == ENOTEMPTY || errno == EEXIST || errno == ENOENT) ? 0 : -1;
+}
+
+static int fs_remove_empty_folders(ff_store *s, const char *prefix, ff_err *err)
+{
+    fs_store *fs = (fs_store *)s;
+    size_t n = strlen(prefix);
+    while (n && prefix[n - 1] == '/')
+        n--;
+    if (n == 0)
+        return ff_err_set(err, "refusing to remove the store's root folder");
+    size_t cap = strlen(fs->root) + n + 2;
+    char *dir = malloc(cap);
+    if (!dir)
+        return ff_err_set(err, "out of memory");
+    snprintf(dir, cap, "%s/%.*s", fs->root, (int)n, prefix);
+    int rc = prune(dir, 0, time(NULL) - 3600);
+    free(dir);
+    if (rc < 0)
+        return ff_err_set(err, "cannot remove empty folders under '%.*s': %s", (int)n, prefix,
+                          strerror(errno));
+    return 0;
+}
+
 static char *fs_local_path(ff_store *s, const char *key)
 {
     return join((fs_store *)s, key);
@@ -322,6 +386,7 @@ static const ff_store_ops fs_ops = {
     .list = fs_list,
     .del = fs_del,
     .local_path = fs_local_path,
+    .remove_empty_folders = fs_remove_empty_folders,
     .close = fs_close,
 };
 

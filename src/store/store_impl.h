@@ -14,6 +14,7 @@ typedef struct ff_store_ops {
     int (*list)(ff_store *s, const char *prefix, ff_store_list_fn fn, void *ctx, ff_err *err);
     int (*del)(ff_store *s, const char *key, ff_err *err);
     char *(*local_path)(ff_store *s, const char *key);
+    int (*remove_empty_folders)(ff_store *s, const char *prefix, ff_err *err); /* may be NULL */
     void (*close)(ff_store *s);
 } ff_store_ops;
 

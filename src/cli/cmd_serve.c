@@ -1,0 +1,201 @@
+/* `fitsflow serve`: the whole service in one process: HTTP API and static outputs, the durable
+ * queue with its workers, and the nightly clean. Stops gracefully on SIGTERM and SIGINT. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "core/log.h"
+#include "pipeline/pipeline.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/metrics.h"
+#include "server/presign.h"
+#include "server/queue.h"
+#include "server/workers.h"
+
+static const char usage[] =
+    "usage: fitsflow serve [--listen HOST:PORT] [--data-dir DIR] [--public-url URL] [--workers N]\n"
+    "                      [--offline]\n"
+    "\n"
+    "Runs FitsFlow as a web service: presigned uploads, processing in the background, outputs\n"
+    "served over HTTP. Every setting also has a FITSFLOW_* environment variable (docs/serve.md).\n"
+    "\n"
+    "options:\n"
+    "  -l, --listen HOST:PORT  address to listen on (FITSFLOW_LISTEN, default 127.0.0.1:8080;\n"
+    "                          port 0 picks a free port)\n"
+    "  -d, --data-dir DIR      uploads, outputs, queue and secret (FITSFLOW_DATA_DIR,\n"
+    "                          default ./fitsflow-data)\n"
+    "      --public-url URL    base of the upload URLs handed out (FITSFLOW_PUBLIC_URL,\n"
+    "                          default http://HOST:PORT)\n"
+    "  -w, --workers N         sessions processed at once (FITSFLOW_WORKERS, default 2)\n"
+    "      --offline           do not contact Helioviewer, JSOC or HEK (FITSFLOW_OFFLINE=1)\n"
+    "  -h, --help              show this help\n";
+
+static int parse_args(int argc, char **argv, ff_server_config *cfg, ff_pipeline_config *pcfg)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},   {"data-dir", required_argument, NULL, 'd'},
+        {"public-url", required_argument, NULL, 'P'}, {"workers", required_argument, NULL, 'w'},
+        {"offline", no_argument, NULL, 'O'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    ff_err err = {{0}};
+    uint64_t u;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "l:d:w:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'l':
+            if (ff_server_config_set_listen(cfg, optarg, &err) != 0) {
+                fprintf(stderr, "fitsflow serve: %s\n", err.msg);
+                return 2;
+            }
+            break;
+        case 'd':
+            if (strlen(optarg) >= sizeof cfg->data_dir) {
+                fprintf(stderr, "fitsflow serve: --data-dir is too long\n");
+                return 2;
+            }
+            strcpy(cfg->data_dir, optarg);
+            break;
+        case 'P':
+            if (strlen(optarg) >= sizeof cfg->public_url) {
+                fprintf(stderr, "fitsflow serve: --public-url is too long\n");
+                return 2;
+            }
+            strcpy(cfg->public_url, optarg);
+            break;
+        case 'w':
+            if (ff_parse_u64(optarg, 1, 64, &u) != 0) {
+                fprintf(stderr, "fitsflow serve: --workers takes a number from 1 to 64, not '%s'\n", optarg);
+                return 2;
+            }
+            cfg->workers = (unsigned)u;
+            break;
+        case 'O':
+            pcfg->offline = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "fitsflow serve: unexpected argument '%s'\n\n%s", argv[optind], usage);
+        return 2;
+    }
+    return -1;
+}
+
+int ff_cmd_serve(int argc, char **argv)
+{
+    ff_server_config cfg;
+    ff_pipeline_config pcfg;
+    ff_err err = {{0}};
+    ff_server_config_defaults(&cfg);
+    ff_pipeline_config_defaults(&pcfg);
+    const char *lv = getenv("FITSFLOW_LOG_LEVEL");
+    ff_log_level level;
+    if (lv && *lv) {
+        if (ff_log_parse_level(lv, &level) != 0) {
+            fprintf(stderr, "fitsflow serve: FITSFLOW_LOG_LEVEL must be debug, info, warn or error\n");
+            return 2;
+        }
+        ff_log_set_level(level);
+    }
+    if (ff_server_config_from_env(&cfg, &err) != 0 || ff_pipeline_config_from_env(&pcfg, &err) != 0) {
+        fprintf(stderr, "fitsflow serve: %s\n", err.msg);
+        return 2;
+    }
+    int rc = parse_args(argc, argv, &cfg, &pcfg);
+    if (rc >= 0)
+        return rc;
+
+    if (mkdir(cfg.data_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "fitsflow serve: cannot create data folder '%s': %s\n", cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    /* Signals are taken by sigwait below; every thread started from here inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int status = 1;
+    ff_presign_secret secret;
+    ff_store *store = NULL;
+    ff_queue *queue = NULL;
+    ff_metrics *metrics = NULL;
+    ff_workers *workers = NULL;
+    ff_http *http = NULL;
+    char dbpath[1200];
+    if (ff_presign_secret_load(&secret, cfg.secret, cfg.data_dir, &err) != 0) {
+        ff_log(FF_LOG_ERROR, NULL, NULL, "%s", err.msg);
+        goto out;
+    }
+    store = ff_store_open_fs(cfg.data_dir, &err);
+    if (!store) {
+        ff_log(FF_LOG_ERROR, NULL, NULL, "cannot open the data folder '%s': %s", cfg.data_dir, err.msg);
+        goto out;
+    }
+    snprintf(dbpath, sizeof dbpath, "%s/queue.sqlite3", cfg.data_dir);
+    queue = ff_queue_open(dbpath, &err);
+    if (!queue) {
+        ff_log(FF_LOG_ERROR, NULL, NULL, "cannot open the job queue %s: %s", dbpath, err.msg);
+        goto out;
+    }
+    int recovered = ff_queue_recover(queue, &err);
+    if (recovered < 0) {
+        ff_log(FF_LOG_ERROR, NULL, NULL, "cannot recover the job queue: %s", err.msg);
+        goto out;
+    }
+    if (recovered > 0)
+        ff_log(FF_LOG_INFO, NULL, NULL, "%d interrupted session(s) back in the queue", recovered);
+    metrics = ff_metrics_new();
+    if (!metrics) {
+        ff_log(FF_LOG_ERROR, NULL, NULL, "out of memory");
+        goto out;
+    }
+    workers = ff_workers_start((int)cfg.workers, queue, store, &pcfg, metrics, &err);
+    if (!workers) {
+        ff_log(FF_LOG_ERROR, NULL, NULL, "cannot start the workers: %s", err.msg);
+        goto out;
+    }
+    ff_http_deps deps = {&cfg, store, queue, workers, metrics, &secret};
+    http = ff_http_start(&deps, &err);
+    if (!http) {
+        ff_log(FF_LOG_ERROR, NULL, NULL, "%s", err.msg);
+        goto out;
+    }
+    ff_log(FF_LOG_INFO, NULL, NULL, "FitsFlow %s listening on %s (data in %s, %u workers, %u HTTP threads)",
+           FF_VERSION, ff_http_public_url(http), cfg.data_dir, cfg.workers, cfg.http_threads);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    ff_log(FF_LOG_INFO, NULL, NULL, "signal %d: stopping (requests in flight get %u s, running sessions "
+                                    "stop between files and go back to the queue)", sig, cfg.shutdown_timeout);
+    status = 0;
+out:
+    ff_http_stop(http, cfg.shutdown_timeout);
+    if (workers)
+        ff_workers_stop(workers);
+    if (queue)
+        ff_queue_close(queue);
+    ff_metrics_free(metrics);
+    ff_store_close(store);
+    if (status == 0)
+        ff_log(FF_LOG_INFO, NULL, NULL, "stopped");
+    return status;
+}

@@ -1,0 +1,588 @@
+/* The session runner: a session's uploads through the pipeline with the original log protocol,
+ * and a per-file state object (temp/{sid}/state/{base}.json: the upload it was made from, the
+ * steps' outcomes, and the file result once finished) that makes a rerun resume instead of redo
+ * and lets the manifest cover files finished in earlier runs. */
+#include "pipeline/session.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "pipeline/batch.h"
+#include "pipeline/result_json.h"
+
+#define STATE_MAX (1u << 20)
+#define DEFAULT_SESSION_LIMIT_MB 170
+
+int ff_session_id_valid(const char *sid)
+{
+    if (!sid)
+        return 0;
+    size_t n = strlen(sid);
+    if (n < FF_SESSION_ID_MIN || n > FF_SESSION_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((sid[i] >= 'a' && sid[i] <= 'z') || (sid[i] >= '0' && sid[i] <= '9') || sid[i] == '-'))
+            return 0;
+    return 1;
+}
+
+int ff_upload_name_valid(const char *name, ff_err *err)
+{
+    static const char *const endings[] = {".fits.gz", ".fits", ".fit", ".fts"};
+    static const char *const reserved[] = {"summary", "skipped", "download_summary"};
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0)
+        return ff_err_set(err, "the file name is empty"), 0;
+    if (n > 200)
+        return ff_err_set(err, "the file name is longer than 200 characters"), 0;
+    if (name[0] == '.')
+        return ff_err_set(err, "the file name starts with a dot"), 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return ff_err_set(err, "the file name may only hold letters, digits, '.', '_' and "
+                                   "'-'"), 0;
+    }
+    size_t e = 0;
+    for (size_t i = 0; i < sizeof endings / sizeof endings[0] && !e; i++) {
+        size_t el = strlen(endings[i]);
+        if (n > el && strcasecmp(name + n - el, endings[i]) == 0)
+            e = el;
+    }
+    if (!e)
+        return ff_err_set(err, "the file name must end in .fits, .fit, .fts or .fits.gz"), 0;
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (n - e == strlen(reserved[i]) && strncmp(name, reserved[i], n - e) == 0)
+            return ff_err_set(err, "'%s' is a name the session's own logs use; rename the file",
+                              reserved[i]), 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct upload {
+    char name[256];
+    char base[256];
+    ff_store_stat st;
+    char skip[512];         /* set: not processed (bad or duplicate name, unreadable) */
+    int valid_name;
+    int done;               /* finished in an earlier run: prev holds its result */
+    ff_file_result prev;
+    /* This run: */
+    int oks[8];             /* step -> 1 ok, 0 failed, -1 not reported yet */
+    double t_last;
+    char *tmp_path;         /* a local copy for stores without local paths */
+    char *path;
+} upload;
+
+typedef struct upload_list {
+    upload *v;
+    size_t n, cap;
+    int oom;
+} upload_list;
+
+typedef struct run {
+    const ff_session_hooks *hooks;
+    ff_store *store;
+    const char *sid;
+    char root[128], logs[160], state[160], fits[160], processed[160];
+    upload_list ups;
+    size_t *todo;           /* batch index -> upload index */
+    ff_batch_input *inputs;
+    ff_file_result *results;
+    size_t session_limit;
+    pthread_mutex_t lock;   /* serialises hooks and the first-error record */
+    int failed;
+    ff_err err;
+} run;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void record_error(run *r, const ff_err *e)
+{
+    pthread_mutex_lock(&r->lock);
+    if (!r->failed) {
+        r->failed = 1;
+        r->err = *e;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Writes logs/{name} and tells hooks->on_log. */
+static void put_log(run *r, const char *name, const char *text)
+{
+    char key[FF_STORE_KEY_MAX + 1];
+    ff_err e = {{0}};
+    snprintf(key, sizeof key, "%s%s", r->logs, name);
+    if (ff_store_put(r->store, key, text, strlen(text), &e) != 0) {
+        ff_err_prefix(&e, "writing log %s", name);
+        ff_log(FF_LOG_ERROR, r->sid, NULL, "%s", e.msg);
+        record_error(r, &e);
+        return;
+    }
+    if (r->hooks && r->hooks->on_log) {
+        pthread_mutex_lock(&r->lock);
+        r->hooks->on_log(r->hooks->ctx, r->sid, name, text);
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+static void delete_log(run *r, const char *name)
+{
+    char key[FF_STORE_KEY_MAX + 1];
+    snprintf(key, sizeof key, "%s%s", r->logs, name);
+    ff_err e = {{0}};
+    if (ff_store_delete(r->store, key, &e) != 0)
+        record_error(r, &e);
+}
+
+/* state/{base}.json: {"upload": {name, bytes, mtime}, "steps": {"1": true, ...}, "result": {...}} */
+static void put_state(run *r, const upload *u, const ff_file_result *result)
+{
+    json_t *root = json_object();
+    json_t *up = json_object();
+    json_object_set_new(up, "name", json_string(u->name));
+    json_object_set_new(up, "bytes", json_integer((json_int_t)u->st.size));
+    json_object_set_new(up, "mtime", json_integer((json_int_t)u->st.mtime));
+    json_object_set_new(root, "upload", up);
+    json_t *steps = json_object();
+    for (int s = 1; s <= FF_STEP_ASDF; s++)
+        if (u->oks[s] >= 0) {
+            char k[4];
+            snprintf(k, sizeof k, "%d", s);
+            json_object_set_new(steps, k, json_boolean(u->oks[s]));
+        }
+    json_object_set_new(root, "steps", steps);
+    if (result)
+        json_object_set_new(root, "result", ff_file_result_to_json(result));
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    ff_err e = {{0}};
+    if (!text) {
+        ff_err_set(&e, "out of memory writing the state of %s", u->name);
+        record_error(r, &e);
+        return;
+    }
+    char key[FF_STORE_KEY_MAX + 1];
+    snprintf(key, sizeof key, "%s%s.json", r->state, u->base);
+    if (ff_store_put(r->store, key, text, strlen(text), &e) != 0) {
+        ff_err_prefix(&e, "writing the state of %s", u->name);
+        record_error(r, &e);
+    }
+    free(text);
+}
+
+static int collect_uploads(const char *key, const ff_store_stat *st, void *ctx)
+{
+    run *r = ctx;
+    const char *name = key + strlen(r->fits);
+    if (strchr(name, '/')) /* only direct children are uploads */
+        return 0;
+    upload_list *l = &r->ups;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        upload *p = realloc(l->v, cap * sizeof *p);
+        if (!p)
+            return (l->oom = 1), -1;
+        l->v = p;
+        l->cap = cap;
+    }
+    upload *u = &l->v[l->n];
+    memset(u, 0, sizeof *u);
+    if (strlen(name) >= sizeof u->name) {
+        /* Too long to be valid anyway; keep a recognisable prefix. */
+        snprintf(u->name, sizeof u->name, "%.200s...", name);
+        snprintf(u->skip, sizeof u->skip, "the file name is longer than 200 characters");
+    } else {
+        snprintf(u->name, sizeof u->name, "%s", name);
+        ff_err e = {{0}};
+        if (ff_upload_name_valid(name, &e))
+            u->valid_name = 1;
+        else
+            snprintf(u->skip, sizeof u->skip, "%.480s", e.msg);
+    }
+    ff_base_name(u->name, u->base, sizeof u->base);
+    u->st = *st;
+    for (int s = 0; s < 8; s++)
+        u->oks[s] = -1;
+    l->n++;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const upload *)a)->name, ((const upload *)b)->name);
+}
+
+/* Whether u was completely processed, from this very upload, by an earlier run: its state
+ * records the same upload (size and time) and a result, and (unless skipped) _log_7 exists and
+ * is not older than the upload. Fills u->prev then. */
+static int finished_before(run *r, upload *u)
+{
+    char key[FF_STORE_KEY_MAX + 1];
+    snprintf(key, sizeof key, "%s%s.json", r->state, u->base);
+    char *text = NULL;
+    size_t len = 0;
+    ff_err e = {{0}};
+    if (ff_store_get(r->store, key, STATE_MAX, &text, &len, &e) != 0)
+        return 0;
+    json_t *root = json_loadb(text, len, 0, NULL);
+    free(text);
+    int done = 0;
+    const json_t *up = json_object_get(root, "upload");
+    const json_t *res = json_object_get(root, "result");
+    if (json_is_object(up) && json_is_object(res) &&
+        json_integer_value(json_object_get(up, "bytes")) == (json_int_t)u->st.size &&
+        json_integer_value(json_object_get(up, "mtime")) == (json_int_t)u->st.mtime &&
+        ff_file_result_from_json(res, &u->prev, &e) == 0) {
+        done = 1;
+        if (u->prev.status != FF_FILE_SKIPPED) {
+            ff_store_stat ls;
+            snprintf(key, sizeof key, "%s%s_log_7.txt", r->logs, u->base);
+            done = ff_store_stat_key(r->store, key, &ls, &e) == 0 && ls.mtime >= u->st.mtime;
+        }
+        if (!done)
+            ff_file_result_free(&u->prev);
+    }
+    json_decref(root);
+    return done;
+}
+
+/* ----- batch hooks ------------------------------------------------------------------------ */
+
+static void on_start(void *ctx, size_t index)
+{
+    run *r = ctx;
+    upload *u = &r->ups.v[r->todo[index]];
+    char name[300], text[300];
+    u->t_last = now_seconds();
+    for (int s = 0; s < 8; s++)
+        u->oks[s] = -1;
+    u->oks[1] = 1;
+    /* A redo starts clean: no stale step logs a client could take for this run's. */
+    for (int s = FF_STEP_HEADER; s <= FF_STEP_ASDF; s++) {
+        snprintf(name, sizeof name, "%s_log_%d.txt", u->base, s);
+        delete_log(r, name);
+    }
+    put_state(r, u, NULL);
+    snprintf(name, sizeof name, "%s_log_1.txt", u->base);
+    snprintf(text, sizeof text, "Processing: %s", u->base);
+    put_log(r, name, text);
+    ff_log(FF_LOG_INFO, r->sid, u->name, "processing");
+
+    if (r->inputs[index].skip_reason || r->inputs[index].path)
+        return;
+    /* No local path (object store without files): fetch a copy within the session limit. */
+    char key[FF_STORE_KEY_MAX + 1];
+    snprintf(key, sizeof key, "%s%s", r->fits, u->name);
+    char *data = NULL;
+    size_t len = 0;
+    ff_err e = {{0}};
+    char tmpl[] = "/tmp/fitsflow-upload-XXXXXX";
+    int fd = -1;
+    if (ff_store_get(r->store, key, r->session_limit, &data, &len, &e) == 0 &&
+        (fd = mkstemp(tmpl)) >= 0) {
+        size_t off = 0;
+        while (off < len) {
+            ssize_t w = write(fd, data + off, len - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        if (close(fd) == 0 && off == len && (u->tmp_path = strdup(tmpl))) {
+            r->inputs[index].path = u->tmp_path;
+        } else {
+            unlink(tmpl);
+            ff_err_set(&e, "cannot copy the upload to a temporary file");
+        }
+    } else if (fd < 0 && !e.msg[0]) {
+        ff_err_set(&e, "cannot create a temporary file: %s", strerror(errno));
+    }
+    free(data);
+    if (!r->inputs[index].path) {
+        snprintf(u->skip, sizeof u->skip, "cannot read the upload: %.480s", e.msg);
+        r->inputs[index].skip_reason = u->skip;
+    }
+}
+
+static void on_step(void *ctx, const ff_file_result *res, int step, int ok, const char *message)
+{
+    run *r = ctx;
+    if (step < FF_STEP_HEADER || step > FF_STEP_ASDF)
+        return;
+    size_t index = (size_t)(res - r->results);
+    upload *u = &r->ups.v[r->todo[index]];
+    char name[300];
+    snprintf(name, sizeof name, "%s_log_%d.txt", u->base, step);
+    put_log(r, name, message);
+    u->oks[step] = ok ? 1 : 0;
+    if (step < FF_STEP_ASDF && res->status != FF_FILE_SKIPPED)
+        put_state(r, u, NULL);
+    double t = now_seconds();
+    if (r->hooks && r->hooks->on_step_time) {
+        pthread_mutex_lock(&r->lock);
+        r->hooks->on_step_time(r->hooks->ctx, step, t - u->t_last);
+        pthread_mutex_unlock(&r->lock);
+    }
+    u->t_last = t;
+}
+
+static void on_done(void *ctx, size_t index, const ff_file_result *res)
+{
+    run *r = ctx;
+    upload *u = &r->ups.v[r->todo[index]];
+    put_state(r, u, res);
+    if (u->tmp_path) {
+        unlink(u->tmp_path);
+        free(u->tmp_path);
+        u->tmp_path = NULL;
+    }
+    ff_log(res->status == FF_FILE_PROCESSED ? FF_LOG_INFO : FF_LOG_WARN, r->sid, u->name, "%s%s%s",
+           ff_file_status_name(res->status), res->reason[0] ? ": " : "", res->reason);
+    if (r->hooks && r->hooks->on_file) {
+        pthread_mutex_lock(&r->lock);
+        r->hooks->on_file(r->hooks->ctx, res);
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+static int should_stop(void *ctx)
+{
+    run *r = ctx;
+    if (!r->hooks || !r->hooks->should_stop)
+        return 0;
+    pthread_mutex_lock(&r->lock);
+    int stop = r->hooks->should_stop(r->hooks->ctx);
+    pthread_mutex_unlock(&r->lock);
+    return stop;
+}
+
+/* ----- the run ---------------------------------------------------------------------------- */
+
+static size_t session_limit(void)
+{
+    const char *v = getenv("FITSFLOW_SESSION_LIMIT_MB");
+    uint64_t mb;
+    if (!v || ff_parse_u64(v, 1, 1 << 20, &mb) != 0)
+        mb = DEFAULT_SESSION_LIMIT_MB;
+    return (size_t)mb << 20;
+}
+
+/* The manifest, skipped_log_1.txt and the summary over every upload, from this run's results and
+ * earlier runs' states. */
+static int finish(run *r, ff_err *err)
+{
+    size_t n = r->ups.n;
+    ff_file_result *all = calloc(n ? n : 1, sizeof *all);
+    const ff_file_result **src = calloc(n ? n : 1, sizeof *src);
+    if (!all || !src) {
+        free(all);
+        free(src);
+        return ff_err_set(err, "out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        upload *u = &r->ups.v[i];
+        if (u->done) {
+            src[i] = &u->prev;
+        } else if (!u->valid_name) {
+            ff_file_result_init(&all[i], u->name);
+            all[i].status = FF_FILE_SKIPPED;
+            snprintf(all[i].reason, sizeof all[i].reason, "%s", u->skip);
+            src[i] = &all[i];
+        } else {
+            src[i] = &r->results[k++];
+        }
+    }
+    /* ff_pipeline_write_manifest takes an array of results: copy the structs (outputs shared). */
+    ff_file_result *flat = calloc(n ? n : 1, sizeof *flat);
+    if (!flat) {
+        free(all);
+        free(src);
+        return ff_err_set(err, "out of memory");
+    }
+    size_t counts[3] = {0, 0, 0};
+    size_t text_cap = 256, text_len = 0;
+    char *skipped = malloc(text_cap);
+    int rc = skipped ? 0 : ff_err_set(err, "out of memory");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        flat[i] = *src[i];
+        counts[flat[i].status]++;
+        if (flat[i].status != FF_FILE_SKIPPED)
+            continue;
+        size_t need = strlen(flat[i].input) + strlen(flat[i].reason) + 16;
+        if (text_len + need >= text_cap) {
+            size_t cap = (text_cap + need) * 2;
+            char *p = realloc(skipped, cap);
+            if (!p) {
+                rc = ff_err_set(err, "out of memory");
+                break;
+            }
+            skipped = p;
+            text_cap = cap;
+        }
+        text_len += (size_t)snprintf(skipped + text_len, text_cap - text_len, "%s: %s\n",
+                                     flat[i].input, flat[i].reason);
+    }
+    if (rc == 0)
+        rc = ff_pipeline_write_manifest(r->store, r->processed, r->sid, flat, n, err);
+    if (rc == 0) {
+        if (counts[FF_FILE_SKIPPED]) {
+            size_t head_cap = text_len + 64;
+            char *t = malloc(head_cap);
+            if (!t) {
+                rc = ff_err_set(err, "out of memory");
+            } else {
+                snprintf(t, head_cap, "Skipped %zu of %zu FITS files:\n%s", counts[FF_FILE_SKIPPED],
+                         n, skipped);
+                put_log(r, "skipped_log_1.txt", t);
+                free(t);
+            }
+        } else {
+            delete_log(r, "skipped_log_1.txt");
+        }
+    }
+    if (rc == 0 && !r->failed) {
+        char summary[256];
+        snprintf(summary, sizeof summary,
+                 "ALL FILES PROCESSED SUCCESSFULLY\n%zu files: %zu processed, %zu skipped, %zu failed\n",
+                 n, counts[FF_FILE_PROCESSED], counts[FF_FILE_SKIPPED], counts[FF_FILE_FAILED]);
+        put_log(r, "summary_log_2.txt", summary);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!r->ups.v[i].valid_name && !r->ups.v[i].done)
+            ff_file_result_free(&all[i]);
+    free(skipped);
+    free(flat);
+    free(all);
+    free(src);
+    return rc;
+}
+
+int ff_session_process(const ff_pipeline_config *cfg, ff_store *store, const char *sid, int jobs,
+                       const ff_session_hooks *hooks, ff_err *err)
+{
+    if (!ff_session_id_valid(sid))
+        return ff_err_set(err, "'%.80s' is not a session id (8 to 64 of a-z, 0-9 and '-')",
+                          sid ? sid : "");
+    run *r = calloc(1, sizeof *r);
+    if (!r)
+        return ff_err_set(err, "out of memory");
+    r->hooks = hooks;
+    r->store = store;
+    r->sid = sid;
+    r->session_limit = session_limit();
+    pthread_mutex_init(&r->lock, NULL);
+    snprintf(r->root, sizeof r->root, "temp/%s/", sid);
+    snprintf(r->logs, sizeof r->logs, "%slogs/", r->root);
+    snprintf(r->state, sizeof r->state, "%sstate/", r->root);
+    snprintf(r->fits, sizeof r->fits, "%sfits/", r->root);
+    snprintf(r->processed, sizeof r->processed, "%sprocessed/", r->root);
+    int rc = 0;
+    size_t nvalid = 0, ntodo = 0, k = 0;
+
+    if (ff_store_list(store, r->fits, collect_uploads, r, err) < 0 || r->ups.oom) {
+        rc = r->ups.oom ? ff_err_set(err, "out of memory listing the uploads") : -1;
+        goto out;
+    }
+    if (r->ups.n)
+        qsort(r->ups.v, r->ups.n, sizeof *r->ups.v, by_name);
+
+    for (size_t i = 0; i < r->ups.n; i++) {
+        upload *u = &r->ups.v[i];
+        if (!u->valid_name)
+            continue;
+        nvalid++;
+        for (size_t j = 0; j < i && !u->skip[0]; j++)
+            if (r->ups.v[j].valid_name && !strcmp(r->ups.v[j].base, u->base))
+                snprintf(u->skip, sizeof u->skip, "another upload of this session, %.200s, has the "
+                         "same name before its ending; outputs would collide", r->ups.v[j].name);
+        u->done = finished_before(r, u);
+        if (!u->done)
+            ntodo++;
+    }
+    r->todo = calloc(ntodo ? ntodo : 1, sizeof *r->todo);
+    r->inputs = calloc(ntodo ? ntodo : 1, sizeof *r->inputs);
+    r->results = calloc(ntodo ? ntodo : 1, sizeof *r->results);
+    if (!r->todo || !r->inputs || !r->results) {
+        rc = ff_err_set(err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < r->ups.n; i++) {
+        upload *u = &r->ups.v[i];
+        if (!u->valid_name || u->done)
+            continue;
+        r->todo[k] = i;
+        r->inputs[k].name = u->name;
+        if (u->skip[0]) {
+            r->inputs[k].skip_reason = u->skip;
+        } else {
+            char key[FF_STORE_KEY_MAX + 1];
+            snprintf(key, sizeof key, "%s%s", r->fits, u->name);
+            u->path = ff_store_local_path(store, key);
+            r->inputs[k].path = u->path; /* NULL: fetched in on_start */
+        }
+        k++;
+    }
+    ff_log(FF_LOG_INFO, sid, NULL, "session: %zu uploads, %zu to process", nvalid, ntodo);
+
+    if (ntodo) {
+        /* The session is not done any more: a client must not read an old summary as this run's. */
+        delete_log(r, "summary_log_2.txt");
+    }
+    char text[64];
+    snprintf(text, sizeof text, "Downloaded %zu FITS files", nvalid);
+    put_log(r, "download_summary_log_1.txt", text);
+
+    ff_batch_hooks bh = {.on_step = on_step, .on_done = on_done, .on_start = on_start,
+                         .should_stop = should_stop, .ctx = r};
+    int stopped = ff_pipeline_run_batch_hooks(cfg, store, r->processed, r->inputs, ntodo, jobs, &bh,
+                                              r->results) == 1;
+    if (stopped) {
+        ff_log(FF_LOG_INFO, sid, NULL, "session stopped early; it resumes on the next run");
+        rc = 1;
+    } else {
+        rc = finish(r, err);
+    }
+    if (rc >= 0 && r->failed) {
+        *err = r->err;
+        rc = -1;
+    }
+out:
+    for (size_t i = 0; i < r->ups.n; i++) {
+        upload *u = &r->ups.v[i];
+        if (u->done)
+            ff_file_result_free(&u->prev);
+        if (u->tmp_path) {
+            unlink(u->tmp_path);
+            free(u->tmp_path);
+        }
+        free(u->path);
+    }
+    if (r->results)
+        for (size_t i = 0; i < k; i++)
+            ff_file_result_free(&r->results[i]);
+    free(r->ups.v);
+    free(r->todo);
+    free(r->inputs);
+    free(r->results);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+    return rc;
+}

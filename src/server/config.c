@@ -1,0 +1,144 @@
+/* FITSFLOW_* settings of the server: defaults and strict parsing of the environment. */
+#include "server/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipeline/pipeline.h"
+
+void ff_server_config_defaults(ff_server_config *c)
+{
+    memset(c, 0, sizeof *c);
+    strcpy(c->listen_host, "127.0.0.1");
+    c->port = 8080;
+    strcpy(c->data_dir, "fitsflow-data");
+    c->session_limit_bytes = 170ull * 1024 * 1024;
+    c->presign_ttl = 300;
+    c->workers = 2;
+    c->jobs = 1;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    c->http_threads = n > 0 && n < 64 ? (unsigned)n : 2;
+    c->rate_limit = 50;
+    c->rate_burst = 200;
+    c->max_connections = 1024;
+    c->max_connections_per_ip = 128;
+    c->request_timeout = 30;
+    c->max_header_bytes = 16384;
+    c->min_upload_rate = 1024;
+    c->shutdown_timeout = 10;
+    strcpy(c->clean_cron, "0 4 * * *");
+    c->retention_hours = 24;
+}
+
+int ff_server_config_set_listen(ff_server_config *c, const char *s, ff_err *err)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon)
+        return ff_err_set(err, "listen address '%s' needs a port, e.g. 127.0.0.1:8080", s);
+    size_t hl = (size_t)(colon - s);
+    const char *host = s;
+    if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+        host++;
+        hl -= 2;
+    }
+    if (hl >= sizeof c->listen_host)
+        return ff_err_set(err, "listen host in '%s' is too long", s);
+    uint64_t port;
+    if (ff_parse_u64(colon + 1, 0, 65535, &port) != 0)
+        return ff_err_set(err, "listen port in '%s' must be a number from 0 to 65535", s);
+    if (hl == 0) {
+        strcpy(c->listen_host, "0.0.0.0");
+    } else {
+        memcpy(c->listen_host, host, hl);
+        c->listen_host[hl] = '\0';
+    }
+    c->port = (unsigned)port;
+    return 0;
+}
+
+static int env_uint(const char *name, uint64_t min, uint64_t max, unsigned *out, ff_err *err)
+{
+    const char *v = getenv(name);
+    uint64_t u;
+    if (!v || !*v)
+        return 0;
+    if (ff_parse_u64(v, min, max, &u) != 0)
+        return ff_err_set(err, "%s must be a whole number from %llu to %llu, not '%s'", name,
+                          (unsigned long long)min, (unsigned long long)max, v);
+    *out = (unsigned)u;
+    return 0;
+}
+
+static int env_str(const char *name, char *dst, size_t cap, ff_err *err)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return 0;
+    if (strlen(v) >= cap)
+        return ff_err_set(err, "%s is longer than %zu bytes", name, cap - 1);
+    strcpy(dst, v);
+    return 0;
+}
+
+int ff_server_config_from_env(ff_server_config *c, ff_err *err)
+{
+    const char *v;
+    unsigned u;
+    if ((v = getenv("FITSFLOW_LISTEN")) && *v && ff_server_config_set_listen(c, v, err) != 0)
+        return ff_err_prefix(err, "FITSFLOW_LISTEN");
+    if (env_str("FITSFLOW_DATA_DIR", c->data_dir, sizeof c->data_dir, err) ||
+        env_str("FITSFLOW_PUBLIC_URL", c->public_url, sizeof c->public_url, err) ||
+        env_str("FITSFLOW_CORS_ORIGINS", c->cors_origins, sizeof c->cors_origins, err) ||
+        env_str("FITSFLOW_CLEAN_CRON", c->clean_cron, sizeof c->clean_cron, err))
+        return -1;
+    if ((v = getenv("FITSFLOW_SECRET")) && *v) {
+        if (strlen(v) < 16)
+            return ff_err_set(err, "FITSFLOW_SECRET must be at least 16 characters (use e.g. `openssl rand -hex 32`)");
+        c->secret = v;
+    }
+    u = 0;
+    if (env_uint("FITSFLOW_SESSION_LIMIT_MB", 1, 1u << 20, &u, err))
+        return -1;
+    if (u)
+        c->session_limit_bytes = (uint64_t)u * 1024 * 1024;
+    u = 0;
+    if (env_uint("FITSFLOW_RATE_LIMIT", 0, 1000000, &u, err))
+        return -1;
+    if ((v = getenv("FITSFLOW_RATE_LIMIT")) && *v)
+        c->rate_limit = u;
+    if (env_uint("FITSFLOW_PRESIGN_TTL", 1, 7 * 24 * 3600, &c->presign_ttl, err) ||
+        env_uint("FITSFLOW_WORKERS", 1, 64, &c->workers, err) ||
+        env_uint("FITSFLOW_JOBS", 1, 64, &c->jobs, err) ||
+        env_uint("FITSFLOW_HTTP_THREADS", 1, 256, &c->http_threads, err) ||
+        env_uint("FITSFLOW_RATE_BURST", 1, 1000000, &c->rate_burst, err) ||
+        env_uint("FITSFLOW_MAX_CONNECTIONS", 1, 100000, &c->max_connections, err) ||
+        env_uint("FITSFLOW_MAX_CONNECTIONS_PER_IP", 0, 100000, &c->max_connections_per_ip, err) ||
+        env_uint("FITSFLOW_REQUEST_TIMEOUT", 1, 3600, &c->request_timeout, err) ||
+        env_uint("FITSFLOW_MAX_HEADER_BYTES", 1024, 1 << 20, &c->max_header_bytes, err) ||
+        env_uint("FITSFLOW_MIN_UPLOAD_RATE", 0, 1u << 30, &c->min_upload_rate, err) ||
+        env_uint("FITSFLOW_SHUTDOWN_TIMEOUT", 0, 3600, &c->shutdown_timeout, err) ||
+        env_uint("FITSFLOW_RETENTION_HOURS", 1, 24 * 365, &c->retention_hours, err))
+        return -1;
+    return 0;
+}
+
+void ff_server_config_finish(ff_server_config *c, unsigned bound_port)
+{
+    if (bound_port)
+        c->port = bound_port;
+    if (c->public_url[0]) {
+        size_t n = strlen(c->public_url);
+        while (n && c->public_url[n - 1] == '/')
+            c->public_url[--n] = '\0';
+        return;
+    }
+    const char *host = c->listen_host;
+    if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
+        host = "127.0.0.1";
+    if (strchr(host, ':'))
+        snprintf(c->public_url, sizeof c->public_url, "http://[%s]:%u", host, c->port);
+    else
+        snprintf(c->public_url, sizeof c->public_url, "http://%s:%u", host, c->port);
+}

@@ -1,0 +1,47 @@
+/* Settings of `fitsflow serve`: every FITSFLOW_* variable the server reads, with its default, in
+ * one struct. cmd_serve fills it from the environment, then lets command-line flags override it;
+ * docs/serve.md lists the same names and defaults. */
+#ifndef FF_SERVER_CONFIG_H
+#define FF_SERVER_CONFIG_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef struct ff_server_config {
+    char listen_host[128];        /* FITSFLOW_LISTEN host part (127.0.0.1) */
+    unsigned port;                /* FITSFLOW_LISTEN port (8080); 0 = any free port */
+    char data_dir[1024];          /* FITSFLOW_DATA_DIR (./fitsflow-data) */
+    char public_url[512];         /* FITSFLOW_PUBLIC_URL (http://LISTEN); no trailing slash */
+    char cors_origins[2048];      /* FITSFLOW_CORS_ORIGINS, comma-separated; "" = the default set */
+    const char *secret;           /* FITSFLOW_SECRET; NULL = generated once in the data dir */
+    uint64_t session_limit_bytes; /* FITSFLOW_SESSION_LIMIT_MB (170) in bytes */
+    unsigned presign_ttl;         /* FITSFLOW_PRESIGN_TTL seconds (300) */
+    unsigned workers;             /* FITSFLOW_WORKERS sessions processed at once (2) */
+    unsigned jobs;                /* FITSFLOW_JOBS files of one session at once (1) */
+    unsigned http_threads;        /* FITSFLOW_HTTP_THREADS (number of cores) */
+    double rate_limit;            /* FITSFLOW_RATE_LIMIT requests/s per client (50); 0 = off */
+    unsigned rate_burst;          /* FITSFLOW_RATE_BURST (200) */
+    unsigned max_connections;     /* FITSFLOW_MAX_CONNECTIONS (1024) */
+    unsigned max_connections_per_ip; /* FITSFLOW_MAX_CONNECTIONS_PER_IP (128) */
+    unsigned request_timeout;     /* FITSFLOW_REQUEST_TIMEOUT idle seconds before a drop (30) */
+    unsigned max_header_bytes;    /* FITSFLOW_MAX_HEADER_BYTES (16384) */
+    unsigned min_upload_rate;     /* FITSFLOW_MIN_UPLOAD_RATE bytes/s after 10 s of upload (1024) */
+    unsigned shutdown_timeout;    /* FITSFLOW_SHUTDOWN_TIMEOUT seconds in-flight requests get (10) */
+    char clean_cron[128];         /* FITSFLOW_CLEAN_CRON ("0 4 * * *", UTC) */
+    unsigned retention_hours;     /* FITSFLOW_RETENTION_HOURS (24) */
+} ff_server_config;
+
+void ff_server_config_defaults(ff_server_config *c);
+
+/* Reads every FITSFLOW_* server variable that is set; -1 with the variable's name and the
+ * accepted values for a bad one. */
+int ff_server_config_from_env(ff_server_config *c, ff_err *err);
+
+/* Parses "host:port", "[v6]:port" or ":port" into c->listen_host / c->port. */
+int ff_server_config_set_listen(ff_server_config *c, const char *s, ff_err *err);
+
+/* Fills public_url from the listen address when it is empty (port = the bound port). */
+void ff_server_config_finish(ff_server_config *c, unsigned bound_port);
+
+#endif

@@ -1,0 +1,542 @@
+/* The libmicrohttpd daemon: request lifecycle, routing, limits, JSON errors and the request log.
+ * Threading: a pool of epoll threads (FITSFLOW_HTTP_THREADS) serves everything; static files go
+ * out with sendfile; event streams suspend their connection while idle, so they hold no thread. */
+#include "server/http_internal.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "pipeline/session.h"
+
+double ff_http_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void ff_req_ref(ff_req *r)
+{
+    atomic_fetch_add(&r->refs, 1);
+}
+
+void ff_req_unref(ff_req *r)
+{
+    if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+        free(r->path);
+        free(r);
+    }
+}
+
+const char *ff_req_header(ff_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *ff_req_arg(ff_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+enum MHD_Result ff_http_send(ff_req *r, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    ff_cors_headers(r, resp);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (status == 405 && r->allow) {
+        char allow[64] = "";
+        static const char *names[] = {"GET", "HEAD", "PUT", "POST", "OPTIONS"};
+        for (int i = 0; i < 5; i++)
+            if (r->allow & (1 << i)) {
+                if (allow[0])
+                    strcat(allow, ", ");
+                strcat(allow, names[i]);
+            }
+        MHD_add_response_header(resp, "Allow", allow);
+    }
+    r->status = (int)status;
+    enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+enum MHD_Result ff_http_send_text(ff_req *r, unsigned status, const char *content_type,
+                                  const char *body, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    atomic_store(&r->bytes_out, len);
+    return ff_http_send(r, status, resp);
+}
+
+enum MHD_Result ff_http_send_json(ff_req *r, unsigned status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        return MHD_NO;
+    size_t len = strlen(text);
+    text[len] = '\0';
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    atomic_store(&r->bytes_out, len);
+    return ff_http_send(r, status, resp);
+}
+
+enum MHD_Result ff_http_send_error(ff_req *r, unsigned status, const char *fmt, ...)
+{
+    char msg[FF_ERR_MAX + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return ff_http_send_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+static int method_bit(const char *m)
+{
+    static const char *names[] = {"GET", "HEAD", "PUT", "POST", "OPTIONS"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(m, names[i]))
+            return 1 << i;
+    return 0;
+}
+
+typedef struct hdr_sum {
+    size_t bytes;
+} hdr_sum;
+
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    hdr_sum *s = cls;
+    s->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* Splits "/api/sessions/S[/rest]": copies S to sid and returns rest ("" when none), or NULL. */
+static const char *session_path(const char *p, char *sid, size_t cap)
+{
+    const char *s = p + strlen("/api/sessions/");
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    if (n >= cap)
+        return NULL;
+    memcpy(sid, s, n);
+    sid[n] = '\0';
+    return slash ? slash : "";
+}
+
+static enum MHD_Result dispatch(ff_req *r)
+{
+    ff_http *h = r->h;
+    const char *p = r->path;
+    char sid[80];
+    const char *rest = NULL;
+
+    /* Which route, and which methods it takes. */
+    int allow = 0;
+    enum { R_NONE, R_TRIGGER, R_SESSIONS, R_STATUS, R_EVENTS, R_ZIP, R_CONFIG, R_HEALTH, R_METRICS,
+           R_OBJECT, R_INDEX } route = R_NONE;
+    r->route = "other";
+    if (!strcmp(p, "/FitsFlow-2-Trigger")) {
+        route = R_TRIGGER, allow = FF_M_GET, r->route = "trigger";
+    } else if (!strcmp(p, "/api/sessions") || !strcmp(p, "/api/sessions/")) {
+        route = R_SESSIONS, allow = FF_M_POST, r->route = "api";
+    } else if (!strncmp(p, "/api/sessions/", 14)) {
+        r->route = "api";
+        rest = session_path(p, sid, sizeof sid);
+        if (rest && !*rest)
+            route = R_STATUS, allow = FF_M_GET;
+        else if (rest && !strcmp(rest, "/events"))
+            route = R_EVENTS, allow = FF_M_GET, r->route = "events";
+        else if (rest && !strcmp(rest, "/archive.zip"))
+            route = R_ZIP, allow = FF_M_GET, r->route = "archive";
+    } else if (!strcmp(p, "/api/config")) {
+        route = R_CONFIG, allow = FF_M_GET, r->route = "api";
+    } else if (!strcmp(p, "/healthz")) {
+        route = R_HEALTH, allow = FF_M_GET | FF_M_HEAD, r->route = "health";
+    } else if (!strcmp(p, "/metrics")) {
+        route = R_METRICS, allow = FF_M_GET, r->route = "metrics";
+    } else if (!strncmp(p, "/temp/", 6)) {
+        route = R_OBJECT, allow = FF_M_GET | FF_M_HEAD | FF_M_PUT;
+        r->route = r->method == FF_M_PUT ? "upload" : "static";
+    } else if (!strncmp(p, "/daily_videos/", 14)) {
+        route = R_OBJECT, allow = FF_M_GET | FF_M_HEAD, r->route = "static";
+    } else if (!strcmp(p, "/")) {
+        route = R_INDEX, allow = FF_M_GET | FF_M_HEAD;
+    }
+    r->allow = allow ? allow | FF_M_OPTIONS : 0;
+
+    /* Limits first: rate (not for health checks), then header size. */
+    if (h->rl && route != R_HEALTH) {
+        unsigned retry = 1;
+        if (ff_ratelimit_take(h->rl, r->client, ff_http_now(), &retry)) {
+            struct MHD_Response *resp;
+            char *body = NULL;
+            if (asprintf(&body, "{\"error\":\"too many requests from your address; retry in %u s\"}", retry) < 0)
+                return MHD_NO;
+            resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+            if (!resp) {
+                free(body);
+                return MHD_NO;
+            }
+            char ra[16];
+            snprintf(ra, sizeof ra, "%u", retry);
+            MHD_add_response_header(resp, "Retry-After", ra);
+            MHD_add_response_header(resp, "Content-Type", "application/json");
+            r->route = "limited";
+            return ff_http_send(r, 429, resp);
+        }
+    }
+    hdr_sum hs = {strlen(r->path) + 16};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_header_size, &hs);
+    if (hs.bytes > h->cfg->max_header_bytes)
+        return ff_http_send_error(r, 431, "request headers are %zu bytes, more than the %u allowed",
+                                  hs.bytes, h->cfg->max_header_bytes);
+
+    if (route == R_NONE)
+        return ff_http_send_error(r, 404, "nothing at %s", r->method == FF_M_GET || r->method == FF_M_HEAD ? "this path" : "this path for any method");
+    if (!r->method || !(r->allow & r->method))
+        return ff_http_send_error(r, 405, "method %s is not allowed here", r->method_name);
+    if (r->method == FF_M_OPTIONS)
+        return ff_cors_preflight(r);
+
+    if (rest && !ff_session_id_valid(sid))
+        return ff_http_send_error(r, 400, "session id must be 8 to 64 characters of a-z, 0-9 and '-'");
+    switch (route) {
+    case R_TRIGGER:
+        return ff_api_trigger(r);
+    case R_SESSIONS:
+        return ff_api_new_session(r);
+    case R_STATUS:
+        return ff_api_session_status(r, sid);
+    case R_EVENTS:
+        return ff_sse_events(r, sid);
+    case R_ZIP:
+        return ff_archive_zip(r, sid);
+    case R_CONFIG:
+        return ff_api_config(r);
+    case R_HEALTH:
+        return ff_api_healthz(r);
+    case R_METRICS:
+        return ff_api_metrics(r);
+    case R_INDEX:
+        return ff_api_index(r);
+    case R_OBJECT:
+        if (r->method == FF_M_PUT)
+            return ff_upload_begin(r, p + 1);
+        return ff_static_serve(r, p + 1);
+    default:
+        return ff_http_send_error(r, 404, "nothing at this path");
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    ff_http *h = cls;
+    ff_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        atomic_init(&r->refs, 1);
+        r->h = h;
+        r->conn = conn;
+        r->t0 = ff_http_now();
+        r->status = 0;
+        r->route = "other";
+        snprintf(r->method_name, sizeof r->method_name, "%s", method);
+        r->method = method_bit(method);
+        r->path = strdup(url ? url : "/");
+        if (!r->path) {
+            free(r);
+            return MHD_NO;
+        }
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        ff_ratelimit_client_key(ci ? ci->client_addr : NULL, r->client, sizeof r->client);
+        atomic_fetch_add(&h->inflight, 1);
+        *con_cls = r;
+        /* An upload is judged before its body is read (so that 403 and 413 cost no transfer and
+         * Expect: 100-continue is honoured); everything else is answered once the request is in,
+         * because answering earlier makes libmicrohttpd close the connection (no keep-alive). */
+        if (r->method == FF_M_PUT) {
+            r->dispatched = 1;
+            return dispatch(r);
+        }
+        return MHD_YES;
+    }
+    if (r->upload)
+        return ff_upload_data(r, upload_data, upload_data_size);
+    if (*upload_data_size) {
+        /* Only uploads have bodies worth reading; others are drained up to a small limit. */
+        r->bytes_in += *upload_data_size;
+        *upload_data_size = 0;
+        if (!r->dispatched && r->bytes_in > FF_HTTP_MAX_SMALL_BODY) {
+            r->dispatched = 1;
+            return ff_http_send_error(r, 413, "request body larger than %d bytes", FF_HTTP_MAX_SMALL_BODY);
+        }
+        return MHD_YES;
+    }
+    if (!r->dispatched) {
+        r->dispatched = 1;
+        return dispatch(r);
+    }
+    return MHD_YES;
+}
+
+static void json_str(char *dst, size_t cap, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 8 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            dst[o++] = '\\';
+            dst[o++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)snprintf(dst + o, cap - o, "\\u%04x", c);
+        } else {
+            dst[o++] = (char)c;
+        }
+    }
+    dst[o] = '\0';
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)conn;
+    ff_http *h = cls;
+    ff_req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    if (r->upload)
+        ff_upload_end(r);
+    double ms = (ff_http_now() - r->t0) * 1000.0;
+    int status = r->status;
+    if (code != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
+        status = status ? status : 499; /* cut short before an answer */
+    uint64_t out = atomic_load(&r->bytes_out);
+    if (h->d.metrics) {
+        ff_metrics_request(h->d.metrics, r->route, status);
+        ff_metrics_bytes(h->d.metrics, r->bytes_in, out);
+    }
+    /* One JSON line per request on stderr: the access log. */
+    char path[512], when[40], line[1024];
+    json_str(path, sizeof path, r->path);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof when - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+    char method[40];
+    json_str(method, sizeof method, r->method_name);
+    int len = snprintf(line, sizeof line,
+                       "{\"time\":\"%s\",\"level\":\"info\",\"message\":\"request\",\"method\":\"%s\","
+                       "\"path\":\"%s\",\"status\":%d,\"bytes\":%llu,\"bytes_in\":%llu,\"ms\":%.1f,"
+                       "\"client\":\"%s\"%s}\n",
+                       when, method, path, status, (unsigned long long)out,
+                       (unsigned long long)r->bytes_in, ms, r->client,
+                       code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
+    if (len > 0 && (size_t)len < sizeof line) {
+        ssize_t w = write(STDERR_FILENO, line, (size_t)len);
+        (void)w;
+    }
+    atomic_fetch_sub(&h->inflight, 1);
+    ff_req_unref(r);
+}
+
+/* Percent-decoding of paths and arguments. Decoded control characters (%00 included) become 0x01
+ * so they cannot cut a string short: validation then rejects them instead of seeing a prefix. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *p = s; *p; p++) {
+        int hi, lo;
+        if (*p == '%' && p[1] && p[2] && (hi = (p[1] >= '0' && p[1] <= '9') ? p[1] - '0'
+                                                  : (p[1] | 32) >= 'a' && (p[1] | 32) <= 'f' ? (p[1] | 32) - 'a' + 10 : -1) >= 0 &&
+            (lo = (p[2] >= '0' && p[2] <= '9') ? p[2] - '0'
+                  : (p[2] | 32) >= 'a' && (p[2] | 32) <= 'f' ? (p[2] | 32) - 'a' + 10 : -1) >= 0) {
+            unsigned char c8 = (unsigned char)(hi << 4 | lo);
+            *w++ = (char)(c8 < 0x20 || c8 == 0x7f ? 0x01 : c8);
+            p += 2;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    ff_log(FF_LOG_DEBUG, NULL, NULL, "libmicrohttpd: %s", msg);
+}
+
+/* The listening socket, made here rather than by MHD so that the bound port is known before the
+ * first request (public_url and the default CORS origin name it). */
+static int listen_socket(const ff_server_config *cfg, unsigned *port, int *v6, ff_err *err)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    socklen_t sl;
+    const char *host = !strcmp(cfg->listen_host, "localhost") ? "127.0.0.1" : cfg->listen_host;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)cfg->port);
+        sl = sizeof *in4;
+        *v6 = 0;
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)cfg->port);
+        sl = sizeof *in6;
+        *v6 = 1;
+    } else {
+        return ff_err_set(err, "listen host '%s' is not an IPv4 or IPv6 address", cfg->listen_host);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return ff_err_set(err, "cannot make a socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        close(fd);
+        return ff_err_set(err, "cannot listen on %s:%u: %s", cfg->listen_host, cfg->port, strerror(e));
+    }
+    sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *port = ntohs(ss.ss_family == AF_INET6 ? in6->sin6_port : in4->sin_port);
+    return fd;
+}
+
+ff_http *ff_http_start(const ff_http_deps *deps, ff_err *err)
+{
+    ff_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        ff_err_set(err, "out of memory");
+        return NULL;
+    }
+    h->d = *deps;
+    h->cfgv = *deps->cfg;
+    h->cfg = &h->cfgv;
+    int v6 = 0, fd = listen_socket(h->cfg, &h->port, &v6, err);
+    if (fd < 0) {
+        free(h);
+        return NULL;
+    }
+    ff_server_config_finish(&h->cfgv, h->port);
+    const ff_server_config *cfg = h->cfg;
+    if (cfg->rate_limit > 0) {
+        h->rl = ff_ratelimit_new(cfg->rate_limit, cfg->rate_burst, 65536);
+        if (!h->rl) {
+            ff_err_set(err, "out of memory");
+            goto fail;
+        }
+    }
+    if (ff_cors_init(h, err) != 0)
+        goto fail;
+    h->uploads = ff_upload_table_new();
+    if (!h->uploads) {
+        ff_err_set(err, "out of memory");
+        goto fail;
+    }
+    if (ff_sse_start(h, err) != 0)
+        goto fail;
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    /* The connection's memory pool holds the request headers and the read buffer for bodies:
+     * large enough for our header limit plus a roomy upload buffer. */
+    size_t pool = (size_t)cfg->max_header_bytes * 2 + 256 * 1024;
+    h->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->request_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+        MHD_OPTION_END);
+    if (!h->mhd) {
+        ff_err_set(err, "cannot start the HTTP server on %s:%u", cfg->listen_host, h->port);
+        goto fail;
+    }
+    return h;
+fail:
+    close(fd);
+    ff_sse_free(h);
+    ff_upload_table_free(h->uploads);
+    ff_cors_free(h);
+    ff_ratelimit_free(h->rl);
+    free(h);
+    return NULL;
+}
+
+const char *ff_http_public_url(const ff_http *h)
+{
+    return h->cfg->public_url;
+}
+
+unsigned ff_http_port(const ff_http *h)
+{
+    return h->port;
+}
+
+void ff_http_stop(ff_http *h, unsigned timeout_s)
+{
+    if (!h)
+        return;
+    atomic_store(&h->stopping, 1);
+    MHD_socket ls = MHD_quiesce_daemon(h->mhd);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    ff_sse_stop(h);
+    double until = ff_http_now() + timeout_s;
+    while (atomic_load(&h->inflight) > 0 && ff_http_now() < until)
+        usleep(20 * 1000);
+    MHD_stop_daemon(h->mhd);
+    ff_sse_free(h);
+    ff_upload_table_free(h->uploads);
+    ff_cors_free(h);
+    ff_ratelimit_free(h->rl);
+    free(h);
+}

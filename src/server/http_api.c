@@ -1,0 +1,149 @@
+/* The JSON API: the original Trigger endpoint (presign or start processing), sessions, their
+ * status, the limits a client needs, health and metrics. */
+#include "server/http_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "core/log.h"
+#include "pipeline/session.h"
+
+static int content_type_ok(const char *t)
+{
+    if (strlen(t) > 200)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f)
+            return 0;
+    return 1;
+}
+
+enum MHD_Result ff_api_trigger(ff_req *r)
+{
+    ff_http *h = r->h;
+    ff_err err = {{0}};
+    const char *sid = ff_req_arg(r, "session_id");
+    if (!sid || !*sid)
+        return ff_http_send_error(r, 400, "session_id required");
+    if (!ff_session_id_valid(sid))
+        return ff_http_send_error(r, 400, "session_id must be 8 to 64 characters of a-z, 0-9 and '-'");
+    const char *name = ff_req_arg(r, "filename");
+    if (name) {
+        if (!ff_upload_name_valid(name, &err))
+            return ff_http_send_error(r, 400, "%s", err.msg);
+        const char *ct = ff_req_arg(r, "contentType");
+        if (!ct)
+            ct = "";
+        if (!content_type_ok(ct))
+            return ff_http_send_error(r, 400, "contentType must be printable ASCII of at most 200 bytes");
+        char key[FF_STORE_KEY_MAX + 1], url[FF_STORE_KEY_MAX + 1024];
+        snprintf(key, sizeof key, "temp/%s/fits/%s", sid, name);
+        int64_t expires = (int64_t)time(NULL) + h->cfg->presign_ttl;
+        if (ff_presign_url(h->d.secret, h->cfg->public_url, "PUT", key, expires, ct, url, sizeof url) != 0)
+            return ff_http_send_error(r, 500, "upload URL too long");
+        return ff_http_send_json(r, 200, json_pack("{s:s,s:s}", "url", url, "key", key));
+    }
+    if (ff_queue_push(h->d.queue, sid, &err) != 0) {
+        ff_log(FF_LOG_ERROR, sid, NULL, "cannot queue the session: %s", err.msg);
+        return ff_http_send_error(r, 503, "cannot queue the session: %s", err.msg);
+    }
+    if (h->d.workers)
+        ff_workers_wake(h->d.workers);
+    ff_log(FF_LOG_INFO, sid, NULL, "session queued for processing");
+    return ff_http_send_json(r, 200, json_pack("{s:s,s:s}", "status", "Processing Started!", "session_id", sid));
+}
+
+enum MHD_Result ff_api_new_session(ff_req *r)
+{
+    unsigned char raw[16];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return ff_http_send_error(r, 503, "no random bytes available for a session id; try again");
+    char sid[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(sid + 2 * i, 3, "%02x", raw[i]);
+    const ff_server_config *c = r->h->cfg;
+    return ff_http_send_json(r, 201, json_pack("{s:s,s:I,s:I}", "session_id", sid, "limit_bytes",
+                                               (json_int_t)c->session_limit_bytes, "presign_ttl",
+                                               (json_int_t)c->presign_ttl));
+}
+
+enum MHD_Result ff_api_session_status(ff_req *r, const char *sid)
+{
+    ff_err err = {{0}};
+    char *json = NULL;
+    int rc = ff_session_status_json(r->h->d.store, sid, &json, &err);
+    if (rc < 0)
+        return ff_http_send_error(r, 500, "cannot read the session: %s", err.msg);
+    if (rc == 1) {
+        free(json);
+        return ff_http_send_error(r, 404, "session %s has no uploads or outputs", sid);
+    }
+    enum MHD_Result res;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(json);
+        return MHD_NO;
+    }
+    atomic_store(&r->bytes_out, strlen(json));
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    res = ff_http_send(r, 200, resp);
+    return res;
+}
+
+enum MHD_Result ff_api_config(ff_req *r)
+{
+    const ff_server_config *c = r->h->cfg;
+    json_t *ext = json_pack("[s,s,s,s]", ".fits", ".fit", ".fts", ".fits.gz");
+    return ff_http_send_json(r, 200, json_pack("{s:I,s:I,s:o,s:i,s:s,s:s}", "session_limit_bytes",
+                                               (json_int_t)c->session_limit_bytes, "presign_ttl",
+                                               (json_int_t)c->presign_ttl, "accepted_extensions", ext,
+                                               "max_name_bytes", 200, "public_url", c->public_url,
+                                               "version", FF_VERSION));
+}
+
+enum MHD_Result ff_api_healthz(ff_req *r)
+{
+    int pending = 0, running = 0;
+    if (ff_queue_counts(r->h->d.queue, &pending, &running) != 0)
+        return ff_http_send_error(r, 503, "the job queue cannot be read");
+    return ff_http_send_json(r, 200, json_pack("{s:s,s:i,s:i}", "status", "ok", "queue_pending", pending,
+                                               "queue_running", running));
+}
+
+enum MHD_Result ff_api_metrics(ff_req *r)
+{
+    if (!r->h->d.metrics)
+        return ff_http_send_error(r, 503, "metrics are not enabled");
+    int pending = 0, running = 0;
+    ff_queue_counts(r->h->d.queue, &pending, &running);
+    char *text = ff_metrics_render(r->h->d.metrics, pending, running);
+    if (!text)
+        return ff_http_send_error(r, 500, "out of memory");
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    atomic_store(&r->bytes_out, strlen(text));
+    MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    return ff_http_send(r, 200, resp);
+}
+
+enum MHD_Result ff_api_index(ff_req *r)
+{
+    json_t *routes = json_pack("[s,s,s,s,s,s,s,s,s,s]",
+                               "GET /FitsFlow-2-Trigger?session_id=S&filename=F&contentType=T",
+                               "GET /FitsFlow-2-Trigger?session_id=S", "POST /api/sessions",
+                               "GET /api/sessions/S", "GET /api/sessions/S/events",
+                               "GET /api/sessions/S/archive.zip", "GET /api/config", "GET /healthz",
+                               "GET /metrics", "GET|HEAD /temp/... and /daily_videos/...");
+    return ff_http_send_json(r, 200, json_pack("{s:s,s:s,s:o}", "service", "FitsFlow", "version", FF_VERSION,
+                                               "routes", routes));
+}

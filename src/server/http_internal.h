@@ -1,0 +1,132 @@
+/* What the files of the HTTP front share: the server and request structs, response helpers and
+ * the handlers of each route. Not a public interface. */
+#ifndef FF_SERVER_HTTP_INTERNAL_H
+#define FF_SERVER_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "server/http.h"
+#include "server/ratelimit.h"
+
+typedef struct ff_upload_table ff_upload_table;
+typedef struct ff_sse_hub ff_sse_hub;
+
+#define FF_HTTP_MAX_SMALL_BODY (64 * 1024) /* bodies of requests other than uploads */
+
+/* Methods as bits, for route tables and Allow headers. */
+enum {
+    FF_M_GET = 1,
+    FF_M_HEAD = 2,
+    FF_M_PUT = 4,
+    FF_M_POST = 8,
+    FF_M_OPTIONS = 16,
+};
+
+struct ff_http {
+    ff_http_deps d;
+    ff_server_config cfgv;      /* a copy, completed with the bound port */
+    const ff_server_config *cfg; /* = &cfgv */
+    struct MHD_Daemon *mhd;
+    ff_ratelimit *rl;
+    char **origins; /* allowed CORS origins */
+    size_t norigins;
+    int any_origin;
+    ff_upload_table *uploads;
+    ff_sse_hub *sse;
+    atomic_int inflight;
+    atomic_int stopping;
+    unsigned port;
+};
+
+/* One request; reference-counted because a streamed body may outlive the request's completion. */
+typedef struct ff_req {
+    ff_http *h;
+    struct MHD_Connection *conn;
+    atomic_int refs;
+    int method;            /* FF_M_* (0 = unknown) */
+    char method_name[16];
+    char *path;            /* decoded path, as given */
+    const char *route;     /* metrics label */
+    int status;
+    int allow;             /* allowed methods of the matched route */
+    int dispatched;        /* the route handler has run */
+    _Atomic uint64_t bytes_out;
+    uint64_t bytes_in;
+    double t0;
+    char client[64];
+    /* upload.c's state while a PUT body streams in */
+    struct ff_upload *upload;
+} ff_req;
+
+double ff_http_now(void); /* monotonic seconds */
+void ff_req_ref(ff_req *r);
+void ff_req_unref(ff_req *r);
+
+/* Header or GET argument (NULL when absent). */
+const char *ff_req_header(ff_req *r, const char *name);
+const char *ff_req_arg(ff_req *r, const char *name);
+
+/* Queue resp with status: adds CORS and common headers, destroys resp. */
+enum MHD_Result ff_http_send(ff_req *r, unsigned status, struct MHD_Response *resp);
+/* body is stolen (decref'd). */
+enum MHD_Result ff_http_send_json(ff_req *r, unsigned status, json_t *body);
+/* {"error": message}. */
+enum MHD_Result ff_http_send_error(ff_req *r, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+enum MHD_Result ff_http_send_text(ff_req *r, unsigned status, const char *content_type,
+                                  const char *body, size_t len);
+
+/* cors.c */
+int ff_cors_init(ff_http *h, ff_err *err);
+void ff_cors_free(ff_http *h);
+void ff_cors_headers(ff_req *r, struct MHD_Response *resp);
+enum MHD_Result ff_cors_preflight(ff_req *r);
+
+/* Route handlers (http_api.c, upload.c, static.c, sse.c, archive.c). sid is validated. */
+enum MHD_Result ff_api_trigger(ff_req *r);
+enum MHD_Result ff_api_new_session(ff_req *r);
+enum MHD_Result ff_api_session_status(ff_req *r, const char *sid);
+enum MHD_Result ff_api_config(ff_req *r);
+enum MHD_Result ff_api_healthz(ff_req *r);
+enum MHD_Result ff_api_metrics(ff_req *r);
+enum MHD_Result ff_api_index(ff_req *r);
+
+/* upload.c: begin is called on the first call of a PUT; data on every later one. */
+ff_upload_table *ff_upload_table_new(void);
+void ff_upload_table_free(ff_upload_table *t);
+enum MHD_Result ff_upload_begin(ff_req *r, const char *key);
+enum MHD_Result ff_upload_data(ff_req *r, const char *data, size_t *size);
+void ff_upload_end(ff_req *r); /* request over (completed or cut short) */
+
+/* static.c */
+enum MHD_Result ff_static_serve(ff_req *r, const char *key);
+
+/* sse.c */
+int ff_sse_start(ff_http *h, ff_err *err);
+void ff_sse_stop(ff_http *h); /* ends every stream; call before stopping the daemon */
+void ff_sse_free(ff_http *h); /* after the daemon stopped */
+enum MHD_Result ff_sse_events(ff_req *r, const char *sid);
+
+/* archive.c */
+enum MHD_Result ff_archive_zip(ff_req *r, const char *sid);
+
+/* Pure helpers (http_util.c), unit-tested. */
+typedef struct ff_range {
+    uint64_t start, len;
+} ff_range;
+/* Parses a Range header against an object of size bytes: 0 = serve this single range;
+ * 1 = ignore the header (absent, not "bytes", several ranges, or malformed: serve it all);
+ * 2 = not satisfiable (416). */
+int ff_http_parse_range(const char *header, uint64_t size, ff_range *out);
+/* IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"), also the two obsolete forms; -1 when invalid. */
+time_t ff_http_parse_date(const char *s);
+void ff_http_format_date(time_t t, char *out, size_t cap); /* IMF-fixdate, cap >= 32 */
+/* 1 when an If-None-Match list matches etag (weak comparison, or "*"). */
+int ff_http_etag_match(const char *if_none_match, const char *etag);
+const char *ff_http_content_type(const char *key);
+
+#endif

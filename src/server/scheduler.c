@@ -1,0 +1,210 @@
+/* The scheduler thread: sleeps until the next job is due (at most 30 s at a time, so that a
+ * changed wall clock is noticed), runs due jobs one after another, and wakes at once on stop or
+ * on a run-now request. Fire times missed while the process was down are not caught up. */
+#include "server/scheduler.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "pipeline/clean.h"
+#include "server/queue.h"
+
+#define MAX_JOBS 16
+#define MAX_SLEEP_SECONDS 30
+
+typedef struct sched_job {
+    char name[32];
+    ff_cron cron;
+    ff_sched_fn fn;
+    void *ctx;
+    time_t next;     /* 0 when it never fires */
+    int run_now;
+    long runs;
+} sched_job;
+
+struct ff_scheduler {
+    sched_job jobs[MAX_JOBS];
+    int n;
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+};
+
+ff_scheduler *ff_scheduler_new(ff_err *err)
+{
+    ff_scheduler *s = calloc(1, sizeof *s);
+    if (!s) {
+        ff_err_set(err, "out of memory");
+        return NULL;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&s->lock, NULL);
+    atomic_init(&s->stop, 0);
+    return s;
+}
+
+static void schedule(sched_job *j, time_t after)
+{
+    time_t t;
+    j->next = ff_cron_next(&j->cron, after, &t) == 0 ? t : 0;
+}
+
+int ff_scheduler_add(ff_scheduler *s, const char *name, const char *expr, ff_sched_fn fn, void *ctx,
+                     ff_err *err)
+{
+    if (s->started)
+        return ff_err_set(err, "scheduler: jobs must be added before it starts");
+    if (s->n >= MAX_JOBS)
+        return ff_err_set(err, "scheduler: more than %d jobs", MAX_JOBS);
+    if (!name || !*name || strlen(name) >= sizeof s->jobs[0].name)
+        return ff_err_set(err, "scheduler: a job needs a name of 1 to %zu characters",
+                          sizeof s->jobs[0].name - 1);
+    sched_job *j = &s->jobs[s->n];
+    memset(j, 0, sizeof *j);
+    if (ff_cron_parse(expr, &j->cron, err) != 0)
+        return ff_err_prefix(err, "job '%s'", name);
+    snprintf(j->name, sizeof j->name, "%s", name);
+    j->fn = fn;
+    j->ctx = ctx;
+    schedule(j, time(NULL));
+    if (!j->next)
+        ff_log(FF_LOG_WARN, NULL, NULL, "scheduled job %s: '%s' never fires", name, expr);
+    s->n++;
+    return 0;
+}
+
+static void *run(void *arg)
+{
+    ff_scheduler *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!atomic_load(&s->stop)) {
+        time_t now = time(NULL);
+        sched_job *due = NULL;
+        time_t soonest = 0;
+        for (int i = 0; i < s->n && !due; i++) {
+            sched_job *j = &s->jobs[i];
+            if (j->run_now || (j->next && now >= j->next))
+                due = j;
+            else if (j->next && (!soonest || j->next < soonest))
+                soonest = j->next;
+        }
+        if (due) {
+            time_t when = due->run_now ? now : due->next;
+            due->run_now = 0;
+            pthread_mutex_unlock(&s->lock);
+            ff_log(FF_LOG_INFO, NULL, NULL, "scheduled job %s started", due->name);
+            due->fn(due->ctx, s, when);
+            ff_log(FF_LOG_INFO, NULL, NULL, "scheduled job %s finished", due->name);
+            pthread_mutex_lock(&s->lock);
+            due->runs++;
+            time_t after = time(NULL);
+            schedule(due, after > when ? after : when);
+            continue;
+        }
+        time_t wait = soonest ? soonest - now : MAX_SLEEP_SECONDS;
+        if (wait > MAX_SLEEP_SECONDS)
+            wait = MAX_SLEEP_SECONDS;
+        if (wait < 1)
+            wait = 1;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += wait;
+        pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int ff_scheduler_start(ff_scheduler *s, ff_err *err)
+{
+    if (s->started)
+        return 0;
+    int rc = pthread_create(&s->thread, NULL, run, s);
+    if (rc != 0)
+        return ff_err_set(err, "cannot start the scheduler thread: %s", strerror(rc));
+    s->started = 1;
+    return 0;
+}
+
+static sched_job *find(ff_scheduler *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->jobs[i].name, name))
+            return &s->jobs[i];
+    return NULL;
+}
+
+int ff_scheduler_run_now(ff_scheduler *s, const char *name)
+{
+    pthread_mutex_lock(&s->lock);
+    sched_job *j = find(s, name);
+    if (j) {
+        j->run_now = 1;
+        pthread_cond_broadcast(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return j ? 0 : -1;
+}
+
+int ff_scheduler_stopping(ff_scheduler *s)
+{
+    return atomic_load(&s->stop);
+}
+
+long ff_scheduler_runs(ff_scheduler *s, const char *name)
+{
+    pthread_mutex_lock(&s->lock);
+    sched_job *j = find(s, name);
+    long runs = j ? j->runs : -1;
+    pthread_mutex_unlock(&s->lock);
+    return runs;
+}
+
+void ff_scheduler_stop(ff_scheduler *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&s->stop, 1);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    if (s->started)
+        pthread_join(s->thread, NULL);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static int clean_busy(void *ctx, const char *sid)
+{
+    const ff_clean_job *job = ctx;
+    return job->queue && ff_queue_is_active(job->queue, sid);
+}
+
+void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when)
+{
+    (void)s;
+    (void)when;
+    ff_clean_job *job = ctx;
+    ff_clean_report rep;
+    ff_err err = {{0}};
+    /* Age is measured from now, not from the fire time: a late run must not delete more. */
+    if (ff_clean_sessions(job->store, time(NULL), job->retention_hours, clean_busy, job, &rep,
+                          &err) != 0)
+        ff_log(FF_LOG_ERROR, NULL, NULL, "clean: %s", err.msg);
+    else
+        ff_log(FF_LOG_INFO, NULL, NULL,
+               "clean: deleted %d sessions (%ld objects), kept %d younger and %d busy",
+               rep.sessions_deleted, rep.objects_deleted, rep.sessions_kept, rep.sessions_busy);
+}

@@ -1,0 +1,71 @@
+/* The nightly jobs of `fitsflow serve` (the original's EventBridge rule): 5-field cron
+ * expressions evaluated in UTC, and one thread that runs each registered job when its expression
+ * next fires (clean now, the daily movie later). Stopping is prompt: the thread sleeps on a
+ * condition variable, and a running job can poll ff_scheduler_stopping. */
+#ifndef FF_SERVER_SCHEDULER_H
+#define FF_SERVER_SCHEDULER_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "server/queue.h"
+#include "store/store.h"
+
+/* A parsed expression: "minute hour day-of-month month day-of-week", each field "*", a number,
+ * a range "a-b", a step "*\/n" or "a-b/n" or "a/n" (a to the end), or a comma list of those.
+ * Months may be JAN..DEC and weekdays SUN..SAT (any case); weekday 7 is Sunday too; "?" means "*"
+ * in the two day fields. As in Vixie cron, when both day fields are restricted a day matches if
+ * either does. */
+typedef struct ff_cron {
+    uint64_t minutes;  /* bit m: minute m (0-59) */
+    uint32_t hours;    /* bit h (0-23) */
+    uint32_t mdays;    /* bit d (1-31) */
+    uint16_t months;   /* bit m (1-12) */
+    uint8_t wdays;     /* bit w (0-6, 0 = Sunday) */
+    int mday_any, wday_any; /* the field was "*" or "?" */
+} ff_cron;
+
+/* Parses expr; -1 with a reason naming the field ("hour: 25 is outside 0-23") on error. */
+int ff_cron_parse(const char *expr, ff_cron *out, ff_err *err);
+
+/* The first time strictly after `after` (whole minutes, UTC) when c fires. Returns 0, or -1 when
+ * it never fires within the next 8 years (e.g. "0 0 30 2 *"). */
+int ff_cron_next(const ff_cron *c, time_t after, time_t *next);
+
+typedef struct ff_scheduler ff_scheduler;
+
+/* A job: runs on the scheduler's thread; when is the fire time it was started for. */
+typedef void (*ff_sched_fn)(void *ctx, ff_scheduler *s, time_t when);
+
+ff_scheduler *ff_scheduler_new(ff_err *err);
+
+/* Registers a job under a short name (for logs and ff_scheduler_run_now). Before start only. */
+int ff_scheduler_add(ff_scheduler *s, const char *name, const char *expr, ff_sched_fn fn, void *ctx,
+                     ff_err *err);
+
+/* Starts the thread. */
+int ff_scheduler_start(ff_scheduler *s, ff_err *err);
+
+/* Asks the thread to run job `name` as soon as it can (an admin trigger, tests). -1 if unknown. */
+int ff_scheduler_run_now(ff_scheduler *s, const char *name);
+
+/* Nonzero once ff_scheduler_stop was called: long jobs poll it and return early. */
+int ff_scheduler_stopping(ff_scheduler *s);
+
+/* How many times job `name` has run to completion (-1 if unknown). */
+long ff_scheduler_runs(ff_scheduler *s, const char *name);
+
+/* Stops the thread (waits for a running job to return) and frees s. s may be NULL. */
+void ff_scheduler_stop(ff_scheduler *s);
+
+/* The nightly clean as a ready-made job: register ff_clean_job_run with a pointer to one of these
+ * (it must outlive the scheduler). Sessions the queue has pending or running are spared. */
+typedef struct ff_clean_job {
+    ff_store *store;
+    ff_queue *queue;     /* may be NULL */
+    int retention_hours;
+} ff_clean_job;
+void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when);
+
+#endif
