@@ -165,7 +165,14 @@ function renderControls() {
 async function addFiles(list) {
   if (state.phase !== 'select') return;
   const { extensions, maxNameBytes, limitBytes } = state.config;
-  const { accepted, refused } = await admit([...list], state.files, { extensions, maxNameBytes, limitBytes });
+  document.body.dataset.selecting = 'true'; // reading the files' first bytes takes a moment
+  let accepted;
+  let refused;
+  try {
+    ({ accepted, refused } = await admit([...list], state.files, { extensions, maxNameBytes, limitBytes }));
+  } finally {
+    delete document.body.dataset.selecting;
+  }
   for (const a of accepted) {
     const f = { id: nextId++, ...a, status: 'ready', loaded: 0, message: '' };
     state.files.push(f);

@@ -4,10 +4,15 @@
 
 import { h } from './dom.js';
 
+// Fields that name an object well enough to tell it apart in a closed list (manifest files,
+// HEK events).
+const HINTS = ['input', 'name', 'event_type', 'event_starttime', 'frm_name'];
+
 function summaryOf(v) {
   if (Array.isArray(v)) return `[${v.length} item${v.length === 1 ? '' : 's'}]`;
   const n = Object.keys(v).length;
-  return `{${n} key${n === 1 ? '' : 's'}}`;
+  const hint = HINTS.map((k) => v[k]).filter((x) => typeof x === 'string' && x).join(' · ');
+  return `{${n} key${n === 1 ? '' : 's'}}${hint ? ` ${hint}` : ''}`;
 }
 
 function leaf(v) {

@@ -15,7 +15,7 @@ export function putFile(url, file, contentType, onProgress, signal) {
       if (onProgress) onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
     };
     const done = (status) =>
-      resolve({ status, body: xhr.responseText || '', retryAfter: status ? xhr.getResponseHeader('Retry-After') : null });
+      resolve({ status, body: xhr.responseText || '', retryAfter: status === 429 || status === 503 ? xhr.getResponseHeader('Retry-After') : null });
     xhr.onload = () => done(xhr.status);
     xhr.onerror = () => done(0);
     xhr.ontimeout = () => done(0);
