@@ -71,7 +71,7 @@ after(async () => {
 test('landing view: limit from /api/config, placeholder when there is no daily movie', async () => {
   await fresh();
   const storage = await page.textContent('#storage-text');
-  assert.match(storage, /of 1\.00 MB/, `storage text "${storage}" must show the server's 1 MB limit`);
+  assert.match(storage, /of 1 MB/, `storage text "${storage}" must show the server's 1 MB limit`);
   assert.match(await page.textContent('#accepted-hint'), /\.fits\.gz/);
   await page.waitForFunction(() => !/Looking for/.test(document.querySelector('#daily-caption').textContent));
   assert.match(await page.textContent('#daily-caption'), /No daily movie yet/);
@@ -109,7 +109,7 @@ test('refusals: non-FITS name, non-FITS content, duplicate, over the limit', asy
   assert.ok(await page.isVisible('#refusals'));
   assert.match(refusals, /notes\.txt — not a FITS file name/);
   assert.match(refusals, /fake\.fits — the content is not FITS/);
-  assert.match(refusals, /too_big\.fits — .* over its limit of 1\.00 MB/);
+  assert.match(refusals, /too_big\.fits — .* over its limit of 1 MB/);
   assert.match(refusals, /aia_171_level1\.fits — a file named aia_171_level1\.fits .* already selected/);
   assert.equal(await page.locator('#file-list li').count(), 1);
   assert.equal(await page.isEnabled('#submit'), true);
@@ -348,7 +348,7 @@ test('upload errors: 413 names the limit; 429 waits and retries by itself', asyn
   await page.waitForFunction(() => /busy \(429\); retrying in 1 s/.test(document.querySelector('.file-list').textContent));
   await page.locator('.file', { hasText: 'aia_171_level1.fits' }).locator('.file-status.error').waitFor();
   assert.match(await page.locator('.file', { hasText: 'aia_171_level1.fits' }).locator('.file-status').textContent(),
-    /Over the session's storage limit of 1\.00 MB \(this file would take session x past its limit\)/);
+    /Over the session's storage limit of 1 MB \(this file would take session x past its limit\)/);
   await page.waitForFunction(() => [...document.querySelectorAll('.file-status')].some((s) => s.textContent === 'Uploaded'));
   assert.equal(await hmi.textContent(), 'Uploaded');
   assert.ok(await page.isVisible('#continue'), 'offers to go on with the uploaded file');

@@ -341,7 +341,7 @@ function terminalLine(name, text) {
     h('span', { class: 'mark', 'aria-hidden': 'true', text: '•' }),
     h('span', { class: 'who', text: session ? 'session' : base }),
     h('span', { class: 'step', text: session ? '' : `${step}/${STEPS} ${STEP_NAMES[step] || ''}` }),
-    h('span', { class: 'text', text }));
+    h('span', { class: 'text', text }, h('span', { class: 'visually-hidden sr' })));
   return line;
 }
 
@@ -351,7 +351,7 @@ function markLine(name, ok) {
   line.classList.toggle('ok', ok === true);
   line.classList.toggle('fail', ok === false);
   line.querySelector('.mark').textContent = ok ? '✓' : '✗';
-  line.setAttribute('aria-label', `${ok ? 'done' : 'not done'}: ${line.querySelector('.text').textContent}`);
+  line.querySelector('.sr').textContent = ok ? '' : ' (not done)';
 }
 
 function updateOverall(st) {

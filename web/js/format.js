@@ -11,7 +11,9 @@ export function formatBytes(n) {
     v /= 1024;
     i++;
   }
-  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[i]}`;
+  // Three significant digits at most, without trailing zeros: "1 MB", "1.5 MB", "146 KB".
+  const digits = v >= 100 ? 0 : v >= 10 ? 1 : 2;
+  return `${Number(v.toFixed(digits))} ${units[i]}`;
 }
 
 export function clockTime(d = new Date()) {
