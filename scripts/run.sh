@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# `make run`: process the real SDO sample files that Debian's python3-sunpy ships into
-# ./fitsflow-out and say where the outputs are.
+# `make run`: start FitsFlow as a web service on http://127.0.0.1:8080 with its data under
+# ./fitsflow-data (uploads, outputs, the job queue and the URL-signing secret). Ctrl-C stops it
+# gracefully. Any FITSFLOW_* variable set in the environment applies (docs/serve.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SAMPLES=/usr/lib/python3/dist-packages/sunpy/data/test
-files=("$SAMPLES/aia_171_level1.fits" "$SAMPLES/resampled_hmi.fits")
-for f in "${files[@]}"; do
-  [ -f "$f" ] || { echo "make run: sample file $f is missing (make deps installs python3-sunpy)" >&2; exit 1; }
-done
-./build/fitsflow process -o fitsflow-out "${files[@]}"
-echo "Open fitsflow-out/manifest.json for the list of outputs, with sizes and sha256."
+export FITSFLOW_LISTEN="${FITSFLOW_LISTEN:-127.0.0.1:8080}"
+export FITSFLOW_DATA_DIR="${FITSFLOW_DATA_DIR:-$PWD/fitsflow-data}"
+cat >&2 <<MSG
+FitsFlow: http://${FITSFLOW_LISTEN}  (data in ${FITSFLOW_DATA_DIR}; Ctrl-C stops)
+  try:  curl -s -X POST http://${FITSFLOW_LISTEN}/api/sessions
+        curl -s 'http://${FITSFLOW_LISTEN}/FitsFlow-2-Trigger?session_id=SID&filename=aia.fits&contentType=application/octet-stream'
+MSG
+exec ./build/fitsflow serve

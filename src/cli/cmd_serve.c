@@ -17,6 +17,7 @@
 #include "server/metrics.h"
 #include "server/presign.h"
 #include "server/queue.h"
+#include "server/scheduler.h"
 #include "server/workers.h"
 
 static const char usage[] =
@@ -139,6 +140,8 @@ int ff_cmd_serve(int argc, char **argv)
     ff_metrics *metrics = NULL;
     ff_workers *workers = NULL;
     ff_http *http = NULL;
+    ff_scheduler *sched = NULL;
+    ff_clean_job clean = {0};
     char dbpath[1200];
     if (ff_presign_secret_load(&secret, cfg.secret, cfg.data_dir, &err) != 0) {
         ff_log(FF_LOG_ERROR, NULL, NULL, "%s", err.msg);
@@ -178,6 +181,18 @@ int ff_cmd_serve(int argc, char **argv)
         ff_log(FF_LOG_ERROR, NULL, NULL, "%s", err.msg);
         goto out;
     }
+    ff_workers_on_log(workers, ff_http_logs_changed, http);
+    /* The nightly clean (the original's EventBridge rule), in UTC. */
+    clean.store = store;
+    clean.queue = queue;
+    clean.retention_hours = (int)cfg.retention_hours;
+    sched = ff_scheduler_new(&err);
+    if (!sched || ff_scheduler_add(sched, "clean", cfg.clean_cron, ff_clean_job_run, &clean, &err) != 0 ||
+        ff_scheduler_start(sched, &err) != 0) {
+        ff_log(FF_LOG_ERROR, NULL, NULL, "cannot start the scheduler (FITSFLOW_CLEAN_CRON '%s'): %s",
+               cfg.clean_cron, err.msg);
+        goto out;
+    }
     ff_log(FF_LOG_INFO, NULL, NULL, "FitsFlow %s listening on %s (data in %s, %u workers, %u HTTP threads)",
            FF_VERSION, ff_http_public_url(http), cfg.data_dir, cfg.workers, cfg.http_threads);
 
@@ -188,7 +203,12 @@ int ff_cmd_serve(int argc, char **argv)
                                     "stop between files and go back to the queue)", sig, cfg.shutdown_timeout);
     status = 0;
 out:
+    /* Order: no new requests, then no new jobs, then running sessions stop between files and go
+     * back to the queue. */
+    if (workers)
+        ff_workers_on_log(workers, NULL, NULL);
     ff_http_stop(http, cfg.shutdown_timeout);
+    ff_scheduler_stop(sched);
     if (workers)
         ff_workers_stop(workers);
     if (queue)

@@ -17,7 +17,6 @@ void ff_server_config_defaults(ff_server_config *c)
     c->session_limit_bytes = 170ull * 1024 * 1024;
     c->presign_ttl = 300;
     c->workers = 2;
-    c->jobs = 1;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->http_threads = n > 0 && n < 64 ? (unsigned)n : 2;
     c->rate_limit = 50;
@@ -110,7 +109,6 @@ int ff_server_config_from_env(ff_server_config *c, ff_err *err)
         c->rate_limit = u;
     if (env_uint("FITSFLOW_PRESIGN_TTL", 1, 7 * 24 * 3600, &c->presign_ttl, err) ||
         env_uint("FITSFLOW_WORKERS", 1, 64, &c->workers, err) ||
-        env_uint("FITSFLOW_JOBS", 1, 64, &c->jobs, err) ||
         env_uint("FITSFLOW_HTTP_THREADS", 1, 256, &c->http_threads, err) ||
         env_uint("FITSFLOW_RATE_BURST", 1, 1000000, &c->rate_burst, err) ||
         env_uint("FITSFLOW_MAX_CONNECTIONS", 1, 100000, &c->max_connections, err) ||

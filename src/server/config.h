@@ -18,7 +18,6 @@ typedef struct ff_server_config {
     uint64_t session_limit_bytes; /* FITSFLOW_SESSION_LIMIT_MB (170) in bytes */
     unsigned presign_ttl;         /* FITSFLOW_PRESIGN_TTL seconds (300) */
     unsigned workers;             /* FITSFLOW_WORKERS sessions processed at once (2) */
-    unsigned jobs;                /* FITSFLOW_JOBS files of one session at once (1) */
     unsigned http_threads;        /* FITSFLOW_HTTP_THREADS (number of cores) */
     double rate_limit;            /* FITSFLOW_RATE_LIMIT requests/s per client (50); 0 = off */
     unsigned rate_burst;          /* FITSFLOW_RATE_BURST (200) */

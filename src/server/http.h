@@ -32,6 +32,10 @@ ff_http *ff_http_start(const ff_http_deps *deps, ff_err *err);
 unsigned ff_http_port(const ff_http *h);
 const char *ff_http_public_url(const ff_http *h);
 
+/* Wakes the event streams now (new logs arrived) instead of at their next 250 ms poll. Any
+ * thread; matches ff_workers_log_fn when given h as ctx. */
+void ff_http_logs_changed(void *h, const char *sid, const char *name, const char *text);
+
 /* Graceful stop: stop accepting connections, end event streams, give requests in flight up to
  * timeout_s seconds to finish (an upload cut short stores nothing), then close everything and
  * free h. */

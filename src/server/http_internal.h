@@ -16,6 +16,7 @@ typedef struct ff_upload_table ff_upload_table;
 typedef struct ff_sse_hub ff_sse_hub;
 
 #define FF_HTTP_MAX_SMALL_BODY (64 * 1024) /* bodies of requests other than uploads */
+#define FF_HTTP_DRAIN_MAX (8u << 20) /* bodies read and dropped to answer a refusal cleanly */
 
 /* Methods as bits, for route tables and Allow headers. */
 enum {

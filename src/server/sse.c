@@ -83,6 +83,19 @@ int ff_sse_start(ff_http *h, ff_err *err)
     return 0;
 }
 
+void ff_http_logs_changed(void *ctx, const char *sid, const char *name, const char *text)
+{
+    (void)sid;
+    (void)name;
+    (void)text;
+    ff_http *h = ctx;
+    if (!h || !h->sse)
+        return;
+    pthread_mutex_lock(&h->sse->lock);
+    pthread_cond_signal(&h->sse->cond);
+    pthread_mutex_unlock(&h->sse->lock);
+}
+
 void ff_sse_stop(ff_http *h)
 {
     ff_sse_hub *hub = h ? h->sse : NULL;
@@ -205,7 +218,8 @@ static void poll_logs(sse_stream *s)
     scan sc = {s, NULL, 0, 0, strlen(prefix)};
     ff_err err;
     ff_store_list(s->h->d.store, prefix, on_key, &sc, &err);
-    qsort(sc.items, sc.n, sizeof *sc.items, cmp_found);
+    if (sc.n)
+        qsort(sc.items, sc.n, sizeof *sc.items, cmp_found);
     for (size_t i = 0; i < sc.n; i++) {
         found *f = &sc.items[i];
         char key[256], *text = NULL;

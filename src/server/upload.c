@@ -6,9 +6,11 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/log.h"
@@ -27,6 +29,8 @@ struct ff_upload_table {
 };
 
 typedef struct ff_upload {
+    unsigned reject;          /* nonzero: the body is drained and then this status is sent */
+    char reject_msg[FF_ERR_MAX + 256];
     char key[FF_STORE_KEY_MAX + 1];
     char sid[FF_SESSION_ID_MAX + 1];
     uint64_t expected;
@@ -147,6 +151,34 @@ static int split_key(const char *key, char *sid, size_t sidcap, const char **nam
     return 0;
 }
 
+/* Refuses an upload. A client that sent no Expect: 100-continue is already sending its body, and
+ * answering now would make the server close the connection under it (the client then sees a
+ * reset, not our answer): a body of moderate size is read and dropped first. */
+static enum MHD_Result reject(ff_req *r, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum MHD_Result reject(ff_req *r, unsigned status, const char *fmt, ...)
+{
+    char msg[sizeof(((ff_upload *)0)->reject_msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *expect = ff_req_header(r, "Expect");
+    const char *cl = ff_req_header(r, "Content-Length");
+    uint64_t len = 0;
+    int drain = !(expect && !strcasecmp(expect, "100-continue")) && cl && !ff_req_header(r, "Transfer-Encoding") &&
+                ff_parse_u64(cl, 0, UINT64_MAX / 2, &len) == 0 && len > 0 && len <= FF_HTTP_DRAIN_MAX;
+    if (!drain)
+        return ff_http_send_error(r, status, "%s", msg);
+    ff_upload *u = calloc(1, sizeof *u);
+    if (!u)
+        return MHD_NO;
+    u->reject = status;
+    memcpy(u->reject_msg, msg, sizeof msg);
+    r->upload = u;
+    return MHD_YES;
+}
+
 enum MHD_Result ff_upload_begin(ff_req *r, const char *key)
 {
     ff_http *h = r->h;
@@ -154,31 +186,31 @@ enum MHD_Result ff_upload_begin(ff_req *r, const char *key)
     char sid[FF_SESSION_ID_MAX + 1];
     const char *name = NULL;
     if (split_key(key, sid, sizeof sid, &name, &err) != 0)
-        return ff_http_send_error(r, 400, "bad upload path: %s", err.msg);
+        return reject(r, 400, "bad upload path: %s", err.msg);
     if (!ff_upload_name_valid(name, &err))
-        return ff_http_send_error(r, 400, "%s", err.msg);
+        return reject(r, 400, "%s", err.msg);
     const char *ctype = ff_req_header(r, "Content-Type");
     ff_presign_result pr = ff_presign_verify(h->d.secret, "PUT", key, ff_req_arg(r, FF_PRESIGN_EXPIRES_ARG),
                                              ff_req_arg(r, FF_PRESIGN_SIGNATURE_ARG), ctype ? ctype : "",
                                              (int64_t)time(NULL), &err);
     if (pr != FF_PRESIGN_OK)
-        return ff_http_send_error(r, 403, "%s", err.msg);
+        return reject(r, 403, "%s", err.msg);
     const char *cl = ff_req_header(r, "Content-Length");
     const char *te = ff_req_header(r, "Transfer-Encoding");
     if (te || !cl)
-        return ff_http_send_error(r, 411, "an upload needs a Content-Length header (no chunked bodies)");
+        return reject(r, 411, "an upload needs a Content-Length header (no chunked bodies)");
     uint64_t len = 0;
     if (ff_parse_u64(cl, 0, UINT64_MAX / 2, &len) != 0)
-        return ff_http_send_error(r, 400, "Content-Length '%.32s' is not a number", cl);
+        return reject(r, 400, "Content-Length '%.32s' is not a number", cl);
     uint64_t limit = h->cfg->session_limit_bytes, used = 0;
     if (len > limit)
-        return ff_http_send_error(r, 413, "this file is %" PRIu64 " bytes, more than a session may hold "
+        return reject(r, 413, "this file is %" PRIu64 " bytes, more than a session may hold "
                                           "(%" PRIu64 " bytes)", len, limit);
     int rc = reserve(h, sid, key, len, &used, &err);
     if (rc < 0)
-        return ff_http_send_error(r, 500, "cannot check the session's size: %s", err.msg);
+        return reject(r, 500, "cannot check the session's size: %s", err.msg);
     if (rc > 0)
-        return ff_http_send_error(r, 413, "this file (%" PRIu64 " bytes) would take session %s past its "
+        return reject(r, 413, "this file (%" PRIu64 " bytes) would take session %s past its "
                                           "limit of %" PRIu64 " bytes (%" PRIu64 " already uploaded or uploading)",
                                   len, sid, limit, used);
     ff_upload *u = calloc(1, sizeof *u);
@@ -195,7 +227,7 @@ enum MHD_Result ff_upload_begin(ff_req *r, const char *key)
         release(h, sid, len);
         free(u);
         ff_log(FF_LOG_ERROR, sid, name, "cannot store an upload: %s", err.msg);
-        return ff_http_send_error(r, 500, "cannot store the upload: %s", err.msg);
+        return reject(r, 500, "cannot store the upload: %s", err.msg);
     }
     r->upload = u;
     return MHD_YES; /* the body follows (MHD answers Expect: 100-continue now) */
@@ -205,6 +237,17 @@ enum MHD_Result ff_upload_data(ff_req *r, const char *data, size_t *size)
 {
     ff_upload *u = r->upload;
     ff_http *h = r->h;
+    if (u->reject) {
+        r->bytes_in += *size;
+        if (*size) {
+            *size = 0;
+            return MHD_YES;
+        }
+        if (u->done)
+            return MHD_YES;
+        u->done = 1;
+        return ff_http_send_error(r, u->reject, "%s", u->reject_msg);
+    }
     if (*size) {
         r->bytes_in += *size;
         if (!u->failed && ff_store_writer_write(u->w, data, *size, &u->err) != 0)
@@ -259,7 +302,8 @@ void ff_upload_end(ff_req *r)
         return;
     if (u->w)
         ff_store_writer_abort(u->w); /* cut short: nothing is stored */
-    release(r->h, u->sid, u->expected);
+    if (!u->reject)
+        release(r->h, u->sid, u->expected);
     free(u);
     r->upload = NULL;
 }
