@@ -41,6 +41,12 @@ async function addFiles(names) {
   await page.waitForSelector('body:not([data-selecting])', { state: 'attached' });
 }
 
+/** Waits until the text of selector matches re (content that appears after an event). */
+async function waitText(selector, re) {
+  await page.waitForFunction(([sel, src, flags]) => new RegExp(src, flags).test(document.querySelector(sel)?.textContent || ''),
+    [selector, re.source, re.flags]);
+}
+
 async function waitResults() {
   await page.waitForSelector('#results-panel:not([hidden]) #viewer .viewer-title', { timeout: PROCESS_TIMEOUT });
 }
@@ -234,8 +240,45 @@ test('viewer: HEK tab says why there are no events; manifest shown', async () =>
   const first = page.locator('#manifest-tree summary', { hasText: /^0 \{\d+ keys\}/ });
   assert.match(await first.textContent(), /aia_171_level1\.fits/, 'an entry is summarised by its input name');
   await first.click();
-  assert.match(await page.textContent('#manifest-tree'), /observation_time: "2011-02-15T00:00:01/);
+  await waitText('#manifest-tree', /observation_time: "2011-02-15T00:00:01/);
   await shot('hek-manifest');
+});
+
+test('viewer: HEK events as a collapsible tree, their text never as markup', async () => {
+  // The server is offline, so the HEK output is put in its status answer here, in the shape of
+  // Helioviewer's events API, with event text that tries to inject markup.
+  const hek = [{ name: 'Flare', pin: 'FL', groups: [{ name: 'SWPC', data: [
+    { event_type: 'FL', short_label: '<img src=x onerror="window.__ffPwned=3">', event_starttime: '2011-02-15T00:05:00', fl_goescls: 'C1.2' },
+    { event_type: 'FL', short_label: 'M2.0 <b>big</b>', event_starttime: '2011-02-15T00:09:00', fl_goescls: 'M2.0' },
+  ] }] }, { name: 'Active Region', pin: 'AR', groups: [{ name: 'NOAA SWPC Observer', data: [{ event_type: 'AR', ar_noaanum: 11158 }] }] }];
+  await page.route(`**/api/sessions/${sessionId}`, async (r) => {
+    const res = await r.fetch();
+    const st = await res.json();
+    st.files[0].outputs.push({ path: 'hek/aia_171_level1_hek.json', bytes: 1, media_type: 'application/json' });
+    await r.fulfill({ response: res, json: st });
+  });
+  await page.route('**/processed/hek/aia_171_level1_hek.json', (r) => r.fulfill({ json: hek }));
+  await fresh(`${URL_}?session=${sessionId}`);
+  await waitResults();
+  await openFile('aia_171_level1.fits');
+  await page.click('[role=tab]:text-is("HEK")');
+  await page.waitForSelector('#viewer-panel .jt');
+  assert.match(await page.textContent('#viewer-panel'), /3 HEK events around the observation time/);
+  // Events are listed flat, each summarised by its label, type and time.
+  const summaries = await page.locator('#viewer-panel summary').allTextContents();
+  assert.deepEqual(summaries.slice(1).map((t) => t.replace(/^\d+ \{\d+ keys\} /, '')), [
+    '<img src=x onerror="window.__ffPwned=3"> · FL · 2011-02-15T00:05:00',
+    'M2.0 <b>big</b> · FL · 2011-02-15T00:09:00',
+    'AR']);
+  await page.locator('#viewer-panel summary', { hasText: /^0 \{/ }).click();
+  await waitText('#viewer-panel', /short_label: "<img src=x onerror=\\"window.__ffPwned=3\\">"/);
+  assert.equal(await page.locator('#viewer-panel img, #viewer-panel b').count(), 0);
+  assert.equal(await page.evaluate(() => window.__ffPwned), undefined);
+  await shot('hek-tree');
+  await page.unroute(`**/api/sessions/${sessionId}`);
+  await page.unroute('**/processed/hek/aia_171_level1_hek.json');
+  await fresh(`${URL_}?session=${sessionId}`);
+  await waitResults();
 });
 
 test('viewer: prev / next buttons, arrow keys and play move between files', async () => {

@@ -404,6 +404,7 @@ function watch(sid) {
     onDone(st) {
       state.phase = 'done';
       $('#watch-message').textContent = '';
+      setMessage('Finished. Reset starts a new session with other files.');
       updateOverall(st);
       showResults(sid, st);
     },

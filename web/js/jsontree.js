@@ -6,7 +6,7 @@ import { h } from './dom.js';
 
 // Fields that name an object well enough to tell it apart in a closed list (manifest files,
 // HEK events).
-const HINTS = ['input', 'name', 'event_type', 'event_starttime', 'frm_name'];
+const HINTS = ['input', 'name', 'short_label', 'event_type', 'frm_name', 'event_starttime'];
 
 function summaryOf(v) {
   if (Array.isArray(v)) return `[${v.length} item${v.length === 1 ? '' : 's'}]`;

@@ -17,6 +17,28 @@ const IMAGE_TABS = [
 
 const PLAY_MS = 2500;
 
+/** Events in a HEK answer: Helioviewer's tree ([{name, groups: [{data: [...]}]}]), a flat list,
+ * or a {"label": [...]} map. */
+export function countEvents(doc) {
+  if (Array.isArray(doc)) {
+    return doc.reduce((n, v) => n + (v && Array.isArray(v.groups)
+      ? v.groups.reduce((m, g) => m + (g && Array.isArray(g.data) ? g.data.length : 0), 0)
+      : 1), 0);
+  }
+  if (doc && typeof doc === 'object') return Object.values(doc).reduce((n, v) => n + (Array.isArray(v) ? v.length : 0), 0);
+  return 0;
+}
+
+/** The events of a HEK answer as one flat list, or null for a shape this client does not know. */
+export function flattenEvents(doc) {
+  if (Array.isArray(doc)) {
+    if (!doc.some((v) => v && Array.isArray(v.groups))) return doc;
+    return doc.flatMap((v) => (v && Array.isArray(v.groups) ? v.groups.flatMap((g) => (g && Array.isArray(g.data) ? g.data : [])) : [v]));
+  }
+  if (doc && typeof doc === 'object') return Object.values(doc).filter(Array.isArray).flat();
+  return null;
+}
+
 /** Joins the status's files (steps, outputs with keys) with the manifest's (metadata). */
 export function viewerFiles(status) {
   const meta = new Map(((status.manifest && status.manifest.files) || []).map((f) => [f.base, f]));
@@ -152,9 +174,11 @@ export function createViewer(root, { api, sid, status, onChange }) {
         if (`${files[index].base}/${tab}` !== want) return;
         if (t.id === 'header') replace(panel, headerTable(doc));
         else {
-          const events = Array.isArray(doc) ? doc : doc && Array.isArray(doc.result) ? doc.result : null;
-          const head = events ? h('p', { class: 'muted', text: `${events.length} HEK event${events.length === 1 ? '' : 's'} around the observation time.` }) : null;
-          replace(panel, head, jsonTree(doc, { openDepth: 1 }));
+          const n = countEvents(doc);
+          const head = h('p', { class: 'muted', text: `${n} HEK event${n === 1 ? '' : 's'} around the observation time. ` },
+            h('a', { href: url, download: t.output.path.split('/').pop(), text: 'Download the JSON' }));
+          const events = flattenEvents(doc);
+          replace(panel, head, h('div', { class: 'tree-wrap' }, jsonTree(events || doc, { openDepth: 1 })));
         }
       }, (e) => {
         if (`${files[index].base}/${tab}` === want) replace(panel, h('p', { class: 'notice', text: `Could not load ${t.output.path} (${e.message}).` }));
