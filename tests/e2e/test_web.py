@@ -5,13 +5,15 @@ astropy, and the ZIP the browser downloaded checked here with zipfile, astropy, 
 When `fitsflow serve` does not serve web/ at "/" itself, the page is served from a second
 loopback port and talks to the API across origins (config.js pointed at it), which is the
 "separate API base URL" set-up. Exits 77 (skipped) when node, chromium or playwright-core is
-missing: run scripts/deps-web.sh."""
+missing: run scripts/deps-web.sh. FF_SERVE_WRAPPER (e.g. "gdb -q -batch -ex run -ex bt --args") runs
+the server under a debugger; its output goes to serve.log in the scratch folder."""
 import http.server
 import io
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -123,8 +125,9 @@ def start_server(web_origin):
     env = dict(os.environ, FITSFLOW_OFFLINE="1", FITSFLOW_SESSION_LIMIT_MB=str(LIMIT_MB),
                FITSFLOW_CORS_ORIGINS=web_origin, FITSFLOW_WORKERS="2")
     err = open(os.path.join(TMP, "serve.log"), "w+")
-    p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", DATA], env=env,
-                         stdout=subprocess.DEVNULL, stderr=err)
+    wrap = os.environ.get("FF_SERVE_WRAPPER", "").split()
+    p = subprocess.Popen([*wrap, BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", DATA], env=env,
+                         stdout=err, stderr=err)
     deadline = time.time() + 20
     while time.time() < deadline:
         err.seek(0)
@@ -166,9 +169,22 @@ def browser_suite():
         env = dict(os.environ, FF_WEB_URL=page_url, FF_API_URL=api, FF_FIXTURES=FIX, FF_ARTIFACTS=ARTIFACTS,
                    FF_EXPECT=json.dumps(expect), FF_CHROMIUM=CHROMIUM, FF_LIMIT_BYTES=str(LIMIT_MB << 20),
                    FF_MOVIE="/daily_videos/" + os.path.basename(movie) if movie else "")
-        r = subprocess.run([NODE, "--test", "--test-reporter=spec", "--test-concurrency=1",
-                            os.path.join(SRC, "tests", "web", "app.test.mjs")],
-                           cwd=SRC, env=env, timeout=480)
+        node = subprocess.Popen([NODE, "--test", "--test-reporter=spec", "--test-concurrency=1",
+                                 os.path.join(SRC, "tests", "web", "app.test.mjs")], cwd=SRC, env=env,
+                                start_new_session=True)
+        # If the server dies, stop at once instead of letting every browser step time out.
+        deadline = time.time() + 480
+        while node.poll() is None and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        if node.poll() is None:
+            os.killpg(node.pid, signal.SIGKILL)  # the runner and its test process
+            node.wait()
+            if proc.poll() is None:
+                raise AssertionError("the browser tests took more than 480 s")
+        if proc.poll() is not None:
+            log = open(os.path.join(TMP, "serve.log")).read()[-3000:]
+            raise AssertionError(f"fitsflow serve exited ({proc.returncode}) during the browser tests:\n{log}")
+        r = node
         assert r.returncode == 0, f"the browser tests failed (exit {r.returncode}); screenshots in {ARTIFACTS}"
     finally:
         if httpd:
