@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the npm packages the tests use (package.json: s3rver, cfn-lint, ...) with `npm ci`,
+# Installs the npm packages the tests use (package.json: playwright-core, s3rver, cfn-lint) with `npm ci`,
 # only when node_modules is missing or older than package-lock.json. Quiet when up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,5 +9,5 @@ if [ -f "$stamp" ] && [ "$stamp" -nt package-lock.json ]; then
   exit 0
 fi
 echo "deps-node: npm ci" >&2
-npm ci --no-audit --no-fund --loglevel=error >/dev/null
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 touch "$stamp"

@@ -9,7 +9,7 @@ PKGS=(
   libyaml-dev libspng-dev libdeflate-dev zlib1g-dev libopenjp2-7-dev libturbojpeg0-dev
   libsqlite3-dev libarchive-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev
   python3-astropy python3-numpy python3-pandas python3-asdf python3-sunpy python3-pil
-  python3-botocore python3-yaml libcfitsio-bin ffmpeg curl
+  python3-botocore python3-yaml libcfitsio-bin ffmpeg curl chromium
 )
 
 # Node.js comes with the machine image on some hosts; install Debian's only when there is none.
