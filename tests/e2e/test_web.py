@@ -5,7 +5,7 @@ astropy, and the ZIP the browser downloaded checked here with zipfile, astropy, 
 When `fitsflow serve` does not serve web/ at "/" itself, the page is served from a second
 loopback port and talks to the API across origins (config.js pointed at it), which is the
 "separate API base URL" set-up. Exits 77 (skipped) when node, chromium or playwright-core is
-missing: run scripts/deps-web.sh. FF_SERVE_WRAPPER (e.g. "gdb -q -batch -ex run -ex bt --args") runs
+missing: run make deps. FF_SERVE_WRAPPER (e.g. "gdb -q -batch -ex run -ex bt --args") runs
 the server under a debugger; its output goes to serve.log in the scratch folder."""
 import http.server
 import io
@@ -33,7 +33,7 @@ LIMIT_MB = 1  # small, so that one generated file is over it while the SDO sampl
 
 
 def skip(reason):
-    print(f"SKIPPED: {reason}; run scripts/deps-web.sh")
+    print(f"SKIPPED: {reason}; run make deps")
     sys.exit(77)
 
 
