@@ -75,6 +75,9 @@ after(async () => {
 });
 
 test('landing view: limit from /api/config, placeholder when there is no daily movie', async () => {
+  // The server has a movie (the next test); here it answers as a server with none would.
+  await page.route('**/api/daily-video/latest', (r) =>
+    r.fulfill({ status: 404, contentType: 'application/json', body: '{"error":"no daily movie has been built yet"}' }));
   await fresh();
   const storage = await page.textContent('#storage-text');
   assert.match(storage, /of 1 MB/, `storage text "${storage}" must show the server's 1 MB limit`);
@@ -84,13 +87,11 @@ test('landing view: limit from /api/config, placeholder when there is no daily m
   assert.equal(await page.locator('#daily-media video').count(), 0);
   assert.equal(await page.locator('#daily-media .placeholder').count(), 1);
   await shot('landing');
+  await page.unroute('**/api/daily-video/latest');
 });
 
 test('landing view: the latest daily movie plays when the server has one', { skip: !MOVIE && 'no ffmpeg' }, async () => {
-  // The server has the movie file; its "latest" endpoint is answered here in case the server
-  // does not offer one yet.
-  await page.route('**/api/daily-video/latest', (r) =>
-    r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ date: '20261122', url: MOVIE, bytes: 1234 }) }));
+  // The server has the movie file under daily_videos/; its own /api/daily-video/latest names it.
   await fresh();
   await page.waitForFunction(() => {
     const v = document.querySelector('#daily-media video');
@@ -99,7 +100,6 @@ test('landing view: the latest daily movie plays when the server has one', { ski
   assert.equal(await page.evaluate(() => document.querySelector('#daily-media video').videoWidth), 320);
   assert.match(await page.textContent('#daily-caption'), /2026-11-22/);
   await shot('landing-movie', { fullPage: false });
-  await page.unroute('**/api/daily-video/latest');
 });
 
 test('refusals: non-FITS name, non-FITS content, duplicate, over the limit', async () => {
