@@ -167,6 +167,14 @@ int ff_cmd_serve(int argc, char **argv)
     }
     if (recovered > 0)
         ff_log(FF_LOG_INFO, NULL, NULL, "%d interrupted session(s) back in the queue", recovered);
+    /* Nothing writes yet: temporaries left now are from puts a crash interrupted. */
+    for (int i = 0; i < 2; i++) {
+        const char *prefix = i ? "daily_videos/" : "temp/";
+        int swept = ff_store_sweep_temporaries(store, prefix, &err);
+        if (swept > 0)
+            ff_log(FF_LOG_INFO, NULL, NULL, "removed %d temporaries of interrupted writes under %s",
+                   swept, prefix);
+    }
     metrics = ff_metrics_new();
     if (!metrics) {
         ff_log(FF_LOG_ERROR, NULL, NULL, "out of memory");

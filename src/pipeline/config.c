@@ -51,6 +51,11 @@ int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err)
             return ff_err_set(err, "FITSFLOW_PNG_MAX must be a whole number of pixels (0 = full size), not '%s'", v);
         cfg->png_max = (unsigned)u;
     }
+    if ((v = getenv("FITSFLOW_FILES_AT_ONCE")) && *v) {
+        if (ff_parse_u64(v, 1, 64, &u) != 0)
+            return ff_err_set(err, "FITSFLOW_FILES_AT_ONCE must be a whole number from 1 to 64, not '%s'", v);
+        cfg->files_at_once = (int)u;
+    }
     if ((v = getenv("FITSFLOW_OFFLINE")) && ff_parse_bool(v, &cfg->offline) != 0)
         return ff_err_set(err, "FITSFLOW_OFFLINE must be 1 or 0, not '%s'", v);
     if ((v = getenv("FITSFLOW_ASDF_COMPRESS")) && ff_parse_bool(v, &cfg->asdf_compress) != 0)

@@ -41,6 +41,9 @@ typedef struct ff_pipeline_config {
                                  batch; NULL: one process-wide session from FITSFLOW_* is used */
     int asdf_compress;       /* 1: zlib block (default) */
     unsigned outputs;        /* FF_OUTPUT_* bits (default FF_OUTPUTS_ALL) */
+    int files_at_once;       /* files of one server session processed at once (default 2: the
+                                remote steps of one file wait on the network while another
+                                computes) */
     const char *creator, *institution, *award, *description; /* ASDF meta */
 } ff_pipeline_config;
 

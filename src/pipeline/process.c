@@ -28,6 +28,7 @@ void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
     cfg->threads = n > 0 ? (int)n : 1;
     cfg->asdf_compress = 1;
     cfg->outputs = FF_OUTPUTS_ALL;
+    cfg->files_at_once = 2;
     cfg->creator = cfg->institution = cfg->award = cfg->description = "";
 }
 

@@ -91,7 +91,8 @@ static void *worker(void *arg)
             continue;
         }
         ff_log(FF_LOG_INFO, sid, NULL, "job %lld started", (long long)id);
-        rc = ff_session_process(&w->cfg, w->store, sid, 1, &hooks, &err);
+        rc = ff_session_process(&w->cfg, w->store, sid,
+                                w->cfg.files_at_once > 0 ? w->cfg.files_at_once : 1, &hooks, &err);
         if (rc == 1) {
             if (ff_queue_release(w->q, id, &err) != 0)
                 ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);

@@ -143,3 +143,10 @@ char *ff_store_local_path(ff_store *s, const char *key)
         return NULL;
     return s->ops->local_path(s, key);
 }
+
+int ff_store_sweep_temporaries(ff_store *s, const char *prefix, ff_err *err)
+{
+    if (ff_store_key_valid(prefix, err) != 0)
+        return -1;
+    return s->ops->sweep_temporaries ? s->ops->sweep_temporaries(s, prefix, err) : 0;
+}

@@ -108,6 +108,11 @@ int ff_store_delete(ff_store *s, const char *key, ff_err *err);
  * puts interrupted more than an hour ago are removed with them. Returns 0, or -1 on error. */
 int ff_store_remove_empty_folders(ff_store *s, const char *prefix, ff_err *err);
 
+/* Removes every temporary of an interrupted put under prefix, whatever its age. Only for when no
+ * put can be running (a server starting on its own data folder after a crash). A no-op for
+ * backends without such temporaries. Returns the number removed, or -1 on error. */
+int ff_store_sweep_temporaries(ff_store *s, const char *prefix, ff_err *err);
+
 /* A local filesystem path for reading key, when the backend has one (fs), else NULL.
  * Returned string is malloc'd. */
 char *ff_store_local_path(ff_store *s, const char *key);

@@ -364,6 +364,58 @@ static int fs_remove_empty_folders(ff_store *s, const char *prefix, ff_err *err)
     return 0;
 }
 
+/* Unlinks every put temporary below dir; returns how many, or -1. */
+static int sweep(const char *dir, int depth)
+{
+    if (depth > 32)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *child = malloc(len);
+        if (!child) {
+            n = -1;
+            break;
+        }
+        snprintf(child, len, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(child, &st) == 0) {
+            if (S_ISDIR(st.st_mode)) {
+                int k = sweep(child, depth + 1);
+                if (k > 0)
+                    n += k;
+            } else if (S_ISREG(st.st_mode) &&
+                       strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0 && unlink(child) == 0) {
+                n++;
+            }
+        }
+        free(child);
+    }
+    closedir(d);
+    return n;
+}
+
+static int fs_sweep_temporaries(ff_store *s, const char *prefix, ff_err *err)
+{
+    fs_store *fs = (fs_store *)s;
+    size_t cap = strlen(fs->root) + strlen(prefix) + 2;
+    char *dir = malloc(cap);
+    if (!dir)
+        return ff_err_set(err, "out of memory");
+    snprintf(dir, cap, "%s/%s", fs->root, prefix);
+    int n = sweep(dir, 0);
+    free(dir);
+    if (n < 0)
+        return ff_err_set(err, "cannot sweep temporaries under '%s'", prefix);
+    return n;
+}
+
 static char *fs_local_path(ff_store *s, const char *key)
 {
     return join((fs_store *)s, key);
@@ -387,6 +439,7 @@ static const ff_store_ops fs_ops = {
     .del = fs_del,
     .local_path = fs_local_path,
     .remove_empty_folders = fs_remove_empty_folders,
+    .sweep_temporaries = fs_sweep_temporaries,
     .close = fs_close,
 };
 

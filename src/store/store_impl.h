@@ -15,6 +15,7 @@ typedef struct ff_store_ops {
     int (*del)(ff_store *s, const char *key, ff_err *err);
     char *(*local_path)(ff_store *s, const char *key);
     int (*remove_empty_folders)(ff_store *s, const char *prefix, ff_err *err); /* may be NULL */
+    int (*sweep_temporaries)(ff_store *s, const char *prefix, ff_err *err);    /* may be NULL */
     void (*close)(ff_store *s);
 } ff_store_ops;
 

@@ -147,6 +147,7 @@ static void test_stop_releases_and_resumes(void **state)
     (void)state;
     ff_err err = {{0}};
     ff_pipeline_config cfg = config();
+    cfg.files_at_once = 1; /* one file at a time, so that "stopped after a.fits" is exact */
     for (int i = 0; i < 4; i++) {
         char name[16];
         snprintf(name, sizeof name, "%c.fits", 'a' + i);
