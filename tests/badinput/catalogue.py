@@ -554,6 +554,20 @@ _comp_case("plio_tile_flipped.fits", "a PLIO_1 tile with its bytes XORed (CFITSI
            lambda b: corrupt_tile(b, 1, _flip_all))
 
 
+def _bad_xtension_cut(b):
+    """XTENSION = %BINTABLE' (unquoted: CFITSIO reads the table as an image whose PCOUNT heap is pixel
+    data) and the file cut inside the heap, not on a block boundary (so it is copied, not mapped)."""
+    set_card(b, "XTENSION", "%BINTABLE'")
+    hs, ds, n1, n2, heap = table_layout(b)
+    del b[heap + 300:]
+    assert len(b) % BLOCK
+
+
+_comp_case("comp_bad_xtension_cut.fits", "malformed XTENSION value with ZIMAGE = T, heap cut short "
+           "(CFITSIO's memfile read a 2880-byte record past the buffer; found by fuzz_fits_core)",
+           Refused("truncated"), gzip16, _bad_xtension_cut)
+
+
 # ------------------------------------------------------------------ F. odd observation metadata
 # Files that read fine but whose metadata is nonsense: processed, the time problem noted.
 
