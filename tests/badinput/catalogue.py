@@ -12,8 +12,10 @@ A case is Case(name, what, build, expect):
                                   its manifest notes)
                Usage(status, words...) the command exits with status, stderr holding the words,
                                   nothing processed
+  kind "request": build(ctx) gives one HTTP request sent to a real `fitsflow serve`; Expect gives
+               its status and JSON error (serve_cases.py); kind "serve": bad FITSFLOW_* settings
+               that must stop `fitsflow serve` with exit 2.
 Seeds and builders are deterministic. Run with Debian's /usr/bin/python3 (astropy, numpy).
-Server request cases (HTTP query, Range, presigned URLs) join when the server lands.
 """
 import gzip
 import io
