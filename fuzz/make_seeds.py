@@ -70,8 +70,52 @@ def rice_tiles(path):
     return tiles
 
 
+def server_and_remote_seeds(out):
+    """fuzz_http: query strings, paths and header values of the kind the tests send;
+    fuzz_jsoc: the fixture server's listing pages (three markups); fuzz_remote_json: its
+    getClosestImage and events answers and Helioviewer's error shapes."""
+    import datetime as dt
+    import json
+    import fixture_server as fx
+    sid = "0123456789abcdef0123456789abcdef"
+    for q in ["session_id=%s&filename=aia_171.fits&contentType=application/octet-stream" % sid,
+              "session_id=%s" % sid, "session_id=%s&filename=..%%2F..%%2Fetc%%2Fpasswd" % sid,
+              "session_id=%s&filename=a.fits&filename=b.fits&contentType=" % sid,
+              "session_id=%s&filename=x%%00.fits&contentType=image%%2Ffits" % sid,
+              "X-FitsFlow-Expires=1700000300&X-FitsFlow-Signature=" + "ab" * 32 +
+              "&session_id=%s&filename=hmi.fits.gz" % sid, "session_id&filename=&=x&%zz=%4", "a=b&&&c"]:
+        put(os.path.join(out, "fuzz_http"), q.encode())
+    for pth in ["temp/%s/fits/aia.fits" % sid, "temp/%s/processed/data/aia_data.csv" % sid,
+                "temp/../etc/passwd", "temp/%s/fits/..%%2fx.fits" % sid, "daily_videos/20240101_stitched.mp4",
+                "temp//fits/a.fits", "temp/%s/fits/a/b.fits" % sid]:
+        put(os.path.join(out, "fuzz_http"), pth.encode())
+    for h in ["bytes=0-99", "bytes=-500", "bytes=100-", "bytes=5-1", "bytes=0-0,2-3", "Bytes = 1-2",
+              "Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+              'W/"abc", "def"\n"def"', '*\n"x"', '"a-1-2"\nW/"a-1-2"']:
+        put(os.path.join(out, "fuzz_http"), h.encode().replace(b"\\n", b"\n"))
+    day = dt.date(2013, 6, 24)
+    # header bytes: kind/wavelength selector, then the target time (seconds since 1970, big-endian)
+    target = struct.pack(">I", 1372094491)
+    for markup in ("apache", "nginx", "odd"):
+        for sel, names in [(2 << 2, fx.aia_names(day, 171, step_s=1800)), (1, fx.hmi_names(day, step_s=7200)),
+                           (2, fx.hmi_names(day, step_s=7200))]:
+            page = fx.index_page("/data/aia/images/2013/06/24/171/", names, markup).encode()
+            put(os.path.join(out, "fuzz_jsoc"), bytes([sel]) + target + page)
+    put(os.path.join(out, "fuzz_jsoc"), bytes([0]) + target + fx.index_page("/x/", [], "apache").encode())
+    closest = {"id": 34205715, "date": "2013-06-22 17:51:36", "scale": 0.58996068317702,
+               "scaleCorrection": 1.01701692521, "width": 4096, "height": 4096, "refPixelX": 2048.5,
+               "refPixelY": 2048.5, "rsun": 1600, "sunCenterOffsetParams": [], "layeringOrder": 1}
+    for body in [json.dumps(closest), json.dumps(dict(closest, id="34205715")),
+                 json.dumps(dict(closest, date="2013-06-25 17:51:36")), '{"error": "Invalid date or sourceId"}',
+                 "[]", json.dumps(fx._hek_tree("2013-06-22T17:51:31Z", "2013-06-22T19:51:31Z"), indent=1),
+                 '{"AR": [{"a": 1}], "FL": []}', '[{"s": "\\u0000\\ud83d\\ude00 \\"q\\" - [x]: {y}", "n": -0.0,'
+                 ' "big": 1e400, "i": 9223372036854775807, "t": true, "z": null, "k": {"": "#&*!|>%@`"}}]']:
+        put(os.path.join(out, "fuzz_remote_json"), body.encode())
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
+    server_and_remote_seeds(out)
     tmp = tempfile.mkdtemp(prefix="ff-seeds-")
     try:
         good = fitsgen.write_good(tmp)

@@ -37,13 +37,36 @@ static size_t count_events(json_t *root)
     return n;
 }
 
+int ff_hek_events_answer(const unsigned char *body, size_t len, const char *content_type,
+                         size_t *nevents, ff_remote_result *res)
+{
+    int rc = -1;
+    json_error_t je;
+    json_t *root = json_loadb((const char *)body, len, 0, &je);
+    if (!json_is_array(root) && !json_is_object(root)) {
+        ff_remote_result_msg(res, 0, "events answered %s that is not JSON (%s at byte %d)",
+                             content_type[0] ? content_type : "data without a content type",
+                             je.text, je.position);
+        goto out;
+    }
+    json_t *jerr = json_is_object(root) ? json_object_get(root, "error") : NULL;
+    if (json_is_string(jerr)) {
+        ff_remote_result_msg(res, 0, "Helioviewer: %.300s", json_string_value(jerr));
+        goto out;
+    }
+    *nevents = count_events(root);
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
 int ff_remote_hek(ff_remote *r, const ff_obsmeta *meta, ff_remote_result *res)
 {
     memset(res, 0, sizeof *res);
     double t0 = ff_remote_now(), t;
     int rc = -1;
     ff_http_response resp = {0};
-    json_t *root = NULL;
     ff_err err = {{0}};
     if (r->cfg.offline) {
         rc = ff_remote_result_msg(res, 0, "skipped: offline (FITSFLOW_OFFLINE=1 or --offline)");
@@ -78,26 +101,14 @@ int ff_remote_hek(ff_remote *r, const ff_obsmeta *meta, ff_remote_result *res)
         rc = ff_remote_result_msg(res, 0, "events failed: %s", err.msg);
         goto out;
     }
-    json_error_t je;
-    root = json_loadb((const char *)resp.body, resp.len, 0, &je);
-    if (!json_is_array(root) && !json_is_object(root)) {
-        rc = ff_remote_result_msg(res, 0, "events answered %s that is not JSON (%s at byte %d)",
-                                  resp.content_type[0] ? resp.content_type : "data without a content type",
-                                  je.text, je.position);
+    size_t n = 0;
+    if (ff_hek_events_answer(resp.body, resp.len, resp.content_type, &n, res) != 0)
         goto out;
-    }
-    json_t *jerr = json_is_object(root) ? json_object_get(root, "error") : NULL;
-    if (json_is_string(jerr)) {
-        rc = ff_remote_result_msg(res, 0, "Helioviewer: %.300s", json_string_value(jerr));
-        goto out;
-    }
-    size_t n = count_events(root);
     res->data = resp.body;
     res->len = resp.len;
     resp.body = NULL;
     rc = ff_remote_result_msg(res, 1, "%zu event%s from %s to %s", n, n == 1 ? "" : "s", start, end);
 out:
-    json_decref(root);
     ff_http_response_free(&resp);
     res->seconds = ff_remote_now() - t0;
     return rc;

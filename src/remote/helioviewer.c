@@ -26,13 +26,54 @@ static int image_id(json_t *v, char *id, size_t size)
     return 0;
 }
 
+int ff_helioviewer_closest_answer(const unsigned char *body, size_t len, const char *content_type,
+                                  double t, const char *iso, int source_id, int max_offset_minutes,
+                                  char id[32], char date[40], ff_remote_result *res)
+{
+    int rc = -1;
+    json_error_t je;
+    json_t *root = json_loadb((const char *)body, len, 0, &je);
+    date[0] = '\0';
+    if (!json_is_object(root)) {
+        ff_remote_result_msg(res, 0, "getClosestImage answered %s that is not a JSON object",
+                             content_type[0] ? content_type : "data without a content type");
+        goto out;
+    }
+    json_t *jerr = json_object_get(root, "error");
+    if (json_is_string(jerr)) {
+        ff_remote_result_msg(res, 0, "Helioviewer: %.300s", json_string_value(jerr));
+        goto out;
+    }
+    if (image_id(json_object_get(root, "id"), id, 32) != 0) {
+        ff_remote_result_msg(res, 0, "no image near %s for source %d (no id in the answer)", iso,
+                             source_id);
+        goto out;
+    }
+    json_t *jd = json_object_get(root, "date");
+    if (json_is_string(jd)) {
+        snprintf(date, 40, "%s", json_string_value(jd));
+        ff_time it;
+        if (ff_time_parse(date, FF_TS_UTC, &it, NULL) == 0) {
+            double off = (double)ff_time_unix(&it) + it.nanos / 1e9 - t;
+            if (fabs(off) > max_offset_minutes * 60.0) {
+                ff_remote_result_msg(res, 0, "no image within %d minutes of %s (the closest is %s)",
+                                     max_offset_minutes, iso, date);
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
 int ff_remote_helioviewer(ff_remote *r, const ff_obsmeta *meta, ff_remote_result *res)
 {
     memset(res, 0, sizeof *res);
     double t0 = ff_remote_now(), t;
     int rc = -1;
     ff_http_response resp = {0};
-    json_t *root = NULL;
     ff_err err = {{0}};
     if (r->cfg.offline) {
         rc = ff_remote_result_msg(res, 0, "skipped: offline (FITSFLOW_OFFLINE=1 or --offline)");
@@ -62,38 +103,10 @@ int ff_remote_helioviewer(ff_remote *r, const ff_obsmeta *meta, ff_remote_result
         rc = ff_remote_result_msg(res, 0, "getClosestImage failed: %s", err.msg);
         goto out;
     }
-    json_error_t je;
-    root = json_loadb((const char *)resp.body, resp.len, 0, &je);
-    if (!json_is_object(root)) {
-        rc = ff_remote_result_msg(res, 0, "getClosestImage answered %s that is not a JSON object",
-                                  resp.content_type[0] ? resp.content_type : "data without a content type");
+    char id[32], date[40];
+    if (ff_helioviewer_closest_answer(resp.body, resp.len, resp.content_type, t, iso, meta->source_id,
+                                      r->cfg.max_offset_minutes, id, date, res) != 0)
         goto out;
-    }
-    json_t *jerr = json_object_get(root, "error");
-    if (json_is_string(jerr)) {
-        rc = ff_remote_result_msg(res, 0, "Helioviewer: %.300s", json_string_value(jerr));
-        goto out;
-    }
-    char id[32];
-    if (image_id(json_object_get(root, "id"), id, sizeof id) != 0) {
-        rc = ff_remote_result_msg(res, 0, "no image near %s for source %d (no id in the answer)", iso,
-                                  meta->source_id);
-        goto out;
-    }
-    char date[40] = "";
-    json_t *jd = json_object_get(root, "date");
-    if (json_is_string(jd)) {
-        snprintf(date, sizeof date, "%s", json_string_value(jd));
-        ff_time it;
-        if (ff_time_parse(date, FF_TS_UTC, &it, NULL) == 0) {
-            double off = (double)ff_time_unix(&it) + it.nanos / 1e9 - t;
-            if (fabs(off) > r->cfg.max_offset_minutes * 60.0) {
-                rc = ff_remote_result_msg(res, 0, "no image within %d minutes of %s (the closest is %s)",
-                                          r->cfg.max_offset_minutes, iso, date);
-                goto out;
-            }
-        }
-    }
     ff_http_response_free(&resp);
     snprintf(url, sizeof url, "%s/v2/downloadImage/?id=%s&scale=2.0", r->cfg.helioviewer_url, id);
     int r2 = ff_remote_http_get(r, url, 0, NULL, &resp, &err);
@@ -114,7 +127,6 @@ int ff_remote_helioviewer(ff_remote *r, const ff_obsmeta *meta, ff_remote_result
                                                                            : " (re-encoded from JPEG)")
                                                   : "");
 out:
-    json_decref(root);
     ff_http_response_free(&resp);
     res->seconds = ff_remote_now() - t0;
     return rc;

@@ -54,8 +54,8 @@ int ff_html_next_href(const char **p, const char *end, char *out, size_t outsize
             s = ve;
         }
         size_t n = (size_t)(ve - v);
-        if (n == 0 || n >= outsize)
-            continue;
+        if (n == 0 || n >= outsize || memchr(v, '\0', n))
+            continue; /* a NUL would cut the value short: a shorter name than the page gives */
         memcpy(out, v, n);
         out[n] = '\0';
         *p = s;

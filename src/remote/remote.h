@@ -113,7 +113,7 @@ typedef enum ff_jsoc_kind { FF_JSOC_AIA, FF_JSOC_HMI_IC, FF_JSOC_HMI_M } ff_jsoc
 
 /* Finds the next href value in [*p, end) of an HTML page, whatever the markup (any case, quoted
  * with " or ', or unquoted, spaces around '='); copies it to out (at most outsize - 1 bytes; a
- * longer value is skipped) and advances *p. Returns 1 when found, 0 at the end. */
+ * longer value, or one holding a NUL byte, is skipped) and advances *p. Returns 1 when found, 0 at the end. */
 int ff_html_next_href(const char **p, const char *end, char *out, size_t outsize);
 
 /* Parses an image name into seconds since 1970 (UTC). AIA: "2013_06_24__17_31_30_84__SDO_AIA_AIA_193.jp2"

@@ -59,4 +59,16 @@ int ff_remote_png_encode(const unsigned char *pixels, unsigned width, unsigned h
 int ff_remote_png_check(const unsigned char *buf, size_t len, uint64_t max_pixels,
                         unsigned *width, unsigned *height, ff_err *err);
 
+/* getClosestImage's answer (helioviewer.c): 0 with the image's id (digits) and its date ("" when
+ * absent), or -1 with the reason in res (not JSON, an error, no id, too far from t, the observation
+ * time in seconds since 1970, written iso). */
+int ff_helioviewer_closest_answer(const unsigned char *body, size_t len, const char *content_type,
+                                  double t, const char *iso, int source_id, int max_offset_minutes,
+                                  char id[32], char date[40], ff_remote_result *res);
+
+/* The events API's answer (hek.c): 0 when it is a JSON array or object without an "error", with
+ * the number of events counted in *nevents; else -1 with the reason in res. */
+int ff_hek_events_answer(const unsigned char *body, size_t len, const char *content_type,
+                         size_t *nevents, ff_remote_result *res);
+
 #endif

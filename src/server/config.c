@@ -1,5 +1,6 @@
 /* FITSFLOW_* settings of the server: defaults and strict parsing of the environment. */
 #include "server/config.h"
+#include "server/scheduler.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,10 @@ int ff_server_config_from_env(ff_server_config *c, ff_err *err)
         env_uint("FITSFLOW_SHUTDOWN_TIMEOUT", 0, 3600, &c->shutdown_timeout, err) ||
         env_uint("FITSFLOW_RETENTION_HOURS", 1, 24 * 365, &c->retention_hours, err))
         return -1;
+    /* checked here so that a bad expression is a configuration error (exit 2), not a failed start */
+    ff_cron cron;
+    if (c->clean_cron[0] && ff_cron_parse(c->clean_cron, &cron, err) != 0)
+        return ff_err_prefix(err, "FITSFLOW_CLEAN_CRON");
     return 0;
 }
 

@@ -380,28 +380,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     ff_req_unref(r);
 }
 
-/* Percent-decoding of paths and arguments. Decoded control characters (%00 included) become 0x01
- * so they cannot cut a string short: validation then rejects them instead of seeing a prefix. */
+/* Percent-decoding of paths and arguments (ff_http_unescape). */
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls;
     (void)c;
-    char *w = s;
-    for (const char *p = s; *p; p++) {
-        int hi, lo;
-        if (*p == '%' && p[1] && p[2] && (hi = (p[1] >= '0' && p[1] <= '9') ? p[1] - '0'
-                                                  : (p[1] | 32) >= 'a' && (p[1] | 32) <= 'f' ? (p[1] | 32) - 'a' + 10 : -1) >= 0 &&
-            (lo = (p[2] >= '0' && p[2] <= '9') ? p[2] - '0'
-                  : (p[2] | 32) >= 'a' && (p[2] | 32) <= 'f' ? (p[2] | 32) - 'a' + 10 : -1) >= 0) {
-            unsigned char c8 = (unsigned char)(hi << 4 | lo);
-            *w++ = (char)(c8 < 0x20 || c8 == 0x7f ? 0x01 : c8);
-            p += 2;
-        } else {
-            *w++ = *p;
-        }
-    }
-    *w = '\0';
-    return (size_t)(w - s);
+    return ff_http_unescape(s);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

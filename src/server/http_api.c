@@ -14,16 +14,6 @@
 #include "core/log.h"
 #include "pipeline/session.h"
 
-static int content_type_ok(const char *t)
-{
-    if (strlen(t) > 200)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
-        if (*p < 0x20 || *p >= 0x7f)
-            return 0;
-    return 1;
-}
-
 enum MHD_Result ff_api_trigger(ff_req *r)
 {
     ff_http *h = r->h;
@@ -40,7 +30,7 @@ enum MHD_Result ff_api_trigger(ff_req *r)
         const char *ct = ff_req_arg(r, "contentType");
         if (!ct)
             ct = "";
-        if (!content_type_ok(ct))
+        if (!ff_http_content_type_ok(ct))
             return ff_http_send_error(r, 400, "contentType must be printable ASCII of at most 200 bytes");
         char key[FF_STORE_KEY_MAX + 1], url[FF_STORE_KEY_MAX + 1024];
         snprintf(key, sizeof key, "temp/%s/fits/%s", sid, name);

@@ -104,6 +104,10 @@ void ff_upload_table_free(ff_upload_table *t);
 enum MHD_Result ff_upload_begin(ff_req *r, const char *key);
 enum MHD_Result ff_upload_data(ff_req *r, const char *data, size_t *size);
 void ff_upload_end(ff_req *r); /* request over (completed or cut short) */
+/* Splits an upload key, which must be exactly temp/{sid}/fits/{name} with a valid store key and
+ * session id: 0 with sid copied (sidcap bytes) and *name pointing into key, or -1 with err. The
+ * name itself is not checked here (ff_upload_name_valid). */
+int ff_upload_split_key(const char *key, char *sid, size_t sidcap, const char **name, ff_err *err);
 
 /* static.c */
 enum MHD_Result ff_static_serve(ff_req *r, const char *key);
@@ -133,5 +137,11 @@ void ff_http_format_date(time_t t, char *out, size_t cap); /* IMF-fixdate, cap >
 /* 1 when an If-None-Match list matches etag (weak comparison, or "*"). */
 int ff_http_etag_match(const char *if_none_match, const char *etag);
 const char *ff_http_content_type(const char *key);
+/* Percent-decodes s in place (the daemon's unescape callback for paths and arguments) and returns
+ * the new length. A malformed escape is kept as it is; decoded control characters (%00 included)
+ * become 0x01 so they cannot cut a string short: validation then rejects them. */
+size_t ff_http_unescape(char *s);
+/* 1 when a Content-Type for a presigned upload is acceptable: printable ASCII, at most 200 bytes. */
+int ff_http_content_type_ok(const char *t);
 
 #endif

@@ -1,4 +1,5 @@
-/* Small HTTP pieces without I/O: Range, HTTP dates, ETag lists, media types by file name. */
+/* Small HTTP pieces without I/O: Range, HTTP dates, ETag lists, media types by file name,
+ * percent-decoding and the Content-Type check of upload URLs. */
 #include "server/http_internal.h"
 
 #include <ctype.h>
@@ -190,4 +191,39 @@ const char *ff_http_content_type(const char *key)
             if (!strcasecmp(dot, types[i].ext))
                 return types[i].type;
     return "application/octet-stream";
+}
+
+static int hexdigit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 32);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+size_t ff_http_unescape(char *s)
+{
+    char *w = s;
+    for (const char *p = s; *p; p++) {
+        int hi, lo;
+        if (*p == '%' && p[1] && p[2] && (hi = hexdigit(p[1])) >= 0 && (lo = hexdigit(p[2])) >= 0) {
+            unsigned char c8 = (unsigned char)(hi << 4 | lo);
+            *w++ = (char)(c8 < 0x20 || c8 == 0x7f ? 0x01 : c8);
+            p += 2;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+int ff_http_content_type_ok(const char *t)
+{
+    if (strlen(t) > 200)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f)
+            return 0;
+    return 1;
 }

@@ -131,8 +131,7 @@ static void release(ff_http *h, const char *sid, uint64_t len)
     pthread_mutex_unlock(&t->lock);
 }
 
-/* key must be exactly temp/{sid}/fits/{name}. */
-static int split_key(const char *key, char *sid, size_t sidcap, const char **name, ff_err *err)
+int ff_upload_split_key(const char *key, char *sid, size_t sidcap, const char **name, ff_err *err)
 {
     if (ff_store_key_valid(key, err) != 0)
         return -1;
@@ -185,7 +184,7 @@ enum MHD_Result ff_upload_begin(ff_req *r, const char *key)
     ff_err err = {{0}};
     char sid[FF_SESSION_ID_MAX + 1];
     const char *name = NULL;
-    if (split_key(key, sid, sizeof sid, &name, &err) != 0)
+    if (ff_upload_split_key(key, sid, sizeof sid, &name, &err) != 0)
         return reject(r, 400, "bad upload path: %s", err.msg);
     if (!ff_upload_name_valid(name, &err))
         return reject(r, 400, "%s", err.msg);

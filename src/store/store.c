@@ -11,8 +11,7 @@ int ff_store_key_valid(const char *key, ff_err *err)
     size_t n = strlen(key);
     if (n > FF_STORE_KEY_MAX)
         return ff_err_set(err, "key longer than %d bytes", FF_STORE_KEY_MAX);
-    if (key[0] == '/')
-        return ff_err_set(err, "absolute key '%.64s' not allowed", key);
+    /* control characters first: the messages below quote the key, which must stay one line */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)key[i];
         if (c < 32 || c == 127)
@@ -20,6 +19,8 @@ int ff_store_key_valid(const char *key, ff_err *err)
         if (c == '\\')
             return ff_err_set(err, "key contains a backslash");
     }
+    if (key[0] == '/')
+        return ff_err_set(err, "absolute key '%.64s' not allowed", key);
     /* Every segment must be a real name: not empty, not "." or "..". */
     const char *seg = key;
     for (;;) {

@@ -12,11 +12,14 @@ A case is Case(name, what, build, expect):
                                   its manifest notes)
                Usage(status, words...) the command exits with status, stderr holding the words,
                                   nothing processed
+  kind "request": build(ctx) gives one HTTP request sent to a real `fitsflow serve`; Expect gives
+               its status and JSON error (serve_cases.py); kind "serve": bad FITSFLOW_* settings
+               that must stop `fitsflow serve` with exit 2.
 Seeds and builders are deterministic. Run with Debian's /usr/bin/python3 (astropy, numpy).
-Server request cases (HTTP query, Range, presigned URLs) join when the server lands.
 """
 import gzip
 import io
+import json
 import os
 import struct
 import warnings
@@ -554,6 +557,20 @@ _comp_case("plio_tile_flipped.fits", "a PLIO_1 tile with its bytes XORed (CFITSI
            lambda b: corrupt_tile(b, 1, _flip_all))
 
 
+def _bad_xtension_cut(b):
+    """XTENSION = %BINTABLE' (unquoted: CFITSIO reads the table as an image whose PCOUNT heap is pixel
+    data) and the file cut inside the heap, not on a block boundary (so it is copied, not mapped)."""
+    set_card(b, "XTENSION", "%BINTABLE'")
+    hs, ds, n1, n2, heap = table_layout(b)
+    del b[heap + 300:]
+    assert len(b) % BLOCK
+
+
+_comp_case("comp_bad_xtension_cut.fits", "malformed XTENSION value with ZIMAGE = T, heap cut short "
+           "(CFITSIO's memfile read a 2880-byte record past the buffer; found by fuzz_fits_core)",
+           Refused("truncated"), gzip16, _bad_xtension_cut)
+
+
 # ------------------------------------------------------------------ F. odd observation metadata
 # Files that read fine but whose metadata is nonsense: processed, the time problem noted.
 
@@ -667,3 +684,187 @@ _cli("env_description_long", "FITSFLOW_ASDF_DESCRIPTION of 100 KB", ["process", 
      Usage(0), {"FITSFLOW_ASDF_DESCRIPTION": "x" * 100000})
 _cli("env_png_max_empty", "FITSFLOW_PNG_MAX='' (empty means default)", ["process", "-q", "-o", "{d}/out_empty", "{d}/g.fits"],
      Usage(0), {"FITSFLOW_PNG_MAX": ""})
+
+# ------------------------------------------------------------------ I. HTTP requests to `fitsflow serve`
+# Run against one real server (serve_cases.py): each bad request gets its status and a JSON error,
+# and after each the stored upload is unchanged and nothing new is stored.
+
+from serve_cases import Expect as _Expect  # noqa: E402
+
+
+def _req(name, what, expect, build):
+    case(name, what, expect, kind="request")(build)
+
+
+def _get(target, headers=()):
+    return lambda ctx: ("GET", target(ctx) if callable(target) else target, list(headers), b"")
+
+
+_T = "/FitsFlow-2-Trigger?"
+_OCT = [("Content-Type", "application/octet-stream")]
+
+
+def _put(target, headers=_OCT, body=b"SIMPLE  = x"):
+    return lambda ctx: ("PUT", target(ctx), list(headers), body)
+
+
+def _sid_key(ctx, name):
+    return f"temp/{ctx.sid}/fits/{name}"
+
+
+# traversal in every form
+_req("req_traversal_dotdot", "GET /temp/../outside.fits", _Expect(400, words=["bad object path"]), _get("/temp/../outside.fits"))
+_req("req_traversal_encoded", "GET /temp/%2e%2e/%2e%2e/etc/passwd", _Expect(400), _get("/temp/%2e%2e/%2e%2e/etc/passwd"))
+_req("req_traversal_in_session", "GET /temp/S/fits/..%2f..%2fsecret", _Expect(400),
+     _get(lambda c: f"/temp/{c.sid}/fits/..%2f..%2fsecret"))
+_req("req_traversal_backslash", "GET /daily_videos/..%5c..%5csecret", _Expect(400), _get("/daily_videos/..%5c..%5csecret"))
+_req("req_traversal_nul", "GET /temp/S/fits/good.fits%00.png", _Expect(400),
+     _get(lambda c: f"/temp/{c.sid}/fits/good.fits%00.png"))
+_req("req_traversal_web", "GET /..%2f..%2fetc%2fpasswd (browser client files)", _Expect(404), _get("/..%2f..%2fetc%2fpasswd"))
+_req("req_traversal_double_slash", "GET //etc/passwd", _Expect(404), _get("//etc/passwd"))
+_req("req_hidden_secret", "GET /temp/S/.secret (hidden names are never served)", _Expect(404),
+     _get(lambda c: f"/temp/{c.sid}/.secret"))
+_req("req_folder_listing", "GET /temp/S/fits/ (no listings)", _Expect(404), _get(lambda c: f"/temp/{c.sid}/fits/"))
+_req("req_traversal_signed_put", "a correctly signed PUT to temp/S/fits/../x.fits", _Expect(400),
+     _put(lambda c: c.signed(_sid_key(c, "../x.fits"))))
+_req("req_put_outside_fits", "a correctly signed PUT to temp/S/processed/x.fits", _Expect(400, words=["uploads go to"]),
+     _put(lambda c: c.signed(f"temp/{c.sid}/processed/x.fits")))
+
+# session ids
+_req("req_sid_missing", "Trigger without session_id", _Expect(400, words=["session_id required"]), _get(_T + "filename=a.fits"))
+_req("req_sid_short", "session_id of 3 characters", _Expect(400, words=["8 to 64"]), _get(_T + "session_id=abc&filename=a.fits"))
+_req("req_sid_upper", "session_id in upper case", _Expect(400), _get(_T + "session_id=ABCDEFGHIJ&filename=a.fits"))
+_req("req_sid_long", "session_id of 65 characters", _Expect(400), _get(_T + "session_id=" + "a" * 65 + "&filename=a.fits"))
+_req("req_sid_slash", "session_id with an encoded slash", _Expect(400), _get(_T + "session_id=abcdefgh%2F..&filename=a.fits"))
+_req("req_sid_status_upper", "GET /api/sessions/UPPER-CASE-ID", _Expect(400), _get("/api/sessions/UPPER-CASE-ID"))
+_req("req_sid_archive_short", "GET /api/sessions/abc/archive.zip", _Expect(400), _get("/api/sessions/abc/archive.zip"))
+_req("req_sid_events_nul", "GET /api/sessions/abcdefgh%00/events", _Expect(400), _get("/api/sessions/abcdefgh%00/events"))
+
+# file names
+for _n, _fname, _what in [("dotdot", "..%2Fx.fits", "../x.fits"), ("hidden", ".hidden.fits", "a leading dot"),
+                          ("txt", "notes.txt", "a .txt ending"), ("summary", "summary.fits", "a log name"),
+                          ("long", "a" * 201 + ".fits", "201+ bytes"), ("nul", "a%00.fits", "an encoded NUL"),
+                          ("space", "a%20b.fits", "a space"), ("empty", "", "an empty name"),
+                          ("percent", "a.fits%2500", "a literal %00 after decoding")]:
+    _req("req_name_" + _n, "filename with " + _what, _Expect(400),
+         (lambda f: _get(lambda c: _T + f"session_id={c.sid}&filename={f}&contentType=application/octet-stream"))(_fname))
+_req("req_content_type_ctl", "contentType with a control character", _Expect(400, words=["contenttype"]),
+     _get(lambda c: _T + f"session_id={c.sid}&filename=a.fits&contentType=a%0Ab"))
+
+# presigned URLs
+_req("req_put_unsigned", "PUT without a signature", _Expect(403, words=["no signature"]),
+     _put(lambda c: "/" + _sid_key(c, "new.fits")))
+_req("req_put_altered", "PUT with one hex digit of the signature changed", _Expect(403, words=["does not match"]),
+     _put(lambda c: c.signed(_sid_key(c, "new.fits"), sig=("0" if c.sign("PUT", _sid_key(c, "new.fits"), c.now + 300, "application/octet-stream")[0] != "0" else "1")
+                              + c.sign("PUT", _sid_key(c, "new.fits"), c.now + 300, "application/octet-stream")[1:])))
+_req("req_put_expired", "PUT with a correct signature that expired a minute ago", _Expect(403, words=["expired"]),
+     _put(lambda c: c.signed(_sid_key(c, "new.fits"), expires=c.now - 60)))
+_req("req_put_expiry_altered", "PUT with the expiry moved later (signature unchanged)", _Expect(403, words=["does not match"]),
+     _put(lambda c: c.signed(_sid_key(c, "new.fits"), expires=c.now + 9000,
+                             sig=c.sign("PUT", _sid_key(c, "new.fits"), c.now + 300, "application/octet-stream"))))
+_req("req_put_other_key", "PUT to good.fits with new.fits's signature (overwrite attempt)", _Expect(403),
+     _put(lambda c: c.signed(c.good_key, sig=c.sign("PUT", _sid_key(c, "new.fits"), c.now + 300, "application/octet-stream"))))
+_req("req_put_other_type", "PUT with another Content-Type than signed", _Expect(403),
+     _put(lambda c: c.signed(_sid_key(c, "new.fits")), headers=[("Content-Type", "text/html")]))
+_req("req_put_get_signature", "PUT with a signature made for GET", _Expect(403),
+     _put(lambda c: c.signed(_sid_key(c, "new.fits"), sig=c.sign("GET", _sid_key(c, "new.fits"), c.now + 300, "application/octet-stream"))))
+_req("req_put_sig_not_hex", "PUT with 64 'z' as signature", _Expect(403), _put(lambda c: c.signed(_sid_key(c, "new.fits"), sig="z" * 64)))
+_req("req_put_sig_short", "PUT with a 63-digit signature", _Expect(403), _put(lambda c: c.signed(_sid_key(c, "new.fits"), sig="a" * 63)))
+_req("req_put_expires_text", "PUT with X-FitsFlow-Expires=soon", _Expect(403), _put(lambda c: c.signed(_sid_key(c, "new.fits"), expires="soon")))
+_req("req_put_expires_huge", "PUT with a 20-digit expiry", _Expect(403), _put(lambda c: c.signed(_sid_key(c, "new.fits"), expires="9" * 20)))
+_req("req_put_dup_signature", "two signatures, a bad one first (the first wins)", _Expect(403),
+     _put(lambda c: c.signed(_sid_key(c, "new.fits")).replace("X-FitsFlow-Signature=", "X-FitsFlow-Signature=" + "0" * 64 + "&X-FitsFlow-Signature=")))
+
+# sizes
+_req("req_header_huge", "one 20 KB header (the limit is 16 KB)", _Expect(431, json=False), _get("/healthz", [("X-Big", "a" * 20000)]))
+_req("req_headers_many", "400 headers of 60 bytes", _Expect(431, json=False),
+     _get("/api/config", [("X-H%03d" % i, "b" * 60) for i in range(400)]))
+_req("req_body_too_big", "POST /api/sessions with a 100 KB body", _Expect(413, words=["larger than"]),
+     lambda c: ("POST", "/api/sessions", [("Content-Type", "application/json")], b"{" + b" " * 100000 + b"}"))
+_req("req_put_over_limit", "a signed PUT of 2 MB into a 1 MB session (Expect: 100-continue)", _Expect(413),
+     _put(lambda c: c.signed(_sid_key(c, "big.fits")), headers=_OCT + [("Content-Length", "2000000"), ("Expect", "100-continue")]))
+_req("req_put_chunked", "a signed PUT with a chunked body", _Expect(411),
+     _put(lambda c: c.signed(_sid_key(c, "chunk.fits")), headers=_OCT + [("Transfer-Encoding", "chunked")], body=b"5\r\nhello\r\n0\r\n\r\n"))
+_req("req_put_length_text", "a signed PUT with Content-Length: lots", _Expect(400, json=False),
+     _put(lambda c: c.signed(_sid_key(c, "len.fits")), headers=_OCT + [("Content-Length", "lots")], body=b""))
+
+# Range and conditional headers on the stored upload
+def _range(value, status, json_=False, name="Range"):
+    return _Expect(status, json=json_), (lambda c: ("GET", "/" + c.good_key, [(name, value)], b""))
+
+
+for _n, _v, _st, _j in [("past_end", "bytes=999999999-", 416, True), ("suffix_zero", "bytes=-0", 416, True),
+                        ("reversed", "bytes=5-1", 200, False), ("multi", "bytes=0-0,5-6", 200, False),
+                        ("unit", "items=0-5", 200, False), ("digits", "bytes=99999999999999999999-", 200, False),
+                        ("negative", "bytes=-5-3", 200, False), ("garbage", "bytes=\x01\x02", 200, False)]:
+    _e, _b = _range(_v, _st, _j)
+    _req("req_range_" + _n, "Range: " + _v.encode("unicode_escape").decode(), _e, _b)
+_e, _b = _range('"unterminated', 200, name="If-None-Match")
+_req("req_if_none_match_bad", "If-None-Match with an unterminated tag", _e, _b)
+_e, _b = _range("yesterday at noon", 200, name="If-Modified-Since")
+_req("req_if_modified_since_bad", "If-Modified-Since that is not a date", _e, _b)
+
+# methods
+_req("req_method_delete", "DELETE of the stored upload", _Expect(405, check=lambda c, s, h, d: "allow" in h),
+     lambda c: ("DELETE", "/" + c.good_key, [], b""))
+_req("req_method_patch", "PATCH /api/config", _Expect(405), lambda c: ("PATCH", "/api/config", [], b""))
+_req("req_method_brew", "BREW / (an unknown method)", _Expect(405), lambda c: ("BREW", "/", [], b""))
+_req("req_method_trace", "TRACE /healthz", _Expect(405), lambda c: ("TRACE", "/healthz", [], b""))
+_req("req_method_post_trigger", "POST /FitsFlow-2-Trigger", _Expect(405), lambda c: ("POST", _T + "session_id=abcdefgh", [], b""))
+_req("req_unknown_api", "GET /api/nothing", _Expect(404), _get("/api/nothing"))
+
+# bodies that are not JSON (no route reads a JSON body: it is ignored, not parsed)
+_req("req_bad_json_body", "POST /api/sessions with a body that is not JSON", _Expect(201, json=False,
+     check=lambda c, s, h, d: len(json.loads(d)["session_id"]) == 32 or (_ for _ in ()).throw(AssertionError(d))),
+     lambda c: ("POST", "/api/sessions", [("Content-Type", "application/json")], b'{"session_id": "../x", '))
+
+# query strings
+_req("req_query_dup_name_first_good", "filename twice, the good one first: the first wins",
+     _Expect(200, json=False, check=lambda c, s, h, d: json.loads(d)["key"].endswith("/fits/a.fits") or (_ for _ in ()).throw(AssertionError(d))),
+     _get(lambda c: _T + f"session_id={c.sid}&filename=a.fits&filename=..%2Fb.fits"))
+_req("req_query_dup_name_first_bad", "filename twice, the bad one first", _Expect(400),
+     _get(lambda c: _T + f"session_id={c.sid}&filename=..%2Fb.fits&filename=a.fits"))
+_req("req_query_no_equals", "session_id without '='", _Expect(400, words=["session_id required"]), _get(_T + "session_id&filename=a.fits"))
+_req("req_query_empty_key", "'=x&&&' and an empty session_id", _Expect(400), _get(_T + "=x&&&session_id=&filename=a.fits"))
+_req("req_query_bad_escape", "session_id=%zz%4", _Expect(400), _get(_T + "session_id=%zz%4&filename=a.fits"))
+_req("req_query_nul_escape", "session_id with %00 inside", _Expect(400), _get(_T + "session_id=abcdefgh%00ijk&filename=a.fits"))
+_req("req_query_raw_nul", "a raw NUL byte in the request line (libmicrohttpd cuts the URL at it)",
+     _Expect(400, json=False, known="libmicrohttpd 0.9.75 ends the URL at a raw NUL and the request is served "
+             "for the prefix (here a presigned URL for a.fits); FitsFlow's own code never sees the NUL"),
+     lambda c: ("GET", (_T + f"session_id={c.sid}&filename=a.fits\0../../x.fits").encode(), [], b""))
+_req("req_query_huge", "a 40 KB query string", _Expect(400, words=["session_id"]), _get(_T + "session_id=" + "a" * 40000))
+
+
+# ------------------------------------------------------------------ J. `fitsflow serve` configuration
+# Bad settings: serve must exit 2 at once with a message naming the setting.
+
+class _Exit:
+    kind = "serve"
+
+    def __init__(self, status):
+        self.status = status
+
+
+def _serve_cfg(name, env, words, args=()):
+    case(name, "serve with " + (" ".join("%s=%r" % kv for kv in env.items()) or " ".join(args)), _Exit(2),
+         kind="serve")(lambda d: (env, list(args), words))
+
+
+_serve_cfg("serve_listen_no_port", {"FITSFLOW_LISTEN": "127.0.0.1"}, ["fitsflow_listen", "port"], )
+_serve_cfg("serve_listen_port_big", {"FITSFLOW_LISTEN": "127.0.0.1:99999"}, ["fitsflow_listen", "port"])
+_serve_cfg("serve_listen_flag_bad", {}, ["port"], ["--listen", "localhost:http"])
+_serve_cfg("serve_workers_zero", {"FITSFLOW_WORKERS": "0"}, ["fitsflow_workers"])
+_serve_cfg("serve_workers_text", {"FITSFLOW_WORKERS": "many"}, ["fitsflow_workers"])
+_serve_cfg("serve_limit_zero", {"FITSFLOW_SESSION_LIMIT_MB": "0"}, ["fitsflow_session_limit_mb"])
+_serve_cfg("serve_limit_negative", {"FITSFLOW_SESSION_LIMIT_MB": "-170"}, ["fitsflow_session_limit_mb"])
+_serve_cfg("serve_ttl_huge", {"FITSFLOW_PRESIGN_TTL": "99999999999"}, ["fitsflow_presign_ttl"])
+_serve_cfg("serve_secret_short", {"FITSFLOW_SECRET": "short"}, ["fitsflow_secret", "16"])
+_serve_cfg("serve_header_bytes_small", {"FITSFLOW_MAX_HEADER_BYTES": "10"}, ["fitsflow_max_header_bytes"])
+_serve_cfg("serve_http_threads_huge", {"FITSFLOW_HTTP_THREADS": "100000"}, ["fitsflow_http_threads"])
+_serve_cfg("serve_retention_zero", {"FITSFLOW_RETENTION_HOURS": "0"}, ["fitsflow_retention_hours"])
+_serve_cfg("serve_rate_limit_text", {"FITSFLOW_RATE_LIMIT": "fast"}, ["fitsflow_rate_limit"])
+_serve_cfg("serve_timeout_zero", {"FITSFLOW_REQUEST_TIMEOUT": "0"}, ["fitsflow_request_timeout"])
+_serve_cfg("serve_offline_maybe", {"FITSFLOW_OFFLINE": "maybe"}, ["fitsflow_offline"])
+_serve_cfg("serve_log_level_bad", {"FITSFLOW_LOG_LEVEL": "loud"}, ["fitsflow_log_level"])
+_serve_cfg("serve_cron_bad", {"FITSFLOW_CLEAN_CRON": "every day"}, ["fitsflow_clean_cron"])
+_serve_cfg("serve_data_dir_long", {"FITSFLOW_DATA_DIR": "/tmp/" + "d" * 5000}, ["fitsflow_data_dir"], )

@@ -1,17 +1,21 @@
 """End-to-end: every case of the bad-input catalogue (tests/badinput/catalogue.py) against the real
 binary. A file case runs `fitsflow process` on the bad file together with a good one and checks the
 catalogued outcome (refused with its reason and nothing written for it, or processed); a CLI case
-checks the exit status and message. Under the ASan build any memory error or leak fails the case.
+checks the exit status and message; request cases run against one real `fitsflow serve`
+(tests/badinput/serve_cases.py) and serve cases check that bad settings stop it. Under the ASan build any memory error or leak fails the case.
 Plain script: exit status 0 means every case passed. FF_BADINPUT_ONLY=name1,name2 runs a subset."""
+import concurrent.futures
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "badinput"))
 import catalogue  # noqa: E402
+import serve_cases  # noqa: E402
 
 GOOD = "g.fits"
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer")
@@ -106,18 +110,43 @@ def main():
     with open(os.path.join(work, GOOD), "wb") as f:
         f.write(catalogue.GOOD16)
     only = set(filter(None, os.environ.get("FF_BADINPUT_ONLY", "").split(",")))
-    passed = failed = 0
+    requests, others = [], []
     for c in catalogue.CASES:
         if only and c.name not in only:
             continue
+        (requests if c.kind == "request" else others).append(c)
+    counts = [0, 0]
+    lock = threading.Lock()
+
+    def report(c, ok, text):  # ok None: a known problem, reported but not counted
+        with lock:
+            if ok is None:
+                print("KNOWN %-35s %s" % (c.name, text))
+            else:
+                counts[0 if ok else 1] += 1
+                print(("ok   %-36s %s" if ok else "FAIL %-36s " + c.what + " -- %s") % (c.name, text[:150] if ok else text))
+            sys.stdout.flush()
+
+    def one(c):
         try:
-            got = (run_file_case if c.kind == "file" else run_cli_case)(binary, c, work)
-            passed += 1
-            print("ok   %-36s %s" % (c.name, got[:150]))
+            got = {"file": run_file_case, "cli": run_cli_case,
+                   "serve": serve_cases.run_serve_config}[c.kind](binary, c, work)
+            report(c, True, got)
         except (AssertionError, subprocess.TimeoutExpired, OSError) as ex:
-            failed += 1
-            print("FAIL %-36s %s -- %s" % (c.name, c.what, str(ex)[:600]))
-        sys.stdout.flush()
+            report(c, False, str(ex)[:600])
+
+    # Cases are independent (their own file names and output folders): two at a time, while the
+    # request cases run against their server.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(one, c) for c in others]
+        if requests:
+            try:
+                serve_cases.run_requests(requests, work, report)
+            except (AssertionError, OSError) as ex:
+                report(catalogue.Case("serve (request cases)", "the server", None, None), False, str(ex)[:1500])
+        for f in futures:
+            f.result()
+    passed, failed = counts
     print("%d passed, %d failed" % (passed, failed))
     if failed == 0 and not only:
         shutil.rmtree(work, ignore_errors=True)
