@@ -624,14 +624,6 @@ static int check_size(fitsfile *fp, const src *s, const probe *p, ff_err *err)
         fits_clear_errmsg();
         return ff_err_set(err, "could not locate the image data in the file");
     }
-    /* CFITSIO sizes the data unit from the header alone (|BITPIX|/8 * GCOUNT * (PCOUNT + pixels))
-     * and, when that runs past the end of a memfile, enlarges the file size it believes in; its
-     * memory driver then copies whole 2880-byte records from beyond the buffer we gave it (a
-     * malformed XTENSION value turns a compressed image's table into an "image" whose PCOUNT
-     * heap is counted as pixel data). The data unit must lie inside the buffer. */
-    if (data < 0 || end < data || (unsigned long long)end > s->cap)
-        return ff_err_set(err, "file is truncated or its header is damaged: HDU data end at byte "
-                               "%lld but the file has %zu bytes", end, s->size);
     unsigned long long need;
     if (p->compressed) {
         long long rowlen = 0, rows = 0, pcount = 0;
@@ -654,6 +646,14 @@ static int check_size(fitsfile *fp, const src *s, const probe *p, ff_err *err)
     if (need > have)
         return ff_err_set(err, "file is truncated: header says %llu data bytes but only %llu follow",
                           need, have);
+    /* CFITSIO sizes the data unit from the header alone (|BITPIX|/8 * GCOUNT * (PCOUNT + pixels))
+     * and, when that runs past the end of a memfile, enlarges the file size it believes in; its
+     * memory driver then copies whole 2880-byte records from beyond the buffer we gave it (a
+     * malformed XTENSION value turns a compressed image's table into an "image" whose PCOUNT
+     * heap is counted as pixel data). The data unit must lie inside the buffer. */
+    if (data < 0 || end < data || (unsigned long long)end > s->cap)
+        return ff_err_set(err, "file is truncated or its header is damaged: HDU data end at byte "
+                               "%lld but the file has %zu bytes", end, s->size);
     return 0;
 }
 
