@@ -485,7 +485,7 @@ ff_http *ff_http_start(const ff_http_deps *deps, ff_err *err)
         ff_err_set(err, "out of memory");
         goto fail;
     }
-    if (ff_sse_start(h, err) != 0)
+    if (ff_sse_start(h, err) != 0 || ff_pump_hub_start(h, err) != 0)
         goto fail;
 
     /* Not MHD_USE_TURBO: it skips shutdown() before close, and refused requests then reach the
@@ -515,6 +515,7 @@ ff_http *ff_http_start(const ff_http_deps *deps, ff_err *err)
 fail:
     close(fd);
     ff_sse_free(h);
+    ff_pump_hub_free(h);
     ff_upload_table_free(h->uploads);
     ff_cors_free(h);
     ff_ratelimit_free(h->rl);
@@ -544,8 +545,10 @@ void ff_http_stop(ff_http *h, unsigned timeout_s)
     double until = ff_http_now() + timeout_s;
     while (atomic_load(&h->inflight) > 0 && ff_http_now() < until)
         usleep(20 * 1000);
+    ff_pump_hub_stop(h);
     MHD_stop_daemon(h->mhd);
     ff_sse_free(h);
+    ff_pump_hub_free(h);
     ff_upload_table_free(h->uploads);
     ff_cors_free(h);
     ff_ratelimit_free(h->rl);
