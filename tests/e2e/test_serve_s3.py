@@ -33,7 +33,7 @@ TMP = scratch("serve-s3")
 PEER = s3peer.S3Peer(TMP).__enter__()
 S3 = PEER.client()
 B = PEER.bucket
-LIMIT_MB = 2
+LIMIT_MB = 20  # uploads near the limit go to S3 as multipart uploads (8 MiB parts)
 SRV = Server("serve-s3", env=PEER.env(FITSFLOW_SESSION_LIMIT_MB=str(LIMIT_MB),
                                       FITSFLOW_SHUTDOWN_TIMEOUT="2"),
              data=os.path.join(TMP, "data")).start()
@@ -238,7 +238,13 @@ def status_json_says_done():
 def session_limit_counts_the_uploads_in_the_bucket():
     sid = "limit-" + uuid.uuid4().hex[:12]
     limit = LIMIT_MB * MiB
-    upload(SRV, sid, "a.fits", b"\0" * (limit - 1000))
+    first = os.urandom(limit - 1000)
+    n = len(PEER.requests)
+    upload(SRV, sid, "a.fits", first)
+    with PEER.lock:
+        parts = [r for r in PEER.requests[n:] if r[0] == "PUT" and "partNumber=" in r[1]]
+    assert len(parts) == 3, parts
+    assert S3.get_object(Bucket=B, Key=f"temp/{sid}/fits/a.fits")["Body"].read() == first
     p = presign(SRV, sid, "b.fits")
     st, _, body = put_url(SRV, p["url"], b"\0" * 1001)
     assert st == 413 and "limit" in json.loads(body)["error"], (st, body)
