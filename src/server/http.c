@@ -1,6 +1,8 @@
 /* The libmicrohttpd daemon: request lifecycle, routing, limits, JSON errors and the request log.
  * Threading: a pool of epoll threads (FITSFLOW_HTTP_THREADS) serves everything; static files go
- * out with sendfile; event streams suspend their connection while idle, so they hold no thread. */
+ * out with sendfile; event streams suspend their connection while idle, so they hold no thread;
+ * bodies made elsewhere (objects read from S3, the ZIP) come from a producer thread (pump.c) and
+ * suspend their connection while it has nothing new. */
 #include "server/http_internal.h"
 
 #include <errno.h>
