@@ -32,7 +32,8 @@ static const char usage[] =
     "  -l, --listen HOST:PORT  address to listen on (FITSFLOW_LISTEN, default 127.0.0.1:8080;\n"
     "                          port 0 picks a free port)\n"
     "  -d, --data-dir DIR      uploads, outputs, queue and secret (FITSFLOW_DATA_DIR,\n"
-    "                          default ./fitsflow-data)\n"
+    "                          default ./fitsflow-data); with FITSFLOW_STORE=s3 uploads and\n"
+    "                          outputs go to the FITSFLOW_S3_BUCKET bucket instead\n"
     "      --public-url URL    base of the upload URLs handed out (FITSFLOW_PUBLIC_URL,\n"
     "                          default http://HOST:PORT)\n"
     "  -w, --workers N         sessions processed at once (FITSFLOW_WORKERS, default 2)\n"
@@ -149,9 +150,11 @@ int ff_cmd_serve(int argc, char **argv)
         ff_log(FF_LOG_ERROR, NULL, NULL, "%s", err.msg);
         goto out;
     }
-    store = ff_store_open_fs(cfg.data_dir, &err);
+    /* Objects live where FITSFLOW_STORE says (the data folder, or S3); the queue and the secret
+     * stay in the local data folder either way. */
+    store = ff_store_open_from_env(cfg.data_dir, &err);
     if (!store) {
-        ff_log(FF_LOG_ERROR, NULL, NULL, "cannot open the data folder '%s': %s", cfg.data_dir, err.msg);
+        ff_log(FF_LOG_ERROR, NULL, NULL, "cannot open the store: %s", err.msg);
         goto out;
     }
     snprintf(dbpath, sizeof dbpath, "%s/queue.db", cfg.data_dir);
@@ -214,8 +217,15 @@ int ff_cmd_serve(int argc, char **argv)
                cfg.clean_cron, err.msg);
         goto out;
     }
-    ff_log(FF_LOG_INFO, NULL, NULL, "FitsFlow %s listening on %s (data in %s, %u workers, %u HTTP threads)",
-           FF_VERSION, ff_http_public_url(http), cfg.data_dir, cfg.workers, cfg.http_threads);
+    const char *kind = getenv("FITSFLOW_STORE");
+    const char *bucket = getenv("FITSFLOW_S3_BUCKET");
+    if (kind && !strcmp(kind, "s3"))
+        ff_log(FF_LOG_INFO, NULL, NULL, "FitsFlow %s listening on %s (objects in s3://%s, queue in %s, "
+               "%u workers, %u HTTP threads)", FF_VERSION, ff_http_public_url(http), bucket ? bucket : "",
+               cfg.data_dir, cfg.workers, cfg.http_threads);
+    else
+        ff_log(FF_LOG_INFO, NULL, NULL, "FitsFlow %s listening on %s (data in %s, %u workers, %u HTTP threads)",
+               FF_VERSION, ff_http_public_url(http), cfg.data_dir, cfg.workers, cfg.http_threads);
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "remote/remote_impl.h"
+#include "store/sigv4.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -249,6 +250,11 @@ int ff_remote_http_get(ff_remote *r, const char *url, uint64_t max_bytes, FILE *
         curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+        /* The system's CA bundle wherever it lives (Debian, Amazon Linux, SSL_CERT_FILE): a
+         * libcurl built elsewhere, as in the Lambda zip, only knows its build system's path. */
+        const char *ca = ff_aws_ca_bundle();
+        if (ca)
+            curl_easy_setopt(h, CURLOPT_CAINFO, ca);
         if (r->share)
             curl_easy_setopt(h, CURLOPT_SHARE, r->share);
         else

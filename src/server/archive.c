@@ -1,18 +1,16 @@
 /* GET /api/sessions/S/archive.zip: every output under temp/S/processed/ plus a README.txt as one
- * ZIP (libarchive), streamed while it is built. A producer thread writes the archive into a
- * bounded ring buffer (1 MiB) that the HTTP side drains, so memory stays small whatever the size
- * of the session, and a slow client only slows the producer down. */
+ * ZIP (libarchive), streamed while it is built. A producer thread (pump.c) reads each object
+ * through the store's streaming reader and writes the archive into a bounded ring (1 MiB) that
+ * the HTTP side drains, so memory stays small whatever the size of the session, a slow client
+ * only slows the producer down, and no HTTP thread waits while the producer compresses or reads
+ * from the store. */
 #include "server/http_internal.h"
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/log.h"
 #include "pipeline/session.h"
@@ -21,14 +19,8 @@
 #define CHUNK (256 * 1024)
 
 typedef struct zip_stream {
-    pthread_mutex_t lock;
-    pthread_cond_t can_read, can_write;
-    char *ring;
-    size_t head, len; /* bytes waiting start at head */
-    int done, failed, cancelled, thread_started;
-    pthread_t thread;
+    ff_pump *pump;
     ff_http *h;
-    ff_req *r;
     char sid[FF_SESSION_ID_MAX + 1];
     char **keys;
     size_t nkeys, capkeys;
@@ -38,41 +30,19 @@ static la_ssize_t zw_write(struct archive *a, void *cls, const void *buf, size_t
 {
     (void)a;
     zip_stream *z = cls;
-    const char *p = buf;
-    size_t left = n;
-    pthread_mutex_lock(&z->lock);
-    while (left) {
-        while (z->len == RING && !z->cancelled)
-            pthread_cond_wait(&z->can_write, &z->lock);
-        if (z->cancelled) {
-            pthread_mutex_unlock(&z->lock);
-            return -1;
-        }
-        size_t tail = (z->head + z->len) % RING;
-        size_t room = RING - z->len;
-        size_t run = RING - tail < room ? RING - tail : room;
-        if (run > left)
-            run = left;
-        memcpy(z->ring + tail, p, run);
-        z->len += run;
-        p += run;
-        left -= run;
-        pthread_cond_signal(&z->can_read);
-    }
-    pthread_mutex_unlock(&z->lock);
-    return (la_ssize_t)n;
+    return ff_pump_write(z->pump, buf, n) == 0 ? (la_ssize_t)n : -1;
 }
 
-static int add_entry(struct archive *a, const char *name, const struct stat *st)
+static int add_entry(struct archive *a, const char *name, uint64_t size, time_t mtime)
 {
     struct archive_entry *e = archive_entry_new();
     if (!e)
         return -1;
     archive_entry_set_pathname(e, name);
-    archive_entry_set_size(e, st->st_size);
+    archive_entry_set_size(e, (la_int64_t)size);
     archive_entry_set_filetype(e, AE_IFREG);
     archive_entry_set_perm(e, 0644);
-    archive_entry_set_mtime(e, st->st_mtim.tv_sec, 0);
+    archive_entry_set_mtime(e, mtime, 0);
     int rc = archive_write_header(a, e);
     archive_entry_free(e);
     return rc == ARCHIVE_OK ? 0 : -1;
@@ -104,10 +74,7 @@ static int add_readme(zip_stream *z, struct archive *a)
         free(text);
         return -1;
     }
-    struct stat st = {0};
-    st.st_size = (off_t)len;
-    st.st_mtim.tv_sec = time(NULL);
-    int rc = add_entry(a, "README.txt", &st);
+    int rc = add_entry(a, "README.txt", len, time(NULL));
     if (rc == 0 && archive_write_data(a, text, len) != (la_ssize_t)len)
         rc = -1;
     free(text);
@@ -118,39 +85,36 @@ static int add_file(zip_stream *z, struct archive *a, const char *rel, char *buf
 {
     char key[FF_STORE_KEY_MAX + 1];
     snprintf(key, sizeof key, "temp/%s/processed/%s", z->sid, rel);
-    char *path = ff_store_local_path(z->h->d.store, key);
-    if (!path)
-        return -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    free(path);
-    struct stat st;
-    if (fd < 0)
+    ff_store_stat st;
+    ff_store_reader *rd = NULL;
+    ff_err err = {{0}};
+    int rc = ff_store_reader_open(z->h->d.store, key, 0, FF_STORE_TO_END, &st, &rd, &err);
+    if (rc == 1)
         return 0; /* deleted meanwhile (a rerun): leave it out */
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return 0;
+    if (rc != 0) {
+        ff_log(FF_LOG_ERROR, z->sid, rel, "archive.zip: %s", err.msg);
+        return -1;
     }
-    int rc = add_entry(a, rel, &st);
-    off_t left = st.st_size;
-    while (rc == 0 && left > 0) {
-        ssize_t n = read(fd, buf, CHUNK);
-        if (n <= 0) {
+    rc = add_entry(a, rel, st.size, st.mtime);
+    size_t got;
+    while (rc == 0) {
+        if (ff_store_reader_read(rd, buf, CHUNK, &got, &err) != 0) {
+            ff_log(FF_LOG_ERROR, z->sid, rel, "archive.zip: %s", err.msg);
             rc = -1;
+        } else if (!got) {
             break;
-        }
-        if (n > left)
-            n = (ssize_t)left;
-        if (archive_write_data(a, buf, (size_t)n) != n)
+        } else if (archive_write_data(a, buf, got) != (la_ssize_t)got) {
             rc = -1;
-        left -= n;
+        }
     }
-    close(fd);
+    ff_store_reader_close(rd);
     return rc;
 }
 
-static void *producer(void *arg)
+static int build(ff_pump *p, void *ctx)
 {
-    zip_stream *z = arg;
+    zip_stream *z = ctx;
+    z->pump = p;
     int rc = -1;
     char *buf = malloc(CHUNK);
     struct archive *a = archive_write_new();
@@ -166,68 +130,21 @@ static void *producer(void *arg)
                 rc = -1;
         }
     }
-    if (rc != 0 && !z->cancelled)
+    if (rc != 0 && !ff_pump_cancelled(p))
         ff_log(FF_LOG_ERROR, z->sid, NULL, "building archive.zip failed: %s",
                a && archive_error_string(a) ? archive_error_string(a) : "out of memory");
     if (a)
         archive_write_free(a);
     free(buf);
-    pthread_mutex_lock(&z->lock);
-    z->done = 1;
-    z->failed = rc != 0;
-    pthread_cond_signal(&z->can_read);
-    pthread_mutex_unlock(&z->lock);
-    return NULL;
-}
-
-static ssize_t zip_read(void *cls, uint64_t pos, char *out, size_t max)
-{
-    (void)pos;
-    zip_stream *z = cls;
-    pthread_mutex_lock(&z->lock);
-    /* Waits only while the producer is compressing: it never waits on the network. */
-    while (z->len == 0 && !z->done)
-        pthread_cond_wait(&z->can_read, &z->lock);
-    if (z->len == 0) {
-        int failed = z->failed;
-        pthread_mutex_unlock(&z->lock);
-        return failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
-    }
-    size_t n = 0;
-    while (n < max && z->len) {
-        size_t run = RING - z->head < z->len ? RING - z->head : z->len;
-        if (run > max - n)
-            run = max - n;
-        memcpy(out + n, z->ring + z->head, run);
-        z->head = (z->head + run) % RING;
-        z->len -= run;
-        n += run;
-    }
-    pthread_cond_signal(&z->can_write);
-    pthread_mutex_unlock(&z->lock);
-    atomic_fetch_add(&z->r->bytes_out, n);
-    return (ssize_t)n;
+    return rc;
 }
 
 static void zip_free(void *cls)
 {
     zip_stream *z = cls;
-    if (z->thread_started) {
-        pthread_mutex_lock(&z->lock);
-        z->cancelled = 1;
-        pthread_cond_broadcast(&z->can_write);
-        pthread_mutex_unlock(&z->lock);
-        pthread_join(z->thread, NULL);
-    }
     for (size_t i = 0; i < z->nkeys; i++)
         free(z->keys[i]);
     free(z->keys);
-    free(z->ring);
-    pthread_mutex_destroy(&z->lock);
-    pthread_cond_destroy(&z->can_read);
-    pthread_cond_destroy(&z->can_write);
-    if (z->r)
-        ff_req_unref(z->r);
     free(z);
 }
 
@@ -273,9 +190,6 @@ enum MHD_Result ff_archive_zip(ff_req *r, const char *sid)
     zip_stream *z = calloc(1, sizeof *z);
     if (!z)
         return MHD_NO;
-    pthread_mutex_init(&z->lock, NULL);
-    pthread_cond_init(&z->can_read, NULL);
-    pthread_cond_init(&z->can_write, NULL);
     z->h = r->h;
     snprintf(z->sid, sizeof z->sid, "%s", sid);
     char prefix[128];
@@ -291,23 +205,9 @@ enum MHD_Result ff_archive_zip(ff_req *r, const char *sid)
         return ff_http_send_error(r, 404, "session %s has no outputs yet", sid);
     }
     qsort(z->keys, z->nkeys, sizeof *z->keys, cmp_str);
-    z->ring = malloc(RING);
-    if (!z->ring) {
-        zip_free(z);
-        return ff_http_send_error(r, 503, "out of memory");
-    }
-    if (pthread_create(&z->thread, NULL, producer, z) != 0) {
-        zip_free(z);
+    struct MHD_Response *resp = ff_pump_response(r, MHD_SIZE_UNKNOWN, RING, build, z, zip_free);
+    if (!resp)
         return ff_http_send_error(r, 503, "cannot start building the archive; try again");
-    }
-    z->thread_started = 1;
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, zip_read, z, zip_free);
-    if (!resp) {
-        zip_free(z);
-        return MHD_NO;
-    }
-    ff_req_ref(r);
-    z->r = r;
     char cd[160];
     snprintf(cd, sizeof cd, "attachment; filename=\"fitsflow-%s.zip\"", sid);
     MHD_add_response_header(resp, "Content-Type", "application/zip");

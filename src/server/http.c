@@ -1,6 +1,8 @@
 /* The libmicrohttpd daemon: request lifecycle, routing, limits, JSON errors and the request log.
  * Threading: a pool of epoll threads (FITSFLOW_HTTP_THREADS) serves everything; static files go
- * out with sendfile; event streams suspend their connection while idle, so they hold no thread. */
+ * out with sendfile; event streams suspend their connection while idle, so they hold no thread;
+ * bodies made elsewhere (objects read from S3, the ZIP) come from a producer thread (pump.c) and
+ * suspend their connection while it has nothing new. */
 #include "server/http_internal.h"
 
 #include <errno.h>
@@ -469,7 +471,7 @@ ff_http *ff_http_start(const ff_http_deps *deps, ff_err *err)
         ff_err_set(err, "out of memory");
         goto fail;
     }
-    if (ff_sse_start(h, err) != 0)
+    if (ff_sse_start(h, err) != 0 || ff_pump_hub_start(h, err) != 0)
         goto fail;
 
     /* Not MHD_USE_TURBO: it skips shutdown() before close, and refused requests then reach the
@@ -499,6 +501,7 @@ ff_http *ff_http_start(const ff_http_deps *deps, ff_err *err)
 fail:
     close(fd);
     ff_sse_free(h);
+    ff_pump_hub_free(h);
     ff_upload_table_free(h->uploads);
     ff_cors_free(h);
     ff_ratelimit_free(h->rl);
@@ -528,8 +531,10 @@ void ff_http_stop(ff_http *h, unsigned timeout_s)
     double until = ff_http_now() + timeout_s;
     while (atomic_load(&h->inflight) > 0 && ff_http_now() < until)
         usleep(20 * 1000);
+    ff_pump_hub_stop(h);
     MHD_stop_daemon(h->mhd);
     ff_sse_free(h);
+    ff_pump_hub_free(h);
     ff_upload_table_free(h->uploads);
     ff_cors_free(h);
     ff_ratelimit_free(h->rl);

@@ -14,6 +14,8 @@
 
 typedef struct ff_upload_table ff_upload_table;
 typedef struct ff_sse_hub ff_sse_hub;
+typedef struct ff_pump_hub ff_pump_hub;
+typedef struct ff_pump ff_pump;
 
 #define FF_HTTP_MAX_SMALL_BODY (64 * 1024) /* bodies of requests other than uploads */
 #define FF_HTTP_DRAIN_MAX (8u << 20) /* bodies read and dropped to answer a refusal cleanly */
@@ -38,6 +40,7 @@ struct ff_http {
     int any_origin;
     ff_upload_table *uploads;
     ff_sse_hub *sse;
+    ff_pump_hub *pumps;
     atomic_int inflight;
     atomic_int stopping;
     unsigned port;
@@ -119,6 +122,21 @@ int ff_sse_start(ff_http *h, ff_err *err);
 void ff_sse_stop(ff_http *h); /* ends every stream; call before stopping the daemon */
 void ff_sse_free(ff_http *h); /* after the daemon stopped */
 enum MHD_Result ff_sse_events(ff_req *r, const char *sid);
+
+/* pump.c: a response body written by a producer thread into a bounded ring (ring bytes) while
+ * it is sent; the connection is suspended while the ring is empty. fn runs on the new thread and
+ * returns 0 when the body is complete, -1 when it failed (the connection is then cut, as a client
+ * must not take a short body for a whole one). ctx_free(ctx) runs once the thread has ended, also
+ * when this returns NULL. size is the body's length, or MHD_SIZE_UNKNOWN. */
+typedef int (*ff_pump_fn)(ff_pump *p, void *ctx);
+struct MHD_Response *ff_pump_response(ff_req *r, uint64_t size, size_t ring, ff_pump_fn fn,
+                                      void *ctx, void (*ctx_free)(void *ctx));
+/* Called by fn: blocks while the ring is full; -1 once the client is gone or the server stops. */
+int ff_pump_write(ff_pump *p, const void *buf, size_t n);
+int ff_pump_cancelled(ff_pump *p);
+int ff_pump_hub_start(ff_http *h, ff_err *err);
+void ff_pump_hub_stop(ff_http *h); /* ends every pump; call before stopping the daemon */
+void ff_pump_hub_free(ff_http *h); /* after the daemon stopped */
 
 /* archive.c */
 enum MHD_Result ff_archive_zip(ff_req *r, const char *sid);

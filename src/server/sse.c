@@ -3,7 +3,9 @@
  * ({"name", "text"}); after summary_log_2.txt a final event "done" ends the stream. Logs already
  * there when the client connects come first, so a late client catches up.
  * An idle stream suspends its connection (no thread is held); one hub thread resumes the
- * suspended streams every 250 ms and each then looks for new logs. */
+ * suspended streams every 250 ms and each then looks for new logs. On a store without local
+ * files (s3) a look is a LIST request, so a stream looks only when this process wrote a log
+ * (the workers tell the hub) or every 2 s for logs written elsewhere. */
 #include "server/http_internal.h"
 
 #include <pthread.h>
@@ -19,6 +21,7 @@
 #define MAX_STREAM_S 3600.0
 #define MAX_LOG_BYTES (64 * 1024)
 #define MAX_SEEN 100000
+#define REMOTE_POLL_S 2.0
 
 typedef struct sse_stream sse_stream;
 
@@ -28,6 +31,7 @@ struct ff_sse_hub {
     pthread_t thread;
     int started, stopping;
     sse_stream *suspended;
+    atomic_ulong gen; /* counts logs written by this process */
 };
 
 struct sse_stream {
@@ -41,6 +45,10 @@ struct sse_stream {
     size_t len, off, cap;
     int finished;
     double last_send, started;
+    int remote;           /* the store has no local files: looking costs a request */
+    int looked;
+    unsigned long gen_seen;
+    double last_look;
 };
 
 static void *hub_main(void *arg)
@@ -94,6 +102,7 @@ void ff_http_logs_changed(void *ctx, const char *sid, const char *name, const ch
     ff_http *h = ctx;
     if (!h || !h->sse)
         return;
+    atomic_fetch_add(&h->sse->gen, 1);
     pthread_mutex_lock(&h->sse->lock);
     pthread_cond_signal(&h->sse->cond);
     pthread_mutex_unlock(&h->sse->lock);
@@ -285,7 +294,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
     double now = ff_http_now();
     if (now - s->started > MAX_STREAM_S)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    poll_logs(s);
+    unsigned long gen = atomic_load(&s->h->sse->gen);
+    if (!s->remote || !s->looked || gen != s->gen_seen || now - s->last_look >= REMOTE_POLL_S) {
+        s->looked = 1;
+        s->gen_seen = gen;
+        s->last_look = now;
+        poll_logs(s);
+    }
     if (s->len == 0 && now - s->last_send >= KEEPALIVE_S)
         append(s, ": keepalive\n\n", 13);
     if (s->len > s->off)
@@ -323,6 +338,9 @@ enum MHD_Result ff_sse_events(ff_req *r, const char *sid)
     s->r = r;
     snprintf(s->sid, sizeof s->sid, "%s", sid);
     s->started = s->last_send = ff_http_now();
+    char *local = ff_store_local_path(r->h->d.store, "temp");
+    s->remote = !local;
+    free(local);
     char hello[160];
     int n = snprintf(hello, sizeof hello, ": events of session %s\nretry: 2000\n\n", sid);
     if (append(s, hello, (size_t)n) != 0) {

@@ -139,8 +139,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ctx)
     return len;
 }
 
-/* Copies the header's value when line is "name: value". */
-static const char *header_value(const char *line, size_t len, const char *name, size_t *vlen)
+const char *ff_s3_header_value(const char *line, size_t len, const char *name, size_t *vlen)
 {
     size_t nl = strlen(name);
     if (len <= nl || strncasecmp(line, name, nl) || line[nl] != ':')
@@ -165,12 +164,12 @@ static size_t header_cb(char *line, size_t size, size_t n, void *ctx)
         x->resp->etag[0] = '\0';
         x->resp->have_length = 0;
         x->resp->last_modified = 0;
-    } else if ((v = header_value(line, len, "ETag", &vl))) {
+    } else if ((v = ff_s3_header_value(line, len, "ETag", &vl))) {
         if (vl < sizeof x->resp->etag) {
             memcpy(x->resp->etag, v, vl);
             x->resp->etag[vl] = '\0';
         }
-    } else if ((v = header_value(line, len, "Content-Length", &vl))) {
+    } else if ((v = ff_s3_header_value(line, len, "Content-Length", &vl))) {
         char tmp[32];
         if (vl && vl < sizeof tmp) {
             memcpy(tmp, v, vl);
@@ -182,7 +181,7 @@ static size_t header_cb(char *line, size_t size, size_t n, void *ctx)
                 x->resp->have_length = 1;
             }
         }
-    } else if ((v = header_value(line, len, "Last-Modified", &vl))) {
+    } else if ((v = ff_s3_header_value(line, len, "Last-Modified", &vl))) {
         char tmp[64];
         if (vl < sizeof tmp) {
             memcpy(tmp, v, vl);
@@ -195,18 +194,13 @@ static size_t header_cb(char *line, size_t size, size_t n, void *ctx)
     return len;
 }
 
-static int one_try(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff_s3_resp *resp,
-                   int *retry, ff_err *err)
+int ff_s3_http_setup(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, CURL *curl,
+                     struct curl_slist **hlp, ff_err *err)
 {
-    *retry = 0;
     int rc = -1;
-    CURL *curl = curl_easy_init();
     struct curl_slist *hl = NULL;
     ff_strbuf path = {0}, query = {0}, url = {0}, auth = {0}, line = {0};
-    if (!curl) {
-        ff_err_set(err, "out of memory");
-        goto out;
-    }
+    *hlp = NULL;
     ff_s3_target_path(t, c->key, &path);
     if (ff_sigv4_canonical_query(&query, c->query, c->n_query) != 0 || path.oom) {
         ff_err_set(err, "out of memory");
@@ -238,10 +232,12 @@ static int one_try(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff
     for (size_t i = 0; i < nh; i++) {
         line.len = 0;
         ff_strbuf_addf(&line, "%s: %s", hs[i].name, hs[i].value);
-        if (line.oom || !(hl = curl_slist_append(hl, line.p))) {
+        struct curl_slist *tmp;
+        if (line.oom || !(tmp = curl_slist_append(hl, line.p))) {
             ff_err_set(err, "out of memory");
             goto out;
         }
+        hl = tmp;
     }
     line.len = 0;
     ff_strbuf_addf(&line, "Authorization: %s", auth.p);
@@ -258,11 +254,11 @@ static int one_try(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff
         ff_err_set(err, "out of memory");
         goto out;
     }
-
-    xfer x = {.body = c->body, .body_len = c->body ? c->body_len : 0, .resp = resp,
-              .curl = curl, .max = c->max_response};
-    memset(resp, 0, sizeof *resp);
-    curl_easy_setopt(curl, CURLOPT_URL, url.p);
+    /* CURLOPT_URL copies the string. */
+    if (curl_easy_setopt(curl, CURLOPT_URL, url.p) != CURLE_OK) {
+        ff_err_set(err, "out of memory");
+        goto out;
+    }
     curl_easy_setopt(curl, CURLOPT_SHARE, h->share);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -270,13 +266,43 @@ static int one_try(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    const char *ca = ff_aws_ca_bundle();
+    if (ca && !strcmp(t->scheme, "https"))
+        curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
+    *hlp = hl;
+    hl = NULL;
+    rc = 0;
+out:
+    curl_slist_free_all(hl);
+    free(path.p);
+    free(query.p);
+    free(url.p);
+    free(auth.p);
+    free(line.p);
+    return rc;
+}
+
+static int one_try(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff_s3_resp *resp,
+                   int *retry, ff_err *err)
+{
+    *retry = 0;
+    int rc = -1;
+    memset(resp, 0, sizeof *resp);
+    CURL *curl = curl_easy_init();
+    struct curl_slist *hl = NULL;
+    if (!curl) {
+        ff_err_set(err, "out of memory");
+        goto out;
+    }
+    if (ff_s3_http_setup(h, t, c, curl, &hl, err) != 0)
+        goto out;
+
+    xfer x = {.body = c->body, .body_len = c->body ? c->body_len : 0, .resp = resp,
+              .curl = curl, .max = c->max_response};
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &x);
-    const char *ca = ff_aws_ca_bundle();
-    if (ca && !strcmp(t->scheme, "https"))
-        curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
     if (!strcmp(c->method, "HEAD")) {
         curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
     } else if (!strcmp(c->method, "PUT") || !strcmp(c->method, "POST")) {
@@ -309,14 +335,9 @@ static int one_try(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff
 out:
     if (rc != 0)
         ff_s3_resp_free(resp);
-    curl_slist_free_all(hl);
     if (curl)
         curl_easy_cleanup(curl);
-    free(path.p);
-    free(query.p);
-    free(url.p);
-    free(auth.p);
-    free(line.p);
+    curl_slist_free_all(hl);
     return rc;
 }
 

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <curl/curl.h>
+
 #include "store/s3_impl.h"
 
 typedef struct ff_s3_http ff_s3_http;
@@ -40,6 +42,25 @@ typedef struct ff_s3_resp {
 int ff_s3_http_call(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff_s3_resp *resp,
                     ff_err *err);
 void ff_s3_resp_free(ff_s3_resp *r);
+
+/* Prepares curl (an easy handle) for call c without performing it: the signed request's URL and
+ * headers (*hl, to free with curl_slist_free_all after the transfer), the shared connection
+ * cache, timeouts and the CA bundle. The caller sets the callbacks and the method. c->body is
+ * only hashed here. Returns 0, or -1 with err. */
+int ff_s3_http_setup(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, CURL *curl,
+                     struct curl_slist **hl, ff_err *err);
+
+/* When line is the header "name: value" (any case), its value without surrounding blanks and
+ * line ending (*vlen bytes, not NUL-terminated); else NULL. */
+const char *ff_s3_header_value(const char *line, size_t len, const char *name, size_t *vlen);
+
+/* The s3 backend's streaming reader (s3_read.c): the ff_store_ops reader entries, with the
+ * store's connection cache and target. */
+int ff_s3_reader_open(ff_store *s, ff_s3_http *h, const ff_s3_target *t, const char *key,
+                      uint64_t offset, uint64_t len, ff_store_stat *st, ff_store_reader **out,
+                      ff_err *err);
+int ff_s3_reader_read(ff_store_reader *r, void *buf, size_t cap, size_t *got, ff_err *err);
+void ff_s3_reader_close(ff_store_reader *r);
 
 /* Fills err from an S3 error answer: "S3 PUT key: 403 AccessDenied: message". Returns -1. */
 int ff_s3_fail(ff_err *err, const char *what, const char *key, const ff_s3_resp *r);

@@ -110,6 +110,45 @@ int ff_store_get(ff_store *s, const char *key, size_t max, char **buf, size_t *l
     return s->ops->get(s, key, max, buf, len, err);
 }
 
+int ff_store_reader_open(ff_store *s, const char *key, uint64_t offset, uint64_t len,
+                         ff_store_stat *st, ff_store_reader **out, ff_err *err)
+{
+    *out = NULL;
+    if (ff_store_key_valid(key, err) != 0)
+        return -1;
+    if (!s->ops->reader_open)
+        return ff_err_set(err, "this store cannot stream objects");
+    ff_store_stat tmp;
+    return s->ops->reader_open(s, key, offset, len, st ? st : &tmp, out, err);
+}
+
+int ff_store_reader_read(ff_store_reader *r, void *buf, size_t cap, size_t *got, ff_err *err)
+{
+    *got = 0;
+    if (!r->left || !cap)
+        return 0;
+    if (cap > r->left)
+        cap = (size_t)r->left;
+    if (r->store->ops->reader_read(r, buf, cap, got, err) != 0)
+        return -1;
+    if (*got == 0)
+        return ff_err_set(err, "the object ended %llu bytes early (changed or cut short while "
+                          "being read); try again", (unsigned long long)r->left);
+    r->left -= *got;
+    return 0;
+}
+
+uint64_t ff_store_reader_left(const ff_store_reader *r)
+{
+    return r->left;
+}
+
+void ff_store_reader_close(ff_store_reader *r)
+{
+    if (r)
+        r->store->ops->reader_close(r);
+}
+
 int ff_store_stat_key(ff_store *s, const char *key, ff_store_stat *st, ff_err *err)
 {
     if (ff_store_key_valid(key, err) != 0)

@@ -16,6 +16,7 @@
 
 typedef struct ff_store ff_store;
 typedef struct ff_store_writer ff_store_writer;
+typedef struct ff_store_reader ff_store_reader;
 
 typedef struct ff_store_stat {
     uint64_t size;
@@ -91,6 +92,24 @@ int ff_store_put(ff_store *s, const char *key, const void *buf, size_t len, ff_e
 /* Reads a whole object of at most max bytes into a malloc'd buffer (NUL-terminated for
  * convenience; *len excludes the NUL). Returns 1 when the key does not exist (err filled). */
 int ff_store_get(ff_store *s, const char *key, size_t max, char **buf, size_t *len, ff_err *err);
+
+/* Streaming, ranged read: the bytes of key from offset, at most len of them (FF_STORE_TO_END: to
+ * the end), clamped to the object (an offset at or past the end gives an empty read). Memory
+ * stays bounded whatever the size (fs: pread; s3: one GET with a Range header, pulled through
+ * libcurl as the caller reads). On 0, *out is the reader and st (may be NULL) describes the object
+ * being read (size, mtime and etag as ff_store_stat_key gives them, taken from the same open or
+ * response so that they describe these bytes). Returns 1 when the key does not exist, -1 on error
+ * (err filled). A reader is used by one thread at a time. */
+#define FF_STORE_TO_END UINT64_MAX
+int ff_store_reader_open(ff_store *s, const char *key, uint64_t offset, uint64_t len,
+                         ff_store_stat *st, ff_store_reader **out, ff_err *err);
+/* Reads up to cap bytes into buf: 0 with *got > 0, or *got == 0 once the range is done; -1 on
+ * error (the object ended early, changed, or the connection failed). May block on the backend. */
+int ff_store_reader_read(ff_store_reader *r, void *buf, size_t cap, size_t *got, ff_err *err);
+/* Bytes the reader has yet to deliver. */
+uint64_t ff_store_reader_left(const ff_store_reader *r);
+/* Ends the read (also before its end) and frees the reader; NULL is allowed. */
+void ff_store_reader_close(ff_store_reader *r);
 
 /* 0 and *st filled; 1 when absent; -1 on error. */
 int ff_store_stat_key(ff_store *s, const char *key, ff_store_stat *st, ff_err *err);

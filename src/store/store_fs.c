@@ -288,6 +288,72 @@ static int fs_list(ff_store *s, const char *prefix, ff_store_list_fn fn, void *c
     return rc;
 }
 
+typedef struct fs_reader {
+    ff_store_reader base;
+    int fd;
+    uint64_t pos;
+} fs_reader;
+
+static int fs_reader_open(ff_store *s, const char *key, uint64_t offset, uint64_t len,
+                          ff_store_stat *out, ff_store_reader **rp, ff_err *err)
+{
+    char *path = join((fs_store *)s, key);
+    if (!path)
+        return ff_err_set(err, "out of memory");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int e = errno;
+    free(path);
+    if (fd < 0) {
+        if (e == ENOENT || e == ENOTDIR || e == EISDIR) {
+            ff_err_set(err, "no object at '%s'", key);
+            return 1;
+        }
+        return ff_err_set(err, "cannot read '%s': %s", key, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        ff_err_set(err, "no object at '%s'", key);
+        return 1;
+    }
+    fs_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        close(fd);
+        return ff_err_set(err, "out of memory");
+    }
+    /* The validators come from the open file: they describe exactly the bytes read (a put
+     * replaces the file by rename, so this descriptor keeps the old object whole). */
+    fill_stat(&st, out);
+    r->base.store = s;
+    r->base.left = ff_store_clamp(out->size, offset, len);
+    r->fd = fd;
+    r->pos = offset;
+    *rp = &r->base;
+    return 0;
+}
+
+static int fs_reader_read(ff_store_reader *br, void *buf, size_t cap, size_t *got, ff_err *err)
+{
+    fs_reader *r = (fs_reader *)br;
+    for (;;) {
+        ssize_t n = pread(r->fd, buf, cap, (off_t)r->pos);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return ff_err_set(err, "read failed: %s", strerror(errno));
+        r->pos += (uint64_t)n;
+        *got = (size_t)n;
+        return 0;
+    }
+}
+
+static void fs_reader_close(ff_store_reader *br)
+{
+    fs_reader *r = (fs_reader *)br;
+    close(r->fd);
+    free(r);
+}
+
 static int fs_del(ff_store *s, const char *key, ff_err *err)
 {
     char *path = join((fs_store *)s, key);
@@ -433,6 +499,9 @@ static const ff_store_ops fs_ops = {
     .writer_write = fs_writer_write,
     .writer_commit = fs_writer_commit,
     .writer_abort = fs_writer_abort,
+    .reader_open = fs_reader_open,
+    .reader_read = fs_reader_read,
+    .reader_close = fs_reader_close,
     .get = fs_get,
     .stat = fs_stat,
     .list = fs_list,

@@ -9,6 +9,13 @@ typedef struct ff_store_ops {
     int (*writer_write)(ff_store_writer *w, const void *buf, size_t len, ff_err *err);
     int (*writer_commit)(ff_store_writer *w, ff_err *err);
     void (*writer_abort)(ff_store_writer *w);
+    /* Opens key at offset for len bytes; the backend clamps the range to the object's size
+     * (ff_store_clamp), sets base.store and base.left and fills st. 0, 1 absent, -1 error. */
+    int (*reader_open)(ff_store *s, const char *key, uint64_t offset, uint64_t len,
+                       ff_store_stat *st, ff_store_reader **out, ff_err *err);
+    /* Up to cap bytes (cap <= base.left, never 0); *got 0 means the backend ran dry early. */
+    int (*reader_read)(ff_store_reader *r, void *buf, size_t cap, size_t *got, ff_err *err);
+    void (*reader_close)(ff_store_reader *r);
     int (*get)(ff_store *s, const char *key, size_t max, char **buf, size_t *len, ff_err *err);
     int (*stat)(ff_store *s, const char *key, ff_store_stat *st, ff_err *err);
     int (*list)(ff_store *s, const char *prefix, ff_store_list_fn fn, void *ctx, ff_err *err);
@@ -28,5 +35,19 @@ struct ff_store_writer {
     ff_store *store;
     uint64_t bytes;
 };
+
+/* Every reader starts with this. */
+struct ff_store_reader {
+    ff_store *store;
+    uint64_t left; /* bytes still to deliver */
+};
+
+/* The part of an object of size bytes that a read of len bytes at offset covers. */
+static inline uint64_t ff_store_clamp(uint64_t size, uint64_t offset, uint64_t len)
+{
+    if (offset >= size)
+        return 0;
+    return len < size - offset ? len : size - offset;
+}
 
 #endif

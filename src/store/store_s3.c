@@ -420,6 +420,13 @@ static int s3_del(ff_store *bs, const char *key, ff_err *err)
     return rc;
 }
 
+static int s3_reader_open(ff_store *bs, const char *key, uint64_t offset, uint64_t len,
+                          ff_store_stat *st, ff_store_reader **out, ff_err *err)
+{
+    s3_store *s = (s3_store *)bs;
+    return ff_s3_reader_open(bs, s->http, &s->t, key, offset, len, st, out, err);
+}
+
 static void s3_close(ff_store *bs)
 {
     s3_store *s = (s3_store *)bs;
@@ -432,6 +439,9 @@ static const ff_store_ops s3_ops = {
     .writer_write = s3_writer_write,
     .writer_commit = s3_writer_commit,
     .writer_abort = s3_writer_abort,
+    .reader_open = s3_reader_open,
+    .reader_read = ff_s3_reader_read,
+    .reader_close = ff_s3_reader_close,
     .get = s3_get,
     .stat = s3_stat,
     .list = s3_list,
