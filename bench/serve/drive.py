@@ -24,6 +24,7 @@ import numpy as np
 
 SID = "benchserve0001"
 STATIC_KEY = f"temp/{SID}/processed/data/bench_data.npy"
+SMALL_KEY = f"temp/{SID}/processed/small.json"  # presign-sized answer, for nginx as a reference
 UPLOAD_NAME = "bench_upload.fits"
 UPLOAD_TYPE = "application/fits"
 
@@ -49,6 +50,25 @@ def busy_cores(seconds=2.0):
     time.sleep(seconds)
     b1, t1 = sample()
     return (b1 - b0) / max(1, t1 - t0) * os.cpu_count()
+
+
+def session_cpu(sid):
+    """CPU seconds (user + system) used so far by the live processes of session sid (a server and
+    its workers). Unlike requests/s, CPU per request hardly moves when other work shares the cores."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        if int(fields[3]) == sid:  # field 6 of stat: session id
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 class Procs:
@@ -95,27 +115,16 @@ def wait_http(url, proc, what, timeout=15):
 
 
 def start_fitsflow(procs, binary, data, log_path):
+    port = free_port()  # chosen here: the "listening" line is not written at FITSFLOW_LOG_LEVEL=warn
     env = dict(os.environ)
     env.update({
-        "FITSFLOW_LISTEN": "127.0.0.1:0",
+        "FITSFLOW_LISTEN": f"127.0.0.1:{port}",
         "FITSFLOW_DATA_DIR": data,
         "FITSFLOW_OFFLINE": "1",
         "FITSFLOW_RATE_LIMIT": "0",  # the per-client limit (50/s) would measure 429s, not the server
     })
-    log = open(log_path, "wb")
+    log = open(log_path, "wb")  # the access log goes to a file, as under systemd it goes to journald
     p = procs.start([binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log)
-    t_end = time.time() + 15
-    port = None
-    while time.time() < t_end and port is None:
-        if p.poll() is not None:
-            die(f"fitsflow serve exited ({p.returncode}); its log:\n" + open(log_path).read()[-2000:])
-        m = re.search(rb"listening on http://127\.0\.0\.1:(\d+)", open(log_path, "rb").read())
-        if m:
-            port = int(m.group(1))
-        else:
-            time.sleep(0.05)
-    if port is None:
-        die("fitsflow serve did not say which port it listens on")
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/healthz", p, "fitsflow serve")
     return p, base
@@ -154,9 +163,17 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         root {data};
+        # The upload reference: nginx storing a PUT body (temp file, then rename), as fitsflow does.
+        location /dav/ {{
+            root {tmp};
+            dav_methods PUT;
+            client_max_body_size 1g;
+            client_body_temp_path {tmp}/dav/.tmp;
+        }}
     }}
 }}
 """)
+    os.makedirs(os.path.join(tmp, "dav", ".tmp"))
     p = procs.start(["nginx", "-c", conf, "-p", tmp], stdout=subprocess.DEVNULL,
                     stderr=open(os.path.join(tmp, "nginx-stderr.log"), "wb"))
     base = f"http://127.0.0.1:{port}"
@@ -167,7 +184,8 @@ http {{
 UNITS = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, "TB": 1024 ** 4}
 
 
-def wrk(url, args):
+def wrk(url, args, server_sid):
+    cpu0 = session_cpu(server_sid)
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", url]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
@@ -176,12 +194,14 @@ def wrk(url, args):
     t = re.search(r"Transfer/sec:\s*([\d.]+)([KMGT]?B)", out.stdout)
     if not m or not t:
         die(f"cannot read wrk's output:\n{out.stdout}")
+    cpu = session_cpu(server_sid) - cpu0
+    n = re.search(r"(\d+) requests in", out.stdout)
     bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out.stdout)
     errs = re.search(r"Socket errors:.*", out.stdout)
     if bad:
         die(f"{url} answered {bad.group(1)} requests with an error status; wrk said:\n{out.stdout}")
     return {"rps": float(m.group(1)), "mbps": float(t.group(1)) * UNITS[t.group(2)] / 1e6,
-            "errors": errs.group(0) if errs else ""}
+            "errors": errs.group(0) if errs else "", "cpu_us": cpu / int(n.group(1)) * 1e6}
 
 
 def presign_url(base, name):
@@ -208,6 +228,21 @@ def time_upload(base, src, data, size):
         die(f"upload failed: curl status {out.returncode}, HTTP {out.stdout.strip()}: {out.stderr}")
     if os.path.getsize(dest) != size:
         die(f"the upload stored {os.path.getsize(dest)} bytes, not {size}")
+    return dt
+
+
+def time_nginx_put(base, src, tmp, size):
+    dest = os.path.join(tmp, "dav", UPLOAD_NAME)
+    if os.path.exists(dest):
+        os.unlink(dest)
+    sync()
+    t0 = time.perf_counter()
+    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", src,
+                          "-H", f"Content-Type: {UPLOAD_TYPE}", f"{base}/dav/{UPLOAD_NAME}"],
+                         capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if out.returncode != 0 or out.stdout.strip() not in ("201", "204") or os.path.getsize(dest) != size:
+        die(f"the nginx PUT reference failed: curl status {out.returncode}, HTTP {out.stdout.strip()}")
     return dt
 
 
@@ -251,6 +286,8 @@ def main():
         rng = np.random.default_rng(7)
         np.save(os.path.join(data, STATIC_KEY), rng.normal(1000, 200, (512, 512)).astype(np.float32))
         static_size = os.path.getsize(os.path.join(data, STATIC_KEY))
+        with open(os.path.join(data, SMALL_KEY), "w") as f:
+            f.write('{"url":"%s","key":"%s"}' % ("u" * 180, "k" * 38))  # as long as a presign answer
         src = os.path.join(tmp, "upload_src.bin")
         upload_size = args.upload_mib << 20
         with open(src, "wb") as f:
@@ -268,28 +305,33 @@ def main():
         presign_path = "/FitsFlow-2-Trigger?" + urllib.parse.urlencode(
             {"session_id": SID, "filename": "aia_171.fits", "contentType": UPLOAD_TYPE})
 
-        res = {k: [] for k in ("ff_static", "ng_static", "presign", "upload", "dd")}
+        res = {k: [] for k in ("ff_static", "ng_static", "presign", "ng_small", "upload", "dd", "ngput")}
         loads = [load0]
         for rnd in range(args.rounds):
             first_ff = rnd % 2 == 0  # alternate which side goes first
             if "static" in only:
-                order = [("ff_static", ffbase), ("ng_static", ngbase)]
-                for k, b in (order if first_ff else order[::-1]):
-                    res[k].append(wrk(f"{b}/{STATIC_KEY}", args))
+                order = [("ff_static", ffbase, ff.pid), ("ng_static", ngbase, ng.pid)]
+                for k, b, sid in (order if first_ff else order[::-1]):
+                    res[k].append(wrk(f"{b}/{STATIC_KEY}", args, sid))
                     print(f"  round {rnd + 1} {k}: {res[k][-1]['rps']:.0f} req/s, "
-                          f"{res[k][-1]['mbps']:.0f} MB/s {res[k][-1]['errors']}", file=sys.stderr)
+                          f"{res[k][-1]['mbps']:.0f} MB/s, {res[k][-1]['cpu_us']:.0f} us CPU/request "
+                          f"{res[k][-1]['errors']}", file=sys.stderr)
             if "presign" in only:
-                res["presign"].append(wrk(ffbase + presign_path, args))
-                print(f"  round {rnd + 1} presign: {res['presign'][-1]['rps']:.0f} req/s", file=sys.stderr)
+                order = [("presign", ffbase + presign_path, ff.pid), ("ng_small", f"{ngbase}/{SMALL_KEY}", ng.pid)]
+                for k, u, sid in (order if first_ff else order[::-1]):
+                    res[k].append(wrk(u, args, sid))
+                    print(f"  round {rnd + 1} {k}: {res[k][-1]['rps']:.0f} req/s, "
+                          f"{res[k][-1]['cpu_us']:.1f} us CPU/request", file=sys.stderr)
             if "upload" in only:
                 runs = max(1, args.upload_runs // args.rounds + (rnd < args.upload_runs % args.rounds))
                 for i in range(runs):
-                    pair = [("upload", lambda: time_upload(ffbase, src, data, upload_size)),
-                            ("dd", lambda: time_dd(src, data, upload_size, fsync))]
-                    for k, fn in (pair if (first_ff ^ (i % 2 == 1)) else pair[::-1]):
+                    trio = [("upload", lambda: time_upload(ffbase, src, data, upload_size)),
+                            ("dd", lambda: time_dd(src, data, upload_size, fsync)),
+                            ("ngput", lambda: time_nginx_put(ngbase, src, tmp, upload_size))]
+                    for k, fn in (trio if (first_ff ^ (i % 2 == 1)) else trio[::-1]):
                         res[k].append(fn())
-                print(f"  round {rnd + 1} upload: {res['upload'][-1]:.3f} s, dd {res['dd'][-1]:.3f} s",
-                      file=sys.stderr)
+                print(f"  round {rnd + 1} upload: {res['upload'][-1]:.3f} s, dd {res['dd'][-1]:.3f} s, "
+                      f"nginx PUT {res['ngput'][-1]:.3f} s", file=sys.stderr)
             loads.append(loadavg())
         busy_after = None
     finally:
@@ -322,12 +364,24 @@ def main():
         ffm, ngm = med([r["mbps"] for r in res["ff_static"]]), med([r["mbps"] for r in res["ng_static"]])
         row("static GET 1 MiB npy (vs nginx)", ffr, "req/s", ngr, (0.8,))
         row("  same, throughput", ffm, "MB/s", ngm, (0.8,))
+        # Load-independent view: server CPU per request; the ratio is nginx's / fitsflow's, so
+        # above 1x fitsflow spends less CPU than nginx on each request.
+        ffc, ngc = med([r["cpu_us"] for r in res["ff_static"]]), med([r["cpu_us"] for r in res["ng_static"]])
+        rows.append(("  server CPU per request", f"{ffc:.0f} us", f"{ngc:.0f} us", f"{ngc / ffc:.2f}x", "", ""))
     if res["presign"]:
-        row("presign (Trigger with filename)", med([r["rps"] for r in res["presign"]]), "req/s", None, 20000)
+        pr, nr = med([r["rps"] for r in res["presign"]]), med([r["rps"] for r in res["ng_small"]])
+        row("presign (Trigger with filename)", pr, "req/s", None, 20000)
+        # Context, no target: what this machine does right now for a response of that size.
+        row("  reference: vs nginx, 250 B static file", pr, "req/s", nr, None)
+        pc, nc = med([r["cpu_us"] for r in res["presign"]]), med([r["cpu_us"] for r in res["ng_small"]])
+        rows.append(("  server CPU per request", f"{pc:.1f} us", f"{nc:.1f} us", f"{nc / pc:.2f}x", "", ""))
     if res["upload"]:
         up, dd = med(res["upload"]), med(res["dd"])
         mb = upload_size / 1e6
         row(f"upload {args.upload_mib} MiB, curl -T (vs dd)", mb / up, "MB/s", mb / dd, (0.7,))
+        # Context, no target: the same curl -T into nginx (dav PUT, same disk, same durability).
+        row("  reference: same upload (vs nginx PUT)", mb / up, "MB/s", mb / med(res["ngput"]), None)
+        row("  reference: nginx PUT (vs dd)", mb / med(res["ngput"]), "MB/s", mb / dd, None)
 
     w = [max(len(r[i]) for r in rows + [("name", "value", "baseline", "ratio", "target", "result")]) for i in range(6)]
     lines = []
@@ -338,12 +392,13 @@ def main():
     lines.append(f"medians of {args.rounds} rounds (wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
                  f"fitsflow and nginx alternating) and {len(res['upload'])} upload/dd pairs; "
                  f"{os.cpu_count()} cores; durability: {'fsync (FITSFLOW_FSYNC=1, dd conv=fsync)' if fsync else 'no fsync on either side (FITSFLOW_FSYNC unset, dd without conv=fsync)'}")
-    for k in ("ff_static", "ng_static", "presign"):
+    for k in ("ff_static", "ng_static", "presign", "ng_small"):
         if res[k]:
-            lines.append(f"  {k:10s} req/s per round: " + ", ".join(f"{r['rps']:.0f}" for r in res[k]))
+            lines.append(f"  {k:10s} req/s per round: " + ", ".join(f"{r['rps']:.0f}" for r in res[k]) +
+                         "; server CPU us/request: " + ", ".join(f"{r['cpu_us']:.1f}" for r in res[k]))
     if res["upload"]:
-        lines.append("  upload s: " + ", ".join(f"{x:.3f}" for x in res["upload"]) +
-                     "   dd s: " + ", ".join(f"{x:.3f}" for x in res["dd"]))
+        for k, label in (("upload", "fitsflow upload"), ("dd", "dd"), ("ngput", "nginx PUT")):
+            lines.append(f"  {label} s: " + ", ".join(f"{x:.3f}" for x in res[k]))
     lines.append(f"load average (1/5/15 min) at start and after each round: " + " | ".join(loads))
     lines.append(f"CPU busy on an idle 2 s sample: {idle:.2f} cores before" +
                  (f", {busy_after:.2f} after" if busy_after is not None else ""))
