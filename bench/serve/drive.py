@@ -345,8 +345,14 @@ def main():
     rows = []
     med = lambda xs: statistics.median(xs) if xs else None
 
-    def row(name, value, unit, base, target, higher=True, fmt="{:.0f}"):
-        ratio = value / base if (value is not None and base) else None
+    def paired(xs, ys):
+        """Median of the ratios of runs made back to back: steadier than a ratio of medians when
+        the load from elsewhere drifts between rounds."""
+        return statistics.median(x / y for x, y in zip(xs, ys))
+
+    def row(name, value, unit, base, target, higher=True, fmt="{:.0f}", ratio=None):
+        if ratio is None:
+            ratio = value / base if (value is not None and base) else None
         if target is None:
             ok = ""
         elif isinstance(target, tuple):  # ratio target
@@ -362,8 +368,10 @@ def main():
     if res["ff_static"]:
         ffr, ngr = med([r["rps"] for r in res["ff_static"]]), med([r["rps"] for r in res["ng_static"]])
         ffm, ngm = med([r["mbps"] for r in res["ff_static"]]), med([r["mbps"] for r in res["ng_static"]])
-        row("static GET 1 MiB npy (vs nginx)", ffr, "req/s", ngr, (0.8,))
-        row("  same, throughput", ffm, "MB/s", ngm, (0.8,))
+        sr = paired([r["rps"] for r in res["ff_static"]], [r["rps"] for r in res["ng_static"]])
+        row("static GET 1 MiB npy (vs nginx)", ffr, "req/s", ngr, (0.8,), ratio=sr)
+        row("  same, throughput", ffm, "MB/s", ngm, (0.8,),
+            ratio=paired([r["mbps"] for r in res["ff_static"]], [r["mbps"] for r in res["ng_static"]]))
         # Load-independent view: server CPU per request; the ratio is nginx's / fitsflow's, so
         # above 1x fitsflow spends less CPU than nginx on each request.
         ffc, ngc = med([r["cpu_us"] for r in res["ff_static"]]), med([r["cpu_us"] for r in res["ng_static"]])
@@ -372,16 +380,20 @@ def main():
         pr, nr = med([r["rps"] for r in res["presign"]]), med([r["rps"] for r in res["ng_small"]])
         row("presign (Trigger with filename)", pr, "req/s", None, 20000)
         # Context, no target: what this machine does right now for a response of that size.
-        row("  reference: vs nginx, 250 B static file", pr, "req/s", nr, None)
+        row("  reference: vs nginx, 250 B static file", pr, "req/s", nr, None,
+            ratio=paired([r["rps"] for r in res["presign"]], [r["rps"] for r in res["ng_small"]]))
         pc, nc = med([r["cpu_us"] for r in res["presign"]]), med([r["cpu_us"] for r in res["ng_small"]])
         rows.append(("  server CPU per request", f"{pc:.1f} us", f"{nc:.1f} us", f"{nc / pc:.2f}x", "", ""))
     if res["upload"]:
         up, dd = med(res["upload"]), med(res["dd"])
         mb = upload_size / 1e6
-        row(f"upload {args.upload_mib} MiB, curl -T (vs dd)", mb / up, "MB/s", mb / dd, (0.7,))
+        row(f"upload {args.upload_mib} MiB, curl -T (vs dd)", mb / up, "MB/s", mb / dd, (0.7,),
+            ratio=paired(res["dd"], res["upload"]))
         # Context, no target: the same curl -T into nginx (dav PUT, same disk, same durability).
-        row("  reference: same upload (vs nginx PUT)", mb / up, "MB/s", mb / med(res["ngput"]), None)
-        row("  reference: nginx PUT (vs dd)", mb / med(res["ngput"]), "MB/s", mb / dd, None)
+        row("  reference: same upload (vs nginx PUT)", mb / up, "MB/s", mb / med(res["ngput"]), None,
+            ratio=paired(res["ngput"], res["upload"]))
+        row("  reference: nginx PUT (vs dd)", mb / med(res["ngput"]), "MB/s", mb / dd, None,
+            ratio=paired(res["dd"], res["ngput"]))
 
     w = [max(len(r[i]) for r in rows + [("name", "value", "baseline", "ratio", "target", "result")]) for i in range(6)]
     lines = []
@@ -389,6 +401,8 @@ def main():
     for r in [head] + rows:
         lines.append("  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)))
     lines.append("")
+    lines.append("value and baseline: medians; ratio: median of the ratios of runs made back to back "
+                 "(for CPU per request: baseline / value, so above 1x fitsflow uses less)")
     lines.append(f"medians of {args.rounds} rounds (wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
                  f"fitsflow and nginx alternating) and {len(res['upload'])} upload/dd pairs; "
                  f"{os.cpu_count()} cores; durability: {'fsync (FITSFLOW_FSYNC=1, dd conv=fsync)' if fsync else 'no fsync on either side (FITSFLOW_FSYNC unset, dd without conv=fsync)'}")
