@@ -2,7 +2,8 @@
 # `make bench`: generates the full-size AIA-like input once (bench/out/, git-ignored), then times
 # `fitsflow process` against the Python stack and funpack and prints the table (also written to
 # bench/out/results.txt). Missed targets print FAIL; the exit status is non-zero only when the
-# benchmark could not run. Environment: BUILD (build dir, default build), BENCH_RUNS (3),
+# benchmark could not run. Then runs bench/serve/run.sh (BENCH_SERVE=0 skips it).
+# Environment: BUILD (build dir, default build), BENCH_RUNS (3),
 # BENCH_STAGE (both | foundation | all), BENCH_SCRATCH (where outputs go, default bench/out/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,11 @@ if [ ! -s "$INPUT" ] || [ bench/gen_aia.py -nt "$INPUT" ]; then
     "$PY" bench/gen_aia.py "$INPUT"
 fi
 
-exec "$PY" bench/compare.py --fitsflow "$BIN" --input "$INPUT" \
+"$PY" bench/compare.py --fitsflow "$BIN" --input "$INPUT" \
     --runs "${BENCH_RUNS:-3}" --stage "${BENCH_STAGE:-both}" \
     --scratch "${BENCH_SCRATCH:-$OUT/run}" --results "$OUT/results.txt"
+
+# The serve benchmark (bench/serve/README.md): fitsflow serve against nginx and dd. BENCH_SERVE=0 skips it.
+if [ "${BENCH_SERVE:-1}" != 0 ]; then
+    BUILD="${BUILD:-build}" bash bench/serve/run.sh
+fi

@@ -16,6 +16,11 @@ void ff_log_set_level(ff_log_level level)
     min_level = (int)level;
 }
 
+int ff_log_enabled(ff_log_level level)
+{
+    return (int)level >= min_level;
+}
+
 int ff_log_parse_level(const char *s, ff_log_level *out)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};

@@ -14,6 +14,14 @@
 #include "core/log.h"
 #include "pipeline/session.h"
 
+static int needs_json_escape(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+            return 1;
+    return 0;
+}
+
 enum MHD_Result ff_api_trigger(ff_req *r)
 {
     ff_http *h = r->h;
@@ -37,6 +45,15 @@ enum MHD_Result ff_api_trigger(ff_req *r)
         int64_t expires = (int64_t)time(NULL) + h->cfg->presign_ttl;
         if (ff_presign_url(h->d.secret, h->cfg->public_url, "PUT", key, expires, ct, url, sizeof url) != 0)
             return ff_http_send_error(r, 500, "upload URL too long");
+        /* Hot path (one call per file a browser uploads): the JSON is written directly when
+         * nothing in it needs escaping, which is always so unless FITSFLOW_PUBLIC_URL has quotes,
+         * backslashes or non-ASCII; jansson otherwise. */
+        if (!needs_json_escape(url)) {
+            char body[sizeof url + sizeof key + 32];
+            int n = snprintf(body, sizeof body, "{\"url\":\"%s\",\"key\":\"%s\"}", url, key);
+            if (n > 0 && (size_t)n < sizeof body)
+                return ff_http_send_text(r, 200, "application/json", body, (size_t)n);
+        }
         return ff_http_send_json(r, 200, json_pack("{s:s,s:s}", "url", url, "key", key));
     }
     if (ff_queue_push(h->d.queue, sid, &err) != 0) {

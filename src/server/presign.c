@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
 static int hexval(int c)
 {
@@ -94,6 +95,87 @@ int ff_presign_secret_load(ff_presign_secret *s, const char *text, const char *d
     return 0;
 }
 
+/* HMAC-SHA256 with the key's padded blocks hashed once per thread and secret, then copied for
+ * each message: OpenSSL 3's one-shot HMAC() looks the digest up and keys it on every call, about
+ * 2.9 us against 0.35 us, which showed at tens of thousands of presigns per second. */
+typedef struct mac_cache {
+    unsigned char key[FF_PRESIGN_SECRET_MAX];
+    size_t len; /* > FF_PRESIGN_SECRET_MAX: not keyed */
+    EVP_MD_CTX *inner, *outer, *work;
+} mac_cache;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static int cache_ready;
+
+static void cache_free(void *p)
+{
+    mac_cache *c = p;
+    if (!c)
+        return;
+    EVP_MD_CTX_free(c->inner);
+    EVP_MD_CTX_free(c->outer);
+    EVP_MD_CTX_free(c->work);
+    OPENSSL_cleanse(c->key, sizeof c->key);
+    free(c);
+}
+
+static void cache_init(void)
+{
+    cache_ready = pthread_key_create(&cache_key, cache_free) == 0;
+}
+
+/* This thread's contexts keyed with s, or NULL (the caller then uses one-shot HMAC). */
+static mac_cache *cache_for(const ff_presign_secret *s)
+{
+    if (s->len > FF_PRESIGN_SECRET_MAX || pthread_once(&cache_once, cache_init) != 0 || !cache_ready)
+        return NULL;
+    mac_cache *c = pthread_getspecific(cache_key);
+    if (c && c->len == s->len && CRYPTO_memcmp(c->key, s->bytes, s->len) == 0)
+        return c;
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return NULL;
+        c->inner = EVP_MD_CTX_new();
+        c->outer = EVP_MD_CTX_new();
+        c->work = EVP_MD_CTX_new();
+        if (!c->inner || !c->outer || !c->work || pthread_setspecific(cache_key, c) != 0) {
+            cache_free(c);
+            return NULL;
+        }
+    }
+    c->len = FF_PRESIGN_SECRET_MAX + 1;
+    unsigned char ipad[64], opad[64]; /* SHA-256's block; keys are at most 64 bytes */
+    for (size_t i = 0; i < 64; i++) {
+        unsigned char k = i < s->len ? s->bytes[i] : 0;
+        ipad[i] = k ^ 0x36;
+        opad[i] = k ^ 0x5c;
+    }
+    int ok = EVP_DigestInit_ex(c->inner, EVP_sha256(), NULL) && EVP_DigestUpdate(c->inner, ipad, 64) &&
+             EVP_DigestInit_ex(c->outer, EVP_sha256(), NULL) && EVP_DigestUpdate(c->outer, opad, 64);
+    OPENSSL_cleanse(ipad, sizeof ipad);
+    OPENSSL_cleanse(opad, sizeof opad);
+    if (!ok)
+        return NULL;
+    memcpy(c->key, s->bytes, s->len);
+    c->len = s->len;
+    return c;
+}
+
+static int hmac_sha256(const ff_presign_secret *s, const unsigned char *msg, size_t n, unsigned char out[32])
+{
+    mac_cache *c = cache_for(s);
+    if (c) {
+        unsigned char h[32];
+        return EVP_MD_CTX_copy_ex(c->work, c->inner) && EVP_DigestUpdate(c->work, msg, n) &&
+               EVP_DigestFinal_ex(c->work, h, NULL) && EVP_MD_CTX_copy_ex(c->work, c->outer) &&
+               EVP_DigestUpdate(c->work, h, 32) && EVP_DigestFinal_ex(c->work, out, NULL);
+    }
+    unsigned int len = 32;
+    return HMAC(EVP_sha256(), s->bytes, (int)s->len, msg, n, out, &len) != NULL;
+}
+
 /* Returns 0, or -1 (out zeroed) when the message does not fit: callers never accept that. */
 static int mac(const ff_presign_secret *s, const char *method, const char *key, int64_t expires,
                const char *content_type, unsigned char out[32])
@@ -101,9 +183,7 @@ static int mac(const ff_presign_secret *s, const char *method, const char *key, 
     /* Fields are separated by '\n', which none of them may contain (keys and types are checked). */
     char msg[2048];
     int n = snprintf(msg, sizeof msg, "%s\n%s\n%" PRId64 "\n%s", method, key, expires, content_type);
-    unsigned int len = 32;
-    if (n < 0 || (size_t)n >= sizeof msg ||
-        !HMAC(EVP_sha256(), s->bytes, (int)s->len, (const unsigned char *)msg, (size_t)n, out, &len)) {
+    if (n < 0 || (size_t)n >= sizeof msg || !hmac_sha256(s, (const unsigned char *)msg, (size_t)n, out)) {
         memset(out, 0, 32);
         return -1;
     }
