@@ -45,8 +45,10 @@ static la_ssize_t zw_write(struct archive *a, void *cls, const void *buf, size_t
         while (z->len == RING && !z->cancelled)
             pthread_cond_wait(&z->can_write, &z->lock);
         if (z->cancelled) {
+            /* Dropped, not refused: libarchive's ZIP writer leaks its deflate state when a write
+             * fails mid-entry, so the producer stops between files instead (see producer). */
             pthread_mutex_unlock(&z->lock);
-            return -1;
+            return (la_ssize_t)n;
         }
         size_t tail = (z->head + z->len) % RING;
         size_t room = RING - z->len;
@@ -148,6 +150,14 @@ static int add_file(zip_stream *z, struct archive *a, const char *rel, char *buf
     return rc;
 }
 
+static int is_cancelled(zip_stream *z)
+{
+    pthread_mutex_lock(&z->lock);
+    int c = z->cancelled;
+    pthread_mutex_unlock(&z->lock);
+    return c;
+}
+
 static void *producer(void *arg)
 {
     zip_stream *z = arg;
@@ -160,7 +170,7 @@ static void *producer(void *arg)
         archive_write_set_bytes_per_block(a, 0);
         if (archive_write_open2(a, z, NULL, zw_write, NULL, NULL) == ARCHIVE_OK) {
             rc = add_readme(z, a);
-            for (size_t i = 0; rc == 0 && i < z->nkeys; i++)
+            for (size_t i = 0; rc == 0 && i < z->nkeys && !is_cancelled(z); i++)
                 rc = add_file(z, a, z->keys[i], buf);
             if (archive_write_close(a) != ARCHIVE_OK)
                 rc = -1;

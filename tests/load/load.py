@@ -77,11 +77,19 @@ def wrk(url, seconds, conns=64):
             "latency_max": lat.group(3) if lat else "?", "raw": out}
 
 
+def sanitized():
+    """Whether the binary was built with AddressSanitizer (FF_SANITIZE=ON)."""
+    p = subprocess.run(["ldd", os.environ.get("FITSFLOW_BIN", "")], capture_output=True, text=True)
+    return "libasan" in p.stdout
+
+
 def main(log=print):
     if not shutil.which("wrk"):
         raise AssertionError("wrk is not installed (apt-get install wrk)")
     results = {}
-    srv = Server("load", env={"FITSFLOW_RATE_LIMIT": "0", "FITSFLOW_WORKERS": "2", "FITSFLOW_PNG_MAX": "256"})
+    # All clients share 127.0.0.1: the per-address connection cap (128 by default) is lifted.
+    srv = Server("load", env={"FITSFLOW_RATE_LIMIT": "0", "FITSFLOW_MAX_CONNECTIONS_PER_IP": "0",
+                              "FITSFLOW_WORKERS": "2", "FITSFLOW_PNG_MAX": "256"})
     try:
         srv.start()
         # Warm up (first session, first static read) so that "before" is the steady state.
@@ -117,7 +125,11 @@ def main(log=print):
         results["rss_kb"] = (rss0, rss1, rss2)
         log(f"VmRSS: {rss0 // 1024} MiB before, {rss1 // 1024} MiB after {SESSIONS} sessions, "
             f"{rss2 // 1024} MiB after wrk (bound: at most {RSS_GROWTH_BOUND_KB // 1024} MiB growth)")
-        assert rss2 - rss0 <= RSS_GROWTH_BOUND_KB, (rss0, rss2)
+        if sanitized():
+            log("  (AddressSanitizer build: its quarantine keeps freed memory, so the bound is only "
+                "enforced for a normal build)")
+        else:
+            assert rss2 - rss0 <= RSS_GROWTH_BOUND_KB, (rss0, rss2)
         assert srv.stop() == 0
     finally:
         srv.stop()
