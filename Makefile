@@ -4,11 +4,14 @@
 #   make bench  run the benchmarks under bench/
 #   make fuzz   build the clang/libFuzzer harnesses (fuzz/), replay crash reproducers, then run
 #               each harness FUZZ_SECONDS (default 60) seconds
+#   make faults the long fault runs (tests/faults/: 20 kill -9 rounds, full disk as root, hanging
+#               remote services, SIGTERM during a ZIP download)
+#   make load   the long load run (tests/load/: 200 sessions, wrk 60 s per endpoint, memory)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build test test-release test-asan run bench fuzz clean
+.PHONY: all deps build test test-release test-asan run bench fuzz faults load clean
 
 all: build
 
@@ -42,6 +45,16 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@$(MAKE) --no-print-directory -C fuzz regress
 	@$(MAKE) --no-print-directory -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+FAULT_ENV = FITSFLOW_BIN=$(abspath $(BUILD))/fitsflow FF_TEST_TMP=$(abspath $(BUILD))/test-tmp FF_LONG=1 \
+	FITSFLOW_HELIOVIEWER_URL=http://127.0.0.1:9 FITSFLOW_JSOC_URL=http://127.0.0.1:9 FITSFLOW_SDO_URL=http://127.0.0.1:9 \
+	PYTHONPATH=$(CURDIR)/tests/e2e:$(CURDIR)/tests/faults:$(CURDIR)/tests/load PYTHONDONTWRITEBYTECODE=1
+faults: build
+	@for t in kill9 disk remote_hang sigterm_zip; do $(FAULT_ENV) /usr/bin/python3 tests/e2e/test_faults_$$t.py || exit 1; done
+
+load: build
+	@command -v wrk >/dev/null || sudo apt-get install -y wrk
+	@$(FAULT_ENV) /usr/bin/python3 tests/e2e/test_load_serve.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -230,8 +230,10 @@ static int by_name(const void *a, const void *b)
 }
 
 /* Whether u was completely processed, from this very upload, by an earlier run: its state
- * records the same upload (size and time) and a result, and (unless skipped) _log_7 exists and
- * is not older than the upload. Fills u->prev then. */
+ * records the same upload (size and time) and a result that is not a failure, and (unless
+ * skipped) _log_7 exists and is not older than the upload. Fills u->prev then. A failed file is
+ * done again on the next run: its failure may have passed (a full disk, an I/O error), while a
+ * skip comes from the file itself and would only repeat. */
 static int finished_before(run *r, upload *u)
 {
     char key[FF_STORE_KEY_MAX + 1];
@@ -250,8 +252,8 @@ static int finished_before(run *r, upload *u)
         json_integer_value(json_object_get(up, "bytes")) == (json_int_t)u->st.size &&
         json_integer_value(json_object_get(up, "mtime")) == (json_int_t)u->st.mtime &&
         ff_file_result_from_json(res, &u->prev, &e) == 0) {
-        done = 1;
-        if (u->prev.status != FF_FILE_SKIPPED) {
+        done = u->prev.status != FF_FILE_FAILED;
+        if (done && u->prev.status != FF_FILE_SKIPPED) {
             ff_store_stat ls;
             snprintf(key, sizeof key, "%s%s_log_7.txt", r->logs, u->base);
             done = ff_store_stat_key(r->store, key, &ls, &e) == 0 && ls.mtime >= u->st.mtime;
@@ -460,10 +462,16 @@ static int finish(run *r, ff_err *err)
         }
     }
     if (rc == 0 && !r->failed) {
-        char summary[256];
-        snprintf(summary, sizeof summary,
-                 "ALL FILES PROCESSED SUCCESSFULLY\n%zu files: %zu processed, %zu skipped, %zu failed\n",
-                 n, counts[FF_FILE_PROCESSED], counts[FF_FILE_SKIPPED], counts[FF_FILE_FAILED]);
+        /* The first line is the original protocol's "done" marker, failures or not; the next
+         * lines say what happened and, when files failed, how to retry them. */
+        char summary[400];
+        int sl = snprintf(summary, sizeof summary,
+                          "ALL FILES PROCESSED SUCCESSFULLY\n%zu files: %zu processed, %zu skipped, %zu failed\n",
+                          n, counts[FF_FILE_PROCESSED], counts[FF_FILE_SKIPPED], counts[FF_FILE_FAILED]);
+        if (counts[FF_FILE_FAILED] && sl > 0 && (size_t)sl < sizeof summary)
+            snprintf(summary + sl, sizeof summary - (size_t)sl,
+                     "%zu failed: each file's logs say why; start the session again to retry them\n",
+                     counts[FF_FILE_FAILED]);
         put_log(r, "summary_log_2.txt", summary);
     }
     for (size_t i = 0; i < n; i++)

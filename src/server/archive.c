@@ -30,7 +30,11 @@ static la_ssize_t zw_write(struct archive *a, void *cls, const void *buf, size_t
 {
     (void)a;
     zip_stream *z = cls;
-    return ff_pump_write(z->pump, buf, n) == 0 ? (la_ssize_t)n : -1;
+    if (ff_pump_write(z->pump, buf, n) == 0)
+        return (la_ssize_t)n;
+    /* Dropped, not refused, when the client is gone: libarchive's ZIP writer leaks its deflate
+     * state when a write fails mid-entry, so the producer stops between files instead. */
+    return ff_pump_cancelled(z->pump) ? (la_ssize_t)n : -1;
 }
 
 static int add_entry(struct archive *a, const char *name, uint64_t size, time_t mtime)
@@ -124,7 +128,7 @@ static int build(ff_pump *p, void *ctx)
         archive_write_set_bytes_per_block(a, 0);
         if (archive_write_open2(a, z, NULL, zw_write, NULL, NULL) == ARCHIVE_OK) {
             rc = add_readme(z, a);
-            for (size_t i = 0; rc == 0 && i < z->nkeys; i++)
+            for (size_t i = 0; rc == 0 && i < z->nkeys && !ff_pump_cancelled(z->pump); i++)
                 rc = add_file(z, a, z->keys[i], buf);
             if (archive_write_close(a) != ARCHIVE_OK)
                 rc = -1;
