@@ -32,6 +32,20 @@ while read -r line; do
   esac
 done < <(ldd "$bin")
 [ -n "$loader" ] || { echo "package.sh: ldd named no dynamic loader for $bin" >&2; exit 1; }
+
+# FFmpeg is loaded at run time (the daily movie, in the Clean function): bundle the libraries the
+# binary names (core/avload.c) and everything they need.
+for soname in $(strings "$bin" | grep -E '^lib(avformat|avcodec|avutil)\.so\.[0-9]+$' | sort -u); do
+  path=$(ldconfig -p | awk -v n="$soname" '$1 == n && /x86-64|x86_64|aarch64/ {print $NF; exit}')
+  [ -n "$path" ] || { echo "package.sh: $soname not found (apt-get install libavformat-dev)" >&2; exit 1; }
+  cp -L "$path" "$stage/lib/$soname"
+  while read -r line; do
+    case "$line" in
+      *"=> not found"*) echo "package.sh: ldd $soname: $line" >&2; exit 1 ;;
+      *"=> /"*) lib=$(echo "$line" | awk '{print $3}'); [ -e "$stage/lib/$(basename "$lib")" ] || cp -L "$lib" "$stage/lib/" ;;
+    esac
+  done < <(ldd "$path")
+done
 loader_name=$(basename "$loader")
 chmod 755 "$stage/lib/$loader_name"
 

@@ -4,13 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libavformat/avformat.h>
-#include <libavutil/avutil.h>
-#include <libavutil/mathematics.h>
+#include "core/avload.h"
+
+/* Every FFmpeg call goes through the table loaded on first use (core/avload.h). */
+static const ff_av_api *av;
 
 static void av_reason(int code, char *buf, size_t size)
 {
-    if (av_strerror(code, buf, size) < 0)
+    if (av->av_strerror(code, buf, size) < 0)
         snprintf(buf, size, "libav error %d", code);
 }
 
@@ -27,12 +28,12 @@ static void add_reason(ff_mp4concat_stats *st, size_t part, const char *fmt, con
 static int open_input(const char *path, AVFormatContext **ic, char *why, size_t whysize)
 {
     *ic = NULL;
-    int rc = avformat_open_input(ic, path, NULL, NULL);
+    int rc = av->avformat_open_input(ic, path, NULL, NULL);
     if (rc >= 0)
-        rc = avformat_find_stream_info(*ic, NULL);
+        rc = av->avformat_find_stream_info(*ic, NULL);
     if (rc < 0) {
         av_reason(rc, why, whysize);
-        avformat_close_input(ic);
+        av->avformat_close_input(ic);
         return -1;
     }
     return 0;
@@ -41,7 +42,7 @@ static int open_input(const char *path, AVFormatContext **ic, char *why, size_t 
 static int same_params(const AVCodecParameters *a, const AVCodecParameters *b, char *why, size_t size)
 {
     if (a->codec_type != b->codec_type || a->codec_id != b->codec_id) {
-        snprintf(why, size, "codec %s instead of %s", avcodec_get_name(b->codec_id), avcodec_get_name(a->codec_id));
+        snprintf(why, size, "codec %s instead of %s", av->avcodec_get_name(b->codec_id), av->avcodec_get_name(a->codec_id));
         return 0;
     }
     if (a->codec_type == AVMEDIA_TYPE_VIDEO &&
@@ -68,13 +69,15 @@ int ff_mp4_concat(const char *const *inputs, size_t n, const char *out_path,
     memset(st, 0, sizeof *st);
     if (n == 0 || n > FF_MP4CONCAT_MAX_PARTS)
         return ff_err_set(err, "between 1 and %d parts can be joined, not %zu", FF_MP4CONCAT_MAX_PARTS, n);
+    if (!(av = ff_av_load(err)))
+        return -1;
     char why[256];
     AVFormatContext *oc = NULL, *ic = NULL;
     AVCodecParameters *ref[16] = {0};
     int nstreams = 0, rc = -1;
     int64_t last_dts[16];
     int64_t offset = 0; /* where the next part starts, in out stream 0's time base */
-    AVPacket *pkt = av_packet_alloc();
+    AVPacket *pkt = av->av_packet_alloc();
     if (!pkt)
         return ff_err_set(err, "out of memory");
 
@@ -86,7 +89,7 @@ int ff_mp4_concat(const char *const *inputs, size_t n, const char *out_path,
         }
         if (!oc) {
             /* The first readable part decides the output's streams. */
-            int r = avformat_alloc_output_context2(&oc, NULL, "mp4", out_path);
+            int r = av->avformat_alloc_output_context2(&oc, NULL, "mp4", out_path);
             if (r < 0 || !oc) {
                 av_reason(r, why, sizeof why);
                 ff_err_set(err, "cannot set up the MP4 output: %s", why);
@@ -94,10 +97,10 @@ int ff_mp4_concat(const char *const *inputs, size_t n, const char *out_path,
             }
             for (unsigned s = 0; s < ic->nb_streams && nstreams < 16; s++) {
                 AVStream *is = ic->streams[s];
-                AVStream *os = avformat_new_stream(oc, NULL);
-                if (!os || avcodec_parameters_copy(os->codecpar, is->codecpar) < 0 ||
-                    !(ref[nstreams] = avcodec_parameters_alloc()) ||
-                    avcodec_parameters_copy(ref[nstreams], is->codecpar) < 0) {
+                AVStream *os = av->avformat_new_stream(oc, NULL);
+                if (!os || av->avcodec_parameters_copy(os->codecpar, is->codecpar) < 0 ||
+                    !(ref[nstreams] = av->avcodec_parameters_alloc()) ||
+                    av->avcodec_parameters_copy(ref[nstreams], is->codecpar) < 0) {
                     ff_err_set(err, "out of memory setting up the output streams");
                     goto done;
                 }
@@ -110,9 +113,9 @@ int ff_mp4_concat(const char *const *inputs, size_t n, const char *out_path,
                 ff_err_set(err, "%s has %u streams; 1 to 16 are supported", inputs[part], ic->nb_streams);
                 goto done;
             }
-            int r2 = avio_open(&oc->pb, out_path, AVIO_FLAG_WRITE);
+            int r2 = av->avio_open(&oc->pb, out_path, AVIO_FLAG_WRITE);
             if (r2 >= 0)
-                r2 = avformat_write_header(oc, NULL);
+                r2 = av->avformat_write_header(oc, NULL);
             if (r2 < 0) {
                 av_reason(r2, why, sizeof why);
                 ff_err_set(err, "cannot start writing %s: %s", out_path, why);
@@ -127,7 +130,7 @@ int ff_mp4_concat(const char *const *inputs, size_t n, const char *out_path,
             if (!ok) {
                 st->skipped[part] = 1;
                 add_reason(st, part, "%s", why);
-                avformat_close_input(&ic);
+                av->avformat_close_input(&ic);
                 continue;
             }
         }
@@ -136,26 +139,26 @@ int ff_mp4_concat(const char *const *inputs, size_t n, const char *out_path,
         int64_t part_len = 0; /* in ref_tb */
         int64_t written = 0;
         int r;
-        while ((r = av_read_frame(ic, pkt)) >= 0) {
+        while ((r = av->av_read_frame(ic, pkt)) >= 0) {
             int s = pkt->stream_index;
             if (s < 0 || s >= nstreams) {
-                av_packet_unref(pkt);
+                av->av_packet_unref(pkt);
                 continue;
             }
             AVStream *is = ic->streams[s], *os = oc->streams[s];
-            int64_t shift = av_rescale_q(offset, ref_tb, os->time_base) -
-                            av_rescale_q(start, AV_TIME_BASE_Q, os->time_base);
+            int64_t shift = av->av_rescale_q(offset, ref_tb, os->time_base) -
+                            av->av_rescale_q(start, AV_TIME_BASE_Q, os->time_base);
             if (pkt->pts == AV_NOPTS_VALUE)
                 pkt->pts = pkt->dts;
             if (pkt->dts == AV_NOPTS_VALUE)
                 pkt->dts = pkt->pts;
             if (pkt->pts != AV_NOPTS_VALUE) {
-                int64_t end = av_rescale_q(pkt->pts + pkt->duration, is->time_base, ref_tb) -
-                              av_rescale_q(start, AV_TIME_BASE_Q, ref_tb);
+                int64_t end = av->av_rescale_q(pkt->pts + pkt->duration, is->time_base, ref_tb) -
+                              av->av_rescale_q(start, AV_TIME_BASE_Q, ref_tb);
                 if (end > part_len)
                     part_len = end;
             }
-            av_packet_rescale_ts(pkt, is->time_base, os->time_base);
+            av->av_packet_rescale_ts(pkt, is->time_base, os->time_base);
             if (pkt->pts != AV_NOPTS_VALUE) {
                 pkt->pts += shift;
                 pkt->dts += shift;
@@ -168,8 +171,8 @@ int ff_mp4_concat(const char *const *inputs, size_t n, const char *out_path,
                 last_dts[s] = pkt->dts;
             }
             pkt->pos = -1;
-            int w = av_interleaved_write_frame(oc, pkt);
-            av_packet_unref(pkt);
+            int w = av->av_interleaved_write_frame(oc, pkt);
+            av->av_packet_unref(pkt);
             if (w < 0) {
                 av_reason(w, why, sizeof why);
                 ff_err_set(err, "cannot write %s: %s", out_path, why);
@@ -181,7 +184,7 @@ int ff_mp4_concat(const char *const *inputs, size_t n, const char *out_path,
             av_reason(r, why, sizeof why);
             add_reason(st, part, "ended early (%s); what was read is kept", why);
         }
-        avformat_close_input(&ic);
+        av->avformat_close_input(&ic);
         if (written == 0) {
             st->skipped[part] = 1;
             add_reason(st, part, "%s", "has no packets");
@@ -195,7 +198,7 @@ int ff_mp4_concat(const char *const *inputs, size_t n, const char *out_path,
         ff_err_set(err, "none of the %zu parts could be used (%s)", n, st->reasons[0] ? st->reasons : "empty");
         goto done;
     }
-    int t = av_write_trailer(oc);
+    int t = av->av_write_trailer(oc);
     if (t < 0) {
         av_reason(t, why, sizeof why);
         ff_err_set(err, "cannot finish %s: %s", out_path, why);
@@ -205,14 +208,14 @@ int ff_mp4_concat(const char *const *inputs, size_t n, const char *out_path,
     rc = 0;
 done:
     if (ic)
-        avformat_close_input(&ic);
+        av->avformat_close_input(&ic);
     if (oc) {
         if (oc->pb)
-            avio_closep(&oc->pb);
-        avformat_free_context(oc);
+            av->avio_closep(&oc->pb);
+        av->avformat_free_context(oc);
     }
     for (int s = 0; s < 16; s++)
-        avcodec_parameters_free(&ref[s]);
-    av_packet_free(&pkt);
+        av->avcodec_parameters_free(&ref[s]);
+    av->av_packet_free(&pkt);
     return rc;
 }
