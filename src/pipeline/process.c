@@ -194,9 +194,10 @@ static int run_task(file_job *j, int kind)
     return -1;
 }
 
-/* Workers take tasks in the order that finishes soonest on two cores: the longest first, ASDF
- * last because it waits for the remote steps. */
-static const int task_order[] = {T_COLOR, T_GRAY, T_CSV, T_NPY, T_ASDF};
+/* Workers take tasks longest first, which finishes soonest on two cores (ASDF's compression is
+ * the longest) -- unless the remote steps run: ASDF waits for them, so it goes last. */
+static const int task_order_offline[] = {T_ASDF, T_COLOR, T_GRAY, T_CSV, T_NPY};
+static const int task_order_online[] = {T_COLOR, T_GRAY, T_CSV, T_NPY, T_ASDF};
 
 static void *task_worker(void *arg)
 {
@@ -204,8 +205,9 @@ static void *task_worker(void *arg)
     for (;;) {
         pthread_mutex_lock(&j->lock);
         int kind = -1;
+        const int *order = j->cfg->offline ? task_order_offline : task_order_online;
         while (j->next_task < T_COUNT && kind < 0) {
-            int k = task_order[j->next_task++];
+            int k = order[j->next_task++];
             if (j->tasks[k].enabled)
                 kind = k;
         }
