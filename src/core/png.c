@@ -6,6 +6,8 @@
  * EUV images LZ matches are rare, and for flat areas (off-disk, magnetogram) runs are enough. */
 #include "core/png.h"
 
+#include <zlib.h>
+
 #include <spng.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,4 +166,79 @@ done:
         free(tx);
     }
     return rc;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Writes one chunk (length, type, data, CRC over type and data). */
+static int put_chunk(ff_sink *out, const char type[4], const uint8_t *data, uint32_t len, ff_err *err)
+{
+    uint8_t head[8], tail[4];
+    put_be32(head, len);
+    memcpy(head + 4, type, 4);
+    uLong crc = crc32(0L, (const Bytef *)type, 4);
+    if (len)
+        crc = crc32(crc, data, len);
+    put_be32(tail, (uint32_t)crc);
+    if (ff_sink_write(out, head, 8, err) != 0 || ff_sink_write(out, data, len, err) != 0 ||
+        ff_sink_write(out, tail, 4, err) != 0)
+        return -1;
+    return 0;
+}
+
+int ff_png_gray_from_indexed(const uint8_t *png, size_t len, const char *table_key,
+                             const char *table_value, ff_sink *out, ff_err *err)
+{
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (len < 8 || memcmp(png, sig, 8) != 0)
+        return ff_err_set(err, "not a PNG");
+    if (ff_sink_write(out, sig, 8, err) != 0)
+        return -1;
+    size_t pos = 8;
+    size_t klen = strlen(table_key);
+    while (pos < len) {
+        if (len - pos < 12)
+            return ff_err_set(err, "PNG chunk header cut short");
+        uint32_t n = get_be32(png + pos);
+        const uint8_t *type = png + pos + 4, *data = png + pos + 8;
+        if (n > len - pos - 12)
+            return ff_err_set(err, "PNG chunk runs past the end");
+        size_t whole = (size_t)n + 12;
+        if (!memcmp(type, "IHDR", 4)) {
+            if (n != 13 || data[8] != 8 || data[9] != 3)
+                return ff_err_set(err, "not an 8-bit indexed PNG");
+            uint8_t ihdr[13];
+            memcpy(ihdr, data, 13);
+            ihdr[9] = 0; /* gray */
+            if (put_chunk(out, "IHDR", ihdr, 13, err) != 0)
+                return -1;
+        } else if (!memcmp(type, "PLTE", 4) || !memcmp(type, "tRNS", 4)) {
+            /* a gray image has neither */
+        } else if (!memcmp(type, "tEXt", 4) && n > klen && !memcmp(data, table_key, klen) &&
+                   data[klen] == 0) {
+            size_t vlen = strlen(table_value);
+            uint8_t text[160];
+            if (klen + 1 + vlen > sizeof text)
+                return ff_err_set(err, "PNG text too long");
+            memcpy(text, table_key, klen + 1);
+            memcpy(text + klen + 1, table_value, vlen);
+            if (put_chunk(out, "tEXt", text, (uint32_t)(klen + 1 + vlen), err) != 0)
+                return -1;
+        } else if (ff_sink_write(out, png + pos, whole, err) != 0) {
+            return -1;
+        }
+        pos += whole;
+    }
+    return 0;
 }

@@ -43,4 +43,12 @@ int ff_png_write8_opts(const uint8_t *pixels, uint32_t width, uint32_t height,
                        const ff_png_palette *pal, const ff_png_text *text, size_t ntext,
                        const ff_png_options *opt, ff_sink *out, ff_err *err);
 
+/* Writes the gray image of an 8-bit indexed PNG whose indices are gray levels (as the renders
+ * are: both PNGs come from one level buffer): the same compressed pixel data, with IHDR's colour
+ * type set to gray, PLTE and tRNS dropped, and the tEXt chunk named table_key given the text
+ * table_value. One deflate pass serves both images. Returns 0, or -1 with err when png is not
+ * such a PNG. */
+int ff_png_gray_from_indexed(const uint8_t *png, size_t len, const char *table_key,
+                             const char *table_value, ff_sink *out, ff_err *err);
+
 #endif

@@ -799,18 +799,26 @@ int ff_render_pngs(const ff_image *img, const ff_render_params *p, ff_sink *gray
     ctext[5].text = cm.name;
     encode_job jc = {pix, w, h, pal, ctext, 6, color, {{0}}, 0};
 
-    pthread_t th;
-    int threaded = 0;
-    if (gray && color && p->nthreads > 1 && pthread_create(&th, NULL, encode_run, &jc) == 0)
-        threaded = 1;
-    if (gray)
-        encode_run(&jg);
-    if (threaded)
-        pthread_join(th, NULL);
-    else if (color)
-        encode_run(&jc);
-
     int rc = 0;
+    if (gray && color) {
+        /* One deflate pass for both: the colour PNG's indices are the gray levels, so the gray
+         * PNG is the same compressed data under a gray IHDR (ff_png_gray_from_indexed). */
+        ff_membuf mb = {0};
+        ff_sink ms = ff_membuf_sink(&mb);
+        jc.out = &ms;
+        encode_run(&jc);
+        if (jc.rc == 0 &&
+            ff_png_gray_from_indexed(mb.data, mb.len, "Colour Table", "gray", gray, &jg.err) != 0)
+            jg.rc = -1;
+        if (jc.rc == 0 && jg.rc == 0 && ff_sink_write(color, mb.data, mb.len, &jc.err) != 0)
+            jc.rc = -1;
+        ff_membuf_free(&mb);
+    } else if (gray) {
+        encode_run(&jg);
+    } else if (color) {
+        encode_run(&jc);
+    }
+
     if (gray && jg.rc != 0) {
         if (err)
             *err = jg.err;

@@ -100,23 +100,44 @@ typedef struct file_job {
     pthread_cond_t remote_cond;
 } file_job;
 
+/* The colour task also writes the gray PNG when both are asked for: the renderer then deflates
+ * once for the two (they share their pixel data). */
 static int run_render(file_job *j, task *t, int color)
 {
+    task *g = &j->tasks[T_GRAY];
+    int both = color && g->enabled;
     ff_out *o = ff_out_open(j->store, j->prefix, t->rel, t->media, &t->err);
     if (!o)
         return -1;
-    char scaling[512] = "";
-    ff_render_params rp = j->rp;
-    rp.nthreads = 1;
-    if (ff_render_pngs(&j->fits->image, &rp, color ? NULL : ff_out_sink(o),
-                       color ? ff_out_sink(o) : NULL, scaling, sizeof scaling, &t->err) != 0) {
+    ff_out *go = both ? ff_out_open(j->store, j->prefix, g->rel, g->media, &t->err) : NULL;
+    if (both && !go) {
         ff_out_abort(o);
         return -1;
     }
-    if (!color) {
+    char scaling[512] = "";
+    ff_render_params rp = j->rp;
+    rp.nthreads = 1;
+    ff_sink *gray_sink = both ? ff_out_sink(go) : color ? NULL : ff_out_sink(o);
+    if (ff_render_pngs(&j->fits->image, &rp, gray_sink, color ? ff_out_sink(o) : NULL, scaling,
+                       sizeof scaling, &t->err) != 0) {
+        ff_out_abort(o);
+        ff_out_abort(go);
+        return -1;
+    }
+    pthread_mutex_lock(&j->lock);
+    snprintf(j->scaling, sizeof j->scaling, "%s", scaling);
+    pthread_mutex_unlock(&j->lock);
+    if (both) {
+        int grc = ff_out_commit_rec(go, &g->rec, &g->err);
         pthread_mutex_lock(&j->lock);
-        snprintf(j->scaling, sizeof j->scaling, "%s", scaling);
+        g->rc = grc;
+        g->done = 1;
         pthread_mutex_unlock(&j->lock);
+        if (grc != 0) {
+            ff_out_abort(o);
+            t->err = g->err;
+            return -1;
+        }
     }
     return ff_out_commit_rec(o, &t->rec, &t->err);
 }
@@ -208,8 +229,8 @@ static void *task_worker(void *arg)
         const int *order = j->cfg->offline ? task_order_offline : task_order_online;
         while (j->next_task < T_COUNT && kind < 0) {
             int k = order[j->next_task++];
-            if (j->tasks[k].enabled)
-                kind = k;
+            if (j->tasks[k].enabled && !(k == T_GRAY && j->tasks[T_COLOR].enabled))
+                kind = k; /* the colour task writes the gray PNG too */
         }
         pthread_mutex_unlock(&j->lock);
         if (kind < 0)
@@ -455,7 +476,7 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
     j.inner_threads = threads;
     int enabled = 0;
     for (int k = 0; k < T_COUNT; k++)
-        enabled += j.tasks[k].enabled;
+        enabled += j.tasks[k].enabled && !(k == T_GRAY && j.tasks[T_COLOR].enabled);
     run_tasks(&j, threads < enabled ? threads : enabled);
 
     if (fits.image.ndim > 2 && (cfg->outputs & FF_OUTPUT_CSV))

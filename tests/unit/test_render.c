@@ -126,6 +126,37 @@ static ff_image synthetic_disk(size_t n)
     return img;
 }
 
+/* The gray PNG made from the colour PNG's compressed data refuses what is not an 8-bit indexed
+ * PNG, and turns one into a gray PNG with the same pixels. */
+static void test_gray_from_indexed(void **state)
+{
+    (void)state;
+    ff_err err;
+    ff_membuf out = {0};
+    ff_sink sink = ff_membuf_sink(&out);
+    static const uint8_t junk[] = "not a png at all";
+    assert_int_equal(ff_png_gray_from_indexed(junk, sizeof junk, "Colour Table", "gray", &sink, &err), -1);
+    uint8_t px[6] = {1, 2, 3, 4, 5, 255};
+    ff_membuf g = {0}, c = {0};
+    ff_sink gs = ff_membuf_sink(&g), cs = ff_membuf_sink(&c);
+    assert_int_equal(ff_png_write8(px, 3, 2, NULL, NULL, 0, &gs, &err), 0);
+    assert_int_equal(ff_png_gray_from_indexed(g.data, g.len, "Colour Table", "gray", &sink, &err), -1);
+    ff_png_palette pal = {.n = 256};
+    for (unsigned i = 0; i < 256; i++)
+        pal.rgb[i][0] = pal.rgb[i][1] = pal.rgb[i][2] = (uint8_t)(255 - i);
+    assert_int_equal(ff_png_write8(px, 3, 2, &pal, NULL, 0, &cs, &err), 0);
+    out.len = 0;
+    assert_int_equal(ff_png_gray_from_indexed(c.data, c.len, "Colour Table", "gray", &sink, &err), 0);
+    /* Truncated input is refused, not read past. */
+    ff_membuf t = {0};
+    ff_sink ts = ff_membuf_sink(&t);
+    assert_int_equal(ff_png_gray_from_indexed(c.data, c.len - 5, "Colour Table", "gray", &ts, &err), -1);
+    ff_membuf_free(&t);
+    ff_membuf_free(&g);
+    ff_membuf_free(&c);
+    ff_membuf_free(&out);
+}
+
 static void test_disk_pngs(void **state)
 {
     (void)state;
@@ -648,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_percentiles),
         cmocka_unit_test(test_colormaps),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_gray_from_indexed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
