@@ -36,7 +36,7 @@ done < <(ldd "$bin")
 # FFmpeg is loaded at run time (the daily movie, in the Clean function): bundle the libraries the
 # binary names (core/avload.c) and everything they need.
 for soname in $(strings "$bin" | grep -E '^lib(avformat|avcodec|avutil)\.so\.[0-9]+$' | sort -u); do
-  path=$(ldconfig -p | awk -v n="$soname" '$1 == n && /x86-64|x86_64|aarch64/ {print $NF; exit}')
+  path=$(ldconfig -p | awk -v n="$soname" '$1 == n && !found {print $NF; found = 1}')
   [ -n "$path" ] || { echo "package.sh: $soname not found (apt-get install libavformat-dev)" >&2; exit 1; }
   cp -L "$path" "$stage/lib/$soname"
   while read -r line; do
