@@ -43,6 +43,9 @@ bench: deps build
 
 FUZZ_SECONDS ?= 60
 fuzz:
+	@command -v clang >/dev/null && [ -n "$$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] || \
+		(echo "make fuzz: installing clang and libclang-rt-14-dev" >&2; \
+		 apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev >/dev/null)
 	@$(MAKE) --no-print-directory -C fuzz regress
 	@$(MAKE) --no-print-directory -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
