@@ -264,19 +264,24 @@ static long long card_int(const unsigned char *c, int *ok)
 
 static int check_tile_params(const src *s, ff_err *err)
 {
-    int zimage = 0, rice = 0, have_v1 = 0, have_v2 = 0, bad_tile = 0;
+    int zimage = 0, rice = 0, have_v1 = 0, have_v2 = 0, bad_tile = 0, have_tile1 = 0;
+    int empty_axis1 = 0; /* some ZNAXIS1 card holds a number <= 0 */
     long long v1 = 0, v2 = 0;
     for (size_t off = 0; off + 80 <= s->size; off += 80) {
         const unsigned char *c = s->buf + off;
         if ((off == 0 && memcmp(c, "SIMPLE  =", 9) == 0) ||
             (off % BLOCK == 0 && memcmp(c, "XTENSION=", 9) == 0)) {
-            zimage = rice = have_v1 = have_v2 = bad_tile = 0;
+            zimage = rice = have_v1 = have_v2 = bad_tile = have_tile1 = empty_axis1 = 0;
             continue;
         }
         if (memcmp(c, "END     ", 8) == 0) {
             if (zimage && bad_tile)
                 return ff_err_set(err, "the compressed image's ZTILE%d is not a positive number",
                                   bad_tile);
+            /* Without ZTILE1 the tile's first side is ZNAXIS1, and CFITSIO divides by it. */
+            if (zimage && empty_axis1 && !have_tile1)
+                return ff_err_set(err, "the compressed image's ZNAXIS1 is not positive and it has "
+                                       "no ZTILE1");
             if (zimage && rice && have_v1) {
                 long long bs = v1;
                 if (bs < 16 && have_v2 && v2 > 8)
@@ -285,7 +290,7 @@ static int check_tile_params(const src *s, ff_err *err)
                     return ff_err_set(err, "the RICE_1 block size (ZVAL1) is %lld; it must be "
                                            "positive", bs);
             }
-            zimage = rice = have_v1 = have_v2 = bad_tile = 0;
+            zimage = rice = have_v1 = have_v2 = bad_tile = have_tile1 = empty_axis1 = 0;
             continue;
         }
         int ok = 0;
@@ -302,9 +307,15 @@ static int check_tile_params(const src *s, ff_err *err)
             v2 = card_int(c, &ok);
             have_v2 = ok;
         } else if (memcmp(c, "ZTILE", 5) == 0 && c[5] >= '1' && c[5] <= '9' && c[8] == '=') {
+            /* CFITSIO finds the card by searching onward from where it last read, so it may take
+             * a later duplicate; every ZTILEn card must hold a positive number. */
             long long t = card_int(c, &ok);
-            if (ok && t <= 0 && !bad_tile)
+            if ((!ok || t <= 0) && !bad_tile)
                 bad_tile = c[5] - '0';
+            have_tile1 |= c[5] == '1' && c[6] == ' ';
+        } else if (memcmp(c, "ZNAXIS1 = ", 10) == 0) {
+            long long n = card_int(c, &ok);
+            empty_axis1 |= ok && n <= 0;
         }
     }
     return 0;

@@ -493,6 +493,34 @@ _comp_case("rice_bytepix_1.fits", "ZVAL2 (BYTEPIX) = 1 for 2-byte tiles: decodes
 _comp_case("comp_ztile_zero.fits", "ZTILE1 = 0", Refused("ztile1"), rice16, lambda b: set_card(b, "ZTILE1", "0"))
 _comp_case("comp_ztile_negative.fits", "ZTILE2 = -1", Refused(), rice16, lambda b: set_card(b, "ZTILE2", "-1"))
 _comp_case("comp_ztile_huge.fits", "ZTILE1 = 2^40 (CFITSIO would allocate 2 TiB)", Refused("ztile"), rice16, lambda b: set_card(b, "ZTILE1", str(2 ** 40)))
+
+
+def _ztile_string_duplicate(b):
+    """ZNAME1 turned into a second ZTILE1 holding a string: CFITSIO searches onward from the card it
+    read last, takes this one, reads it as 0 and divides by it (SIGFPE; found by fuzz_fits_core)."""
+    set_card(b, "ZNAME1", "'BLOCKSIZE'")
+    pos = b.find(b"ZNAME1  = ", BLOCK)
+    b[pos:pos + 8] = b"ZTILE1  "
+
+
+_comp_case("comp_ztile_string_duplicate.fits", "a second ZTILE1 card holding a string (CFITSIO divided by 0)",
+           Refused("ztile1"), rice16, _ztile_string_duplicate)
+_comp_case("comp_znaxis1_zero_no_ztile.fits", "ZNAXIS1 = 0 and no ZTILE1 (the default tile is the axis)",
+           Refused(), rice16, lambda b: drop_card(set_card(b, "ZNAXIS1", "0"), "ZTILE1"))
+_comp_case("rice_blocksize_string.fits", "ZVAL1 (BLOCKSIZE) = 'abc': read as the default 32, as CFITSIO does",
+           Processed(), rice16,
+           lambda b: set_card(b, "ZVAL1", "'abc'"))
+
+
+def _zval1_duplicate_zero(b):
+    """ZNAME2 turned into a second ZVAL1 = 0, after the good one."""
+    set_card(b, "ZNAME2", "0")
+    pos = b.find(b"ZNAME2  = ", BLOCK)
+    b[pos:pos + 8] = b"ZVAL1   "
+
+
+_comp_case("rice_blocksize_duplicate_zero.fits", "a second ZVAL1 card = 0 after the good one", Refused(), rice16,
+           _zval1_duplicate_zero)
 _comp_case("comp_fewer_rows.fits", "fewer table rows than tiles (ZNAXIS2 doubled)", Refused(), rice16,
            lambda b: set_card(b, "ZNAXIS2", "128"))
 _comp_case("comp_znaxis_zero.fits", "ZNAXIS1 = 0", Refused(), rice16, lambda b: set_card(b, "ZNAXIS1", "0"))
