@@ -299,13 +299,18 @@ static int check_tile_params(const src *s, ff_err *err)
                 if (c[k] == 'T')
                     zimage = 1;
         } else if (memcmp(c, "ZCMPTYPE= ", 10) == 0) {
-            rice = memmem(c + 10, 70, "'RICE_", 6) != NULL;
+            /* Duplicates count too (CFITSIO may read any of them): the smallest values below. */
+            rice |= memmem(c + 10, 70, "'RICE_", 6) != NULL;
         } else if (memcmp(c, "ZVAL1   = ", 10) == 0) {
-            v1 = card_int(c, &ok);
-            have_v1 = ok;
+            long long v = card_int(c, &ok);
+            if (ok && (!have_v1 || v < v1))
+                v1 = v;
+            have_v1 |= ok;
         } else if (memcmp(c, "ZVAL2   = ", 10) == 0) {
-            v2 = card_int(c, &ok);
-            have_v2 = ok;
+            long long v = card_int(c, &ok);
+            if (ok && (!have_v2 || v < v2))
+                v2 = v;
+            have_v2 |= ok;
         } else if (memcmp(c, "ZTILE", 5) == 0 && c[5] >= '1' && c[5] <= '9' && c[8] == '=') {
             /* CFITSIO finds the card by searching onward from where it last read, so it may take
              * a later duplicate; every ZTILEn card must hold a positive number. */
