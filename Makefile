@@ -3,7 +3,8 @@
 #   make test   deps + build + every test (also ASan)  make run    start FitsFlow on the sample data
 #   make bench  run the benchmarks under bench/
 #   make fuzz   build the clang/libFuzzer harnesses (fuzz/), replay crash reproducers, then run
-#               each harness FUZZ_SECONDS (default 60) seconds
+#               each harness FUZZ_SECONDS (default 60) seconds; FUZZ_SEED=N fixes libFuzzer's seed
+#               (CI: 20 s each, seed 1)
 #   make faults the long fault runs (tests/faults/: 20 kill -9 rounds, full disk as root, hanging
 #               remote services, SIGTERM during a ZIP download)
 #   make load   the long load run (tests/load/: 200 sessions, wrk 60 s per endpoint, memory)
@@ -42,12 +43,13 @@ bench: deps build
 	@bash bench/run.sh
 
 FUZZ_SECONDS ?= 60
+FUZZ_SEED ?=
 fuzz:
 	@command -v clang >/dev/null && [ -n "$$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] || \
 		(echo "make fuzz: installing clang and libclang-rt-14-dev" >&2; \
 		 apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev >/dev/null)
 	@$(MAKE) --no-print-directory -C fuzz regress
-	@$(MAKE) --no-print-directory -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+	@$(MAKE) --no-print-directory -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED)
 
 FAULT_ENV = FITSFLOW_BIN=$(abspath $(BUILD))/fitsflow FF_TEST_TMP=$(abspath $(BUILD))/test-tmp FF_LONG=1 \
 	FITSFLOW_HELIOVIEWER_URL=http://127.0.0.1:9 FITSFLOW_JSOC_URL=http://127.0.0.1:9 FITSFLOW_SDO_URL=http://127.0.0.1:9 \

@@ -10,6 +10,7 @@ PKGS=(
   libsqlite3-dev libarchive-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev
   python3-astropy python3-numpy python3-pandas python3-asdf python3-sunpy python3-pil
   python3-botocore python3-yaml libcfitsio-bin ffmpeg curl chromium
+  clang libclang-rt-14-dev
 )
 
 # Node.js comes with the machine image on some hosts; install Debian's only when there is none.
