@@ -262,8 +262,70 @@ static long long card_int(const unsigned char *c, int *ok)
     return *ok ? (long long)d : 0; /* CFITSIO truncates a float value read as an integer */
 }
 
+/* The tile-compression keywords CFITSIO reads as numbers. Given a string value of 27 characters
+ * or more, CFITSIO 4.2 overflows its error message buffer (strncat in ffc2j; a fortified build
+ * aborts), so a string in such a card is refused whatever its length. */
+static int numeric_z_key(const unsigned char *c)
+{
+    static const char *const exact[] = {"ZBITPIX ", "ZNAXIS  ", "ZPCOUNT ", "ZGCOUNT ", "ZTHEAP  ",
+                                        "ZDITHER0", "ZBLANK  ", "ZSCALE  ", "ZZERO   "};
+    for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
+        if (memcmp(c, exact[i], 8) == 0)
+            return 1;
+    static const char *const indexed[] = {"ZNAXIS", "ZTILE", "ZVAL"};
+    for (size_t i = 0; i < sizeof indexed / sizeof *indexed; i++) {
+        size_t n = strlen(indexed[i]);
+        if (memcmp(c, indexed[i], n) != 0 || c[n] < '1' || c[n] > '9')
+            continue;
+        size_t k = n + 1;
+        while (k < 8 && c[k] >= '0' && c[k] <= '9')
+            k++;
+        while (k < 8 && c[k] == ' ')
+            k++;
+        if (k == 8)
+            return 1;
+    }
+    return 0;
+}
+
+/* Keywords CFITSIO reads as numbers in any header it moves to, with the same overflow from 27
+ * characters on; a short string there is ignored as before (BLANK = 'none' means no BLANK). */
+#define LONG_STRING 20
+static int numeric_any_key(const unsigned char *c)
+{
+    if (memcmp(c, "THEAP   ", 8) == 0 || memcmp(c, "BLANK   ", 8) == 0)
+        return 1;
+    if (memcmp(c, "TBCOL", 5) != 0 || c[5] < '1' || c[5] > '9')
+        return 0;
+    int k = 6;
+    while (k < 8 && c[k] >= '0' && c[k] <= '9')
+        k++;
+    while (k < 8 && c[k] == ' ')
+        k++;
+    return k == 8;
+}
+
+/* The length of a card's string value (to its closing quote or the card's end), or -1 when the
+ * value is not a string. */
+static int string_value(const unsigned char *c)
+{
+    if (c[8] != '=' || c[9] != ' ')
+        return -1;
+    int k = 10;
+    while (k < 80 && c[k] == ' ')
+        k++;
+    if (k >= 80 || c[k] != '\'')
+        return -1;
+    int n = 0;
+    while (++k < 80 && c[k] != '\'')
+        n++;
+    return n;
+}
+
 static int check_tile_params(const src *s, ff_err *err)
 {
+    char string_key[9] = "";  /* a numeric Z keyword holding a string */
+    char string_any[9] = "";  /* THEAP, BLANK or TBCOLn holding a string */
     int zimage = 0, rice = 0, have_v1 = 0, have_v2 = 0, bad_tile = 0, have_tile1 = 0;
     int empty_axis1 = 0; /* some ZNAXIS1 card holds a number <= 0 */
     long long v1 = 0, v2 = 0;
@@ -272,9 +334,16 @@ static int check_tile_params(const src *s, ff_err *err)
         if ((off == 0 && memcmp(c, "SIMPLE  =", 9) == 0) ||
             (off % BLOCK == 0 && memcmp(c, "XTENSION=", 9) == 0)) {
             zimage = rice = have_v1 = have_v2 = bad_tile = have_tile1 = empty_axis1 = 0;
+            string_key[0] = string_any[0] = '\0';
             continue;
         }
         if (memcmp(c, "END     ", 8) == 0) {
+            if (string_any[0])
+                return ff_err_set(err, "a header's %s holds a long string where a number "
+                                       "belongs", string_any);
+            if (zimage && string_key[0])
+                return ff_err_set(err, "the compressed image's %s holds a string where a number "
+                                       "belongs", string_key);
             if (zimage && bad_tile)
                 return ff_err_set(err, "the compressed image's ZTILE%d is not a positive number",
                                   bad_tile);
@@ -291,7 +360,15 @@ static int check_tile_params(const src *s, ff_err *err)
                                            "positive", bs);
             }
             zimage = rice = have_v1 = have_v2 = bad_tile = have_tile1 = empty_axis1 = 0;
+            string_key[0] = string_any[0] = '\0';
             continue;
+        }
+        int z = numeric_z_key(c);
+        char *seen = z ? string_key : numeric_any_key(c) ? string_any : NULL;
+        if (seen && !seen[0] && string_value(c) >= (z ? 0 : LONG_STRING)) {
+            memcpy(seen, c, 8);
+            for (int k = 7; k > 0 && seen[k] == ' '; k--)
+                seen[k] = '\0';
         }
         int ok = 0;
         if (memcmp(c, "ZIMAGE  = ", 10) == 0) {
