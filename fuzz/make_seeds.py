@@ -155,6 +155,13 @@ def main():
         put(os.path.join(out, "fuzz_numfmt"), b"".join(struct.pack("<ff", v, -v) for v in [0.1, 1e-05, 3.4e38, 1e-45, 16777217.0, 1.0 / 3.0]))
         for s in ["0.1", "1e23", "8.589973e9", "2.2250738585072011e-308", "4.35e-5", "1e+16"]:
             put(os.path.join(out, "fuzz_numfmt"), s.encode())
+        # the deflate encoder: pixel rows of the good files' data, flat and noisy, at each period
+        rng = np.random.default_rng(8)
+        for period, sel in ((0, 0), (1, 1), (2, 2), (4, 4), (8, 8)):
+            flat = bytes(rng.integers(0, 256, period or 1, dtype=np.uint8)) * 300
+            noisy = rng.normal(1000, 30, 400).astype(">i2").tobytes()
+            put(os.path.join(out, "fuzz_deflate"), bytes([sel, 1]) + flat + noisy + flat)
+            put(os.path.join(out, "fuzz_deflate"), bytes([sel, 3]) + noisy[:97])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for d in sorted(os.listdir(out)):

@@ -14,7 +14,6 @@
 #include "core/zlib_par.h"
 
 #define ASDF_TAG "tag:stsci.edu:asdf/"
-#define ZLIB_LEVEL 1
 #define MAX_STRING ((size_t)256 << 20)    /* libyaml takes int lengths; 3x this still fits */
 #define MAX_HEK_JSON ((size_t)64 << 20)
 #define MAX_HEK_DEPTH 64
@@ -700,7 +699,8 @@ int ff_asdf_write(const ff_asdf_input *in, ff_sink *out, ff_err *err)
     memset(&z, 0, sizeof z);
     unsigned char md5[16];
     if (in->compress) {
-        if (ff_zpar_compress(in->image->data, nbytes, ZLIB_LEVEL, in->nthreads, &z, err) != 0)
+        if (ff_zpar_compress(in->image->data, nbytes, (unsigned)ff_dtype_size(in->image->dtype),
+                             in->nthreads, &z, err) != 0)
             return ff_err_prefix(err, "compressing the image block");
         memcpy(md5, z.md5, 16);
     } else if (ff_md5(in->image->data, nbytes, md5, err) != 0) {

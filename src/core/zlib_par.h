@@ -1,10 +1,7 @@
-/* One zlib stream (RFC 1950) together with the MD5 of the uncompressed input, produced by several
- * threads. With three or more threads it is made the way pigz does it: the input is cut into
- * chunks; each chunk is raw-deflated by zlib (primed with the previous 32 KiB as dictionary) and
- * ends on a byte boundary with Z_SYNC_FLUSH, the last with Z_FINISH; the pieces follow one zlib
- * header and end with the Adler-32 of the whole input. With one or two threads libdeflate writes
- * the stream in one go (faster per core than zlib; the MD5 runs on the second thread). Either way
- * any single inflate (zlib.decompressobj) reads it. */
+/* One zlib stream (RFC 1950) of an array's bytes together with the MD5 of those bytes, the two
+ * computed at once on two threads: what an ASDF zlib block needs. The stream comes from the fast
+ * encoder of deflate_fast.h (Huffman coding plus runs at the element size), which any single
+ * inflate (zlib.decompressobj) reads. */
 #ifndef FF_CORE_ZLIB_PAR_H
 #define FF_CORE_ZLIB_PAR_H
 
@@ -26,11 +23,11 @@ typedef struct ff_zpar {
     unsigned char md5[16]; /* MD5 of the uncompressed input */
 } ff_zpar;
 
-/* Compresses len bytes of src at level (0..9) using up to nthreads threads (<= 1: the caller's
- * thread only). The bytes depend on the engine (libdeflate for nthreads <= 2, chunked zlib
- * above), not on the exact thread count within one engine. Returns 0, or -1 with err filled
- * (out of memory, thread creation failure, zlib failure); out is then left empty. */
-int ff_zpar_compress(const void *src, size_t len, int level, int nthreads, ff_zpar *out,
+/* Compresses len bytes of src, with runs looked for at `period` bytes (the element size; 0: none),
+ * and hashes them; the MD5 runs on a second thread when nthreads >= 2. The bytes written do not
+ * depend on nthreads. Returns 0, or -1 with err filled (out of memory, a period beyond 32768);
+ * out is then left empty. */
+int ff_zpar_compress(const void *src, size_t len, unsigned period, int nthreads, ff_zpar *out,
                      ff_err *err);
 
 /* Writes every piece to the sink in order. */

@@ -1,5 +1,5 @@
 /* Unit tests of the ASDF writer's binary layer: block header fields, block index offset, raw and
- * zlib blocks (inflated back with zlib itself), the parallel compressor against zlib's inflate,
+ * zlib blocks (inflated back with zlib itself), the block compressor against zlib's inflate,
  * MD5 against the RFC 1321 test vectors, and refusal of bad inputs. The YAML tree is checked by
  * python-asdf in tests/e2e/test_asdf_interop.py. */
 #include <setjmp.h>
@@ -183,9 +183,9 @@ static void concat(const ff_zpar *z, unsigned char *dst)
     assert_int_equal(o, z->total);
 }
 
-/* Both engines (libdeflate for 1-2 threads, chunked zlib for more): zlib's inflate (which checks
- * the Adler-32) gives back the input, the MD5 matches a one-shot MD5, and the chunked stream is
- * the same for 3 and 4 threads. */
+/* With the MD5 on the calling thread or beside it: zlib's inflate (which checks the Adler-32)
+ * gives back the input, the MD5 matches a one-shot MD5, and the stream does not depend on the
+ * thread count. */
 static void test_zpar_threads(void **state)
 {
     (void)state;
@@ -196,7 +196,8 @@ static void test_zpar_threads(void **state)
     uint32_t x = 12345;
     for (size_t i = 0; i < n; i++) {
         x = x * 1103515245u + 12345u;
-        src[i] = (unsigned char)((i / 7) ^ ((x >> 24) & 0x0F)); /* compressible but not trivial */
+        /* like big-endian 16-bit detector counts: a steady high byte, a noisy low one */
+        src[i] = (unsigned char)(i & 1 ? (x >> 24) & 0x3F : 3 + (i >> 20));
     }
     ff_err err = {{0}};
     unsigned char md5[16];
@@ -205,7 +206,7 @@ static void test_zpar_threads(void **state)
     size_t prev_len = 0;
     for (int t = 1; t <= 4; t++) {
         ff_zpar z;
-        assert_int_equal(ff_zpar_compress(src, n, 1, t, &z, &err), 0);
+        assert_int_equal(ff_zpar_compress(src, n, 2, t, &z, &err), 0);
         assert_true(z.total < n);
         unsigned char *c = malloc(z.total);
         assert_non_null(c);
@@ -215,7 +216,7 @@ static void test_zpar_threads(void **state)
         assert_int_equal(blen, n);
         assert_memory_equal(back, src, n);
         assert_memory_equal(z.md5, md5, 16);
-        if (t == 4) {
+        if (prev) {
             assert_int_equal(z.total, prev_len);
             assert_memory_equal(c, prev, prev_len);
         }
