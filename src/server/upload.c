@@ -228,6 +228,15 @@ enum MHD_Result ff_upload_begin(ff_req *r, const char *key)
         ff_log(FF_LOG_ERROR, sid, name, "cannot store an upload: %s", err.msg);
         return reject(r, 500, "cannot store the upload: %s", err.msg);
     }
+    /* The room is set aside before the body is read: a full disk is a 507 at once. */
+    int room = ff_store_writer_reserve(u->w, len, &err);
+    if (room != 0) {
+        ff_store_writer_abort(u->w);
+        release(h, sid, len);
+        free(u);
+        ff_log(room > 0 ? FF_LOG_WARN : FF_LOG_ERROR, sid, name, "cannot store an upload: %s", err.msg);
+        return reject(r, room > 0 ? 507 : 500, "the server could not store the file: %s", err.msg);
+    }
     r->upload = u;
     return MHD_YES; /* the body follows (MHD answers Expect: 100-continue now) */
 }

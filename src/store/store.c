@@ -65,6 +65,13 @@ int ff_store_writer_write(ff_store_writer *w, const void *buf, size_t len, ff_er
     return 0;
 }
 
+int ff_store_writer_reserve(ff_store_writer *w, uint64_t size, ff_err *err)
+{
+    if (!w->store->ops->writer_reserve || size == 0)
+        return 0;
+    return w->store->ops->writer_reserve(w, size, err);
+}
+
 static int writer_sink_write(void *ctx, const void *buf, size_t len, ff_err *err)
 {
     return ff_store_writer_write(ctx, buf, len, err);

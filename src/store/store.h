@@ -83,6 +83,11 @@ ff_store_writer *ff_store_writer_open(ff_store *s, const char *key, ff_err *err)
 int ff_store_writer_write(ff_store_writer *w, const void *buf, size_t len, ff_err *err);
 ff_sink ff_store_writer_sink(ff_store_writer *w);
 uint64_t ff_store_writer_bytes(const ff_store_writer *w);
+/* Tells the writer how many bytes will follow, before they do. A backend that can set the room
+ * aside does (fs: the blocks are allocated at once, which also makes the writes cheaper); a
+ * shorter object is still committed at its real size. 0 done, 1 no room (ENOSPC; err says so),
+ * -1 another error. The writer stays open either way. */
+int ff_store_writer_reserve(ff_store_writer *w, uint64_t size, ff_err *err);
 int ff_store_writer_commit(ff_store_writer *w, ff_err *err);
 void ff_store_writer_abort(ff_store_writer *w);
 

@@ -9,6 +9,8 @@ typedef struct ff_store_ops {
     int (*writer_write)(ff_store_writer *w, const void *buf, size_t len, ff_err *err);
     int (*writer_commit)(ff_store_writer *w, ff_err *err);
     void (*writer_abort)(ff_store_writer *w);
+    /* Sets aside room for size bytes; 1 when there is no room (may be NULL: nothing to do). */
+    int (*writer_reserve)(ff_store_writer *w, uint64_t size, ff_err *err);
     /* Opens key at offset for len bytes; the backend clamps the range to the object's size
      * (ff_store_clamp), sets base.store and base.left and fills st. 0, 1 absent, -1 error. */
     int (*reader_open)(ff_store *s, const char *key, uint64_t offset, uint64_t len,

@@ -1,4 +1,4 @@
-/* The fs object store: key validation, atomic puts, get/stat/list/delete. */
+/* The fs object store: key validation, atomic puts, get/stat/list/delete, reserved writers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,12 +131,59 @@ static void test_abort_keeps_old_object(void **state)
     ff_store_close(s);
 }
 
+/* A reserved writer: the room is allocated at once (the temporary file holds the blocks before
+ * any write), a body of the announced size commits whole, a shorter one at its real size, and a
+ * reservation no disk can hold is refused as "no room" (1), leaving the writer usable. */
+static void test_reserve(void **state)
+{
+    (void)state;
+    ff_err err;
+    ff_store *s = ff_store_open_fs(root, &err);
+    ff_store_writer *w = ff_store_writer_open(s, "r/full", &err);
+    assert_non_null(w);
+    assert_int_equal(ff_store_writer_reserve(w, 1 << 20, &err), 0);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "test \"$(du -k '%s/r' | tail -1 | cut -f1)\" -ge 1024", root);
+    assert_int_equal(system(cmd), 0); /* the blocks are there before the data */
+    static char block[1 << 16];
+    memset(block, 'a', sizeof block);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(ff_store_writer_write(w, block, sizeof block, &err), 0);
+    assert_int_equal(ff_store_writer_commit(w, &err), 0);
+    ff_store_stat st;
+    assert_int_equal(ff_store_stat_key(s, "r/full", &st, &err), 0);
+    assert_int_equal(st.size, 1 << 20);
+
+    w = ff_store_writer_open(s, "r/short", &err);
+    assert_non_null(w);
+    assert_int_equal(ff_store_writer_reserve(w, 100000, &err), 0);
+    assert_int_equal(ff_store_writer_write(w, "short", 5, &err), 0);
+    assert_int_equal(ff_store_writer_commit(w, &err), 0);
+    char *buf;
+    size_t len;
+    assert_int_equal(ff_store_get(s, "r/short", 100, &buf, &len, &err), 0);
+    assert_int_equal(len, 5);
+    assert_memory_equal(buf, "short", 5);
+    free(buf);
+
+    w = ff_store_writer_open(s, "r/huge", &err);
+    assert_non_null(w);
+    assert_int_equal(ff_store_writer_reserve(w, (uint64_t)1 << 62, &err), 1);
+    assert_non_null(strstr(err.msg, "disk space"));
+    assert_int_equal(ff_store_writer_write(w, "x", 1, &err), 0);
+    assert_int_equal(ff_store_writer_commit(w, &err), 0);
+    assert_int_equal(ff_store_stat_key(s, "r/huge", &st, &err), 0);
+    assert_int_equal(st.size, 1);
+    ff_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_validation),
         cmocka_unit_test_setup_teardown(test_put_get_list_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_keeps_old_object, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
