@@ -54,7 +54,6 @@ void ff_server_config_defaults(ff_server_config *c)
     c->max_connections_per_ip = 128;
     c->request_timeout = 30;
     c->max_header_bytes = 16384;
-    c->read_buffer_bytes = 256 * 1024;
     c->min_upload_rate = 1024;
     c->shutdown_timeout = 10;
     strcpy(c->clean_cron, "0 4 * * *");
@@ -98,16 +97,6 @@ static int env_uint(const char *name, uint64_t min, uint64_t max, unsigned *out,
         return ff_err_set(err, "%s must be a whole number from %llu to %llu, not '%s'", name,
                           (unsigned long long)min, (unsigned long long)max, v);
     *out = (unsigned)u;
-    return 0;
-}
-
-/* A size given in KiB, kept in bytes. */
-static int env_kib(const char *name, uint64_t min, uint64_t max, unsigned *out, ff_err *err)
-{
-    unsigned kib = *out / 1024;
-    if (env_uint(name, min, max, &kib, err) != 0)
-        return -1;
-    *out = kib * 1024;
     return 0;
 }
 
@@ -157,7 +146,6 @@ int ff_server_config_from_env(ff_server_config *c, ff_err *err)
         env_uint("FITSFLOW_MAX_CONNECTIONS_PER_IP", 0, 100000, &c->max_connections_per_ip, err) ||
         env_uint("FITSFLOW_REQUEST_TIMEOUT", 1, 3600, &c->request_timeout, err) ||
         env_uint("FITSFLOW_MAX_HEADER_BYTES", 1024, 1 << 20, &c->max_header_bytes, err) ||
-        env_kib("FITSFLOW_READ_BUFFER_KB", 16, 16384, &c->read_buffer_bytes, err) ||
         env_uint("FITSFLOW_MIN_UPLOAD_RATE", 0, 1u << 30, &c->min_upload_rate, err) ||
         env_uint("FITSFLOW_SHUTDOWN_TIMEOUT", 0, 3600, &c->shutdown_timeout, err) ||
         env_uint("FITSFLOW_RETENTION_HOURS", 1, 24 * 365, &c->retention_hours, err))

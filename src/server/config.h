@@ -25,8 +25,6 @@ typedef struct ff_server_config {
     unsigned max_connections_per_ip; /* FITSFLOW_MAX_CONNECTIONS_PER_IP (128) */
     unsigned request_timeout;     /* FITSFLOW_REQUEST_TIMEOUT idle seconds before a drop (30) */
     unsigned max_header_bytes;    /* FITSFLOW_MAX_HEADER_BYTES (16384) */
-    unsigned read_buffer_bytes;   /* FITSFLOW_READ_BUFFER_KB * 1024: body bytes read per receive
-                                     (256 KiB) */
     unsigned min_upload_rate;     /* FITSFLOW_MIN_UPLOAD_RATE bytes/s after 10 s of upload (1024) */
     unsigned shutdown_timeout;    /* FITSFLOW_SHUTDOWN_TIMEOUT seconds in-flight requests get (10) */
     char clean_cron[128];         /* FITSFLOW_CLEAN_CRON ("0 4 * * *", UTC) */

@@ -488,12 +488,13 @@ ff_http *ff_http_start(const ff_http_deps *deps, ff_err *err)
      * client as a reset instead of our JSON answer; its gain on 1 MB files was within the noise. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    /* The connection's memory pool holds the request headers and the read buffer for bodies.
-     * libmicrohttpd zeroes the whole pool before every request on a kept-alive connection, so
-     * its size trades small requests against uploads (bench/serve, 2 cores): a 256 KiB read
-     * buffer costs a presign ~9 us more CPU (49k/s -> 39k/s) than a 32 KiB one, and makes a
-     * 100 MiB upload ~30 % faster (one epoll_wait + recv + write per 32 KiB before). */
-    size_t pool = (size_t)cfg->max_header_bytes * 2 + cfg->read_buffer_bytes;
+    /* The connection's memory pool holds the request headers and the read buffer for bodies:
+     * large enough for our header limit, and no larger, because libmicrohttpd zeroes the whole
+     * pool before every request on a kept-alive connection (bench/serve, 2 cores: a 256 KiB
+     * read buffer cost each presign ~15 us and each 1 MiB GET ~40 us more CPU). Uploads are read
+     * in 32 KiB pieces; the fs store gathers them into 256 KiB writes, which makes them as fast
+     * as with a 256 KiB read buffer (the write() calls, not the reads, were the cost). */
+    size_t pool = (size_t)cfg->max_header_bytes * 2 + 32 * 1024;
     h->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,

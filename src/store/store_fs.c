@@ -29,7 +29,14 @@ typedef struct fs_writer {
     char *tmp;
     char *final;
     uint64_t reserved; /* the size fallocate gave the file, 0 if none */
+    char *buf;         /* small writes gather here (FS_WRITE_BUF bytes, made on first use) */
+    size_t buffered;
 } fs_writer;
+
+/* Small writes are gathered into pieces of this size: an upload arrives in pieces of the HTTP
+ * read buffer (32 KiB by default), and each write() to ext4 costs a fixed ~10 us on top of the
+ * copy. Writes at least this large go straight through. */
+#define FS_WRITE_BUF ((size_t)256 * 1024)
 
 static char *join(const fs_store *fs, const char *key)
 {
@@ -92,9 +99,8 @@ fail:
     return NULL;
 }
 
-static int fs_writer_write(ff_store_writer *bw, const void *buf, size_t len, ff_err *err)
+static int write_all(fs_writer *w, const void *buf, size_t len, ff_err *err)
 {
-    fs_writer *w = (fs_writer *)bw;
     const char *p = buf;
     while (len) {
         ssize_t n = write(w->fd, p, len);
@@ -106,6 +112,30 @@ static int fs_writer_write(ff_store_writer *bw, const void *buf, size_t len, ff_
         p += n;
         len -= (size_t)n;
     }
+    return 0;
+}
+
+static int flush_buffer(fs_writer *w, ff_err *err)
+{
+    size_t n = w->buffered;
+    w->buffered = 0;
+    return n ? write_all(w, w->buf, n, err) : 0;
+}
+
+static int fs_writer_write(ff_store_writer *bw, const void *buf, size_t len, ff_err *err)
+{
+    fs_writer *w = (fs_writer *)bw;
+    if (len >= FS_WRITE_BUF) {
+        if (flush_buffer(w, err) != 0)
+            return -1;
+        return write_all(w, buf, len, err);
+    }
+    if (!w->buf && !(w->buf = malloc(FS_WRITE_BUF)))
+        return write_all(w, buf, len, err); /* no memory for the buffer: write as it comes */
+    if (w->buffered + len > FS_WRITE_BUF && flush_buffer(w, err) != 0)
+        return -1;
+    memcpy(w->buf + w->buffered, buf, len);
+    w->buffered += len;
     return 0;
 }
 
@@ -133,6 +163,7 @@ static int fs_writer_reserve(ff_store_writer *bw, uint64_t size, ff_err *err)
 
 static void fs_writer_free(fs_writer *w)
 {
+    free(w->buf);
     free(w->tmp);
     free(w->final);
     free(w);
@@ -151,6 +182,10 @@ static int fs_writer_commit(ff_store_writer *bw, ff_err *err)
 {
     fs_writer *w = (fs_writer *)bw;
     fs_store *fs = (fs_store *)bw->store;
+    if (flush_buffer(w, err) != 0) {
+        fs_writer_abort(bw);
+        return -1;
+    }
     /* A body shorter than announced: the object is what was written. */
     if (w->reserved && w->reserved != bw->bytes && ftruncate(w->fd, (off_t)bw->bytes) != 0) {
         ff_err_set(err, "cannot trim the file: %s", strerror(errno));

@@ -907,8 +907,6 @@ _serve_cfg("serve_limit_negative", {"FITSFLOW_SESSION_LIMIT_MB": "-170"}, ["fits
 _serve_cfg("serve_ttl_huge", {"FITSFLOW_PRESIGN_TTL": "99999999999"}, ["fitsflow_presign_ttl"])
 _serve_cfg("serve_secret_short", {"FITSFLOW_SECRET": "short"}, ["fitsflow_secret", "16"])
 _serve_cfg("serve_header_bytes_small", {"FITSFLOW_MAX_HEADER_BYTES": "10"}, ["fitsflow_max_header_bytes"])
-_serve_cfg("serve_read_buffer_small", {"FITSFLOW_READ_BUFFER_KB": "4"}, ["fitsflow_read_buffer_kb"])
-_serve_cfg("serve_read_buffer_huge", {"FITSFLOW_READ_BUFFER_KB": "99999999"}, ["fitsflow_read_buffer_kb"])
 _serve_cfg("serve_http_threads_huge", {"FITSFLOW_HTTP_THREADS": "100000"}, ["fitsflow_http_threads"])
 _serve_cfg("serve_retention_zero", {"FITSFLOW_RETENTION_HOURS": "0"}, ["fitsflow_retention_hours"])
 _serve_cfg("serve_rate_limit_text", {"FITSFLOW_RATE_LIMIT": "fast"}, ["fitsflow_rate_limit"])

@@ -177,6 +177,42 @@ static void test_reserve(void **state)
     ff_store_close(s);
 }
 
+/* Small writes are gathered and large ones go straight through: whatever the mix, the object is
+ * the bytes in the order they were written, and nothing is on disk under the key before the
+ * commit. */
+static void test_mixed_write_sizes(void **state)
+{
+    (void)state;
+    ff_err err;
+    ff_store *s = ff_store_open_fs(root, &err);
+    ff_store_writer *w = ff_store_writer_open(s, "m/obj", &err);
+    assert_non_null(w);
+    size_t sizes[] = {1, 7, 32768, 100000, 300000, 5, 262144, 262143, 1 << 20, 3, 65536};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        total += sizes[i];
+    unsigned char *want = malloc(total);
+    assert_non_null(want);
+    for (size_t i = 0; i < total; i++)
+        want[i] = (unsigned char)(i * 131 + (i >> 9));
+    size_t at = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        assert_int_equal(ff_store_writer_write(w, want + at, sizes[i], &err), 0);
+        at += sizes[i];
+    }
+    ff_store_stat st;
+    assert_int_equal(ff_store_stat_key(s, "m/obj", &st, &err), 1);
+    assert_int_equal(ff_store_writer_commit(w, &err), 0);
+    char *buf;
+    size_t len;
+    assert_int_equal(ff_store_get(s, "m/obj", total + 1, &buf, &len, &err), 0);
+    assert_int_equal(len, total);
+    assert_memory_equal(buf, want, total);
+    free(buf);
+    free(want);
+    ff_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +220,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_get_list_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_keeps_old_object, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mixed_write_sizes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
