@@ -253,7 +253,8 @@ static void write_stored(bitw *w, const unsigned char *src, size_t start, size_t
         w->p[1] = (unsigned char)(n >> 8);
         w->p[2] = (unsigned char)~n;
         w->p[3] = (unsigned char)(~n >> 8);
-        memcpy(w->p + 4, src + start, n);
+        if (n)
+            memcpy(w->p + 4, src + start, n);
         w->p += 4 + n;
         start += n;
     } while (start < end);
