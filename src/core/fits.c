@@ -262,9 +262,10 @@ static long long card_int(const unsigned char *c, int *ok)
     return *ok ? (long long)d : 0; /* CFITSIO truncates a float value read as an integer */
 }
 
-/* The tile-compression keywords CFITSIO reads as numbers. Given a string value of 27 characters
- * or more, CFITSIO 4.2 overflows its error message buffer (strncat in ffc2j; a fortified build
- * aborts), so a string in such a card is refused whatever its length. */
+/* The tile-compression keywords CFITSIO reads as numbers. Given a value that is not a number
+ * and is 27 characters or longer (a string, or text such as 1.5.5.5...), CFITSIO 4.2 overflows
+ * its error message buffer (strncat in ffc2j; a fortified build aborts), so any value that is not
+ * a number is refused in such a card. */
 static int numeric_z_key(const unsigned char *c)
 {
     static const char *const exact[] = {"ZBITPIX ", "ZNAXIS  ", "ZPCOUNT ", "ZGCOUNT ", "ZTHEAP  ",
@@ -289,8 +290,8 @@ static int numeric_z_key(const unsigned char *c)
 }
 
 /* Keywords CFITSIO reads as numbers in any header it moves to, with the same overflow from 27
- * characters on; a short string there is ignored as before (BLANK = 'none' means no BLANK). */
-#define LONG_STRING 20
+ * characters on; a short non-number there is ignored as before (BLANK = 'none' means no BLANK). */
+#define LONG_VALUE 20
 static int numeric_any_key(const unsigned char *c)
 {
     if (memcmp(c, "THEAP   ", 8) == 0 || memcmp(c, "BLANK   ", 8) == 0)
@@ -305,27 +306,39 @@ static int numeric_any_key(const unsigned char *c)
     return k == 8;
 }
 
-/* The length of a card's string value (to its closing quote or the card's end), or -1 when the
- * value is not a string. */
-static int string_value(const unsigned char *c)
+/* The length of a card's value when it is not a number (a string to its closing quote or the
+ * card's end; anything else to the comment's slash, spaces trimmed), or -1 for a number. */
+static int non_number_len(const unsigned char *c)
 {
     if (c[8] != '=' || c[9] != ' ')
         return -1;
     int k = 10;
     while (k < 80 && c[k] == ' ')
         k++;
-    if (k >= 80 || c[k] != '\'')
-        return -1;
+    if (k < 80 && c[k] == '\'') {
+        int n = 0;
+        while (++k < 80 && c[k] != '\'')
+            n++;
+        return n;
+    }
+    char v[72];
     int n = 0;
-    while (++k < 80 && c[k] != '\'')
-        n++;
-    return n;
+    while (k < 80 && c[k] != '/') {
+        char ch = (char)c[k++];
+        v[n++] = ch == 'D' || ch == 'd' ? 'E' : ch; /* FITS allows a Fortran D exponent */
+    }
+    while (n > 0 && v[n - 1] == ' ')
+        n--;
+    v[n] = '\0';
+    char *end;
+    double d = strtod(v, &end);
+    return n > 0 && *end == '\0' && isfinite(d) ? -1 : n;
 }
 
 static int check_tile_params(const src *s, ff_err *err)
 {
-    char string_key[9] = "";  /* a numeric Z keyword holding a string */
-    char string_any[9] = "";  /* THEAP, BLANK or TBCOLn holding a string */
+    char string_key[9] = "";  /* a numeric Z keyword holding something else */
+    char string_any[9] = "";  /* THEAP, BLANK or TBCOLn holding a long something else */
     int zimage = 0, rice = 0, have_v1 = 0, have_v2 = 0, bad_tile = 0, have_tile1 = 0;
     int empty_axis1 = 0; /* some ZNAXIS1 card holds a number <= 0 */
     long long v1 = 0, v2 = 0;
@@ -339,10 +352,10 @@ static int check_tile_params(const src *s, ff_err *err)
         }
         if (memcmp(c, "END     ", 8) == 0) {
             if (string_any[0])
-                return ff_err_set(err, "a header's %s holds a long string where a number "
+                return ff_err_set(err, "a header's %s holds long text where a number "
                                        "belongs", string_any);
             if (zimage && string_key[0])
-                return ff_err_set(err, "the compressed image's %s holds a string where a number "
+                return ff_err_set(err, "the compressed image's %s holds text where a number "
                                        "belongs", string_key);
             if (zimage && bad_tile)
                 return ff_err_set(err, "the compressed image's ZTILE%d is not a positive number",
@@ -365,7 +378,7 @@ static int check_tile_params(const src *s, ff_err *err)
         }
         int z = numeric_z_key(c);
         char *seen = z ? string_key : numeric_any_key(c) ? string_any : NULL;
-        if (seen && !seen[0] && string_value(c) >= (z ? 0 : LONG_STRING)) {
+        if (seen && !seen[0] && non_number_len(c) >= (z ? 0 : LONG_VALUE)) {
             memcpy(seen, c, 8);
             for (int k = 7; k > 0 && seen[k] == ' '; k--)
                 seen[k] = '\0';

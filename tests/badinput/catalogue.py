@@ -507,7 +507,7 @@ _comp_case("comp_ztile_string_duplicate.fits", "a second ZTILE1 card holding a s
            Refused("ztile1"), rice16, _ztile_string_duplicate)
 _comp_case("comp_znaxis1_zero_no_ztile.fits", "ZNAXIS1 = 0 and no ZTILE1 (the default tile is the axis)",
            Refused(), rice16, lambda b: drop_card(set_card(b, "ZNAXIS1", "0"), "ZTILE1"))
-_comp_case("rice_blocksize_string.fits", "ZVAL1 (BLOCKSIZE) = 'abc'", Refused("string"), rice16,
+_comp_case("rice_blocksize_string.fits", "ZVAL1 (BLOCKSIZE) = 'abc'", Refused("text where a number"), rice16,
            lambda b: set_card(b, "ZVAL1", "'abc'"))
 
 # A string of 28 characters or more where CFITSIO reads a number overflows its error message
@@ -524,11 +524,21 @@ def _add_card(key, value):
 
 for _key in ("ZNAXIS2", "ZBITPIX", "ZVAL1"):
     _comp_case("comp_%s_long_string.fits" % _key.lower(), "%s holding a 46-character string" % _key,
-               Refused("string where a number belongs"), rice16,
+               Refused("text where a number belongs"), rice16,
                (lambda k: lambda b: set_card(b, k, _LONG_STRING))(_key))
 for _key in ("THEAP", "BLANK", "ZDITHER0"):
     _comp_case("comp_%s_long_string.fits" % _key.lower(), "%s card added holding a 46-character string" % _key,
-               Refused("string where a number belongs"), rice16, _add_card(_key, _LONG_STRING))
+               Refused("where a number belongs"), rice16, _add_card(_key, _LONG_STRING))
+# The same overflow through text that is not quoted (found by fuzz_fits_core through ZVAL2).
+_NOT_A_NUMBER = "1.5.5.5.5.5.5.5.5.5.5.5.5.5.5.5.5.5.5.5.5.5.5"
+for _key in ("ZVAL2", "ZNAXIS1"):
+    _comp_case("comp_%s_not_a_number.fits" % _key.lower(), "%s = %s" % (_key, _NOT_A_NUMBER),
+               Refused("text where a number belongs"), rice16,
+               (lambda k: lambda b: set_card(b, k, _NOT_A_NUMBER))(_key))
+_comp_case("comp_blank_not_a_number.fits", "BLANK card added holding %s" % _NOT_A_NUMBER,
+           Refused("where a number belongs"), rice16, _add_card("BLANK", _NOT_A_NUMBER))
+_comp_case("comp_zval1_fortran_exponent.fits", "ZVAL1 = 3.2D1 (a Fortran exponent is a number)", Processed(),
+           rice16, lambda b: set_card(b, "ZVAL1", "3.2D1"))
 
 
 def _zval1_duplicate_zero(b):
