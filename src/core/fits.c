@@ -335,6 +335,29 @@ static int non_number_len(const unsigned char *c)
     return n > 0 && *end == '\0' && isfinite(d) ? -1 : n;
 }
 
+/* The length of a card's value when it is not quoted (to the comment's slash, spaces trimmed),
+ * else -1. CFITSIO 4.2 copies an unquoted TTYPEn value of 70 characters into a 70-byte field
+ * (strcpy in ffgtbp; a fortified build aborts). No number or logical is that long, so an
+ * unquoted value of LONG_UNQUOTED characters or more is refused in every header. */
+#define LONG_UNQUOTED 60
+static int unquoted_len(const unsigned char *c)
+{
+    if (c[8] != '=' || c[9] != ' ')
+        return -1;
+    int k = 10;
+    while (k < 80 && c[k] == ' ')
+        k++;
+    if (k < 80 && c[k] == '\'')
+        return -1;
+    int n = 0, last = 0;
+    for (; k < 80 && c[k] != '/'; k++) {
+        n++;
+        if (c[k] != ' ')
+            last = n;
+    }
+    return last;
+}
+
 static int check_tile_params(const src *s, ff_err *err)
 {
     char string_key[9] = "";  /* a numeric Z keyword holding something else */
@@ -375,6 +398,17 @@ static int check_tile_params(const src *s, ff_err *err)
             zimage = rice = have_v1 = have_v2 = bad_tile = have_tile1 = empty_axis1 = 0;
             string_key[0] = string_any[0] = '\0';
             continue;
+        }
+        if (unquoted_len(c) >= LONG_UNQUOTED) {
+            char key[9];
+            int n = 0;
+            for (int k = 0; k < 8; k++)
+                key[k] = c[k] > 0x20 && c[k] < 0x7f ? (char)c[k] : c[k] == ' ' ? ' ' : '?';
+            for (n = 8; n > 0 && key[n - 1] == ' '; n--)
+                ;
+            key[n] = '\0';
+            return ff_err_set(err, "the header card %s holds %d characters of unquoted text (a "
+                                   "string value needs quotes)", key, unquoted_len(c));
         }
         int z = numeric_z_key(c);
         char *seen = z ? string_key : numeric_any_key(c) ? string_any : NULL;

@@ -537,6 +537,16 @@ for _key in ("ZVAL2", "ZNAXIS1"):
                (lambda k: lambda b: set_card(b, k, _NOT_A_NUMBER))(_key))
 _comp_case("comp_blank_not_a_number.fits", "BLANK card added holding %s" % _NOT_A_NUMBER,
            Refused("where a number belongs"), rice16, _add_card("BLANK", _NOT_A_NUMBER))
+# CFITSIO copies an unquoted TTYPEn value of 70 characters into a 70-byte field (found by
+# fuzz_fits_core): long unquoted text is refused in every header.
+_comp_case("comp_ttype1_unquoted_70.fits", "TTYPE1 = 70 unquoted characters", Refused("unquoted text"), rice16,
+           lambda b: set_card(b, "TTYPE1", "a" * 70))
+_comp_case("comp_tform1_unquoted_long.fits", "TFORM1 = 65 unquoted digits", Refused("unquoted text"), rice16,
+           lambda b: set_card(b, "TFORM1", "1" * 65))
+case("object_unquoted_long.fits", "primary OBJECT = 60 unquoted characters", Refused("unquoted text"))(
+    writer("object_unquoted_long.fits", lambda: raw_image(16, (16, 16), [card("OBJECT", "Q" * 60)])))
+case("object_unquoted_short.fits", "primary OBJECT = 20 unquoted characters (read as astropy would, no crash)",
+     Processed())(writer("object_unquoted_short.fits", lambda: raw_image(16, (16, 16), [card("OBJECT", "Q" * 20)])))
 _comp_case("comp_zval1_fortran_exponent.fits", "ZVAL1 = 3.2D1 (a Fortran exponent is a number)", Processed(),
            rice16, lambda b: set_card(b, "ZVAL1", "3.2D1"))
 
