@@ -249,8 +249,8 @@ static int check_primary(const src *s, ff_err *err)
 static long long card_int(const unsigned char *c, int *ok)
 {
     char v[72];
-    memcpy(v, c + 10, 70);
-    v[70] = '\0';
+    memcpy(v, c + 9, 71);
+    v[71] = '\0';
     char *slash = strchr(v, '/');
     if (slash)
         *slash = '\0';
@@ -310,9 +310,9 @@ static int numeric_any_key(const unsigned char *c)
  * card's end; anything else to the comment's slash, spaces trimmed), or -1 for a number. */
 static int non_number_len(const unsigned char *c)
 {
-    if (c[8] != '=' || c[9] != ' ')
+    if (c[8] != '=')
         return -1;
-    int k = 10;
+    int k = 9;
     while (k < 80 && c[k] == ' ')
         k++;
     if (k < 80 && c[k] == '\'') {
@@ -342,9 +342,9 @@ static int non_number_len(const unsigned char *c)
 #define LONG_UNQUOTED 60
 static int unquoted_len(const unsigned char *c)
 {
-    if (c[8] != '=' || c[9] != ' ')
+    if (c[8] != '=')
         return -1;
-    int k = 10;
+    int k = 9;
     while (k < 80 && c[k] == ' ')
         k++;
     if (k < 80 && c[k] == '\'')
@@ -360,6 +360,7 @@ static int unquoted_len(const unsigned char *c)
 
 static int check_tile_params(const src *s, ff_err *err)
 {
+    int in_header = 0;        /* between a SIMPLE or XTENSION card and its END */
     char string_key[9] = "";  /* a numeric Z keyword holding something else */
     char string_any[9] = "";  /* THEAP, BLANK or TBCOLn holding a long something else */
     int zimage = 0, rice = 0, have_v1 = 0, have_v2 = 0, bad_tile = 0, have_tile1 = 0;
@@ -371,9 +372,14 @@ static int check_tile_params(const src *s, ff_err *err)
             (off % BLOCK == 0 && memcmp(c, "XTENSION=", 9) == 0)) {
             zimage = rice = have_v1 = have_v2 = bad_tile = have_tile1 = empty_axis1 = 0;
             string_key[0] = string_any[0] = '\0';
+            in_header = 1;
             continue;
         }
+        /* Data units are not cards: only a header's own 80-byte records are judged. */
+        if (!in_header)
+            continue;
         if (memcmp(c, "END     ", 8) == 0) {
+            in_header = 0;
             if (string_any[0])
                 return ff_err_set(err, "a header's %s holds long text where a number "
                                        "belongs", string_any);
@@ -418,19 +424,19 @@ static int check_tile_params(const src *s, ff_err *err)
                 seen[k] = '\0';
         }
         int ok = 0;
-        if (memcmp(c, "ZIMAGE  = ", 10) == 0) {
-            for (int k = 10; k < 80 && c[k] != '/'; k++)
+        if (memcmp(c, "ZIMAGE  =", 9) == 0) {
+            for (int k = 9; k < 80 && c[k] != '/'; k++)
                 if (c[k] == 'T')
                     zimage = 1;
-        } else if (memcmp(c, "ZCMPTYPE= ", 10) == 0) {
+        } else if (memcmp(c, "ZCMPTYPE=", 9) == 0) {
             /* Duplicates count too (CFITSIO may read any of them): the smallest values below. */
-            rice |= memmem(c + 10, 70, "'RICE_", 6) != NULL;
-        } else if (memcmp(c, "ZVAL1   = ", 10) == 0) {
+            rice |= memmem(c + 9, 71, "'RICE_", 6) != NULL;
+        } else if (memcmp(c, "ZVAL1   =", 9) == 0) {
             long long v = card_int(c, &ok);
             if (ok && (!have_v1 || v < v1))
                 v1 = v;
             have_v1 |= ok;
-        } else if (memcmp(c, "ZVAL2   = ", 10) == 0) {
+        } else if (memcmp(c, "ZVAL2   =", 9) == 0) {
             long long v = card_int(c, &ok);
             if (ok && (!have_v2 || v < v2))
                 v2 = v;
@@ -442,7 +448,7 @@ static int check_tile_params(const src *s, ff_err *err)
             if ((!ok || t <= 0) && !bad_tile)
                 bad_tile = c[5] - '0';
             have_tile1 |= c[5] == '1' && c[6] == ' ';
-        } else if (memcmp(c, "ZNAXIS1 = ", 10) == 0) {
+        } else if (memcmp(c, "ZNAXIS1 =", 9) == 0) {
             long long n = card_int(c, &ok);
             empty_axis1 |= ok && n <= 0;
         }

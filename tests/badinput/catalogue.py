@@ -547,6 +547,29 @@ case("object_unquoted_long.fits", "primary OBJECT = 60 unquoted characters", Ref
     writer("object_unquoted_long.fits", lambda: raw_image(16, (16, 16), [card("OBJECT", "Q" * 60)])))
 case("object_unquoted_short.fits", "primary OBJECT = 20 unquoted characters (read as astropy would, no crash)",
      Processed())(writer("object_unquoted_short.fits", lambda: raw_image(16, (16, 16), [card("OBJECT", "Q" * 20)])))
+# CFITSIO also reads "ZNAXIS1 =0" (no space after the =) as a value (found by fuzz_fits_core):
+# with no ZTILE1 it divided by 0 as above.
+def _znaxis1_nospace_zero(b):
+    drop_card(b, "ZTILE1")
+    pos = b.find(b"ZNAXIS1 = ", BLOCK)
+    b[pos:pos + 80] = b"ZNAXIS1 =0".ljust(80)
+
+
+_comp_case("comp_znaxis1_nospace_zero.fits", "ZNAXIS1 =0 (no space) and no ZTILE1", Refused("znaxis1"), rice16,
+           _znaxis1_nospace_zero)
+
+
+def _data_like_cards():
+    """A uint8 image whose pixels, read 80 bytes at a time, look like the header cards the checks
+    refuse: only headers are judged, never a data unit."""
+    rows = [card("TTYPE1", "a" * 70), card("ZTILE1", "0"), card("ZNAXIS2", "'" + "x" * 40 + "'"),
+            card("BLANK", "1.5.5.5.5.5.5.5.5.5.5.5.5.5"), card("ZIMAGE", "T"), card("END")]
+    data = ("".join(rows) * 40).encode("latin-1")[:96 * 100]
+    return raw_image(8, (96, 100), data=np.frombuffer(data, np.uint8).reshape(96, 100))
+
+
+case("data_like_cards.fits", "pixel bytes that read like refused header cards (they are data, not cards)",
+     Processed())(writer("data_like_cards.fits", _data_like_cards))
 _comp_case("comp_zval1_fortran_exponent.fits", "ZVAL1 = 3.2D1 (a Fortran exponent is a number)", Processed(),
            rice16, lambda b: set_card(b, "ZVAL1", "3.2D1"))
 
