@@ -9,6 +9,7 @@
 #include "core/rice.h"
 #include "core/tilecheck.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fitsio.h>
@@ -367,7 +368,12 @@ static int check_tile_params(const src *s, ff_err *err)
     int empty_axis1 = 0; /* some ZNAXIS1 card holds a number <= 0 */
     long long v1 = 0, v2 = 0;
     for (size_t off = 0; off + 80 <= s->size; off += 80) {
-        const unsigned char *c = s->buf + off;
+        /* CFITSIO matches keywords whatever their case (ZBItPIX is ZBITPIX): so do we. */
+        unsigned char card[80];
+        memcpy(card, s->buf + off, 80);
+        for (int k = 0; k < 8; k++)
+            card[k] = (unsigned char)toupper(card[k]);
+        const unsigned char *c = card;
         if ((off == 0 && memcmp(c, "SIMPLE  =", 9) == 0) ||
             (off % BLOCK == 0 && memcmp(c, "XTENSION=", 9) == 0)) {
             zimage = rice = have_v1 = have_v2 = bad_tile = have_tile1 = empty_axis1 = 0;

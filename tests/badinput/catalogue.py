@@ -570,6 +570,16 @@ def _data_like_cards():
 
 case("data_like_cards.fits", "pixel bytes that read like refused header cards (they are data, not cards)",
      Processed())(writer("data_like_cards.fits", _data_like_cards))
+# CFITSIO matches keywords whatever their case: "ZBItPIX" is ZBITPIX (found by fuzz_fits_core).
+def _lowercase_zbitpix_text(b):
+    pos = b.find(b"ZBITPIX = ", BLOCK)
+    b[pos:pos + 80] = ("ZBItPIX = " + "Q" * 40 + " 16").ljust(80).encode("latin-1")
+
+
+_comp_case("comp_zbitpix_lowercase_text.fits", "ZBItPIX (mixed case) holding 40 characters of text",
+           Refused("zbitpix holds text"), rice16, _lowercase_zbitpix_text)
+_comp_case("comp_zbitpix_lowercase_ok.fits", "zbitpix (lower case) = 16: read as CFITSIO reads it",
+           Processed(), rice16, lambda b: b.__setitem__(slice(b.find(b"ZBITPIX = ", BLOCK), b.find(b"ZBITPIX = ", BLOCK) + 7), b"zbitpix"))
 _comp_case("comp_zval1_fortran_exponent.fits", "ZVAL1 = 3.2D1 (a Fortran exponent is a number)", Processed(),
            rice16, lambda b: set_card(b, "ZVAL1", "3.2D1"))
 
