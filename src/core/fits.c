@@ -267,6 +267,20 @@ static long long card_int(const unsigned char *c, int *ok)
  * and is 27 characters or longer (a string, or text such as 1.5.5.5...), CFITSIO 4.2 overflows
  * its error message buffer (strncat in ffc2j; a fortified build aborts), so any value that is not
  * a number is refused in such a card. */
+/* Whether the card's keyword is prefix followed by an index (1-999...) and blank padding. */
+static int indexed_key(const unsigned char *c, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (memcmp(c, prefix, n) != 0 || c[n] < '1' || c[n] > '9')
+        return 0;
+    size_t k = n + 1;
+    while (k < 8 && c[k] >= '0' && c[k] <= '9')
+        k++;
+    while (k < 8 && c[k] == ' ')
+        k++;
+    return k == 8;
+}
+
 static int numeric_z_key(const unsigned char *c)
 {
     static const char *const exact[] = {"ZBITPIX ", "ZNAXIS  ", "ZPCOUNT ", "ZGCOUNT ", "ZTHEAP  ",
@@ -274,20 +288,7 @@ static int numeric_z_key(const unsigned char *c)
     for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
         if (memcmp(c, exact[i], 8) == 0)
             return 1;
-    static const char *const indexed[] = {"ZNAXIS", "ZTILE", "ZVAL"};
-    for (size_t i = 0; i < sizeof indexed / sizeof *indexed; i++) {
-        size_t n = strlen(indexed[i]);
-        if (memcmp(c, indexed[i], n) != 0 || c[n] < '1' || c[n] > '9')
-            continue;
-        size_t k = n + 1;
-        while (k < 8 && c[k] >= '0' && c[k] <= '9')
-            k++;
-        while (k < 8 && c[k] == ' ')
-            k++;
-        if (k == 8)
-            return 1;
-    }
-    return 0;
+    return indexed_key(c, "ZNAXIS") || indexed_key(c, "ZTILE") || indexed_key(c, "ZVAL");
 }
 
 /* Keywords CFITSIO reads as numbers in any header it moves to, with the same overflow from 27
@@ -295,16 +296,8 @@ static int numeric_z_key(const unsigned char *c)
 #define LONG_VALUE 20
 static int numeric_any_key(const unsigned char *c)
 {
-    if (memcmp(c, "THEAP   ", 8) == 0 || memcmp(c, "BLANK   ", 8) == 0)
-        return 1;
-    if (memcmp(c, "TBCOL", 5) != 0 || c[5] < '1' || c[5] > '9')
-        return 0;
-    int k = 6;
-    while (k < 8 && c[k] >= '0' && c[k] <= '9')
-        k++;
-    while (k < 8 && c[k] == ' ')
-        k++;
-    return k == 8;
+    return memcmp(c, "THEAP   ", 8) == 0 || memcmp(c, "BLANK   ", 8) == 0 ||
+           indexed_key(c, "TBCOL");
 }
 
 /* The length of a card's value when it is not a number (a string to its closing quote or the
