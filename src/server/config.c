@@ -52,6 +52,8 @@ void ff_server_config_defaults(ff_server_config *c)
     c->rate_burst = 200;
     c->max_connections = 1024;
     c->max_connections_per_ip = 128;
+    c->upload_connections = 32;
+    c->upload_buffer_kb = 1024;
     c->request_timeout = 30;
     c->max_header_bytes = 16384;
     c->min_upload_rate = 1024;
@@ -144,6 +146,8 @@ int ff_server_config_from_env(ff_server_config *c, ff_err *err)
         env_uint("FITSFLOW_RATE_BURST", 1, 1000000, &c->rate_burst, err) ||
         env_uint("FITSFLOW_MAX_CONNECTIONS", 1, 100000, &c->max_connections, err) ||
         env_uint("FITSFLOW_MAX_CONNECTIONS_PER_IP", 0, 100000, &c->max_connections_per_ip, err) ||
+        env_uint("FITSFLOW_UPLOAD_CONNECTIONS", 0, 100000, &c->upload_connections, err) ||
+        env_uint("FITSFLOW_UPLOAD_BUFFER_KB", 32, 65536, &c->upload_buffer_kb, err) ||
         env_uint("FITSFLOW_REQUEST_TIMEOUT", 1, 3600, &c->request_timeout, err) ||
         env_uint("FITSFLOW_MAX_HEADER_BYTES", 1024, 1 << 20, &c->max_header_bytes, err) ||
         env_uint("FITSFLOW_MIN_UPLOAD_RATE", 0, 1u << 30, &c->min_upload_rate, err) ||

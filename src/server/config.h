@@ -23,6 +23,9 @@ typedef struct ff_server_config {
     unsigned rate_burst;          /* FITSFLOW_RATE_BURST (200) */
     unsigned max_connections;     /* FITSFLOW_MAX_CONNECTIONS (1024) */
     unsigned max_connections_per_ip; /* FITSFLOW_MAX_CONNECTIONS_PER_IP (128) */
+    unsigned upload_connections;  /* FITSFLOW_UPLOAD_CONNECTIONS (32): uploads at once with the
+                                     large read buffer; 0 = none */
+    unsigned upload_buffer_kb;    /* FITSFLOW_UPLOAD_BUFFER_KB (1024): their read buffer */
     unsigned request_timeout;     /* FITSFLOW_REQUEST_TIMEOUT idle seconds before a drop (30) */
     unsigned max_header_bytes;    /* FITSFLOW_MAX_HEADER_BYTES (16384) */
     unsigned min_upload_rate;     /* FITSFLOW_MIN_UPLOAD_RATE bytes/s after 10 s of upload (1024) */

@@ -1,5 +1,6 @@
 /* The libmicrohttpd daemon: request lifecycle, routing, limits, JSON errors and the request log.
- * Threading: a pool of epoll threads (FITSFLOW_HTTP_THREADS) serves everything; static files go
+ * Threading: front.c accepts connections and hands each to one of two daemons (uploads, the rest),
+ * each a pool of epoll threads (FITSFLOW_HTTP_THREADS); static files go
  * out with sendfile; event streams suspend their connection while idle, so they hold no thread;
  * bodies made elsewhere (objects read from S3, the ZIP) come from a producer thread (pump.c) and
  * suspend their connection while it has nothing new. */
@@ -413,7 +414,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* The listening socket, made here rather than by MHD so that the bound port is known before the
  * first request (public_url and the default CORS origin name it). */
-static int listen_socket(const ff_server_config *cfg, unsigned *port, int *v6, ff_err *err)
+static int listen_socket(const ff_server_config *cfg, unsigned *port, ff_err *err)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -425,12 +426,10 @@ static int listen_socket(const ff_server_config *cfg, unsigned *port, int *v6, f
         in4->sin_family = AF_INET;
         in4->sin_port = htons((uint16_t)cfg->port);
         sl = sizeof *in4;
-        *v6 = 0;
     } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
         in6->sin6_family = AF_INET6;
         in6->sin6_port = htons((uint16_t)cfg->port);
         sl = sizeof *in6;
-        *v6 = 1;
     } else {
         return ff_err_set(err, "listen host '%s' is not an IPv4 or IPv6 address", cfg->listen_host);
     }
@@ -450,6 +449,35 @@ static int listen_socket(const ff_server_config *cfg, unsigned *port, int *v6, f
     return fd;
 }
 
+/* One libmicrohttpd daemon without a listening socket of its own: front.c hands it connections.
+ * pool = the connection's memory pool, which holds the request headers and the read buffer for
+ * bodies (a little under half of it). libmicrohttpd zeroes the whole pool before every request
+ * on a kept-alive connection (bench/serve, 2 cores: a 256 KiB pool cost each presign ~15 us and
+ * each 1 MiB GET ~40 us more CPU), so the main daemon's pool is just large enough for our header
+ * limit; the upload daemon's is large, because reading a 100 MB body 16 KiB at a time costs an
+ * epoll_wait and a recv per piece (a 1 MiB read buffer: 0.5x -> 0.8x of dd's speed). */
+static struct MHD_Daemon *start_daemon(ff_http *h, int upload, size_t pool)
+{
+    const ff_server_config *cfg = h->cfg;
+    /* Not MHD_USE_TURBO: it skips shutdown() before close, and refused requests then reach the
+     * client as a reset instead of our JSON answer; its gain on 1 MB files was within the noise. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+    /* front.c keeps the connection limits across both daemons; these are backstops. */
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->request_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, ff_front_notify, ff_front_notify_cls(h->front, upload),
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+        MHD_OPTION_END);
+}
+
 ff_http *ff_http_start(const ff_http_deps *deps, ff_err *err)
 {
     ff_http *h = calloc(1, sizeof *h);
@@ -460,7 +488,7 @@ ff_http *ff_http_start(const ff_http_deps *deps, ff_err *err)
     h->d = *deps;
     h->cfgv = *deps->cfg;
     h->cfg = &h->cfgv;
-    int v6 = 0, fd = listen_socket(h->cfg, &h->port, &v6, err);
+    int fd = listen_socket(h->cfg, &h->port, err);
     if (fd < 0) {
         free(h);
         return NULL;
@@ -484,36 +512,27 @@ ff_http *ff_http_start(const ff_http_deps *deps, ff_err *err)
     if (ff_sse_start(h, err) != 0 || ff_pump_hub_start(h, err) != 0)
         goto fail;
 
-    /* Not MHD_USE_TURBO: it skips shutdown() before close, and refused requests then reach the
-     * client as a reset instead of our JSON answer; its gain on 1 MB files was within the noise. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    /* The connection's memory pool holds the request headers and the read buffer for bodies:
-     * large enough for our header limit, and no larger, because libmicrohttpd zeroes the whole
-     * pool before every request on a kept-alive connection (bench/serve, 2 cores: a 256 KiB
-     * read buffer cost each presign ~15 us and each 1 MiB GET ~40 us more CPU). Uploads are read
-     * in 32 KiB pieces; the fs store gathers them into 256 KiB writes, which makes them as fast
-     * as with a 256 KiB read buffer (the write() calls, not the reads, were the cost). */
-    size_t pool = (size_t)cfg->max_header_bytes * 2 + 32 * 1024;
-    h->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->max_connections_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->request_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-        MHD_OPTION_END);
-    if (!h->mhd) {
+    h->front = ff_front_new(cfg, err);
+    if (!h->front)
+        goto fail;
+    h->mhd = start_daemon(h, 0, (size_t)cfg->max_header_bytes * 2 + 32 * 1024);
+    if (h->mhd && cfg->upload_connections)
+        h->mhd_upload = start_daemon(
+            h, 1, (size_t)cfg->max_header_bytes * 2 + (size_t)cfg->upload_buffer_kb * 1024 * 2);
+    if (!h->mhd || (cfg->upload_connections && !h->mhd_upload)) {
         ff_err_set(err, "cannot start the HTTP server on %s:%u", cfg->listen_host, h->port);
         goto fail;
     }
+    if (ff_front_start(h->front, fd, h->mhd, h->mhd_upload, err) != 0)
+        goto fail;
     return h;
 fail:
     close(fd);
+    if (h->mhd)
+        MHD_stop_daemon(h->mhd);
+    if (h->mhd_upload)
+        MHD_stop_daemon(h->mhd_upload);
+    ff_front_free(h->front);
     ff_sse_free(h);
     ff_pump_hub_free(h);
     ff_upload_table_free(h->uploads);
@@ -538,15 +557,16 @@ void ff_http_stop(ff_http *h, unsigned timeout_s)
     if (!h)
         return;
     atomic_store(&h->stopping, 1);
-    MHD_socket ls = MHD_quiesce_daemon(h->mhd);
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
+    ff_front_stop(h->front);
     ff_sse_stop(h);
     double until = ff_http_now() + timeout_s;
     while (atomic_load(&h->inflight) > 0 && ff_http_now() < until)
         usleep(20 * 1000);
     ff_pump_hub_stop(h);
     MHD_stop_daemon(h->mhd);
+    if (h->mhd_upload)
+        MHD_stop_daemon(h->mhd_upload);
+    ff_front_free(h->front);
     ff_sse_free(h);
     ff_pump_hub_free(h);
     ff_upload_table_free(h->uploads);

@@ -16,6 +16,7 @@ typedef struct ff_upload_table ff_upload_table;
 typedef struct ff_sse_hub ff_sse_hub;
 typedef struct ff_pump_hub ff_pump_hub;
 typedef struct ff_pump ff_pump;
+typedef struct ff_front ff_front;
 
 #define FF_HTTP_MAX_SMALL_BODY (64 * 1024) /* bodies of requests other than uploads */
 #define FF_HTTP_DRAIN_MAX (8u << 20) /* bodies read and dropped to answer a refusal cleanly */
@@ -33,7 +34,9 @@ struct ff_http {
     ff_http_deps d;
     ff_server_config cfgv;      /* a copy, completed with the bound port */
     const ff_server_config *cfg; /* = &cfgv */
-    struct MHD_Daemon *mhd;
+    struct MHD_Daemon *mhd;        /* everything but uploads on a fresh connection */
+    struct MHD_Daemon *mhd_upload; /* connections that open with a PUT; NULL when turned off */
+    ff_front *front;               /* accepts and hands connections to the two daemons */
     ff_ratelimit *rl;
     char **origins; /* allowed CORS origins */
     size_t norigins;
@@ -137,6 +140,22 @@ int ff_pump_cancelled(ff_pump *p);
 int ff_pump_hub_start(ff_http *h, ff_err *err);
 void ff_pump_hub_stop(ff_http *h); /* ends every pump; call before stopping the daemon */
 void ff_pump_hub_free(ff_http *h); /* after the daemon stopped */
+
+/* front.c: accepts connections and hands each to the main daemon or, when its first request is
+ * a PUT, to the upload daemon (at most cfg->upload_connections at once). It keeps the connection
+ * limits (FITSFLOW_MAX_CONNECTIONS, FITSFLOW_MAX_CONNECTIONS_PER_IP) across both daemons, which
+ * must be started with ff_front_notify and ff_front_notify_cls(f, is_upload_daemon). */
+ff_front *ff_front_new(const ff_server_config *cfg, ff_err *err);
+void *ff_front_notify_cls(ff_front *f, int upload);
+void ff_front_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                     enum MHD_ConnectionNotificationCode code);
+/* Takes listen_fd on success (closed by ff_front_stop); upload_d may be NULL. */
+int ff_front_start(ff_front *f, int listen_fd, struct MHD_Daemon *main_d,
+                   struct MHD_Daemon *upload_d, ff_err *err);
+/* Stops accepting: closes the listening socket and connections that sent nothing yet. */
+void ff_front_stop(ff_front *f);
+void ff_front_free(ff_front *f); /* after both daemons stopped */
+size_t ff_front_open_connections(ff_front *f);
 
 /* archive.c */
 enum MHD_Result ff_archive_zip(ff_req *r, const char *sid);
