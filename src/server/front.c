@@ -52,6 +52,7 @@ struct ff_front {
     size_t nslots, npending;
     int free_head;
     double last_refusal_log;
+    atomic_ulong refused;
     pthread_t thread;
     int started;
 };
@@ -110,13 +111,16 @@ void ff_front_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
     }
 }
 
-size_t ff_front_open_connections(ff_front *f)
+void ff_front_stats(ff_front *f, ff_front_counts *out)
 {
-    return f ? ff_conncount_total(f->counts) : 0;
+    out->open = ff_conncount_total(f->counts);
+    out->uploads_open = atomic_load(&f->upload_side.open);
+    out->refused = atomic_load(&f->refused);
 }
 
 static void refusal_log(ff_front *f, const char *why)
 {
+    atomic_fetch_add(&f->refused, 1);
     double now = ff_http_now();
     if (now - f->last_refusal_log < 1.0)
         return;

@@ -130,7 +130,23 @@ enum MHD_Result ff_api_metrics(ff_req *r)
         return ff_http_send_error(r, 503, "metrics are not enabled");
     int pending = 0, running = 0;
     ff_queue_counts(r->h->d.queue, &pending, &running);
-    char *text = ff_metrics_render(r->h->d.metrics, pending, running);
+    char *base = ff_metrics_render(r->h->d.metrics, pending, running);
+    ff_front_counts fc;
+    ff_front_stats(r->h->front, &fc);
+    char *text = NULL;
+    if (!base || asprintf(&text,
+                          "%s# HELP fitsflow_connections_open Client connections open now.\n"
+                          "# TYPE fitsflow_connections_open gauge\n"
+                          "fitsflow_connections_open %zu\n"
+                          "# HELP fitsflow_upload_connections_open Of those, served with the large upload read buffer.\n"
+                          "# TYPE fitsflow_upload_connections_open gauge\n"
+                          "fitsflow_upload_connections_open %zu\n"
+                          "# HELP fitsflow_connections_refused_total Connections closed at accept (connection limits).\n"
+                          "# TYPE fitsflow_connections_refused_total counter\n"
+                          "fitsflow_connections_refused_total %lu\n",
+                          base, fc.open, fc.uploads_open, fc.refused) < 0)
+        text = NULL;
+    free(base);
     if (!text)
         return ff_http_send_error(r, 500, "out of memory");
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);

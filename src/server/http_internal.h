@@ -155,7 +155,12 @@ int ff_front_start(ff_front *f, int listen_fd, struct MHD_Daemon *main_d,
 /* Stops accepting: closes the listening socket and connections that sent nothing yet. */
 void ff_front_stop(ff_front *f);
 void ff_front_free(ff_front *f); /* after both daemons stopped */
-size_t ff_front_open_connections(ff_front *f);
+typedef struct ff_front_counts {
+    size_t open;           /* connections now, waiting ones included */
+    size_t uploads_open;   /* of which served by the upload daemon */
+    unsigned long refused; /* connections closed at once since the start (limits, no room) */
+} ff_front_counts;
+void ff_front_stats(ff_front *f, ff_front_counts *out);
 
 /* archive.c */
 enum MHD_Result ff_archive_zip(ff_req *r, const char *sid);
