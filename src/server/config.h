@@ -1,6 +1,6 @@
 /* Settings of `fitsflow serve`: every FITSFLOW_* variable the server reads, with its default, in
  * one struct. cmd_serve fills it from the environment, then lets command-line flags override it;
- * docs/serve.md lists the same names and defaults. */
+ * the README lists the same names and defaults. */
 #ifndef FF_SERVER_CONFIG_H
 #define FF_SERVER_CONFIG_H
 
