@@ -281,8 +281,10 @@ int ff_front_start(ff_front *f, int listen_fd, struct MHD_Daemon *main_d,
         return ff_err_set(err, "cannot set up the connection front: %s", strerror(errno));
     f->listen_fd = listen_fd; /* ours from here on: closed by ff_front_stop */
     f->listening = 1;
-    if (pthread_create(&f->thread, NULL, front_main, f) != 0)
+    if (pthread_create(&f->thread, NULL, front_main, f) != 0) {
+        f->listen_fd = -1; /* still the caller's to close */
         return ff_err_set(err, "cannot start the connection front thread");
+    }
     f->started = 1;
     return 0;
 }
