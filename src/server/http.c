@@ -454,7 +454,7 @@ static int listen_socket(const ff_server_config *cfg, unsigned *port, ff_err *er
  * bodies (a little under half of it). libmicrohttpd zeroes the whole pool before every request
  * on a kept-alive connection (bench/serve, 2 cores: a 256 KiB pool cost each presign ~15 us and
  * each 1 MiB GET ~40 us more CPU), so the main daemon's pool is just large enough for our header
- * limit; the upload daemon's is large, because reading a 100 MB body 16 KiB at a time costs an
+ * limit; the upload daemon's is large, because reading a 100 MB body 32 KiB at a time costs an
  * epoll_wait and a recv per piece (a 1 MiB read buffer: 0.5x -> 0.8x of dd's speed). */
 static struct MHD_Daemon *start_daemon(ff_http *h, int upload, size_t pool)
 {
