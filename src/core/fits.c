@@ -860,6 +860,41 @@ static void *check_tile_range(void *arg)
     return NULL;
 }
 
+/* A tile whose COMPRESSED_DATA is empty is read by CFITSIO from one of these columns: each of
+ * their descriptors for the tile must lie inside the file, as COMPRESSED_DATA's must. */
+static int check_alt_tile_columns(fitsfile *fp, const src *s, long long row, long long data,
+                                  long long theap, ff_err *err)
+{
+    static const char *names[] = {"GZIP_COMPRESSED_DATA", "UNCOMPRESSED_DATA"};
+    for (int k = 0; k < 2; k++) {
+        int st = 0, col = 0, type = 0;
+        long repeat = 0, width = 0;
+        if (fits_get_colnum(fp, CASEINSEN, (char *)names[k], &col, &st) != 0) {
+            fits_clear_errmsg();
+            continue;
+        }
+        fits_get_coltype(fp, col, &type, &repeat, &width, &st);
+        long long len = 0, off = 0;
+        if (st == 0 && type < 0)
+            fits_read_descriptll(fp, col, row, &len, &off, &st);
+        if (st != 0 || type >= 0) {
+            fits_clear_errmsg();
+            return ff_err_set(err, "the compressed image's %s column is not a readable "
+                                   "variable-length array", names[k]);
+        }
+        long long esize = width >= 1 && width <= 16 ? width : 8;
+        unsigned long long room = (unsigned long long)data <= s->size &&
+                                          theap >= 0 && (unsigned long long)theap <= s->size - (unsigned long long)data
+                                      ? s->size - (unsigned long long)(data + theap)
+                                      : 0;
+        if (len < 0 || off < 0 || (unsigned long long)off > room ||
+            (unsigned long long)len > (room - (unsigned long long)off) / (unsigned long long)esize)
+            return ff_err_set(err, "the compressed image's tile %lld (%s) lies beyond the end of the "
+                                   "file (it is truncated or damaged)", row, names[k]);
+    }
+    return 0;
+}
+
 static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_pixels, int nthreads,
                        tile_list *keep, ff_err *err)
 {
@@ -969,8 +1004,15 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
             return ff_err_set(err, "the compressed image's tile %lld has an unreadable descriptor",
                               t + 1);
         }
-        if (len == 0)
-            continue; /* CFITSIO takes such a tile from another column, or refuses it */
+        if (len == 0) {
+            /* CFITSIO then takes the tile from GZIP_COMPRESSED_DATA or UNCOMPRESSED_DATA and
+             * allocates what their descriptors claim (fuzz_fits_core: a 4 GB malloc) */
+            if (check_alt_tile_columns(fp, s, t + 1, data, theap, err) != 0) {
+                free(job.tiles);
+                return -1;
+            }
+            continue;
+        }
         long long nwords = len;
         if (plio) {
             if (len > LLONG_MAX / 2) {
