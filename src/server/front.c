@@ -189,7 +189,7 @@ static void accept_some(ff_front *f)
 }
 
 /* The connection's first bytes have come (or it closed): route it, or keep waiting. */
-static void first_bytes(ff_front *f, int i)
+static void first_bytes(ff_front *f, int i, uint32_t events)
 {
     pending *p = &f->slots[i];
     char b[4];
@@ -201,8 +201,11 @@ static void first_bytes(ff_front *f, int i)
         return;
     }
     int put = memcmp(b, "PUT ", (size_t)n) == 0;
-    if (put && n < 4)
+    if (put && n < 4) {
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            close_pending(f, i, 1); /* closed after part of a method: no request will come */
         return; /* "P", "PU" or "PUT" so far: wait for the rest */
+    }
     struct MHD_Daemon *d = f->main_d;
     if (put && f->upload_d && atomic_load(&f->upload_side.open) < f->upload_max)
         d = f->upload_d;
@@ -253,7 +256,7 @@ static void *front_main(void *arg)
             if (tag == EV_LISTEN)
                 accept_some(f);
             else if (f->slots[tag - EV_FIRST_PENDING].fd >= 0)
-                first_bytes(f, (int)(tag - EV_FIRST_PENDING));
+                first_bytes(f, (int)(tag - EV_FIRST_PENDING), evs[k].events);
         }
         double now = ff_http_now();
         if (now >= next_sweep || !f->listening) {
