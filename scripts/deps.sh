@@ -26,7 +26,7 @@ BUILD_PKGS=(
 # Python modules the tests import, as module:package (top-level module names; /usr/bin/python3).
 PY_MODULES=(
   astropy:python3-astropy numpy:python3-numpy pandas:python3-pandas asdf:python3-asdf
-  sunpy:python3-sunpy PIL:python3-pil botocore:python3-botocore yaml:python3-yaml
+  sunpy:python3-sunpy PIL:python3-pil botocore:python3-botocore yaml:python3-yaml erfa:python3-erfa
 )
 
 # Commands the tests run, as command:package.
