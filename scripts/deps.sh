@@ -31,7 +31,7 @@ PY_MODULES=(
 
 # Commands the tests run, as command:package.
 COMMANDS=(
-  python3:python3 bash:bash ldd:libc-bin mount:mount umount:mount apt-cache:apt dpkg-query:dpkg
+  python3:python3 bash:bash ldd:libc-bin mount:mount umount:mount dpkg-query:dpkg
   ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium node:nodejs wrk:wrk curl:curl
 )
 

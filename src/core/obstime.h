@@ -1,7 +1,7 @@
 /* Observation times: parsing the forms FITS headers use (ISO 8601 with or without T, trailing Z,
  * old DD/MM/YY dates, DATE-OBS + TIME-OBS, JSOC's 2014.03.01_00:01:25_TAI), and converting TAI
- * and TT to UTC with ERFA, as astropy.time does. Times are kept as seconds since 1970-01-01 (UTC's calendar)
- * plus a scale, so that a leap second itself (23:59:60) can still be printed. */
+ * and TT to UTC with ERFA, as astropy.time does. Times are kept as calendar fields plus a scale,
+ * so that a leap second itself (23:59:60) can still be printed. */
 #ifndef FF_CORE_OBSTIME_H
 #define FF_CORE_OBSTIME_H
 

@@ -70,13 +70,15 @@ int ff_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int ff_parse_bool(const char *s, int *out);
 
 /* Called after each step of a file, in order, exactly once per step: step is FF_STEP_*, ok says
- * whether it succeeded, message is the one-line log text. A file that cannot be read gets only
- * step FF_STEP_HEADER with ok = 0 and "Skipping: {base} — reason". */
+ * whether it succeeded, message is the one-line log text. A file that cannot be read (or, with
+ * sdo_only, is not SDO's) gets only step FF_STEP_HEADER with ok = 0 and
+ * "Skipping: {base} — reason". */
 typedef void (*ff_step_fn)(void *ctx, const ff_file_result *r, int step, int ok, const char *message);
 
 /* Processes the FITS file at path (uploaded as name) into store keys prefix + relative output
  * paths, filling r (initialised here). Returns 0 when processed, 1 when skipped (unreadable
- * input: nothing was written), -1 when failed (outputs already written are deleted again). */
+ * input, or not SDO's with sdo_only: nothing was written), -1 when failed (outputs already
+ * written are deleted again). */
 int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
                              const char *path, const char *name, ff_step_fn on_step, void *ctx,
                              ff_file_result *r);

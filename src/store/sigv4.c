@@ -96,10 +96,11 @@ void ff_strbuf_addf(ff_strbuf *b, const char *fmt, ...)
 void ff_sigv4_uri_encode(ff_strbuf *b, const char *s, int keep_slash)
 {
     char chunk[3 * 256 + 1];
+    unsigned flags = keep_slash ? FF_URL_KEEP_SLASH : 0;
     size_t len = strlen(s);
     for (size_t off = 0; off < len; off += 256) {
         size_t n = len - off < 256 ? len - off : 256;
-        ff_strbuf_add(b, chunk, ff_url_escape(chunk, sizeof chunk, s + off, n, keep_slash ? FF_URL_KEEP_SLASH : 0));
+        ff_strbuf_add(b, chunk, ff_url_escape(chunk, sizeof chunk, s + off, n, flags));
     }
 }
 

@@ -171,20 +171,35 @@ def undeclared(files, decl, local):
 # ---------- where the used things come from on this machine ----------
 
 def installed_by(packages):
-    """Every package `apt-get install` of these brings (Depends and Pre-Depends, recursively;
-    every alternative counted), plus the base system (Essential or Priority required)."""
-    p = subprocess.run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests",
-                        "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", *sorted(packages)],
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    closure = {line.strip().split(":")[0] for line in p.stdout.splitlines() if line and not line[0].isspace()}
-    q = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${Essential}\t${Priority}\t${db:Status-Status}\n"],
-                       capture_output=True, text=True, timeout=60)
+    """Every installed package that installing these brings (Depends and Pre-Depends, recursively,
+    read from dpkg's database; an alternative or a virtual package counts through whichever of
+    its packages is installed), plus the base system (Essential or Priority required)."""
+    q = subprocess.run(["dpkg-query", "-W", "-f",
+                        "${Package}\t${db:Status-Status}\t${Essential}\t${Priority}\t${Provides}\t"
+                        "${Depends}, ${Pre-Depends}\n"], capture_output=True, text=True, timeout=60)
+    assert q.returncode == 0, q.stderr
+    deps, providers, closure = {}, {}, set()
+    name = lambda x: x.strip().split(" ")[0].split(":")[0]  # noqa: E731 "libc6:amd64 (>= 2.34)"
     for line in q.stdout.splitlines():
-        pkg, essential, priority, status = (line.split("\t") + ["", "", ""])[:4]
-        if status == "installed" and (essential == "yes" or priority == "required"):
+        pkg, status, essential, priority, provides, depends = (line.split("\t") + [""] * 6)[:6]
+        if status != "installed":
+            continue
+        deps[pkg] = [[name(a) for a in group.split("|") if a.strip()] for group in depends.split(",") if group.strip()]
+        for v in provides.split(","):
+            if v.strip():
+                providers.setdefault(name(v), set()).add(pkg)
+        if essential == "yes" or priority == "required":
             closure.add(pkg)
-    return closure
+    seen = {p for p in packages if p in deps}
+    todo = list(seen)
+    while todo:
+        for group in deps[todo.pop()]:
+            for alt in group:
+                for real in ({alt} if alt in deps else set()) | providers.get(alt, set()):
+                    if real not in seen:
+                        seen.add(real)
+                        todo.append(real)
+    return closure | seen
 
 
 def owners(paths):
