@@ -6,10 +6,11 @@ commands, shutil.which names, /usr/bin/... paths; tests/**/*.mjs: npm imports) a
 name two ways:
   - declared: the module or command is in scripts/deps.sh's maps (PY_MODULES, COMMANDS), and an
     npm import is in package.json;
-  - installed by make deps: on this machine, every file the import loads (dependencies
+  - installed by make deps: on this machine, every file the import needs (dependencies
     included: sunpy's colour maps load matplotlib) and every command's program belongs to a Debian
     package that scripts/deps.sh installs, or one those depend on, or the base system. A file no
-    package owns (pip, /usr/local) fails it too.
+    package owns (pip, /usr/local) fails it too. An import that still works with such files made
+    unimportable did not need them (botocore tries OpenSSL and goes on without it).
 Two checks prove that both ways can fail: a made-up test that imports matplotlib and runs
 commands nobody declared, and the real scan against deps.sh without python3-matplotlib."""
 import ast
