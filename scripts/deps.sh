@@ -1,20 +1,65 @@
 #!/usr/bin/env bash
-# Installs the Debian packages FitsFlow builds and tests with, only those missing.
-# Quiet and quick when everything is already there; needs root (or sudo) otherwise.
+# Installs the Debian packages FitsFlow builds and tests with, only those missing, then the npm
+# packages (scripts/deps-node.sh). Quiet and quick when everything is already there; needs root
+# (or sudo) otherwise. A new Debian 12 machine with only the base system, make and git passes
+# `make test` after this.
+#
+#   scripts/deps.sh          install what is missing
+#   scripts/deps.sh --list   print the packages and the two maps below, install nothing
+#
+# The maps say which package gives each Python module a test imports and each command a test runs.
+# tests/e2e/test_deps_declared.py reads them (with --list): a test that imports a module or runs a
+# command missing here fails it, and so does one whose module or command, on this machine, comes
+# from a file no package below (or what it depends on) installs.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-PKGS=(
-  build-essential cmake pkg-config
+# To build FitsFlow (and `make fuzz`: clang, libclang-rt-14-dev).
+BUILD_PKGS=(
+  make git build-essential cmake pkg-config
   libcfitsio-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
-  libyaml-dev libspng-dev zlib1g-dev libopenjp2-7-dev libturbojpeg0-dev
+  libyaml-dev libspng-dev zlib1g-dev libopenjp2-7-dev libturbojpeg0-dev liberfa-dev
   libsqlite3-dev libarchive-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev
-  python3-astropy python3-numpy python3-pandas python3-asdf python3-sunpy python3-pil
-  python3-botocore python3-yaml libcfitsio-bin ffmpeg curl chromium
   clang libclang-rt-14-dev
 )
 
-# Node.js comes with the machine image on some hosts; install Debian's only when there is none.
-command -v npm >/dev/null || PKGS+=(nodejs npm)
+# Python modules the tests import, as module:package (top-level module names; /usr/bin/python3).
+PY_MODULES=(
+  astropy:python3-astropy numpy:python3-numpy pandas:python3-pandas asdf:python3-asdf
+  sunpy:python3-sunpy PIL:python3-pil botocore:python3-botocore yaml:python3-yaml erfa:python3-erfa
+)
+
+# Commands the tests run, as command:package.
+COMMANDS=(
+  python3:python3 bash:bash ldd:libc-bin mount:mount umount:mount dpkg-query:dpkg
+  ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium node:nodejs wrk:wrk curl:curl
+)
+
+# Packages the tests need that no map entry names: what a module above loads only through a
+# Recommends (apt here installs without them), and the benchmark's funpack.
+EXTRA_PKGS=(
+  python3-matplotlib # sunpy.visualization.colormaps imports it; python3-sunpy only recommends it
+  libcfitsio-bin
+)
+
+# Node.js: Debian's (18 on Debian 12), which the pinned npm packages support (package.json). A
+# machine whose image brings its own Node.js (e.g. NodeSource's, also named nodejs, with npm
+# inside it) keeps it: Debian's npm package would conflict with it.
+NODE_PKGS=(nodejs)
+command -v npm >/dev/null || NODE_PKGS+=(npm)
+
+PKGS=("${BUILD_PKGS[@]}" "${EXTRA_PKGS[@]}" "${NODE_PKGS[@]}")
+for e in "${PY_MODULES[@]}" "${COMMANDS[@]}"; do
+  PKGS+=("${e#*:}")
+done
+mapfile -t PKGS < <(printf '%s\n' "${PKGS[@]}" | sort -u)
+
+if [ "${1:-}" = "--list" ]; then
+  for p in "${PKGS[@]}"; do echo "package $p"; done
+  for e in "${PY_MODULES[@]}"; do echo "module ${e%%:*} ${e#*:}"; done
+  for e in "${COMMANDS[@]}"; do echo "command ${e%%:*} ${e#*:}"; done
+  exit 0
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -211,7 +211,10 @@ int ff_cmd_serve(int argc, char **argv)
     clean.retention_hours = (int)cfg.retention_hours;
     clean.remote = remote;
     sched = ff_scheduler_new(&err);
+    /* Online, a new install gets the movie it lacks now, in the background, not after a night. */
     if (!sched || ff_scheduler_add(sched, "clean", cfg.clean_cron, ff_clean_job_run, &clean, &err) != 0 ||
+        (remote && ff_scheduler_add_at_start(sched, "daily-video-at-start", ff_daily_video_start_job,
+                                             &clean, &err) != 0) ||
         ff_scheduler_start(sched, &err) != 0) {
         ff_log(FF_LOG_ERROR, NULL, NULL, "cannot start the scheduler (FITSFLOW_CLEAN_CRON '%s'): %s",
                cfg.clean_cron, err.msg);

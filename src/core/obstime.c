@@ -1,14 +1,14 @@
 /* Observation times as FITS headers write them, parsed into calendar fields and converted from
- * TAI/TT to UTC with the leap-second table. Calendar arithmetic is proleptic Gregorian on
- * seconds since 1970 counted without leap seconds, so a leap second is carried as second == 60. */
+ * TAI/TT to UTC with ERFA (Debian's liberfa, the library astropy.time uses, with its leap-second
+ * table). Calendar arithmetic is proleptic Gregorian on seconds since 1970 counted without leap
+ * seconds, so a leap second is carried as second == 60. */
 #include "core/obstime.h"
 
 #include <ctype.h>
+#include <erfa.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-#include "core/leapseconds.h"
 
 #define TIME_MAX_CHARS 80 /* longer values are refused before any parsing */
 #define YEAR_MIN 1
@@ -63,31 +63,19 @@ static void civil_from_days(int64_t days, int *y, int *m, int *d)
     *d = doy + 1;
 }
 
-/* Seconds since 1970 of the first instant of table row i (UTC). */
-static int64_t leap_row_start(size_t i)
-{
-    return days_since_epoch(ff_leap_table[i].year, ff_leap_table[i].month, 1) * 86400;
-}
-
-/* 1 when the UTC day y-m-d ends in a leap second (23:59:60). */
+/* 1 when the UTC day y-m-d ends in a leap second (23:59:60): ERFA's TAI - UTC steps up by a
+ * second at the next midnight. The drift of the 1960s' UTC (a rate, not a step) is taken out as
+ * eraDtf2d does, and its steps of a fraction of a second do not count. */
 static int ends_in_leap_second(int y, int m, int d)
 {
     if (d != days_in_month(y, m))
         return 0;
     int ny = m == 12 ? y + 1 : y, nm = m == 12 ? 1 : m + 1;
-    for (size_t i = 1; i < ff_leap_count; i++)
-        if (ff_leap_table[i].year == ny && ff_leap_table[i].month == nm)
-            return ff_leap_table[i].tai_minus_utc != ff_leap_table[i - 1].tai_minus_utc;
-    return 0;
-}
-
-int ff_time_tai_minus_utc(int64_t utc_unix_seconds)
-{
-    int off = ff_leap_table[0].tai_minus_utc;
-    for (size_t i = 0; i < ff_leap_count; i++)
-        if (utc_unix_seconds >= leap_row_start(i))
-            off = ff_leap_table[i].tai_minus_utc;
-    return off;
+    double dat0, dat12, dat24;
+    if (eraDat(y, m, d, 0.0, &dat0) < 0 || eraDat(y, m, d, 0.5, &dat12) < 0 ||
+        eraDat(ny, nm, 1, 0.0, &dat24) < 0)
+        return 0;
+    return dat24 - (2.0 * dat12 - dat0) > 0.5;
 }
 
 int64_t ff_time_unix(const ff_time *t)
@@ -429,29 +417,24 @@ int ff_time_to_utc(const ff_time *in, ff_time *out, ff_err *err)
         *out = *in;
         return 0;
     }
-    int64_t tai = ff_time_unix(in), nanos = in->nanos;
-    if (in->scale == FF_TS_TT) { /* TT = TAI + 32.184 s */
-        tai -= 32;
-        nanos -= 184000000;
-        if (nanos < 0)
-            nanos += 1000000000, tai--;
-    }
-    /* Row i applies from TAI instant start_i + offset_i on; before the first row, 10 s. */
-    int off = ff_leap_table[0].tai_minus_utc;
-    size_t next = 0;
-    for (size_t i = 0; i < ff_leap_count; i++)
-        if (tai >= leap_row_start(i) + ff_leap_table[i].tai_minus_utc)
-            off = ff_leap_table[i].tai_minus_utc, next = i + 1;
-    int64_t utc = tai - off;
-    ff_time r = {.nanos = nanos, .scale = FF_TS_UTC};
-    if (next < ff_leap_count && utc >= leap_row_start(next)) {
-        /* The last second before the next row starts: the leap second 23:59:60. */
-        fields_from_unix(leap_row_start(next) - 1, &r);
-        r.second = 60;
-    } else {
-        fields_from_unix(utc, &r);
-    }
-    if (utc < days_since_epoch(YEAR_MIN, 1, 1) * 86400 || check_fields(&r, why, sizeof why))
+    /* Two-part Julian dates (day, fraction) keep a nanosecond exact through ERFA: the fraction's
+     * rounding error is about 1e-11 s. Status 1 ("dubious year": before UTC began in 1960, or
+     * years past the table) still gives ERFA's answer, as astropy does; only -1 is an error. */
+    double d1, d2, t1, t2, u1, u2;
+    double sec = in->second + (double)in->nanos / 1e9;
+    int y, m, d, hmsf[4];
+    if (eraDtf2d(in->scale == FF_TS_TT ? "TT" : "TAI", in->year, in->month, in->day, in->hour,
+                 in->minute, sec, &d1, &d2) < 0)
+        return ff_err_set(err, "cannot convert time to UTC: ERFA refused the date");
+    if (in->scale == FF_TS_TT)
+        eraTttai(d1, d2, &t1, &t2);
+    else
+        t1 = d1, t2 = d2;
+    if (eraTaiutc(t1, t2, &u1, &u2) < 0 || eraD2dtf("UTC", 9, u1, u2, &y, &m, &d, hmsf) < 0)
+        return ff_err_set(err, "cannot convert time to UTC: the result is outside years %d..%d",
+                          YEAR_MIN, YEAR_MAX);
+    ff_time r = {y, m, d, hmsf[0], hmsf[1], hmsf[2], hmsf[3], FF_TS_UTC};
+    if (check_fields(&r, why, sizeof why))
         return ff_err_set(err, "cannot convert time to UTC: the result is outside years %d..%d",
                           YEAR_MIN, YEAR_MAX);
     *out = r;

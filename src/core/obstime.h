@@ -1,7 +1,7 @@
 /* Observation times: parsing the forms FITS headers use (ISO 8601 with or without T, trailing Z,
- * old DD/MM/YY dates, DATE-OBS + TIME-OBS, JSOC's 2014.03.01_00:01:25_TAI), and converting TAI to
- * UTC with the leap-second table. Times are kept as seconds since 1970-01-01 (UTC's calendar)
- * plus a scale, so that a leap second itself (23:59:60) can still be printed. */
+ * old DD/MM/YY dates, DATE-OBS + TIME-OBS, JSOC's 2014.03.01_00:01:25_TAI), and converting TAI
+ * and TT to UTC with ERFA, as astropy.time does. Times are kept as calendar fields plus a scale,
+ * so that a leap second itself (23:59:60) can still be printed. */
 #ifndef FF_CORE_OBSTIME_H
 #define FF_CORE_OBSTIME_H
 
@@ -30,13 +30,12 @@ int ff_time_parse(const char *s, ff_timescale default_scale, ff_time *out, ff_er
 int ff_time_parse_date_time(const char *date, const char *time, ff_timescale default_scale,
                             ff_time *out, ff_err *err);
 
-/* Converts to UTC (TAI - (TAI-UTC); TT = TAI + 32.184 s). A UTC time is returned unchanged.
- * Times before 1972 use the 1972 offset (10 s). Returns -1 only for invalid fields or years
- * outside 1..9999. */
+/* Converts to UTC with ERFA (eraTttai, eraTaiutc, eraD2dtf: TT = TAI + 32.184 s, TAI - UTC from
+ * ERFA's leap-second table), exactly as astropy.time does: before 1972 UTC's rubber seconds
+ * (TAI - UTC from 1.42 s in 1961 to 10 s), before 1960 UTC = TAI. A UTC time is returned
+ * unchanged; the result is rounded to the nanosecond. Returns -1 only for invalid fields or a
+ * result outside years 1..9999. */
 int ff_time_to_utc(const ff_time *in, ff_time *out, ff_err *err);
-
-/* TAI - UTC in seconds at a UTC instant given as seconds since 1970 (the leap-second table). */
-int ff_time_tai_minus_utc(int64_t utc_unix_seconds);
 
 /* Seconds since 1970-01-01T00:00:00 in the time's own calendar (leap second 60 counts as 59+1). */
 int64_t ff_time_unix(const ff_time *t);

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "pipeline/pipeline.h"
+#include "core/header.h"
 
 int ff_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -58,6 +59,8 @@ int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err)
     }
     if ((v = getenv("FITSFLOW_OFFLINE")) && ff_parse_bool(v, &cfg->offline) != 0)
         return ff_err_set(err, "FITSFLOW_OFFLINE must be 1 or 0, not '%s'", v);
+    if ((v = getenv("FITSFLOW_SDO_ONLY")) && ff_parse_bool(v, &cfg->sdo_only) != 0)
+        return ff_err_set(err, "FITSFLOW_SDO_ONLY must be 1 or 0, not '%s'", v);
     if ((v = getenv("FITSFLOW_ASDF_COMPRESS")) && ff_parse_bool(v, &cfg->asdf_compress) != 0)
         return ff_err_set(err, "FITSFLOW_ASDF_COMPRESS must be 1 or 0, not '%s'", v);
     if ((v = getenv("FITSFLOW_OUTPUTS")) && *v && ff_pipeline_parse_outputs(v, &cfg->outputs, err) != 0)
@@ -97,4 +100,17 @@ int ff_pipeline_parse_outputs(const char *list, unsigned *out, ff_err *err)
     }
     *out = bits;
     return 0;
+}
+
+int ff_pipeline_skip_not_sdo(const ff_pipeline_config *cfg, const struct ff_header *h)
+{
+    if (!cfg->sdo_only)
+        return 0;
+    char tel[72];
+    if (ff_header_get_string(h, "TELESCOP", tel, sizeof tel) != 0)
+        return 1;
+    for (const char *p = tel; *p; p++)
+        if (strncasecmp(p, "SDO", 3) == 0)
+            return 0;
+    return 1;
 }

@@ -45,26 +45,40 @@ typedef struct ff_pipeline_config {
                                 remote steps of one file wait on the network while another
                                 computes) */
     const char *creator, *institution, *award, *description; /* ASDF meta */
+    int sdo_only;            /* 1: skip files whose TELESCOP does not name SDO, as the original
+                                did (FITSFLOW_SDO_ONLY; default 0) */
 } ff_pipeline_config;
 
 void ff_pipeline_config_defaults(ff_pipeline_config *cfg);
 
-/* Applies FITSFLOW_MAX_PIXELS, FITSFLOW_PNG_MAX, FITSFLOW_OFFLINE, FITSFLOW_ASDF_COMPRESS and
- * FITSFLOW_ASDF_{CREATOR,INSTITUTION,AWARD,DESCRIPTION}; -1 with a reason for a bad value. */
+/* Applies FITSFLOW_MAX_PIXELS, FITSFLOW_PNG_MAX, FITSFLOW_OFFLINE, FITSFLOW_ASDF_COMPRESS,
+ * FITSFLOW_SDO_ONLY and FITSFLOW_ASDF_{CREATOR,INSTITUTION,AWARD,DESCRIPTION}; -1 with a reason
+ * for a bad value. */
 int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err);
+
+/* The reason a file is skipped with sdo_only: the original's words, so that its log reads
+ * "Skipping: {base} — Not an SDO FITS file." */
+#define FF_PIPELINE_NOT_SDO "Not an SDO FITS file."
+
+/* With cfg->sdo_only: 1 when the file must be skipped, i.e. its TELESCOP does not contain "SDO"
+ * (any case; a missing TELESCOP too), the original's test. 0 otherwise. */
+struct ff_header;
+int ff_pipeline_skip_not_sdo(const ff_pipeline_config *cfg, const struct ff_header *h);
 
 /* Strict number and flag parsing for configuration: digits only, within [min, max]. */
 int ff_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int ff_parse_bool(const char *s, int *out);
 
 /* Called after each step of a file, in order, exactly once per step: step is FF_STEP_*, ok says
- * whether it succeeded, message is the one-line log text. A file that cannot be read gets only
- * step FF_STEP_HEADER with ok = 0 and "Skipping: {base} — reason". */
+ * whether it succeeded, message is the one-line log text. A file that cannot be read (or, with
+ * sdo_only, is not SDO's) gets only step FF_STEP_HEADER with ok = 0 and
+ * "Skipping: {base} — reason". */
 typedef void (*ff_step_fn)(void *ctx, const ff_file_result *r, int step, int ok, const char *message);
 
 /* Processes the FITS file at path (uploaded as name) into store keys prefix + relative output
  * paths, filling r (initialised here). Returns 0 when processed, 1 when skipped (unreadable
- * input: nothing was written), -1 when failed (outputs already written are deleted again). */
+ * input, or not SDO's with sdo_only: nothing was written), -1 when failed (outputs already
+ * written are deleted again). */
 int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
                              const char *path, const char *name, ff_step_fn on_step, void *ctx,
                              ff_file_result *r);

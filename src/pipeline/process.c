@@ -427,6 +427,14 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
     r->ndim = fits.image.ndim;
     memcpy(r->shape, fits.image.shape, sizeof r->shape);
     ff_obsmeta_from_header(&fits.header, &r->meta);
+    if (ff_pipeline_skip_not_sdo(cfg, &fits.header)) { /* FITSFLOW_SDO_ONLY: as the original */
+        ff_fits_free(&fits);
+        r->status = FF_FILE_SKIPPED;
+        snprintf(r->reason, sizeof r->reason, "%s", FF_PIPELINE_NOT_SDO);
+        report(&sc, FF_STEP_HEADER, 0, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
+        r->seconds = now_seconds() - t0;
+        return 1;
+    }
     if (!r->meta.has_time)
         ff_file_result_note(r, "no observation time: %s", r->meta.time_reason);
 

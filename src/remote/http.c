@@ -127,29 +127,6 @@ long ff_remote_backoff_ms(int base_ms, int max_ms, int attempt, uint64_t *seed)
     return half + (long)(next_random(seed) % (uint64_t)(d - half + 1));
 }
 
-int ff_url_append_escaped(char *buf, size_t size, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strnlen(buf, size);
-    if (n >= size)
-        return -1;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-                   *p == '-' || *p == '.' || *p == '_' || *p == '~';
-        if (n + (keep ? 1 : 3) >= size)
-            return -1;
-        if (keep) {
-            buf[n++] = (char)*p;
-        } else {
-            buf[n++] = '%';
-            buf[n++] = hex[*p >> 4];
-            buf[n++] = hex[*p & 15];
-        }
-    }
-    buf[n] = '\0';
-    return 0;
-}
-
 typedef struct body_ctx {
     FILE *file;
     unsigned char *buf;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/urlenc.h"
 #include "core/err.h"
 #include "core/obsmeta.h"
 
@@ -101,9 +102,7 @@ void ff_http_response_free(ff_http_response *resp);
  * at max_ms, then "equal jitter": uniformly in [d/2, d]. *seed is the caller's PRNG state. */
 long ff_remote_backoff_ms(int base_ms, int max_ms, int attempt, uint64_t *seed);
 
-/* Appends s to buf percent-encoded (RFC 3986 unreserved characters kept). -1 when it would not
- * fit in size. */
-int ff_url_append_escaped(char *buf, size_t size, const char *s);
+/* ff_url_append_escaped (query values) is base/urlenc.h's, included above. */
 
 /* ---- JSOC directory listings (pure functions, unit-tested) ---- */
 

@@ -1,6 +1,7 @@
 /* The scheduler thread: sleeps until the next job is due (at most 30 s at a time, so that a
  * changed wall clock is noticed), runs due jobs one after another, and wakes at once on stop or
- * on a run-now request. Fire times missed while the process was down are not caught up. */
+ * on a run-now request. Fire times missed while the process was down are not caught up; start-up
+ * jobs (the daily movie a new install lacks) run first, on this thread, after readiness. */
 #include "server/scheduler.h"
 #include "pipeline/daily_video.h"
 
@@ -82,6 +83,25 @@ int ff_scheduler_add(ff_scheduler *s, const char *name, const char *expr, ff_sch
     if (!j->next)
         ff_log(FF_LOG_WARN, NULL, NULL, "scheduled job %s: '%s' never fires", name, expr);
     s->n++;
+    return 0;
+}
+
+int ff_scheduler_add_at_start(ff_scheduler *s, const char *name, ff_sched_fn fn, void *ctx,
+                              ff_err *err)
+{
+    if (s->started)
+        return ff_err_set(err, "scheduler: jobs must be added before it starts");
+    if (s->n >= MAX_JOBS)
+        return ff_err_set(err, "scheduler: more than %d jobs", MAX_JOBS);
+    if (!name || !*name || strlen(name) >= sizeof s->jobs[0].name)
+        return ff_err_set(err, "scheduler: a job needs a name of 1 to %zu characters",
+                          sizeof s->jobs[0].name - 1);
+    sched_job *j = &s->jobs[s->n++];
+    memset(j, 0, sizeof *j); /* an empty cron: schedule() finds no fire time, next stays 0 */
+    snprintf(j->name, sizeof j->name, "%s", name);
+    j->fn = fn;
+    j->ctx = ctx;
+    j->run_now = 1;
     return 0;
 }
 
@@ -193,6 +213,27 @@ static int clean_busy(void *ctx, const char *sid)
     return job->queue && ff_queue_is_active(job->queue, sid);
 }
 
+/* The movie of the day the nightly job builds; at_start only says so when it is already there. */
+static void build_daily_video(ff_clean_job *job, int at_start)
+{
+    char date[9];
+    ff_daily_video_date(time(NULL), date);
+    ff_daily_video_report vrep;
+    memset(&vrep, 0, sizeof vrep);
+    ff_err err = {{0}};
+    if (at_start)
+        ff_log(FF_LOG_INFO, NULL, NULL, "daily video %s: at start-up, built now unless it is already there",
+               date);
+    if (ff_daily_video_build(job->remote, job->store, date, 0, &vrep, &err) != 0)
+        ff_log(FF_LOG_WARN, NULL, NULL, "daily video %s: %s", date, err.msg);
+    else if (vrep.already_built)
+        ff_log(FF_LOG_INFO, NULL, NULL, "daily video %s: daily_videos/%s_stitched.mp4 was already there",
+               date, date);
+    else
+        ff_log(FF_LOG_INFO, NULL, NULL, "daily video %s: daily_videos/%s_stitched.mp4 built (%d channels)",
+               date, date, vrep.channels_used);
+}
+
 void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when)
 {
     (void)s;
@@ -208,16 +249,15 @@ void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when)
         ff_log(FF_LOG_INFO, NULL, NULL,
                "clean: deleted %d sessions (%ld objects), kept %d younger and %d busy",
                rep.sessions_deleted, rep.objects_deleted, rep.sessions_kept, rep.sessions_busy);
-    if (!job->remote)
-        return;
-    char date[9];
-    ff_daily_video_date(time(NULL), date);
-    ff_daily_video_report vrep;
-    memset(&vrep, 0, sizeof vrep);
-    err.msg[0] = '\0';
-    if (ff_daily_video_build(job->remote, job->store, date, 0, &vrep, &err) != 0)
-        ff_log(FF_LOG_WARN, NULL, NULL, "daily video %s: %s", date, err.msg);
-    else
-        ff_log(FF_LOG_INFO, NULL, NULL, "daily video %s: daily_videos/%s_stitched.mp4 is there", date,
-               date);
+    if (job->remote)
+        build_daily_video(job, 0);
+}
+
+void ff_daily_video_start_job(void *ctx, ff_scheduler *s, time_t when)
+{
+    (void)s;
+    (void)when;
+    ff_clean_job *job = ctx;
+    if (job->remote)
+        build_daily_video(job, 1);
 }

@@ -44,6 +44,11 @@ ff_scheduler *ff_scheduler_new(ff_err *err);
 int ff_scheduler_add(ff_scheduler *s, const char *name, const char *expr, ff_sched_fn fn, void *ctx,
                      ff_err *err);
 
+/* Registers a job that runs once, as soon as the thread starts, and never again (no schedule):
+ * start-up work that must not delay readiness. Before start only. */
+int ff_scheduler_add_at_start(ff_scheduler *s, const char *name, ff_sched_fn fn, void *ctx,
+                              ff_err *err);
+
 /* Starts the thread. */
 int ff_scheduler_start(ff_scheduler *s, ff_err *err);
 
@@ -71,5 +76,10 @@ typedef struct ff_clean_job {
     struct ff_remote *remote; /* NULL: no daily movie */
 } ff_clean_job;
 void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when);
+
+/* The daily movie on a new install (register with ff_scheduler_add_at_start, ctx as above): when
+ * remote is set and the movie of the day the nightly job would build (two days ago, UTC) is not
+ * in the store, build it now; otherwise only log that it is there. */
+void ff_daily_video_start_job(void *ctx, ff_scheduler *s, time_t when);
 
 #endif

@@ -1,6 +1,7 @@
 /* AWS Signature Version 4, written from the AWS documentation ("Create a signed AWS API
  * request"): canonical request -> string to sign -> HMAC chain of date/region/service key. */
 #include "store/sigv4.h"
+#include "base/urlenc.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -94,16 +95,12 @@ void ff_strbuf_addf(ff_strbuf *b, const char *fmt, ...)
 
 void ff_sigv4_uri_encode(ff_strbuf *b, const char *s, int keep_slash)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
-            char ch = (char)c;
-            ff_strbuf_add(b, &ch, 1);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            ff_strbuf_add(b, e, 3);
-        }
+    char chunk[3 * 256 + 1];
+    unsigned flags = keep_slash ? FF_URL_KEEP_SLASH : 0;
+    size_t len = strlen(s);
+    for (size_t off = 0; off < len; off += 256) {
+        size_t n = len - off < 256 ? len - off : 256;
+        ff_strbuf_add(b, chunk, ff_url_escape(chunk, sizeof chunk, s + off, n, flags));
     }
 }
 

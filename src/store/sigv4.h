@@ -35,8 +35,8 @@ void ff_strbuf_add(ff_strbuf *b, const char *s, size_t n);
 void ff_strbuf_adds(ff_strbuf *b, const char *s);
 void ff_strbuf_addf(ff_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Appends s percent-encoded as SigV4 asks: A-Z a-z 0-9 - . _ ~ kept, every other byte as %XX
- * (upper-case hex); '/' kept when keep_slash. */
+/* Appends s percent-encoded as SigV4 asks (base/urlenc.h's ff_url_escape): A-Z a-z 0-9 - . _ ~
+ * kept, every other byte as %XX (upper-case hex); '/' kept when keep_slash. */
 void ff_sigv4_uri_encode(ff_strbuf *b, const char *s, int keep_slash);
 
 /* One query parameter or header, unencoded. */

@@ -422,14 +422,17 @@ test('accessibility basics: labels, names, alt text, focus order starts at the s
   assert.deepEqual(problems, []);
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.className), 'skip');
+  // The page switches views on 'hashchange', a task that runs after the click has returned:
+  // wait for the view instead of reading its visibility once.
   await page.click('nav a[data-view="supported"]');
-  assert.ok(await page.isVisible('#view-supported'));
+  await page.locator('#view-supported').waitFor({ state: 'visible' });
   for (const w of ['94', '131', '171', '193', '211', '304', '335', '1600', '1700', '4500', 'HMI', 'EIT', 'MDI', 'LASCO', 'EUVI', 'COR', 'SWAP', 'SUVI']) {
     assert.ok((await page.textContent('#view-supported')).includes(w), `Supported data lacks ${w}`);
   }
   await shot('supported');
   await page.click('nav a[data-view="about"]');
-  assert.ok(await page.isVisible('#view-about'));
+  await page.locator('#view-about').waitFor({ state: 'visible' });
+  assert.equal(await page.isVisible('#view-supported'), false);
   assert.equal(await page.isVisible('#upload-panel'), false);
   await shot('about');
 });
