@@ -75,7 +75,7 @@ int ff_cmd_process(int argc, char **argv)
     };
     ff_pipeline_config cfg;
     ff_pipeline_config_defaults(&cfg);
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_pipeline_config_from_env(&cfg, &err) != 0) {
         fprintf(stderr, "fitsflow process: %s\n", err.msg);
         return 2;

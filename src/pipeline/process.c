@@ -260,7 +260,7 @@ static void open_default_remote(void)
 static void finish_remote_step(file_job *j, remote_step *st, const char *name, const char *rel,
                                const char *media, const ff_remote_result *res)
 {
-    ff_err err = {{0}};
+    ff_err err = {0};
     st->ok = 0;
     if (!res->ok) {
         snprintf(st->message, sizeof st->message, "%s: %.200s \xe2\x80\x94 %.300s", name, j->r->base,
@@ -312,7 +312,7 @@ static void *remote_worker(void *arg)
         if (out.hek.ok) {
             /* Handed to the ASDF bundle; on failure it just says the events are absent. */
             ff_sink hs = ff_membuf_sink(&j->hek);
-            ff_err err = {{0}};
+            ff_err err = {0};
             if (ff_sink_write(&hs, out.hek.data, out.hek.len, &err) != 0)
                 ff_membuf_free(&j->hek);
         }
@@ -407,7 +407,7 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
     double t0 = now_seconds();
     ff_file_result_init(r, name);
     step_ctx sc = {.fn = on_step, .ctx = ctx, .r = r};
-    ff_err err = {{0}};
+    ff_err err = {0};
     char rel[600];
     int threads = cfg->threads > 0 ? cfg->threads : 1;
     int failed_step = 0;

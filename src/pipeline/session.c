@@ -127,7 +127,7 @@ static void record_error(run *r, const ff_err *e)
 static void put_log(run *r, const char *name, const char *text)
 {
     char key[FF_STORE_KEY_MAX + 1];
-    ff_err e = {{0}};
+    ff_err e = {0};
     snprintf(key, sizeof key, "%s%s", r->logs, name);
     if (ff_store_put(r->store, key, text, strlen(text), &e) != 0) {
         ff_err_prefix(&e, "writing log %s", name);
@@ -146,7 +146,7 @@ static void delete_log(run *r, const char *name)
 {
     char key[FF_STORE_KEY_MAX + 1];
     snprintf(key, sizeof key, "%s%s", r->logs, name);
-    ff_err e = {{0}};
+    ff_err e = {0};
     if (ff_store_delete(r->store, key, &e) != 0)
         record_error(r, &e);
 }
@@ -172,7 +172,7 @@ static void put_state(run *r, const upload *u, const ff_file_result *result)
         json_object_set_new(root, "result", ff_file_result_to_json(result));
     char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
-    ff_err e = {{0}};
+    ff_err e = {0};
     if (!text) {
         ff_err_set(&e, "out of memory writing the state of %s", u->name);
         record_error(r, &e);
@@ -210,7 +210,7 @@ static int collect_uploads(const char *key, const ff_store_stat *st, void *ctx)
         snprintf(u->skip, sizeof u->skip, "the file name is longer than 200 characters");
     } else {
         snprintf(u->name, sizeof u->name, "%s", name);
-        ff_err e = {{0}};
+        ff_err e = {0};
         if (ff_upload_name_valid(name, &e))
             u->valid_name = 1;
         else
@@ -240,7 +240,7 @@ static int finished_before(run *r, upload *u)
     snprintf(key, sizeof key, "%s%s.json", r->state, u->base);
     char *text = NULL;
     size_t len = 0;
-    ff_err e = {{0}};
+    ff_err e = {0};
     if (ff_store_get(r->store, key, STATE_MAX, &text, &len, &e) != 0)
         return 0;
     json_t *root = json_loadb(text, len, 0, NULL);
@@ -294,7 +294,7 @@ static void on_start(void *ctx, size_t index)
     snprintf(key, sizeof key, "%s%s", r->fits, u->name);
     char *data = NULL;
     size_t len = 0;
-    ff_err e = {{0}};
+    ff_err e = {0};
     char tmpl[] = "/tmp/fitsflow-upload-XXXXXX";
     int fd = -1;
     if (ff_store_get(r->store, key, r->session_limit, &data, &len, &e) == 0 &&

@@ -25,7 +25,7 @@ static int needs_json_escape(const char *s)
 enum MHD_Result ff_api_trigger(ff_req *r)
 {
     ff_http *h = r->h;
-    ff_err err = {{0}};
+    ff_err err = {0};
     const char *sid = ff_req_arg(r, "session_id");
     if (!sid || !*sid)
         return ff_http_send_error(r, 400, "session_id required");
@@ -82,7 +82,7 @@ enum MHD_Result ff_api_new_session(ff_req *r)
 
 enum MHD_Result ff_api_session_status(ff_req *r, const char *sid)
 {
-    ff_err err = {{0}};
+    ff_err err = {0};
     char *json = NULL;
     int rc = ff_session_status_json(r->h->d.store, sid, &json, &err);
     if (rc < 0)
@@ -176,7 +176,7 @@ enum MHD_Result ff_api_index(ff_req *r)
 enum MHD_Result ff_api_daily_video_latest(ff_req *r)
 {
     char *text = NULL;
-    ff_err err = {{0}};
+    ff_err err = {0};
     int rc = ff_daily_video_latest(r->h->d.store, &text, &err);
     if (rc == 1)
         return ff_http_send_error(r, 404, "no daily movie has been built yet");

@@ -199,7 +199,7 @@ void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when)
     (void)when;
     ff_clean_job *job = ctx;
     ff_clean_report rep;
-    ff_err err = {{0}};
+    ff_err err = {0};
     /* Age is measured from now, not from the fire time: a late run must not delete more. */
     if (ff_clean_sessions(job->store, time(NULL), job->retention_hours, clean_busy, job, &rep,
                           &err) != 0)

@@ -79,7 +79,7 @@ static void *worker(void *arg)
     while (!atomic_load(&w->stop)) {
         char sid[FF_SESSION_ID_MAX + 64];
         int64_t id;
-        ff_err err = {{0}};
+        ff_err err = {0};
         int rc = ff_queue_claim(w->q, sid, sizeof sid, &id, &err);
         if (rc == 1) {
             idle_wait(w);

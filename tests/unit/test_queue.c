@@ -43,7 +43,7 @@ static void expect_counts(ff_queue *q, int pending, int running)
 static void test_push_is_idempotent_and_fifo(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_queue *q = ff_queue_open(db, &err);
     assert_non_null(q);
     assert_int_equal(ff_queue_push(q, "session-aaaa", &err), 0);
@@ -74,7 +74,7 @@ static void test_push_is_idempotent_and_fifo(void **state)
 static void test_rerun_while_running(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_queue *q = ff_queue_open(db, &err);
     assert_non_null(q);
     char sid[80];
@@ -99,7 +99,7 @@ static void test_rerun_while_running(void **state)
 static void test_release_puts_back(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_queue *q = ff_queue_open(db, &err);
     assert_non_null(q);
     char sid[80];
@@ -123,7 +123,7 @@ static void test_release_puts_back(void **state)
 static void test_survives_crash(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_queue *q = ff_queue_open(db, &err);
     assert_non_null(q);
     char sid[80];
@@ -162,7 +162,7 @@ static void test_survives_crash(void **state)
 static void test_open_errors(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_queue *q = ff_queue_open("/nonexistent-dir-ff/queue.db", &err);
     assert_null(q);
     assert_non_null(strstr(err.msg, "/nonexistent-dir-ff/queue.db"));

@@ -333,7 +333,7 @@ static void test_process_and_resume(void **state)
     seen s = {.lock = PTHREAD_MUTEX_INITIALIZER};
     ff_session_hooks hooks = hooks_for(&s);
     ff_pipeline_config cfg = config();
-    ff_err err = {{0}};
+    ff_err err = {0};
     char *json = NULL;
 
     assert_int_equal(ff_session_status_json(store, SID, &json, &err), 1);
@@ -447,7 +447,7 @@ static void test_should_stop(void **state)
     seen s = {.lock = PTHREAD_MUTEX_INITIALIZER, .stop_after = 1};
     ff_session_hooks hooks = hooks_for(&s);
     ff_pipeline_config cfg = config();
-    ff_err err = {{0}};
+    ff_err err = {0};
     upload_all();
     /* One file at a time; the stop request comes after the first file started. */
     assert_int_equal(ff_session_process(&cfg, store, SID, 1, &hooks, &err), 1);
@@ -475,7 +475,7 @@ static void test_empty_and_bad_sessions(void **state)
 {
     (void)state;
     ff_pipeline_config cfg = config();
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_session_process(&cfg, store, "emptysession", 2, NULL, &err), 0);
     expect_text("temp/emptysession/logs/download_summary_log_1.txt", "Downloaded 0 FITS files");
     char *t = get("temp/emptysession/logs/summary_log_2.txt");
@@ -585,7 +585,7 @@ static void test_store_without_local_paths(void **state)
     seen s = {.lock = PTHREAD_MUTEX_INITIALIZER};
     ff_session_hooks hooks = hooks_for(&s);
     ff_pipeline_config cfg = config();
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_session_process(&cfg, &remote, SID, 2, &hooks, &err), 0);
     check_manifest();
     check_file_logs("aia_171_level1");
