@@ -562,6 +562,7 @@ failed:
         if (j.remote[k].has_output && failed_step <= FF_STEP_DATA)
             ff_file_result_add_output(r, &j.remote[k].rec);
     r->status = FF_FILE_FAILED;
+    r->error_kind = err.kind;
     snprintf(r->reason, sizeof r->reason, "%s", err.msg);
     delete_outputs(store, prefix, r);
 

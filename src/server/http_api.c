@@ -56,6 +56,17 @@ enum MHD_Result ff_api_trigger(ff_req *r)
         }
         return ff_http_send_json(r, 200, json_pack("{s:s,s:s}", "url", url, "key", key));
     }
+    /* A session without uploads has nothing to process: say so, and store nothing. When the
+     * store cannot answer (S3 away), the job is queued anyway: it waits for the store and
+     * retries (FITSFLOW_JOB_ATTEMPTS), and it stores nothing if there is nothing after all. */
+    int has = ff_session_has_uploads(h->d.store, sid, &err);
+    if (has == 0)
+        return ff_http_send_error(r, 404, "session %s has no uploads: upload its files first "
+                                  "(GET /FitsFlow-2-Trigger?session_id=S&filename=F gives an upload "
+                                  "URL), then trigger it", sid);
+    if (has < 0)
+        ff_log(FF_LOG_WARN, sid, NULL, "cannot look for the session's uploads (%s); queued anyway",
+               err.msg);
     if (ff_queue_push(h->d.queue, sid, &err) != 0) {
         ff_log(FF_LOG_ERROR, sid, NULL, "cannot queue the session: %s", err.msg);
         return ff_http_send_error(r, 503, "cannot queue the session: %s", err.msg);
