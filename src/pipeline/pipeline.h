@@ -69,6 +69,10 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
                              const char *path, const char *name, ff_step_fn on_step, void *ctx,
                              ff_file_result *r);
 
+/* A hook for tests, called with the input's name as each file starts; empty (and weak) in
+ * every build of fitsflow, see process.c. */
+void ff_pipeline_test_file_hook(const char *name);
+
 /* Writes prefix + "manifest.json" for these results. */
 int ff_pipeline_write_manifest(ff_store *store, const char *prefix, const char *session_id,
                                const ff_file_result *results, size_t n, ff_err *err);

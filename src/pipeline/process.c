@@ -400,10 +400,19 @@ static void run_tasks(file_job *j, int nthreads)
         pthread_join(remote_th, NULL);
 }
 
+/* Called as each file starts. `fitsflow` carries only this empty, weak definition; the test
+ * program fitsflow-crashtest links a strong one (tests/hooks/crash_on.c) that crashes on a
+ * named file, to test what a crash does to the queue. Nothing in a release build reads it. */
+__attribute__((weak)) void ff_pipeline_test_file_hook(const char *name)
+{
+    (void)name;
+}
+
 int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
                              const char *path, const char *name, ff_step_fn on_step, void *ctx,
                              ff_file_result *r)
 {
+    ff_pipeline_test_file_hook(name);
     double t0 = now_seconds();
     ff_file_result_init(r, name);
     step_ctx sc = {.fn = on_step, .ctx = ctx, .r = r};

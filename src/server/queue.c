@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-/* A file row without crashes goes when the file ends; one with crashes is kept this long. */
+/* A file row goes when the file ends; one whose processing never ended is kept this long. */
 #define CRASH_MEMORY_S (30 * 86400)
 
 struct ff_queue {
@@ -39,7 +39,8 @@ static const char schema[] =
     "  size INTEGER NOT NULL,"
     "  mtime INTEGER NOT NULL,"
     "  running INTEGER NOT NULL DEFAULT 0,"
-    "  crashes INTEGER NOT NULL DEFAULT 0,"
+    "  crashes INTEGER NOT NULL DEFAULT 0,"  /* cut short while the only file in progress */
+    "  suspects INTEGER NOT NULL DEFAULT 0," /* cut short while other files were in progress too */
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (sid, name)"
     ");";
@@ -320,14 +321,21 @@ static int recover_tx(ff_queue *q, void *ctx, ff_err *err)
 {
     (void)ctx;
     const char *what = "recovering interrupted jobs";
+    /* The file in progress is to blame when it was the only one; when several were (files of
+     * one session at once, or several sessions), each is only suspected, and the sessions that
+     * hold suspects are then processed one file at a time (ff_queue_needs_care) until it is
+     * known which file it was. */
+    int64_t running = 0;
     if (exec(q, err, what,
              "UPDATE jobs SET crashes = crashes + 1 WHERE state = 'running' AND NOT EXISTS "
              "(SELECT 1 FROM files WHERE files.sid = jobs.sid AND files.running = 1)", "") != 0 ||
+        query_int(q, &running, err, what, "SELECT count(*) FROM files WHERE running = 1", "") < 0 ||
         exec(q, err, what,
-             "UPDATE files SET crashes = crashes + 1, running = 0, updated_at = ?1 "
-             "WHERE running = 1", "i", (int64_t)time(NULL)) != 0 ||
-        exec(q, err, what, "DELETE FROM files WHERE running = 0 AND (crashes = 0 OR updated_at < ?1)",
-             "i", (int64_t)time(NULL) - CRASH_MEMORY_S) != 0 ||
+             "UPDATE files SET crashes = crashes + (?1 = 1), suspects = suspects + (?1 > 1), "
+             "running = 0, updated_at = ?2 WHERE running = 1", "ii", running,
+             (int64_t)time(NULL)) != 0 ||
+        exec(q, err, what, "DELETE FROM files WHERE running = 0 AND updated_at < ?1", "i",
+             (int64_t)time(NULL) - CRASH_MEMORY_S) != 0 ||
         exec(q, err, what, "UPDATE jobs SET state = 'pending', rerun = 0 WHERE state = 'running'",
              "") != 0)
         return -1;
@@ -347,9 +355,11 @@ int ff_queue_file_crashes(ff_queue *q, const char *sid, const char *name, uint64
 {
     int64_t n = 0;
     pthread_mutex_lock(&q->lock);
+    /* Suspected once and blamed once is twice: the second time it was alone. */
     int rc = query_int(q, &n, err, "reading a file's crashes",
-                       "SELECT crashes FROM files WHERE sid = ?1 AND name = ?2 AND size = ?3 "
-                       "AND mtime = ?4", "ssii", sid, name, (int64_t)size, mtime);
+                       "SELECT crashes + (CASE WHEN crashes > 0 THEN min(suspects, 1) ELSE 0 END) "
+                       "FROM files WHERE sid = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4",
+                       "ssii", sid, name, (int64_t)size, mtime);
     pthread_mutex_unlock(&q->lock);
     if (rc < 0)
         return -1;
@@ -362,11 +372,13 @@ int ff_queue_file_begin(ff_queue *q, const char *sid, const char *name, uint64_t
     pthread_mutex_lock(&q->lock);
     /* Crashes of an earlier upload under the same name do not count against this one. */
     int rc = exec(q, err, "recording a file in progress",
-                  "INSERT INTO files (sid, name, size, mtime, running, crashes, updated_at) "
-                  "VALUES (?1, ?2, ?3, ?4, 1, 0, ?5) ON CONFLICT (sid, name) DO UPDATE SET "
-                  "running = 1, updated_at = excluded.updated_at, crashes = CASE WHEN "
-                  "size = excluded.size AND mtime = excluded.mtime THEN crashes ELSE 0 END, "
-                  "size = excluded.size, mtime = excluded.mtime",
+                  "INSERT INTO files (sid, name, size, mtime, running, updated_at) "
+                  "VALUES (?1, ?2, ?3, ?4, 1, ?5) ON CONFLICT (sid, name) DO UPDATE SET "
+                  "running = 1, updated_at = excluded.updated_at, "
+                  "crashes = CASE WHEN size = excluded.size AND mtime = excluded.mtime "
+                  "THEN crashes ELSE 0 END, "
+                  "suspects = CASE WHEN size = excluded.size AND mtime = excluded.mtime "
+                  "THEN suspects ELSE 0 END, size = excluded.size, mtime = excluded.mtime",
                   "ssiii", sid, name, (int64_t)size, mtime, (int64_t)time(NULL));
     pthread_mutex_unlock(&q->lock);
     return rc;
@@ -375,13 +387,22 @@ int ff_queue_file_begin(ff_queue *q, const char *sid, const char *name, uint64_t
 int ff_queue_file_end(ff_queue *q, const char *sid, const char *name, ff_err *err)
 {
     pthread_mutex_lock(&q->lock);
+    /* It ended: whatever crashed before, it was not this file (or not every time). */
     int rc = exec(q, err, "recording a file finished",
-                  "DELETE FROM files WHERE sid = ?1 AND name = ?2 AND crashes = 0", "ss", sid, name);
-    if (rc == 0)
-        rc = exec(q, err, "recording a file finished",
-                  "UPDATE files SET running = 0 WHERE sid = ?1 AND name = ?2", "ss", sid, name);
+                  "DELETE FROM files WHERE sid = ?1 AND name = ?2", "ss", sid, name);
     pthread_mutex_unlock(&q->lock);
     return rc;
+}
+
+int ff_queue_needs_care(ff_queue *q)
+{
+    int64_t n = 0;
+    pthread_mutex_lock(&q->lock);
+    int rc = query_int(q, &n, NULL, "looking for suspects",
+                       "SELECT 1 FROM files f JOIN jobs j ON j.sid = f.sid WHERE f.running = 0 "
+                       "AND f.suspects > 0 AND f.crashes = 0 LIMIT 1", "");
+    pthread_mutex_unlock(&q->lock);
+    return rc != 1;
 }
 
 int ff_queue_counts(ff_queue *q, int *pending, int *running)

@@ -54,8 +54,9 @@ int ff_queue_retry(ff_queue *q, int64_t id, int64_t delay_ms, const char *reason
 int ff_queue_recover(ff_queue *q, ff_err *err);
 
 /* Times processing of upload name of sid (this very upload: size and mtime) was cut short by
- * a crash. 0 when never, also when the upload was replaced since; -1 when the queue cannot be
- * read. */
+ * a crash and the file is to blame: it was the only file in progress, or it was the only one
+ * once and among several once. 0 when never, also when the upload was replaced since; -1 when
+ * the queue cannot be read. */
 int ff_queue_file_crashes(ff_queue *q, const char *sid, const char *name, uint64_t size,
                           int64_t mtime, ff_err *err);
 
@@ -64,6 +65,12 @@ int ff_queue_file_crashes(ff_queue *q, const char *sid, const char *name, uint64
 int ff_queue_file_begin(ff_queue *q, const char *sid, const char *name, uint64_t size,
                         int64_t mtime, ff_err *err);
 int ff_queue_file_end(ff_queue *q, const char *sid, const char *name, ff_err *err);
+
+/* 1 when a crash happened while several files were in progress and one of them, whose session
+ * still has a job, has not been processed alone since: until then the workers process one file
+ * at a time, so that the next crash, if any, names its file. Also 1 when the queue cannot be
+ * read. */
+int ff_queue_needs_care(ff_queue *q);
 
 int ff_queue_counts(ff_queue *q, int *pending, int *running);
 

@@ -21,6 +21,10 @@
 struct ff_workers {
     int n;
     pthread_t *threads;
+    struct worker_arg {
+        struct ff_workers *w;
+        int index;
+    } *args;
     int started;
     ff_queue *q;
     ff_store *store;
@@ -149,7 +153,8 @@ static void idle_wait(ff_workers *w)
 
 static void *worker(void *arg)
 {
-    ff_workers *w = arg;
+    ff_workers *w = ((struct worker_arg *)arg)->w;
+    int index = ((struct worker_arg *)arg)->index;
     ff_session_hooks hooks = {.on_log = hook_log, .on_step_time = hook_step_time,
                               .should_stop = hook_should_stop, .ctx = w, .on_file = hook_file,
                               .file_crashes = hook_file_crashes, .file_begin = hook_file_begin,
@@ -158,6 +163,13 @@ static void *worker(void *arg)
     while (!atomic_load(&w->stop)) {
         ff_queue_job job;
         ff_err err = {0};
+        /* After a crash with several files in progress, one file at a time on one worker until
+         * the suspects have been processed alone: a second crash then names its file. */
+        int careful = ff_queue_needs_care(w->q);
+        if (careful && index > 0) {
+            idle_wait(w);
+            continue;
+        }
         int rc = ff_queue_claim_job(w->q, &job, &err);
         const char *sid = job.sid;
         int64_t id = job.id;
@@ -190,9 +202,13 @@ static void *worker(void *arg)
         }
         ff_log(FF_LOG_INFO, sid, NULL, "job %lld started (attempt %d of %d)", (long long)id,
                job.failures + 1, (int)w->retry.attempts);
+        if (careful)
+            ff_log(FF_LOG_INFO, sid, NULL, "one file at a time: a crash happened while several "
+                   "files were in progress");
         rc = ff_session_process_opts(&w->cfg, w->store, sid,
-                                     w->cfg.files_at_once > 0 ? w->cfg.files_at_once : 1, &hooks,
-                                     &opts, &err);
+                                     careful ? 1 : w->cfg.files_at_once > 0 ? w->cfg.files_at_once
+                                                                            : 1,
+                                     &hooks, &opts, &err);
         if (rc < 0 && err.kind == FF_ERR_TRANSIENT && !opts.final) {
             int64_t delay = retry_delay_ms(&w->retry, job.failures, &seed);
             ff_log(FF_LOG_WARN, sid, NULL, "job %lld: attempt %d of %d failed: %s; next attempt in "
@@ -230,7 +246,10 @@ ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipel
         return NULL;
     }
     ff_workers *w = calloc(1, sizeof *w);
-    if (!w || !(w->threads = calloc((size_t)n, sizeof *w->threads))) {
+    if (!w || !(w->threads = calloc((size_t)n, sizeof *w->threads)) ||
+        !(w->args = calloc((size_t)n, sizeof *w->args))) {
+        if (w)
+            free(w->threads);
         free(w);
         ff_err_set(err, "out of memory");
         return NULL;
@@ -244,6 +263,7 @@ ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipel
     w->metrics = metrics;
     if (ff_workers_retry_from_env(&w->retry, err) != 0) {
         free(w->threads);
+        free(w->args);
         free(w);
         return NULL;
     }
@@ -263,7 +283,8 @@ ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipel
     if (recovered > 0)
         ff_log(FF_LOG_INFO, NULL, NULL, "%d interrupted job(s) queued again", recovered);
     for (; w->started < n; w->started++) {
-        int rc = pthread_create(&w->threads[w->started], NULL, worker, w);
+        w->args[w->started] = (struct worker_arg){w, w->started};
+        int rc = pthread_create(&w->threads[w->started], NULL, worker, &w->args[w->started]);
         if (rc != 0) {
             ff_err_set(err, "cannot start worker thread %d: %s", w->started + 1, strerror(rc));
             ff_workers_stop(w);
@@ -307,5 +328,6 @@ void ff_workers_stop(ff_workers *w)
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
     free(w->threads);
+    free(w->args);
     free(w);
 }
