@@ -45,12 +45,22 @@ typedef struct ff_pipeline_config {
                                 remote steps of one file wait on the network while another
                                 computes) */
     const char *creator, *institution, *award, *description; /* ASDF meta */
+    /* Budgets (pipeline/budget.h). A session of the server gets one of session_max_pixels
+     * pixels and session_max_output_bytes bytes of outputs (0: not limited; defaults 2^30 and
+     * 16 GiB); `budget` is set by whoever runs files under one (the session runner; NULL: none).
+     * Files being processed share `memory` (NULL: the process-wide FITSFLOW_MEMORY_MB one). */
+    uint64_t session_max_pixels;
+    uint64_t session_max_output_bytes;
+    struct ff_session_budget *budget;
+    struct ff_membudget *memory;
 } ff_pipeline_config;
 
 void ff_pipeline_config_defaults(ff_pipeline_config *cfg);
 
-/* Applies FITSFLOW_MAX_PIXELS, FITSFLOW_PNG_MAX, FITSFLOW_OFFLINE, FITSFLOW_ASDF_COMPRESS and
- * FITSFLOW_ASDF_{CREATOR,INSTITUTION,AWARD,DESCRIPTION}; -1 with a reason for a bad value. */
+/* Applies FITSFLOW_MAX_PIXELS, FITSFLOW_PNG_MAX, FITSFLOW_OFFLINE, FITSFLOW_ASDF_COMPRESS,
+ * FITSFLOW_ASDF_{CREATOR,INSTITUTION,AWARD,DESCRIPTION}, FITSFLOW_SESSION_MAX_PIXELS and
+ * FITSFLOW_SESSION_MAX_OUTPUT_MB, and checks FITSFLOW_MEMORY_MB (read by ff_membudget_default);
+ * -1 with a reason for a bad value. */
 int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err);
 
 /* Strict number and flag parsing for configuration: digits only, within [min, max]. */

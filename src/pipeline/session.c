@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "pipeline/batch.h"
+#include "pipeline/budget.h"
 #include "pipeline/result_json.h"
 
 #define STATE_MAX (1u << 20)
@@ -580,6 +581,7 @@ int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, cons
     snprintf(r->processed, sizeof r->processed, "%sprocessed/", r->root);
     int rc = 0;
     size_t nvalid = 0, ntodo = 0, k = 0;
+    ff_session_budget *budget = NULL;
 
     if (ff_store_list(store, r->fits, collect_uploads, r, err) < 0 || r->ups.oom) {
         rc = r->ups.oom ? ff_err_set(err, "out of memory listing the uploads") : -1;
@@ -653,10 +655,31 @@ int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, cons
     snprintf(text, sizeof text, "Downloaded %zu FITS files", nvalid);
     put_log(r, "download_summary_log_1.txt", text);
 
+    /* The session's budgets count the files finished in earlier runs too. */
+    ff_pipeline_config run_cfg = *cfg;
+    if (cfg->session_max_pixels || cfg->session_max_output_bytes) {
+        budget = ff_session_budget_new(cfg->session_max_pixels, cfg->session_max_output_bytes);
+        if (!budget) {
+            rc = ff_err_set(err, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < r->ups.n; i++) {
+            const ff_file_result *p = &r->ups.v[i].prev;
+            if (!r->ups.v[i].done)
+                continue;
+            uint64_t px = p->ndim ? 1 : 0, bytes = 0;
+            for (int d = 0; d < p->ndim && d < 3; d++)
+                px *= p->shape[d];
+            for (size_t o = 0; o < p->noutputs; o++)
+                bytes += p->outputs[o].bytes;
+            ff_session_budget_used(budget, px, bytes);
+        }
+        run_cfg.budget = budget;
+    }
     ff_batch_hooks bh = {.on_step = on_step, .on_done = on_done, .on_start = on_start,
                          .should_stop = should_stop, .ctx = r};
-    int stopped = ff_pipeline_run_batch_hooks(cfg, store, r->processed, r->inputs, ntodo, jobs, &bh,
-                                              r->results) == 1;
+    int stopped = ff_pipeline_run_batch_hooks(&run_cfg, store, r->processed, r->inputs, ntodo, jobs,
+                                              &bh, r->results) == 1;
     if (stopped) {
         ff_log(FF_LOG_INFO, sid, NULL, "session stopped early; it resumes on the next run");
         rc = 1;
@@ -693,6 +716,7 @@ out:
     free(r->todo);
     free(r->inputs);
     free(r->results);
+    ff_session_budget_free(budget);
     pthread_mutex_destroy(&r->lock);
     free(r);
     return rc;
