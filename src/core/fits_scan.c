@@ -233,7 +233,7 @@ typedef struct hdr {
     int have_bitpix, have_naxis, have_zbitpix, have_znaxis;
     long long bitpix, naxis, zbitpix, znaxis, pcount, gcount;
     uint64_t naxes[MAX_AXES + 1], znaxes[MAX_AXES + 1];
-    int have_bscale, have_bzero;
+    int have_bscale, have_bzero, have_blank, have_zblank;
     double bscale, bzero;
     uint64_t cards;
 } hdr;
@@ -258,6 +258,10 @@ static void parse_card(hdr *h, const unsigned char *c)
         h->have_bscale = 1;
     } else if (key_is(c, "BZERO") && card_number(c, &h->bzero)) {
         h->have_bzero = 1;
+    } else if (key_is(c, "BLANK") && card_int(c, -9.3e18, 9.3e18, &v)) {
+        h->have_blank = 1;
+    } else if (key_is(c, "ZBLANK") && card_int(c, -9.3e18, 9.3e18, &v)) {
+        h->have_zblank = 1;
     } else if (key_is(c, "ZIMAGE")) {
         h->zimage = card_true(c);
     } else if (key_is(c, "ZBITPIX") && card_int(c, -64, 64, &v)) {
@@ -276,23 +280,33 @@ static int bitpix_ok(long long b)
     return b == 8 || b == 16 || b == 32 || b == 64 || b == -32 || b == -64;
 }
 
-/* Bytes per element of the data as astropy gives it, and its kind. */
-static void out_type(const hdr *h, long long bitpix, int *bytes, int *is_float, int *is_signed)
+/* Bytes per element of the data as ff_fits_read gives it (astropy's dtype), and its kind: the
+ * rules of fits.c's plan_image and plan_compressed. */
+static void out_type(const hdr *h, long long bitpix, int compressed, int *bytes, int *is_float,
+                     int *is_signed)
 {
     double s = h->have_bscale ? h->bscale : 1, z = h->have_bzero ? h->bzero : 0;
+    int scaled = !(s == 1 && z == 0);
+    /* An integer BLANK makes plain integer data float (NaN for blanks), scaled or not. */
+    int blank = !compressed && h->have_blank;
     *is_float = 0;
     *is_signed = 1;
     if (bitpix < 0) {
         *bytes = (int)(-bitpix / 8);
         *is_float = 1;
-    } else if (s == 1 && z == 0) {
+    } else if (!scaled && !blank) {
         *bytes = (int)(bitpix / 8);
         *is_signed = bitpix != 8;
-    } else if (s == 1 && ((bitpix == 16 && z == 32768.0) || (bitpix == 32 && z == 2147483648.0) ||
-                          (bitpix == 64 && z == 9223372036854775808.0))) {
-        *bytes = (int)(bitpix / 8);
+    } else if (scaled && s == 1 &&
+               ((bitpix == 16 && z == 32768.0) || (bitpix == 32 && z == 2147483648.0) ||
+                (bitpix == 64 && z == 9223372036854775808.0))) {
         *is_signed = 0;
-    } else if (s == 1 && bitpix == 8 && z == -128.0) {
+        *bytes = (int)(bitpix / 8);
+        if (compressed && (h->have_zblank || h->have_blank)) {
+            *bytes = 8; /* NaN for blanks makes it float64 */
+            *is_float = *is_signed = 1;
+        }
+    } else if (scaled && !compressed && s == 1 && bitpix == 8 && z == -128.0) {
         *bytes = 1;
     } else {
         *bytes = bitpix <= 16 ? 4 : 8;
@@ -333,7 +347,7 @@ static void consider_image(const hdr *h, ff_fits_scan *out)
     if (!axes_product(axes, n, &pixels) || pixels == 0)
         return;
     int bytes, is_float, is_signed;
-    out_type(h, bitpix, &bytes, &is_float, &is_signed);
+    out_type(h, bitpix, axes == h->znaxes, &bytes, &is_float, &is_signed);
     unsigned __int128 cost = (unsigned __int128)pixels * (unsigned)bytes;
     unsigned __int128 best = (unsigned __int128)out->pixels * (unsigned)out->elem_bytes;
     if (out->pixels && (cost < best || (cost == best && pixels <= out->pixels)))
