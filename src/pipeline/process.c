@@ -674,8 +674,8 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
         if (scan.stopped) {
             /* Its headers alone cost more than is allowed: the data were not even inflated. */
             if (over_budget(&adm, &scan, &err) == 0)
-                ff_err_set(&err, "the budgets had no room for it when it was looked at; start the "
-                           "session again to retry it");
+                ff_err_set(&err, "the session's budgets had no room for it when its headers "
+                           "were read");
             snprintf(why, sizeof why, "%s", err.msg);
         } else if (scan.over_cap) {
             snprintf(why, sizeof why, "its gzip content inflates to more than %llu bytes, %s",

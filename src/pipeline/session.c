@@ -435,8 +435,7 @@ const char *ff_session_summary_text(const size_t counts[3], char *buf, size_t si
         ADD("%zu failed: each file's logs say why; start the session again to retry them\n",
             counts[FF_FILE_FAILED]);
     if (counts[FF_FILE_SKIPPED])
-        ADD("%zu skipped: not usable FITS images; skipped_log_1.txt says why\n",
-            counts[FF_FILE_SKIPPED]);
+        ADD("%zu skipped: skipped_log_1.txt says why\n", counts[FF_FILE_SKIPPED]);
 #undef ADD
     return buf;
 }
