@@ -666,7 +666,7 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
     ff_fits_scan scan;
     ff_file_cost cost = {0};
     ff_err err = {0};
-    char why[FF_ERR_MAX + 64] = "";
+    char why[sizeof r->reason] = "";
     int reserved = 0, held = 0;
     admission adm = {cfg, mem, max_pixels};
     if (ff_fits_scan_file_until(path, cap, scan_stop, &adm, &scan, &err) == 0) {
@@ -676,7 +676,7 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
             if (over_budget(&adm, &scan, &err) == 0)
                 ff_err_set(&err, "the session's budgets had no room for it when its headers "
                            "were read");
-            snprintf(why, sizeof why, "%s", err.msg);
+            snprintf(why, sizeof why, "%.500s", err.msg);
         } else if (scan.over_cap) {
             snprintf(why, sizeof why, "its gzip content inflates to more than %llu bytes, %s",
                      (unsigned long long)cap,
@@ -684,13 +684,13 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
                                       "(FITSFLOW_SESSION_MAX_PIXELS, 8 bytes a pixel)"
                                     : "over the size limit (FITSFLOW_MAX_PIXELS x 8 bytes + 256 MiB)");
         } else if (cfg->budget && ff_session_budget_reserve(cfg->budget, &cost, &err) != 0) {
-            snprintf(why, sizeof why, "%s", err.msg);
+            snprintf(why, sizeof why, "%.500s", err.msg);
         } else {
             reserved = cfg->budget != NULL;
             double tw = now_seconds();
             int got = mem ? ff_membudget_acquire(mem, cost.memory_bytes, &err) : 0;
             if (got < 0)
-                snprintf(why, sizeof why, "%s", err.msg);
+                snprintf(why, sizeof why, "%.500s", err.msg);
             held = mem && got >= 0;
             if (got == 1)
                 ff_log(FF_LOG_INFO, NULL, name, "waited %.2f s for %.0f MiB of the memory budget",
