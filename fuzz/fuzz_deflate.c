@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned char *z = malloc(cap), *back = malloc(len + 1);
     if (!z || !back)
         abort();
-    ff_err err = {{0}};
+    ff_err err = {0};
     size_t zn = ff_deflate_fast(len ? src : NULL, len, period, z, cap, &err);
     if (zn == 0 || zn > cap) {
         fprintf(stderr, "ff_deflate_fast failed: %s\n", err.msg);

@@ -23,7 +23,7 @@ static void check_err(const ff_err *err)
 
 static void run_writers(ff_fits *f)
 {
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_obsmeta meta;
     ff_obsmeta_from_header(&f->header, &meta);
 
@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* a small pixel limit keeps each run fast; the limit check itself is exercised too */
     ff_fits_opts opts = {.max_pixels = (uint64_t)1 << 20, .nthreads = 1};
     ff_fits f;
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_fits_read(path, &opts, &f, &err) != 0) {
         check_err(&err);
         return 0;

@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     parse_time((const char *)data, nl ? (size_t)(nl - (const char *)data) : size);
 
     ff_header h;
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_header_parse(cards, ncards, &h, &err) != 0) {
         free(cards);
         return 0;

@@ -76,7 +76,7 @@ static void query(const char *q)
         if (*p == '&')
             p++;
     }
-    ff_err err = {{0}};
+    ff_err err = {0};
     int sid_ok = sid && ff_session_id_valid(sid);
     if (sid_ok && (strlen(sid) < FF_SESSION_ID_MIN || strlen(sid) > FF_SESSION_ID_MAX))
         abort();
@@ -125,7 +125,7 @@ static void query(const char *q)
 static void path(const char *s, size_t n)
 {
     char *key = unescaped(s, n);
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_store_key_valid(key, &err) != 0)
         one_line(&err);
     char sid[FF_SESSION_ID_MAX + 1];

@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ff_sink sink = ff_membuf_sink(&out);
     ff_asdf_input in = {.source_name = "fuzz.fits", .image = &img, .hek_json = (const char *)data,
                         .hek_json_len = size, .compress = (int)(size & 1), .nthreads = 1};
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_asdf_write(&in, &sink, &err) != 0) {
         fprintf(stderr, "ff_asdf_write: %s\n", err.msg);
         abort();

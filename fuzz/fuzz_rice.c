@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned char *tile = region + MAX_TILE - clen;
     memcpy(tile, data + 3, clen);
 
-    ff_err err = {{0}};
+    ff_err err = {0};
     int ok = ff_tile_check_rice(tile, clen, npix, bytepix, blocksize, &err) == 0;
     if (!ok && !err.msg[0])
         abort();

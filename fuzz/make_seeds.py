@@ -125,6 +125,7 @@ def main():
             data = open(p, "rb").read()
             if len(data) <= MAX_SEED:
                 put(os.path.join(out, "fuzz_fits_core"), data)
+                put(os.path.join(out, "fuzz_fits_scan"), b"\0" + data)
             try:
                 for cards in header_cards(p):
                     put(os.path.join(out, "fuzz_header"), cards)

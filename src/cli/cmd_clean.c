@@ -117,7 +117,7 @@ int ff_cmd_clean(int argc, char **argv)
         fprintf(stderr, "fitsflow clean: data folder '%s' does not exist\n", dir);
         return 1;
     }
-    ff_err err = {{0}};
+    ff_err err = {0};
     char db[4096];
     snprintf(db, sizeof db, "%s/queue.db", dir);
     if (stat(db, &st) == 0) {

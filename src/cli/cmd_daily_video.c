@@ -33,7 +33,7 @@ int ff_cmd_daily_video(int argc, char **argv)
         {"data-dir", required_argument, NULL, 'd'}, {"offline", no_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_remote_config rcfg;
     ff_remote_config_defaults(&rcfg);
     if (ff_remote_config_from_env(&rcfg, &err) != 0) {

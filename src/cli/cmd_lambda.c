@@ -61,7 +61,7 @@ int ff_cmd_lambda(int argc, char **argv)
     if (level && ff_log_parse_level(level, &lv) == 0)
         ff_log_set_level(lv);
 
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_lambda_runtime *rt = ff_lambda_runtime_open(getenv("AWS_LAMBDA_RUNTIME_API"), &err);
     if (!rt) {
         fprintf(stderr, "fitsflow lambda: %s\n", err.msg);
@@ -76,7 +76,7 @@ int ff_cmd_lambda(int argc, char **argv)
                  handler ? handler : "");
     } else if (ff_lambda_ctx_init(&ctx, &err) == 0) {
         ff_log(FF_LOG_INFO, NULL, NULL, "lambda runtime ready: handler %s", handler);
-        ff_err lerr = {{0}};
+        ff_err lerr = {0};
         if (ff_lambda_loop(rt, fn, &ctx, max, &lerr) == 0)
             rc = 0;
         else

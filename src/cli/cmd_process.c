@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "pipeline/batch.h"
+#include "pipeline/budget.h"
 
 static const char usage[] =
     "usage: fitsflow process [-o OUTDIR] [-j JOBS] [--offline] [--png-max N] [--max-pixels N]\n"
@@ -75,7 +76,9 @@ int ff_cmd_process(int argc, char **argv)
     };
     ff_pipeline_config cfg;
     ff_pipeline_config_defaults(&cfg);
-    ff_err err = {{0}};
+    /* A run is not a session of uploads: its pixel and output budgets apply only when set. */
+    cfg.session_max_pixels = cfg.session_max_output_bytes = 0;
+    ff_err err = {0};
     if (ff_pipeline_config_from_env(&cfg, &err) != 0) {
         fprintf(stderr, "fitsflow process: %s\n", err.msg);
         return 2;
@@ -165,7 +168,17 @@ int ff_cmd_process(int argc, char **argv)
     c.progress = isatty(STDERR_FILENO) && !c.quiet;
     if (c.progress)
         fprintf(stderr, "[0/%zu files]", n);
+    ff_session_budget *budget = NULL;
+    if (cfg.session_max_pixels || cfg.session_max_output_bytes) {
+        budget = ff_session_budget_new(cfg.session_max_pixels, cfg.session_max_output_bytes);
+        if (!budget) {
+            fprintf(stderr, "fitsflow process: out of memory\n");
+            return 1;
+        }
+        cfg.budget = budget;
+    }
     ff_pipeline_run_batch(&cfg, store, "", inputs, n, jobs, NULL, on_done, &c, results);
+    ff_session_budget_free(budget);
 
     int status = 0;
     for (size_t i = 0; i < n; i++)

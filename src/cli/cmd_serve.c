@@ -48,7 +48,7 @@ static int parse_args(int argc, char **argv, ff_server_config *cfg, ff_pipeline_
         {"offline", no_argument, NULL, 'O'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    ff_err err = {{0}};
+    ff_err err = {0};
     uint64_t u;
     int ch;
     optind = 1;
@@ -103,7 +103,7 @@ int ff_cmd_serve(int argc, char **argv)
 {
     ff_server_config cfg;
     ff_pipeline_config pcfg;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_server_config_defaults(&cfg);
     ff_pipeline_config_defaults(&pcfg);
     const char *lv = getenv("FITSFLOW_LOG_LEVEL");

@@ -13,6 +13,14 @@ int ff_err_set(ff_err *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    err->kind = FF_ERR_OTHER;
+    return -1;
+}
+
+int ff_err_set_kind(ff_err *err, ff_err_kind kind)
+{
+    if (err)
+        err->kind = kind;
     return -1;
 }
 

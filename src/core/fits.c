@@ -1081,7 +1081,7 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
     /* Report the first damaged tile in file order. */
     int rc = 0;
     long long bad = -1;
-    ff_err first_err = {{0}};
+    ff_err first_err = {0};
     for (int i = 0; i < n; i++)
         if (job.part[i].failed_tile >= 0 && (bad < 0 || job.part[i].failed_tile < bad)) {
             bad = job.part[i].failed_tile;

@@ -793,11 +793,11 @@ int ff_render_pngs(const ff_image *img, const ff_render_params *p, ff_sink *gray
         {"Software", soft},
         {"Colour Table", "gray"},
     };
-    encode_job jg = {pix, w, h, NULL, text, 6, gray, {{0}}, 0};
+    encode_job jg = {pix, w, h, NULL, text, 6, gray, {{0}, FF_ERR_OTHER}, 0};
     ff_png_text ctext[6];
     memcpy(ctext, text, sizeof ctext);
     ctext[5].text = cm.name;
-    encode_job jc = {pix, w, h, pal, ctext, 6, color, {{0}}, 0};
+    encode_job jc = {pix, w, h, pal, ctext, 6, color, {{0}, FF_ERR_OTHER}, 0};
 
     int rc = 0;
     if (gray && color) {

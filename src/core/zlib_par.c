@@ -53,7 +53,7 @@ int ff_zpar_compress(const void *src, size_t len, unsigned period, int nthreads,
     md5_job m = {.src = src, .len = len, .rc = -1};
     pthread_t tid;
     int threaded = nthreads >= 2 && pthread_create(&tid, NULL, md5_thread, &m) == 0;
-    ff_err zerr = {{0}};
+    ff_err zerr = {0};
     size_t n = ff_deflate_fast(src, len, period, buf, cap, &zerr);
     if (threaded)
         pthread_join(tid, NULL);

@@ -137,7 +137,7 @@ int ff_lambda_trigger(void *ctx, const ff_lambda_invocation *inv, char **respons
     const char *filename = get_str(qs, "filename");
     const char *ctype = get_str(qs, "contentType");
     int rc;
-    ff_err why = {{0}};
+    ff_err why = {0};
     if (method && strcmp(method, "GET") && strcmp(method, "POST")) {
         rc = http_error(405, "use GET", response, err);
     } else if (!sid || !ff_lambda_sid_valid(sid)) {
@@ -249,7 +249,7 @@ int ff_lambda_asdf(void *ctx, const ff_lambda_invocation *inv, char **response,
         return -1;
     const char *sid = get_str(ev, "session_id");
     const char *file = get_str(ev, "file");
-    ff_err why = {{0}};
+    ff_err why = {0};
     int rc = -1;
     if (!sid || !ff_lambda_sid_valid(sid) || !file || !ff_lambda_upload_name_valid(file, &why)) {
         *error_type = "InvalidEvent";
@@ -302,7 +302,7 @@ int ff_lambda_clean(void *ctx, const ff_lambda_invocation *inv, char **response,
         goto out;
     }
     ff_log(FF_LOG_INFO, NULL, NULL, "clean done");
-    ff_err verr = {{0}};
+    ff_err verr = {0};
     if (ff_lambda_run_daily_video(c, now, video, &verr) != 0) {
         *error_type = "DailyVideoFailed";
         json_int_t deleted = json_integer_value(json_object_get(clean, "sessions_deleted"));

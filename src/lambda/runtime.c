@@ -261,7 +261,7 @@ int ff_lambda_loop(ff_lambda_runtime *rt, ff_lambda_handler_fn fn, void *ctx, lo
             unsetenv("_X_AMZN_TRACE_ID");
         char *response = NULL;
         const char *etype = "Error";
-        ff_err herr = {{0}};
+        ff_err herr = {0};
         int rc = fn(ctx, &inv, &response, &etype, &herr);
         int prc;
         if (rc == 0) {

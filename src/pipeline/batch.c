@@ -48,6 +48,19 @@ static void *worker(void *arg)
                 snprintf(msg, sizeof msg, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
                 b->on_step(b->ctx, r, FF_STEP_HEADER, 0, msg);
             }
+        } else if (b->inputs[i].fail_reason) {
+            ff_file_result *r = &b->results[i];
+            ff_file_result_init(r, b->inputs[i].name);
+            r->status = FF_FILE_FAILED;
+            r->error_kind = b->inputs[i].fail_kind;
+            snprintf(r->reason, sizeof r->reason, "%s", b->inputs[i].fail_reason);
+            /* Not "Skipping:": the original client then waits for steps 3 to 7, so each logs. */
+            for (int step = FF_STEP_HEADER; b->on_step && step <= FF_STEP_ASDF; step++) {
+                char msg[1024];
+                snprintf(msg, sizeof msg, "%s: %s \xe2\x80\x94 %s",
+                         step == FF_STEP_HEADER ? "Failed" : "Not run", r->base, r->reason);
+                b->on_step(b->ctx, r, step, 0, msg);
+            }
         } else {
             ff_pipeline_process_file(&b->file_cfg, b->store, b->prefix, b->inputs[i].path,
                                      b->inputs[i].name, b->on_step, b->ctx, &b->results[i]);

@@ -8,6 +8,9 @@ typedef struct ff_batch_input {
     const char *path;        /* where to read the FITS file */
     const char *name;        /* its upload name (decides the output base name) */
     const char *skip_reason; /* non-NULL: do not read it, report it skipped with this reason */
+    const char *fail_reason; /* non-NULL: do not read it, report it failed with this reason (every
+                                step logs once: "Failed: ..." then "Not run: ...") */
+    ff_err_kind fail_kind;   /* with fail_reason: the result's error_kind */
 } ff_batch_input;
 
 /* Called once per finished file, serialised (never two at once). */
@@ -25,7 +28,8 @@ typedef struct ff_batch_hooks {
     ff_step_fn on_step;                          /* as above (concurrent for different files) */
     ff_file_done_fn on_done;                     /* as above (serialised) */
     /* Just before inputs[index] starts (concurrent for different inputs). It may still fill in
-     * that input's path or skip_reason (e.g. after fetching the file): they are read after. */
+     * that input's path, skip_reason or fail_reason (e.g. after fetching the file): they are read
+     * after. */
     void (*on_start)(void *ctx, size_t index);
     int (*should_stop)(void *ctx);               /* polled before each input; nonzero: start no more */
     void *ctx;

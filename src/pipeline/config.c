@@ -65,6 +65,21 @@ int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err)
         return ff_err_set(err, "FITSFLOW_ASDF_COMPRESS must be 1 or 0, not '%s'", v);
     if ((v = getenv("FITSFLOW_OUTPUTS")) && *v && ff_pipeline_parse_outputs(v, &cfg->outputs, err) != 0)
         return ff_err_prefix(err, "FITSFLOW_OUTPUTS");
+    if ((v = getenv("FITSFLOW_SESSION_MAX_PIXELS")) && *v) {
+        if (ff_parse_u64(v, 0, (uint64_t)1 << 50, &u) != 0)
+            return ff_err_set(err, "FITSFLOW_SESSION_MAX_PIXELS must be a whole number of pixels "
+                              "(0 = no limit), not '%.40s'", v);
+        cfg->session_max_pixels = u;
+    }
+    if ((v = getenv("FITSFLOW_SESSION_MAX_OUTPUT_MB")) && *v) {
+        if (ff_parse_u64(v, 0, (uint64_t)1 << 30, &u) != 0)
+            return ff_err_set(err, "FITSFLOW_SESSION_MAX_OUTPUT_MB must be a whole number of MiB "
+                              "(0 = no limit), not '%.40s'", v);
+        cfg->session_max_output_bytes = u << 20;
+    }
+    if ((v = getenv("FITSFLOW_MEMORY_MB")) && *v && ff_parse_u64(v, 0, (uint64_t)1 << 30, &u) != 0)
+        return ff_err_set(err, "FITSFLOW_MEMORY_MB must be a whole number of MiB (0 = no limit), "
+                          "not '%.40s'", v);
     if ((v = getenv("FITSFLOW_ASDF_CREATOR")))
         cfg->creator = v;
     if ((v = getenv("FITSFLOW_ASDF_INSTITUTION")))

@@ -63,7 +63,7 @@ typedef struct fetch_ctx {
 static void fetch_part(ff_remote *r, const char *date, part *p)
 {
     char url[FF_REMOTE_URL_MAX + 128];
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_remote_sdo_movie_url(r, date, p->channel, url, sizeof url, &err) != 0) {
         snprintf(p->reason, sizeof p->reason, "%.250s", err.msg);
         return;

@@ -6,16 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/budget.h"
+
 struct ff_out {
     ff_store_writer *w;
     EVP_MD_CTX *md;
     ff_sink sink;
     ff_output rec;
+    ff_session_budget *budget;
+    uint64_t charged;
 };
 
 static int out_write(void *ctx, const void *buf, size_t len, ff_err *err)
 {
     ff_out *o = ctx;
+    if (o->budget) {
+        if (ff_session_budget_write(o->budget, len, err) != 0)
+            return -1;
+        o->charged += len;
+    }
     if (EVP_DigestUpdate(o->md, buf, len) != 1)
         return ff_err_set(err, "sha256 failed");
     return ff_store_writer_write(o->w, buf, len, err);
@@ -59,10 +68,17 @@ ff_sink *ff_out_sink(ff_out *o)
     return &o->sink;
 }
 
+void ff_out_set_budget(ff_out *o, ff_session_budget *b)
+{
+    o->budget = b;
+}
+
 void ff_out_abort(ff_out *o)
 {
     if (!o)
         return;
+    if (o->budget)
+        ff_session_budget_unwrite(o->budget, o->charged);
     ff_store_writer_abort(o->w);
     EVP_MD_CTX_free(o->md);
     free(o);
@@ -94,6 +110,8 @@ int ff_out_commit_rec(ff_out *o, ff_output *rec, ff_err *err)
     o->w = NULL;
     if (rc == 0)
         *rec = o->rec;
+    else if (o->budget)
+        ff_session_budget_unwrite(o->budget, o->charged);
     EVP_MD_CTX_free(o->md);
     free(o);
     return rc;

@@ -13,6 +13,10 @@ typedef struct ff_out ff_out;
 ff_out *ff_out_open(ff_store *store, const char *prefix, const char *relpath, const char *media_type,
                     ff_err *err);
 ff_sink *ff_out_sink(ff_out *o);
+/* Counts every byte written against a session's output budget (pipeline/budget.h): a write
+ * that would pass it fails with the reason; an aborted output gives its bytes back. */
+struct ff_session_budget;
+void ff_out_set_budget(ff_out *o, struct ff_session_budget *b);
 /* Commits the object and appends it to r (when r is not NULL). Frees o either way. */
 int ff_out_commit(ff_out *o, ff_file_result *r, ff_err *err);
 void ff_out_abort(ff_out *o);

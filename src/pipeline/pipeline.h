@@ -47,13 +47,22 @@ typedef struct ff_pipeline_config {
     const char *creator, *institution, *award, *description; /* ASDF meta */
     int sdo_only;            /* 1: skip files whose TELESCOP does not name SDO, as the original
                                 did (FITSFLOW_SDO_ONLY; default 0) */
+    /* Budgets (pipeline/budget.h). A session of the server gets one of session_max_pixels
+     * pixels and session_max_output_bytes bytes of outputs (0: not limited; defaults 2^30 and
+     * 16 GiB); `budget` is set by whoever runs files under one (the session runner; NULL: none).
+     * Files being processed share `memory` (NULL: the process-wide FITSFLOW_MEMORY_MB one). */
+    uint64_t session_max_pixels;
+    uint64_t session_max_output_bytes;
+    struct ff_session_budget *budget;
+    struct ff_membudget *memory;
 } ff_pipeline_config;
 
 void ff_pipeline_config_defaults(ff_pipeline_config *cfg);
 
 /* Applies FITSFLOW_MAX_PIXELS, FITSFLOW_PNG_MAX, FITSFLOW_OFFLINE, FITSFLOW_ASDF_COMPRESS,
- * FITSFLOW_SDO_ONLY and FITSFLOW_ASDF_{CREATOR,INSTITUTION,AWARD,DESCRIPTION}; -1 with a reason
- * for a bad value. */
+ * FITSFLOW_SDO_ONLY, FITSFLOW_ASDF_{CREATOR,INSTITUTION,AWARD,DESCRIPTION}, FITSFLOW_SESSION_MAX_PIXELS and
+ * FITSFLOW_SESSION_MAX_OUTPUT_MB, and checks FITSFLOW_MEMORY_MB (read by ff_membudget_default);
+ * -1 with a reason for a bad value. */
 int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err);
 
 /* The reason a file is skipped with sdo_only: the original's words, so that its log reads
@@ -82,6 +91,10 @@ typedef void (*ff_step_fn)(void *ctx, const ff_file_result *r, int step, int ok,
 int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
                              const char *path, const char *name, ff_step_fn on_step, void *ctx,
                              ff_file_result *r);
+
+/* A hook for tests, called with the input's name as each file starts; empty (and weak) in
+ * every build of fitsflow, see process.c. */
+void ff_pipeline_test_file_hook(const char *name);
 
 /* Writes prefix + "manifest.json" for these results. */
 int ff_pipeline_write_manifest(ff_store *store, const char *prefix, const char *session_id,

@@ -15,8 +15,11 @@
 
 #include "core/asdf.h"
 #include "core/fits.h"
+#include "core/log.h"
+#include "core/fits_scan.h"
 #include "core/render.h"
 #include "core/writers.h"
+#include "pipeline/budget.h"
 #include "pipeline/output.h"
 #include "remote/remote.h"
 
@@ -30,6 +33,8 @@ void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
     cfg->outputs = FF_OUTPUTS_ALL;
     cfg->files_at_once = 2;
     cfg->creator = cfg->institution = cfg->award = cfg->description = "";
+    cfg->session_max_pixels = (uint64_t)1 << 30;
+    cfg->session_max_output_bytes = (uint64_t)16 << 30;
 }
 
 static double now_seconds(void)
@@ -57,6 +62,16 @@ static void report(step_ctx *s, int step, int ok, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     s->fn(s->ctx, s->r, step, ok, msg);
+}
+
+/* Opens an output that counts against the session's output budget, when there is one. */
+static ff_out *out_open(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
+                        const char *rel, const char *media, ff_err *err)
+{
+    ff_out *o = ff_out_open(store, prefix, rel, media, err);
+    if (o && cfg->budget)
+        ff_out_set_budget(o, cfg->budget);
+    return o;
 }
 
 /* ---- the tasks of one file -------------------------------------------------------------- */
@@ -106,10 +121,10 @@ static int run_render(file_job *j, task *t, int color)
 {
     task *g = &j->tasks[T_GRAY];
     int both = color && g->enabled;
-    ff_out *o = ff_out_open(j->store, j->prefix, t->rel, t->media, &t->err);
+    ff_out *o = out_open(j->cfg, j->store, j->prefix, t->rel, t->media, &t->err);
     if (!o)
         return -1;
-    ff_out *go = both ? ff_out_open(j->store, j->prefix, g->rel, g->media, &t->err) : NULL;
+    ff_out *go = both ? out_open(j->cfg, j->store, j->prefix, g->rel, g->media, &t->err) : NULL;
     if (both && !go) {
         ff_out_abort(o);
         return -1;
@@ -178,7 +193,7 @@ static int run_asdf(file_job *j, task *t)
                         .hek_json = j->hek.len ? (const char *)j->hek.data : NULL,
                         .hek_json_len = j->hek.len, .compress = cfg->asdf_compress,
                         .nthreads = j->inner_threads};
-    ff_out *o = ff_out_open(j->store, j->prefix, t->rel, t->media, &t->err);
+    ff_out *o = out_open(j->cfg, j->store, j->prefix, t->rel, t->media, &t->err);
     if (!o)
         return -1;
     if (ff_asdf_write(&in, ff_out_sink(o), &t->err) != 0) {
@@ -195,7 +210,7 @@ static int run_task(file_job *j, int kind)
     switch (kind) {
     case T_NPY:
     case T_CSV:
-        o = ff_out_open(j->store, j->prefix, t->rel, t->media, &t->err);
+        o = out_open(j->cfg, j->store, j->prefix, t->rel, t->media, &t->err);
         if (!o)
             return -1;
         if ((kind == T_NPY ? ff_write_npy(&j->fits->image, ff_out_sink(o), &t->err)
@@ -260,14 +275,14 @@ static void open_default_remote(void)
 static void finish_remote_step(file_job *j, remote_step *st, const char *name, const char *rel,
                                const char *media, const ff_remote_result *res)
 {
-    ff_err err = {{0}};
+    ff_err err = {0};
     st->ok = 0;
     if (!res->ok) {
         snprintf(st->message, sizeof st->message, "%s: %.200s \xe2\x80\x94 %.300s", name, j->r->base,
                  res->message);
         return;
     }
-    ff_out *o = ff_out_open(j->store, j->prefix, rel, media, &err);
+    ff_out *o = out_open(j->cfg, j->store, j->prefix, rel, media, &err);
     if (!o || ff_sink_write(ff_out_sink(o), res->data, res->len, &err) != 0) {
         ff_out_abort(o);
     } else if (ff_out_commit_rec(o, &st->rec, &err) == 0) {
@@ -312,7 +327,7 @@ static void *remote_worker(void *arg)
         if (out.hek.ok) {
             /* Handed to the ASDF bundle; on failure it just says the events are absent. */
             ff_sink hs = ff_membuf_sink(&j->hek);
-            ff_err err = {{0}};
+            ff_err err = {0};
             if (ff_sink_write(&hs, out.hek.data, out.hek.len, &err) != 0)
                 ff_membuf_free(&j->hek);
         }
@@ -325,12 +340,14 @@ static void *remote_worker(void *arg)
     return NULL;
 }
 
-static void delete_outputs(ff_store *store, const char *prefix, ff_file_result *r)
+static void delete_outputs(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
+                           ff_file_result *r)
 {
     char key[FF_STORE_KEY_MAX + 1];
     for (size_t i = 0; i < r->noutputs; i++) {
         snprintf(key, sizeof key, "%s%s", prefix ? prefix : "", r->outputs[i].path);
-        ff_store_delete(store, key, NULL);
+        if (ff_store_delete(store, key, NULL) == 0 && cfg->budget)
+            ff_session_budget_unwrite(cfg->budget, r->outputs[i].bytes);
     }
     r->noutputs = 0;
 }
@@ -400,20 +417,29 @@ static void run_tasks(file_job *j, int nthreads)
         pthread_join(remote_th, NULL);
 }
 
-int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
-                             const char *path, const char *name, ff_step_fn on_step, void *ctx,
-                             ff_file_result *r)
+/* Called as each file starts. `fitsflow` carries only this empty, weak definition; the test
+ * program fitsflow-crashtest links a strong one (tests/hooks/crash_on.c) that crashes on a
+ * named file, to test what a crash does to the queue. Nothing in a release build reads it. */
+__attribute__((weak)) void ff_pipeline_test_file_hook(const char *name)
 {
-    double t0 = now_seconds();
+    (void)name;
+}
+
+/* The file once its budgets allow it: read it, write every output. max_pixels bounds the image
+ * (the scan's finding, so that the memory set aside for it holds). */
+static int process_admitted(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
+                            const char *path, const char *name, ff_step_fn on_step, void *ctx,
+                            ff_file_result *r, uint64_t max_pixels, double t0)
+{
     ff_file_result_init(r, name);
     step_ctx sc = {.fn = on_step, .ctx = ctx, .r = r};
-    ff_err err = {{0}};
+    ff_err err = {0};
     char rel[600];
     int threads = cfg->threads > 0 ? cfg->threads : 1;
     int failed_step = 0;
 
     ff_fits fits;
-    ff_fits_opts fo = {.max_pixels = cfg->max_pixels, .nthreads = threads};
+    ff_fits_opts fo = {.max_pixels = max_pixels, .nthreads = threads};
     if (ff_fits_read(path, &fo, &fits, &err) != 0) {
         r->status = FF_FILE_SKIPPED;
         snprintf(r->reason, sizeof r->reason, "%s", err.msg);
@@ -452,13 +478,17 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
     }
     j.header_text = (const char *)header_text.data;
     snprintf(rel, sizeof rel, "header/%s_header.txt", r->base);
-    if (ff_out_put(store, prefix, rel, "text/plain; charset=utf-8", header_text.data,
-                   header_text.len - 1, r, &err) != 0) {
+    ff_out *to = out_open(cfg, store, prefix, rel, "text/plain; charset=utf-8", &err);
+    if (to && ff_sink_write(ff_out_sink(to), header_text.data, header_text.len - 1, &err) != 0) {
+        ff_out_abort(to);
+        to = NULL;
+    }
+    if (!to || ff_out_commit(to, r, &err) != 0) {
         failed_step = FF_STEP_HEADER;
         goto failed;
     }
     snprintf(rel, sizeof rel, "header/%s_header.json", r->base);
-    ff_out *jo = ff_out_open(store, prefix, rel, "application/json", &err);
+    ff_out *jo = out_open(cfg, store, prefix, rel, "application/json", &err);
     int json_rc = jo ? 0 : -1;
     if (jo && ff_write_header_json(&fits.header, ff_out_sink(jo), &err) != 0) {
         ff_out_abort(jo);
@@ -570,8 +600,9 @@ failed:
         if (j.remote[k].has_output && failed_step <= FF_STEP_DATA)
             ff_file_result_add_output(r, &j.remote[k].rec);
     r->status = FF_FILE_FAILED;
+    r->error_kind = err.kind;
     snprintf(r->reason, sizeof r->reason, "%s", err.msg);
-    delete_outputs(store, prefix, r);
+    delete_outputs(cfg, store, prefix, r);
 
 done:
     ff_membuf_free(&header_text);
@@ -581,4 +612,123 @@ done:
     ff_fits_free(&fits);
     r->seconds = now_seconds() - t0;
     return r->status == FF_FILE_PROCESSED ? 0 : -1;
+}
+
+#define INFLATE_SLACK ((uint64_t)256 << 20) /* as ff_fits_read allows beyond the pixel limit */
+
+typedef struct admission {
+    const ff_pipeline_config *cfg;
+    ff_membudget *mem;
+    uint64_t max_pixels;
+} admission;
+
+/* The cost of what the scan found. ff_fits_read never allocates an image of more than
+ * max_pixels (it refuses it, cheaply and with its own words), so a larger one costs that. */
+static void cost_of(const admission *a, const ff_fits_scan *found, ff_file_cost *c)
+{
+    ff_fits_scan s = *found;
+    if (s.pixels > a->max_pixels) {
+        s.pixels = a->max_pixels;
+        if (s.width > s.pixels)
+            s.width = s.pixels;
+        s.height = s.width ? s.pixels / s.width : 0;
+    }
+    ff_file_cost_estimate(&s, a->cfg, c);
+}
+
+/* Whether what the scan found so far already costs more than a budget allows: 0 when it fits,
+ * else -1 with the reason. */
+static int over_budget(const admission *a, const ff_fits_scan *s, ff_err *err)
+{
+    ff_file_cost c;
+    cost_of(a, s, &c);
+    if (a->cfg->budget && ff_session_budget_check(a->cfg->budget, &c, err) != 0)
+        return -1;
+    uint64_t total = a->mem ? ff_membudget_total(a->mem) : 0;
+    if (total && c.memory_bytes > total)
+        return ff_membudget_acquire(a->mem, c.memory_bytes, err); /* says why, takes nothing */
+    return 0;
+}
+
+static int scan_stop(void *ctx, const ff_fits_scan *so_far)
+{
+    return over_budget(ctx, so_far, NULL) != 0;
+}
+
+int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
+                             const char *path, const char *name, ff_step_fn on_step, void *ctx,
+                             ff_file_result *r)
+{
+    ff_pipeline_test_file_hook(name);
+    double t0 = now_seconds();
+    ff_membudget *mem = cfg->memory ? cfg->memory : ff_membudget_default();
+    uint64_t max_pixels = cfg->max_pixels ? cfg->max_pixels : FF_FITS_DEFAULT_MAX_PIXELS;
+    uint64_t file_cap = max_pixels > (UINT64_MAX - INFLATE_SLACK) / 8 ? UINT64_MAX
+                                                                      : max_pixels * 8 + INFLATE_SLACK;
+    uint64_t cap = file_cap;
+    if (cfg->budget && ff_session_budget_inflate_cap(cfg->budget) < cap)
+        cap = ff_session_budget_inflate_cap(cfg->budget);
+
+    /* What it will cost, from its headers alone, before anything is allocated for it. A file
+     * the scan cannot open is left to ff_fits_read, which says why. */
+    ff_fits_scan scan;
+    ff_file_cost cost = {0};
+    ff_err err = {0};
+    char why[sizeof r->reason] = "";
+    int reserved = 0, held = 0;
+    admission adm = {cfg, mem, max_pixels};
+    if (ff_fits_scan_file_until(path, cap, scan_stop, &adm, &scan, &err) == 0) {
+        cost_of(&adm, &scan, &cost);
+        if (scan.stopped) {
+            /* Its headers alone cost more than is allowed: the data were not even inflated. */
+            if (over_budget(&adm, &scan, &err) == 0)
+                ff_err_set(&err, "the session's budgets had no room for it when its headers "
+                           "were read");
+            snprintf(why, sizeof why, "%.500s", err.msg);
+        } else if (scan.over_cap) {
+            snprintf(why, sizeof why, "its gzip content inflates to more than %llu bytes, %s",
+                     (unsigned long long)cap,
+                     cap < file_cap ? "over what is left of the session's pixel budget "
+                                      "(FITSFLOW_SESSION_MAX_PIXELS, 8 bytes a pixel)"
+                                    : "over the size limit (FITSFLOW_MAX_PIXELS x 8 bytes + 256 MiB)");
+        } else if (cfg->budget && ff_session_budget_reserve(cfg->budget, &cost, &err) != 0) {
+            snprintf(why, sizeof why, "%.500s", err.msg);
+        } else {
+            reserved = cfg->budget != NULL;
+            double tw = now_seconds();
+            int got = mem ? ff_membudget_acquire(mem, cost.memory_bytes, &err) : 0;
+            if (got < 0)
+                snprintf(why, sizeof why, "%.500s", err.msg);
+            held = mem && got >= 0;
+            if (got == 1)
+                ff_log(FF_LOG_INFO, NULL, name, "waited %.2f s for %.0f MiB of the memory budget",
+                       now_seconds() - tw, (double)cost.memory_bytes / 1048576.0);
+        }
+        /* No image can hold more pixels than the scan found, or than the content has bytes
+         * unless it is tile-compressed (then the scan found it). */
+        uint64_t bound = scan.pixels > scan.content_bytes / 8 ? scan.pixels : scan.content_bytes / 8;
+        if (bound < max_pixels)
+            max_pixels = bound ? bound : 1;
+    }
+    int rc;
+    if (why[0]) {
+        ff_file_result_init(r, name);
+        r->status = FF_FILE_SKIPPED;
+        snprintf(r->reason, sizeof r->reason, "%s", why);
+        step_ctx sc = {.fn = on_step, .ctx = ctx, .r = r};
+        report(&sc, FF_STEP_HEADER, 0, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
+        r->seconds = now_seconds() - t0;
+        rc = 1;
+    } else {
+        rc = process_admitted(cfg, store, prefix, path, name, on_step, ctx, r, max_pixels, t0);
+    }
+    if (held)
+        ff_membudget_release(mem, cost.memory_bytes);
+    if (reserved) {
+        uint64_t stored = 0;
+        for (size_t i = 0; r->status == FF_FILE_PROCESSED && i < r->noutputs; i++)
+            stored += r->outputs[i].bytes;
+        ff_session_budget_finish(cfg->budget, &cost, cost.pixels, stored);
+    }
+    return rc;
 }

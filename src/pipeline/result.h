@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/obsmeta.h"
 
 typedef enum ff_file_status { FF_FILE_PROCESSED, FF_FILE_SKIPPED, FF_FILE_FAILED } ff_file_status;
@@ -24,6 +25,8 @@ typedef struct ff_file_result {
     char base[256];          /* input name without its .fits / .fit / .fts (.gz) ending */
     ff_file_status status;
     char reason[512];        /* why it was skipped or failed; "" when processed */
+    ff_err_kind error_kind;  /* failed: FF_ERR_TRANSIENT when the store failed in a way that may
+                                pass (the file is worth trying again later); not in the manifest */
     int hdu;                 /* chosen HDU (astropy numbering), -1 before reading */
     char compression[24];
     char scaling[512];       /* how the PNG renders were stretched */

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "pipeline/batch.h"
+#include "pipeline/budget.h"
 #include "pipeline/result_json.h"
 
 #define STATE_MAX (1u << 20)
@@ -73,7 +74,9 @@ typedef struct upload {
     char name[256];
     char base[256];
     ff_store_stat st;
-    char skip[512];         /* set: not processed (bad or duplicate name, unreadable) */
+    char skip[512];         /* set: not processed (bad or duplicate name) */
+    char fail[512];         /* set: failed without being processed (store, crashes, given up) */
+    ff_err_kind fail_kind;
     int valid_name;
     int ignored;            /* bad or duplicate name: no logs, listed as skipped */
     int done;               /* finished in an earlier run: prev holds its result */
@@ -81,6 +84,7 @@ typedef struct upload {
     /* This run: */
     int oks[8];             /* step -> 1 ok, 0 failed, -1 not reported yet */
     double t_last;
+    int begun;              /* hooks->file_begin was called */
     char *tmp_path;         /* a local copy for stores without local paths */
     char *path;
 } upload;
@@ -93,6 +97,7 @@ typedef struct upload_list {
 
 typedef struct run {
     const ff_session_hooks *hooks;
+    ff_session_opts opts;
     ff_store *store;
     const char *sid;
     char root[128], logs[160], state[160], fits[160], processed[160];
@@ -104,6 +109,8 @@ typedef struct run {
     pthread_mutex_t lock;   /* serialises hooks and the first-error record */
     int failed;
     ff_err err;
+    size_t transient;       /* files that failed for a transient reason in this run */
+    ff_err transient_err;   /* the first of them */
 } run;
 
 static double now_seconds(void)
@@ -127,7 +134,7 @@ static void record_error(run *r, const ff_err *e)
 static void put_log(run *r, const char *name, const char *text)
 {
     char key[FF_STORE_KEY_MAX + 1];
-    ff_err e = {{0}};
+    ff_err e = {0};
     snprintf(key, sizeof key, "%s%s", r->logs, name);
     if (ff_store_put(r->store, key, text, strlen(text), &e) != 0) {
         ff_err_prefix(&e, "writing log %s", name);
@@ -146,7 +153,7 @@ static void delete_log(run *r, const char *name)
 {
     char key[FF_STORE_KEY_MAX + 1];
     snprintf(key, sizeof key, "%s%s", r->logs, name);
-    ff_err e = {{0}};
+    ff_err e = {0};
     if (ff_store_delete(r->store, key, &e) != 0)
         record_error(r, &e);
 }
@@ -172,7 +179,7 @@ static void put_state(run *r, const upload *u, const ff_file_result *result)
         json_object_set_new(root, "result", ff_file_result_to_json(result));
     char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
-    ff_err e = {{0}};
+    ff_err e = {0};
     if (!text) {
         ff_err_set(&e, "out of memory writing the state of %s", u->name);
         record_error(r, &e);
@@ -210,7 +217,7 @@ static int collect_uploads(const char *key, const ff_store_stat *st, void *ctx)
         snprintf(u->skip, sizeof u->skip, "the file name is longer than 200 characters");
     } else {
         snprintf(u->name, sizeof u->name, "%s", name);
-        ff_err e = {{0}};
+        ff_err e = {0};
         if (ff_upload_name_valid(name, &e))
             u->valid_name = 1;
         else
@@ -240,7 +247,7 @@ static int finished_before(run *r, upload *u)
     snprintf(key, sizeof key, "%s%s.json", r->state, u->base);
     char *text = NULL;
     size_t len = 0;
-    ff_err e = {{0}};
+    ff_err e = {0};
     if (ff_store_get(r->store, key, STATE_MAX, &text, &len, &e) != 0)
         return 0;
     json_t *root = json_loadb(text, len, 0, NULL);
@@ -285,16 +292,27 @@ static void on_start(void *ctx, size_t index)
     snprintf(name, sizeof name, "%s_log_1.txt", u->base);
     snprintf(text, sizeof text, "Processing: %s", u->base);
     put_log(r, name, text);
-    ff_log(FF_LOG_INFO, r->sid, u->name, "processing");
-
-    if (r->inputs[index].skip_reason || r->inputs[index].path)
+    if (r->inputs[index].skip_reason || r->inputs[index].fail_reason)
         return;
+    ff_log(FF_LOG_INFO, r->sid, u->name, "processing");
+    if (r->hooks && r->hooks->file_begin) {
+        r->hooks->file_begin(r->hooks->ctx, r->sid, u->name, &u->st);
+        u->begun = 1;
+    }
+    if (r->inputs[index].path)
+        return;
+    if (u->st.size > r->session_limit) { /* not through the API, which holds uploads to the limit */
+        snprintf(u->skip, sizeof u->skip, "the upload is %llu bytes, more than the session limit "
+                 "of %zu bytes", (unsigned long long)u->st.size, r->session_limit);
+        r->inputs[index].skip_reason = u->skip;
+        return;
+    }
     /* No local path (object store without files): fetch a copy within the session limit. */
     char key[FF_STORE_KEY_MAX + 1];
     snprintf(key, sizeof key, "%s%s", r->fits, u->name);
     char *data = NULL;
     size_t len = 0;
-    ff_err e = {{0}};
+    ff_err e = {0};
     char tmpl[] = "/tmp/fitsflow-upload-XXXXXX";
     int fd = -1;
     if (ff_store_get(r->store, key, r->session_limit, &data, &len, &e) == 0 &&
@@ -319,8 +337,11 @@ static void on_start(void *ctx, size_t index)
     }
     free(data);
     if (!r->inputs[index].path) {
-        snprintf(u->skip, sizeof u->skip, "cannot read the upload: %.480s", e.msg);
-        r->inputs[index].skip_reason = u->skip;
+        /* The store failed us, not the file: failed (and retried), never skipped. */
+        snprintf(u->fail, sizeof u->fail, "cannot read the upload: %.480s", e.msg);
+        u->fail_kind = e.kind;
+        r->inputs[index].fail_reason = u->fail;
+        r->inputs[index].fail_kind = e.kind;
     }
 }
 
@@ -351,6 +372,13 @@ static void on_done(void *ctx, size_t index, const ff_file_result *res)
     run *r = ctx;
     upload *u = &r->ups.v[r->todo[index]];
     put_state(r, u, res);
+    if (u->begun && r->hooks && r->hooks->file_end)
+        r->hooks->file_end(r->hooks->ctx, r->sid, u->name);
+    u->begun = 0;
+    if (res->status == FF_FILE_FAILED && res->error_kind == FF_ERR_TRANSIENT && !r->transient++) {
+        ff_err_set(&r->transient_err, "%s: %s", u->name, res->reason);
+        ff_err_set_kind(&r->transient_err, FF_ERR_TRANSIENT);
+    }
     if (u->tmp_path) {
         unlink(u->tmp_path);
         free(u->tmp_path);
@@ -385,6 +413,31 @@ static size_t session_limit(void)
     if (!v || ff_parse_u64(v, 1, 1 << 20, &mb) != 0)
         mb = DEFAULT_SESSION_LIMIT_MB;
     return (size_t)mb << 20;
+}
+
+const char *ff_session_summary_text(const size_t counts[3], char *buf, size_t size)
+{
+    size_t n = counts[FF_FILE_PROCESSED] + counts[FF_FILE_SKIPPED] + counts[FF_FILE_FAILED];
+    size_t off = 0;
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        int w_ = off < size ? snprintf(buf + off, size - off, __VA_ARGS__) : 0;                    \
+        off += w_ > 0 ? (size_t)w_ : 0;                                                            \
+    } while (0)
+    if (counts[FF_FILE_PROCESSED] == n)
+        ADD("ALL FILES PROCESSED SUCCESSFULLY\n");
+    else /* still holds the words the original client waits for, so it stops polling */
+        ADD("NOT ALL FILES PROCESSED SUCCESSFULLY: %zu of %zu failed, %zu skipped\n",
+            counts[FF_FILE_FAILED], n, counts[FF_FILE_SKIPPED]);
+    ADD("%zu files: %zu processed, %zu skipped, %zu failed\n", n, counts[FF_FILE_PROCESSED],
+        counts[FF_FILE_SKIPPED], counts[FF_FILE_FAILED]);
+    if (counts[FF_FILE_FAILED])
+        ADD("%zu failed: each file's logs say why; start the session again to retry them\n",
+            counts[FF_FILE_FAILED]);
+    if (counts[FF_FILE_SKIPPED])
+        ADD("%zu skipped: skipped_log_1.txt says why\n", counts[FF_FILE_SKIPPED]);
+#undef ADD
+    return buf;
 }
 
 /* The manifest, skipped_log_1.txt and the summary over every upload, from this run's results and
@@ -462,17 +515,8 @@ static int finish(run *r, ff_err *err)
         }
     }
     if (rc == 0 && !r->failed) {
-        /* The first line is the original protocol's "done" marker, failures or not; the next
-         * lines say what happened and, when files failed, how to retry them. */
-        char summary[400];
-        int sl = snprintf(summary, sizeof summary,
-                          "ALL FILES PROCESSED SUCCESSFULLY\n%zu files: %zu processed, %zu skipped, %zu failed\n",
-                          n, counts[FF_FILE_PROCESSED], counts[FF_FILE_SKIPPED], counts[FF_FILE_FAILED]);
-        if (counts[FF_FILE_FAILED] && sl > 0 && (size_t)sl < sizeof summary)
-            snprintf(summary + sl, sizeof summary - (size_t)sl,
-                     "%zu failed: each file's logs say why; start the session again to retry them\n",
-                     counts[FF_FILE_FAILED]);
-        put_log(r, "summary_log_2.txt", summary);
+        char summary[800];
+        put_log(r, "summary_log_2.txt", ff_session_summary_text(counts, summary, sizeof summary));
     }
     for (size_t i = 0; i < n; i++)
         if (r->ups.v[i].ignored)
@@ -484,8 +528,33 @@ static int finish(run *r, ff_err *err)
     return rc;
 }
 
+static int first_upload(const char *key, const ff_store_stat *st, void *ctx)
+{
+    (void)st;
+    return strchr(key + *(size_t *)ctx, '/') ? 0 : 1;
+}
+
+int ff_session_has_uploads(ff_store *store, const char *sid, ff_err *err)
+{
+    if (!ff_session_id_valid(sid))
+        return ff_err_set(err, "'%.80s' is not a session id (8 to 64 of a-z, 0-9 and '-')",
+                          sid ? sid : "");
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "temp/%s/fits/", sid);
+    size_t plen = strlen(prefix);
+    int rc = ff_store_list(store, prefix, first_upload, &plen, err);
+    return rc < 0 ? -1 : rc == 1;
+}
+
 int ff_session_process(const ff_pipeline_config *cfg, ff_store *store, const char *sid, int jobs,
                        const ff_session_hooks *hooks, ff_err *err)
+{
+    return ff_session_process_opts(cfg, store, sid, jobs, hooks, NULL, err);
+}
+
+int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, const char *sid,
+                            int jobs, const ff_session_hooks *hooks, const ff_session_opts *opts,
+                            ff_err *err)
 {
     if (!ff_session_id_valid(sid))
         return ff_err_set(err, "'%.80s' is not a session id (8 to 64 of a-z, 0-9 and '-')",
@@ -494,6 +563,12 @@ int ff_session_process(const ff_pipeline_config *cfg, ff_store *store, const cha
     if (!r)
         return ff_err_set(err, "out of memory");
     r->hooks = hooks;
+    if (opts)
+        r->opts = *opts;
+    else
+        r->opts.final = 1;
+    if (r->opts.max_crashes <= 0)
+        r->opts.max_crashes = 2;
     r->store = store;
     r->sid = sid;
     r->session_limit = session_limit();
@@ -505,14 +580,18 @@ int ff_session_process(const ff_pipeline_config *cfg, ff_store *store, const cha
     snprintf(r->processed, sizeof r->processed, "%sprocessed/", r->root);
     int rc = 0;
     size_t nvalid = 0, ntodo = 0, k = 0;
+    ff_session_budget *budget = NULL;
 
     if (ff_store_list(store, r->fits, collect_uploads, r, err) < 0 || r->ups.oom) {
         rc = r->ups.oom ? ff_err_set(err, "out of memory listing the uploads") : -1;
         goto out;
     }
-    if (r->ups.n)
-        qsort(r->ups.v, r->ups.n, sizeof *r->ups.v, by_name);
-
+    if (r->ups.n == 0) {
+        /* Nothing to process, so nothing to say: no logs, no manifest, no summary. */
+        ff_log(FF_LOG_INFO, sid, NULL, "session has no uploads; nothing to do");
+        goto out;
+    }
+    qsort(r->ups.v, r->ups.n, sizeof *r->ups.v, by_name);
     for (size_t i = 0; i < r->ups.n; i++) {
         upload *u = &r->ups.v[i];
         if (!u->valid_name) {
@@ -550,6 +629,19 @@ int ff_session_process(const ff_pipeline_config *cfg, ff_store *store, const cha
         snprintf(key, sizeof key, "%s%s", r->fits, u->name);
         u->path = ff_store_local_path(store, key);
         r->inputs[k].path = u->path; /* NULL: fetched in on_start */
+        if (r->opts.give_up) {
+            snprintf(u->fail, sizeof u->fail, "%.500s", r->opts.give_up);
+        } else if (hooks && hooks->file_crashes) {
+            int crashes = hooks->file_crashes(hooks->ctx, sid, u->name, &u->st);
+            if (crashes >= r->opts.max_crashes)
+                snprintf(u->fail, sizeof u->fail, "processing this file was cut short %d times "
+                         "(the server stopped while it ran: a crash, or no memory left); it is not "
+                         "tried again. Upload it again to retry", crashes);
+        }
+        if (u->fail[0]) {
+            r->inputs[k].fail_reason = u->fail;
+            ff_log(FF_LOG_WARN, sid, u->name, "not processed: %s", u->fail);
+        }
         k++;
     }
     ff_log(FF_LOG_INFO, sid, NULL, "session: %zu uploads, %zu to process", nvalid, ntodo);
@@ -562,13 +654,42 @@ int ff_session_process(const ff_pipeline_config *cfg, ff_store *store, const cha
     snprintf(text, sizeof text, "Downloaded %zu FITS files", nvalid);
     put_log(r, "download_summary_log_1.txt", text);
 
+    /* The session's budgets count the files finished in earlier runs too. */
+    ff_pipeline_config run_cfg = *cfg;
+    if (cfg->session_max_pixels || cfg->session_max_output_bytes) {
+        budget = ff_session_budget_new(cfg->session_max_pixels, cfg->session_max_output_bytes);
+        if (!budget) {
+            rc = ff_err_set(err, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < r->ups.n; i++) {
+            const ff_file_result *p = &r->ups.v[i].prev;
+            if (!r->ups.v[i].done)
+                continue;
+            uint64_t px = p->ndim ? 1 : 0, bytes = 0;
+            for (int d = 0; d < p->ndim && d < 3; d++)
+                px *= p->shape[d];
+            for (size_t o = 0; o < p->noutputs; o++)
+                bytes += p->outputs[o].bytes;
+            ff_session_budget_used(budget, px, bytes);
+        }
+        run_cfg.budget = budget;
+    }
     ff_batch_hooks bh = {.on_step = on_step, .on_done = on_done, .on_start = on_start,
                          .should_stop = should_stop, .ctx = r};
-    int stopped = ff_pipeline_run_batch_hooks(cfg, store, r->processed, r->inputs, ntodo, jobs, &bh,
-                                              r->results) == 1;
+    int stopped = ff_pipeline_run_batch_hooks(&run_cfg, store, r->processed, r->inputs, ntodo, jobs,
+                                              &bh, r->results) == 1;
     if (stopped) {
         ff_log(FF_LOG_INFO, sid, NULL, "session stopped early; it resumes on the next run");
         rc = 1;
+    } else if (!r->opts.final && (r->transient || (r->failed && r->err.kind == FF_ERR_TRANSIENT))) {
+        /* Not finished: the next attempt redoes the files that failed, and writes the summary. */
+        *err = r->failed && r->err.kind == FF_ERR_TRANSIENT ? r->err : r->transient_err;
+        if (r->transient)
+            ff_err_prefix(err, "%zu file(s) failed for a reason that may pass", r->transient);
+        ff_err_set_kind(err, FF_ERR_TRANSIENT);
+        r->failed = 0;
+        rc = -1;
     } else {
         rc = finish(r, err);
     }
@@ -594,6 +715,7 @@ out:
     free(r->todo);
     free(r->inputs);
     free(r->results);
+    ff_session_budget_free(budget);
     pthread_mutex_destroy(&r->lock);
     free(r);
     return rc;

@@ -31,13 +31,50 @@ typedef struct ff_session_hooks {
     void *ctx;
     /* Called once per file processed in this run, when it is finished (for metrics). May be NULL. */
     void (*on_file)(void *ctx, const ff_file_result *r);
+    /* The crash guard of a front end that can crash while a file is processed (serve); each may
+     * be NULL. file_crashes: how many times processing of this upload (name, size and time in
+     * st) was cut short before; file_begin and file_end bracket its processing in this run. */
+    int (*file_crashes)(void *ctx, const char *sid, const char *name, const ff_store_stat *st);
+    void (*file_begin)(void *ctx, const char *sid, const char *name, const ff_store_stat *st);
+    void (*file_end)(void *ctx, const char *sid, const char *name);
 } ff_session_hooks;
 
+/* How a run treats what it cannot finish. */
+typedef struct ff_session_opts {
+    /* 1: this is the last attempt: a file that failed for a transient store reason stays failed
+     * and the session is finished (summary written). 0: such failures leave the session
+     * unfinished (no summary) and the run returns -1 with err->kind FF_ERR_TRANSIENT, for the
+     * caller to run it again later; files that did finish are not redone then. */
+    int final;
+    /* Non-NULL: process nothing; every upload not finished before fails with this reason, and
+     * the session is finished. For a session that cannot be processed at all. */
+    const char *give_up;
+    /* A file whose processing was cut short this many times (hooks->file_crashes) fails without
+     * being tried again. 0: 2. */
+    int max_crashes;
+} ff_session_opts;
+
 /* Processes every upload of session sid. Returns 0 when the session is complete (summary
- * written), 1 when it stopped early because should_stop asked (run it again later to finish),
- * -1 on a storage error (err filled). jobs = files at once. */
+ * written) or has no uploads at all (then nothing is stored), 1 when it stopped early because
+ * should_stop asked (run it again later to finish), -1 on a storage error or, when not final, a
+ * transient failure (err filled; err->kind says which). jobs = files at once. opts NULL: final,
+ * nothing given up. */
+int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, const char *sid,
+                            int jobs, const ff_session_hooks *hooks, const ff_session_opts *opts,
+                            ff_err *err);
 int ff_session_process(const ff_pipeline_config *cfg, ff_store *store, const char *sid, int jobs,
                        const ff_session_hooks *hooks, ff_err *err);
+
+/* The text of summary_log_2.txt for counts[FF_FILE_*] files (into buf, returned). Its first line
+ * is "ALL FILES PROCESSED SUCCESSFULLY" when every file was processed, else "NOT ALL FILES
+ * PROCESSED SUCCESSFULLY: F of N failed, S skipped" (which still contains the words the original
+ * client polls for, so that it stops); then the counts, and a line each for failed and skipped
+ * files saying where to look. */
+const char *ff_session_summary_text(const size_t counts[3], char *buf, size_t size);
+
+/* 1 when the session has at least one upload (an object directly under temp/{sid}/fits/), 0 when
+ * it has none, -1 when the store cannot say (err filled). */
+int ff_session_has_uploads(ff_store *store, const char *sid, ff_err *err);
 
 /* The session's state as JSON (malloc'd string): {"session_id", "state": "empty" | "uploaded" |
  * "processing" | "done", "uploads": [{name, bytes}], "files": [{"base", "steps": {"1": {"ok",

@@ -67,7 +67,7 @@ int ff_remote_hek(ff_remote *r, const ff_obsmeta *meta, ff_remote_result *res)
     double t0 = ff_remote_now(), t;
     int rc = -1;
     ff_http_response resp = {0};
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (r->cfg.offline) {
         rc = ff_remote_result_msg(res, 0, "skipped: offline (FITSFLOW_OFFLINE=1 or --offline)");
         goto out;

@@ -91,7 +91,7 @@ static int add_file(zip_stream *z, struct archive *a, const char *rel, char *buf
     snprintf(key, sizeof key, "temp/%s/processed/%s", z->sid, rel);
     ff_store_stat st;
     ff_store_reader *rd = NULL;
-    ff_err err = {{0}};
+    ff_err err = {0};
     int rc = ff_store_reader_open(z->h->d.store, key, 0, FF_STORE_TO_END, &st, &rd, &err);
     if (rc == 1)
         return 0; /* deleted meanwhile (a rerun): leave it out */
@@ -199,7 +199,7 @@ enum MHD_Result ff_archive_zip(ff_req *r, const char *sid)
     char prefix[128];
     snprintf(prefix, sizeof prefix, "temp/%s/processed/", sid);
     collect c = {z, strlen(prefix)};
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_store_list(r->h->d.store, prefix, on_key, &c, &err) != 0) {
         zip_free(z);
         return ff_http_send_error(r, 500, "cannot list the session's outputs: %s", err.msg);

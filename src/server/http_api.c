@@ -25,7 +25,7 @@ static int needs_json_escape(const char *s)
 enum MHD_Result ff_api_trigger(ff_req *r)
 {
     ff_http *h = r->h;
-    ff_err err = {{0}};
+    ff_err err = {0};
     const char *sid = ff_req_arg(r, "session_id");
     if (!sid || !*sid)
         return ff_http_send_error(r, 400, "session_id required");
@@ -56,6 +56,17 @@ enum MHD_Result ff_api_trigger(ff_req *r)
         }
         return ff_http_send_json(r, 200, json_pack("{s:s,s:s}", "url", url, "key", key));
     }
+    /* A session without uploads has nothing to process: say so, and store nothing. When the
+     * store cannot answer (S3 away), the job is queued anyway: it waits for the store and
+     * retries (FITSFLOW_JOB_ATTEMPTS), and it stores nothing if there is nothing after all. */
+    int has = ff_session_has_uploads(h->d.store, sid, &err);
+    if (has == 0)
+        return ff_http_send_error(r, 404, "session %s has no uploads: upload its files first "
+                                  "(GET /FitsFlow-2-Trigger?session_id=S&filename=F gives an upload "
+                                  "URL), then trigger it", sid);
+    if (has < 0)
+        ff_log(FF_LOG_WARN, sid, NULL, "cannot look for the session's uploads (%s); queued anyway",
+               err.msg);
     if (ff_queue_push(h->d.queue, sid, &err) != 0) {
         ff_log(FF_LOG_ERROR, sid, NULL, "cannot queue the session: %s", err.msg);
         return ff_http_send_error(r, 503, "cannot queue the session: %s", err.msg);
@@ -82,7 +93,7 @@ enum MHD_Result ff_api_new_session(ff_req *r)
 
 enum MHD_Result ff_api_session_status(ff_req *r, const char *sid)
 {
-    ff_err err = {{0}};
+    ff_err err = {0};
     char *json = NULL;
     int rc = ff_session_status_json(r->h->d.store, sid, &json, &err);
     if (rc < 0)
@@ -176,7 +187,7 @@ enum MHD_Result ff_api_index(ff_req *r)
 enum MHD_Result ff_api_daily_video_latest(ff_req *r)
 {
     char *text = NULL;
-    ff_err err = {{0}};
+    ff_err err = {0};
     int rc = ff_daily_video_latest(r->h->d.store, &text, &err);
     if (rc == 1)
         return ff_http_send_error(r, 404, "no daily movie has been built yet");

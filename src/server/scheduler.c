@@ -220,7 +220,7 @@ static void build_daily_video(ff_clean_job *job, int at_start)
     ff_daily_video_date(time(NULL), date);
     ff_daily_video_report vrep;
     memset(&vrep, 0, sizeof vrep);
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (at_start)
         ff_log(FF_LOG_INFO, NULL, NULL, "daily video %s: at start-up, built now unless it is already there",
                date);
@@ -240,7 +240,7 @@ void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when)
     (void)when;
     ff_clean_job *job = ctx;
     ff_clean_report rep;
-    ff_err err = {{0}};
+    ff_err err = {0};
     /* Age is measured from now, not from the fire time: a late run must not delete more. */
     if (ff_clean_sessions(job->store, time(NULL), job->retention_hours, clean_busy, job, &rep,
                           &err) != 0)

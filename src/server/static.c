@@ -45,7 +45,7 @@ static enum MHD_Result serve_object(ff_req *r, const char *key);
 enum MHD_Result ff_static_serve(ff_req *r, const char *key)
 {
     ff_http *h = r->h;
-    ff_err err = {{0}};
+    ff_err err = {0};
     size_t kl = strlen(key);
     if (ff_store_key_valid(key, &err) != 0)
         return ff_http_send_error(r, 400, "bad object path: %s", err.msg);
@@ -69,7 +69,7 @@ enum MHD_Result ff_static_serve(ff_req *r, const char *key)
 enum MHD_Result ff_static_serve_web(ff_req *r, const char *rel)
 {
     ff_http *h = r->h;
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (!h->cfg->web_dir[0])
         return ff_http_send_error(r, 404, "the browser client is not installed (set FITSFLOW_WEB_DIR)");
     if (!*rel)
@@ -209,7 +209,7 @@ static int send_object_bytes(ff_pump *p, void *ctx)
 {
     object_body *b = ctx;
     char *buf = malloc(OBJECT_CHUNK);
-    ff_err err = {{0}};
+    ff_err err = {0};
     int rc = buf ? 0 : ff_err_set(&err, "out of memory");
     size_t got;
     while (rc == 0 && (rc = ff_store_reader_read(b->rd, buf, OBJECT_CHUNK, &got, &err)) == 0 && got)
@@ -243,7 +243,7 @@ static ssize_t no_body(void *cls, uint64_t pos, char *out, size_t max)
 static enum MHD_Result serve_object(ff_req *r, const char *key)
 {
     ff_store *store = r->h->d.store;
-    ff_err err = {{0}};
+    ff_err err = {0};
     /* A plain GET needs one request to the store (the read gives the validators); conditions,
      * ranges and HEAD need the object's description first. */
     int describe = r->method == FF_M_HEAD || ff_req_header(r, "Range") ||

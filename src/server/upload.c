@@ -181,7 +181,7 @@ static enum MHD_Result reject(ff_req *r, unsigned status, const char *fmt, ...)
 enum MHD_Result ff_upload_begin(ff_req *r, const char *key)
 {
     ff_http *h = r->h;
-    ff_err err = {{0}};
+    ff_err err = {0};
     char sid[FF_SESSION_ID_MAX + 1];
     const char *name = NULL;
     if (ff_upload_split_key(key, sid, sizeof sid, &name, &err) != 0)

@@ -1,10 +1,16 @@
 /* Worker threads: claim a session from the queue, run the session pipeline on it, mark it done
- * (or put it back when asked to stop). Idle workers sleep on a condition variable that a push
- * wakes, with a one-second poll as a safety net (another process may push too). */
+ * (or put it back when asked to stop, or schedule a retry when the store failed in a way that
+ * may pass). Idle workers sleep on a condition variable that a push wakes, with a one-second
+ * poll as a safety net (another process may push too; retries come due). The queue also hears
+ * which file each session is processing, so that one that crashed the server twice is not
+ * tried a third time. */
 #include "server/workers.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,11 +21,16 @@
 struct ff_workers {
     int n;
     pthread_t *threads;
+    struct worker_arg {
+        struct ff_workers *w;
+        int index;
+    } *args;
     int started;
     ff_queue *q;
     ff_store *store;
     ff_pipeline_config cfg;
     ff_metrics *metrics;
+    ff_workers_retry retry;
     atomic_int stop;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -57,6 +68,75 @@ static int hook_should_stop(void *ctx)
     return atomic_load(&w->stop);
 }
 
+static int hook_file_crashes(void *ctx, const char *sid, const char *name, const ff_store_stat *st)
+{
+    ff_workers *w = ctx;
+    ff_err err = {0};
+    int n = ff_queue_file_crashes(w->q, sid, name, st->size, (int64_t)st->mtime, &err);
+    if (n < 0)
+        ff_log(FF_LOG_ERROR, sid, name, "%s", err.msg);
+    return n < 0 ? 0 : n;
+}
+
+static void hook_file_begin(void *ctx, const char *sid, const char *name, const ff_store_stat *st)
+{
+    ff_workers *w = ctx;
+    ff_err err = {0};
+    if (ff_queue_file_begin(w->q, sid, name, st->size, (int64_t)st->mtime, &err) != 0)
+        ff_log(FF_LOG_ERROR, sid, name, "%s", err.msg);
+}
+
+static void hook_file_end(void *ctx, const char *sid, const char *name)
+{
+    ff_workers *w = ctx;
+    ff_err err = {0};
+    if (ff_queue_file_end(w->q, sid, name, &err) != 0)
+        ff_log(FF_LOG_ERROR, sid, name, "%s", err.msg);
+}
+
+int ff_workers_retry_from_env(ff_workers_retry *r, ff_err *err)
+{
+    r->attempts = 8;
+    r->backoff_ms = 30000;
+    r->backoff_max_ms = 600000;
+    static const struct {
+        const char *name;
+        uint64_t min, max;
+        size_t off;
+    } vars[] = {
+        {"FITSFLOW_JOB_ATTEMPTS", 1, 100, offsetof(ff_workers_retry, attempts)},
+        {"FITSFLOW_JOB_BACKOFF_MS", 1, 86400000, offsetof(ff_workers_retry, backoff_ms)},
+        {"FITSFLOW_JOB_BACKOFF_MAX_MS", 1, 86400000, offsetof(ff_workers_retry, backoff_max_ms)},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i].name);
+        uint64_t u;
+        if (!v || !*v)
+            continue;
+        if (ff_parse_u64(v, vars[i].min, vars[i].max, &u) != 0)
+            return ff_err_set(err, "%s must be a whole number from %llu to %llu, not '%.40s'",
+                              vars[i].name, (unsigned long long)vars[i].min,
+                              (unsigned long long)vars[i].max, v);
+        *(int64_t *)((char *)r + vars[i].off) = (int64_t)u;
+    }
+    if (r->backoff_max_ms < r->backoff_ms)
+        r->backoff_max_ms = r->backoff_ms;
+    return 0;
+}
+
+/* The wait before the retry that follows `failures` failed attempts: backoff doubled per
+ * failure, capped, then a random point in [d/2, d] so that sessions failing together (the store
+ * went away) do not all come back at once. */
+static int64_t retry_delay_ms(const ff_workers_retry *r, int failures, unsigned *seed)
+{
+    int64_t d = r->backoff_ms;
+    for (int i = 0; i < failures && d < r->backoff_max_ms; i++)
+        d *= 2;
+    if (d > r->backoff_max_ms)
+        d = r->backoff_max_ms;
+    return d / 2 + (int64_t)(rand_r(seed) % (unsigned)(d - d / 2 + 1));
+}
+
 /* Sleeps until woken, stopped, or a second has passed. */
 static void idle_wait(ff_workers *w)
 {
@@ -73,14 +153,26 @@ static void idle_wait(ff_workers *w)
 
 static void *worker(void *arg)
 {
-    ff_workers *w = arg;
+    ff_workers *w = ((struct worker_arg *)arg)->w;
+    int index = ((struct worker_arg *)arg)->index;
     ff_session_hooks hooks = {.on_log = hook_log, .on_step_time = hook_step_time,
-                              .should_stop = hook_should_stop, .ctx = w, .on_file = hook_file};
+                              .should_stop = hook_should_stop, .ctx = w, .on_file = hook_file,
+                              .file_crashes = hook_file_crashes, .file_begin = hook_file_begin,
+                              .file_end = hook_file_end};
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&hooks;
     while (!atomic_load(&w->stop)) {
-        char sid[FF_SESSION_ID_MAX + 64];
-        int64_t id;
-        ff_err err = {{0}};
-        int rc = ff_queue_claim(w->q, sid, sizeof sid, &id, &err);
+        ff_queue_job job;
+        ff_err err = {0};
+        /* After a crash with several files in progress, one file at a time on one worker until
+         * the suspects have been processed alone: a second crash then names its file. */
+        int careful = ff_queue_needs_care(w->q);
+        if (careful && index > 0) {
+            idle_wait(w);
+            continue;
+        }
+        int rc = ff_queue_claim_job(w->q, &job, &err);
+        const char *sid = job.sid;
+        int64_t id = job.id;
         if (rc == 1) {
             idle_wait(w);
             continue;
@@ -90,9 +182,43 @@ static void *worker(void *arg)
             idle_wait(w);
             continue;
         }
-        ff_log(FF_LOG_INFO, sid, NULL, "job %lld started", (long long)id);
-        rc = ff_session_process(&w->cfg, w->store, sid,
-                                w->cfg.files_at_once > 0 ? w->cfg.files_at_once : 1, &hooks, &err);
+        if (job.crashes >= 3) {
+            /* Even finishing it without processing anything brought the server down. */
+            ff_log(FF_LOG_ERROR, sid, NULL, "job %lld dropped: it was cut short %d times while no "
+                   "file was being processed", (long long)id, job.crashes);
+            ff_metrics_job(w->metrics, 0);
+            if (ff_queue_done(w->q, id, &err) != 0)
+                ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);
+            continue;
+        }
+        ff_session_opts opts = {.final = job.failures + 1 >= w->retry.attempts, .max_crashes = 2};
+        char give_up[300];
+        if (job.crashes >= 2) {
+            snprintf(give_up, sizeof give_up, "processing of this session was cut short %d times "
+                     "while no file was being processed (the server stopped: a crash, or no memory "
+                     "left); it is not tried again", job.crashes);
+            opts.give_up = give_up;
+            opts.final = 1;
+        }
+        ff_log(FF_LOG_INFO, sid, NULL, "job %lld started (attempt %d of %d)", (long long)id,
+               job.failures + 1, (int)w->retry.attempts);
+        if (careful)
+            ff_log(FF_LOG_INFO, sid, NULL, "one file at a time: a crash happened while several "
+                   "files were in progress");
+        rc = ff_session_process_opts(&w->cfg, w->store, sid,
+                                     careful ? 1 : w->cfg.files_at_once > 0 ? w->cfg.files_at_once
+                                                                            : 1,
+                                     &hooks, &opts, &err);
+        if (rc < 0 && err.kind == FF_ERR_TRANSIENT && !opts.final) {
+            int64_t delay = retry_delay_ms(&w->retry, job.failures, &seed);
+            ff_log(FF_LOG_WARN, sid, NULL, "job %lld: attempt %d of %d failed: %s; next attempt in "
+                   "%.1f s", (long long)id, job.failures + 1, (int)w->retry.attempts, err.msg,
+                   (double)delay / 1000);
+            ff_err qerr = {0};
+            if (ff_queue_retry(w->q, id, delay, err.msg, &qerr) != 0)
+                ff_log(FF_LOG_ERROR, sid, NULL, "%s", qerr.msg);
+            continue;
+        }
         if (rc == 1) {
             if (ff_queue_release(w->q, id, &err) != 0)
                 ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);
@@ -101,7 +227,8 @@ static void *worker(void *arg)
             continue;
         }
         if (rc < 0)
-            ff_log(FF_LOG_ERROR, sid, NULL, "job %lld failed: %s", (long long)id, err.msg);
+            ff_log(FF_LOG_ERROR, sid, NULL, "job %lld failed%s: %s", (long long)id,
+                   opts.final && job.failures ? " on its last attempt" : "", err.msg);
         else
             ff_log(FF_LOG_INFO, sid, NULL, "job %lld done", (long long)id);
         ff_metrics_job(w->metrics, rc == 0);
@@ -119,7 +246,10 @@ ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipel
         return NULL;
     }
     ff_workers *w = calloc(1, sizeof *w);
-    if (!w || !(w->threads = calloc((size_t)n, sizeof *w->threads))) {
+    if (!w || !(w->threads = calloc((size_t)n, sizeof *w->threads)) ||
+        !(w->args = calloc((size_t)n, sizeof *w->args))) {
+        if (w)
+            free(w->threads);
         free(w);
         ff_err_set(err, "out of memory");
         return NULL;
@@ -131,6 +261,12 @@ ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipel
     /* The cores are shared between the sessions running at once. */
     w->cfg.threads = cfg->threads / n > 0 ? cfg->threads / n : 1;
     w->metrics = metrics;
+    if (ff_workers_retry_from_env(&w->retry, err) != 0) {
+        free(w->threads);
+        free(w->args);
+        free(w);
+        return NULL;
+    }
     atomic_init(&w->stop, 0);
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_t ca;
@@ -147,7 +283,8 @@ ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipel
     if (recovered > 0)
         ff_log(FF_LOG_INFO, NULL, NULL, "%d interrupted job(s) queued again", recovered);
     for (; w->started < n; w->started++) {
-        int rc = pthread_create(&w->threads[w->started], NULL, worker, w);
+        w->args[w->started] = (struct worker_arg){w, w->started};
+        int rc = pthread_create(&w->threads[w->started], NULL, worker, &w->args[w->started]);
         if (rc != 0) {
             ff_err_set(err, "cannot start worker thread %d: %s", w->started + 1, strerror(rc));
             ff_workers_stop(w);
@@ -191,5 +328,6 @@ void ff_workers_stop(ff_workers *w)
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
     free(w->threads);
+    free(w->args);
     free(w);
 }

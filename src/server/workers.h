@@ -11,9 +11,19 @@
 
 typedef struct ff_workers ff_workers;
 
+/* Retries of a session whose processing failed for a transient reason (the store unreachable,
+ * a timeout, HTTP 5xx): at most `attempts` attempts in all, the n-th retry after
+ * backoff_ms * 2^(n-1), capped at backoff_max_ms, taken at random in [d/2, d]. From
+ * FITSFLOW_JOB_ATTEMPTS (8), FITSFLOW_JOB_BACKOFF_MS (30000), FITSFLOW_JOB_BACKOFF_MAX_MS
+ * (600000); -1 with the variable named for a bad value. */
+typedef struct ff_workers_retry {
+    int64_t attempts, backoff_ms, backoff_max_ms;
+} ff_workers_retry;
+int ff_workers_retry_from_env(ff_workers_retry *r, ff_err *err);
+
 /* Starts n threads (1 to 256), after putting jobs a previous process left running back to
  * pending (ff_queue_recover). cfg is copied; its threads are shared out between the n workers.
- * metrics may be NULL. */
+ * Retries follow ff_workers_retry_from_env. metrics may be NULL. */
 ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipeline_config *cfg,
                              ff_metrics *metrics, ff_err *err);
 

@@ -326,6 +326,7 @@ static int one_try(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff
         *retry = 1;
         ff_err_set(err, "cannot reach S3 at %s://%s: %s", t->scheme, t->url_host,
                    curl_easy_strerror(cc));
+        ff_err_set_kind(err, FF_ERR_TRANSIENT);
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -497,6 +498,8 @@ int ff_s3_fail(ff_err *err, const char *what, const char *key, const ff_s3_resp 
     }
     ff_err_set(err, "S3 %s '%.200s' failed: HTTP %ld%s%.64s%s%.200s", what, key ? key : "",
                r->status, code ? " " : "", code ? code : "", msg ? ": " : "", msg ? msg : "");
+    /* 5xx and 429 (throttling) pass with time; other answers would be the same again. */
+    ff_err_set_kind(err, r->status >= 500 || r->status == 429 ? FF_ERR_TRANSIENT : FF_ERR_PERMANENT);
     free(code);
     free(msg);
     return -1;

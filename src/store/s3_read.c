@@ -153,7 +153,8 @@ static int step(s3_reader *r, ff_err *err)
     int running = 0;
     CURLMcode mc = curl_multi_perform(r->multi, &running);
     if (mc != CURLM_OK)
-        return ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_multi_strerror(mc));
+        return ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_multi_strerror(mc)),
+               ff_err_set_kind(err, FF_ERR_TRANSIENT);
     CURLMsg *m;
     int q;
     while ((m = curl_multi_info_read(r->multi, &q)))
@@ -179,7 +180,8 @@ static int drive(s3_reader *r, int want_headers, ff_err *err)
             return 0;
         CURLMcode mc = curl_multi_poll(r->multi, NULL, 0, 1000, NULL);
         if (mc != CURLM_OK)
-            return ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_multi_strerror(mc));
+            return ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_multi_strerror(mc)),
+               ff_err_set_kind(err, FF_ERR_TRANSIENT);
     }
 }
 
@@ -223,8 +225,9 @@ static int start(s3_reader *r, const char *range, int *retry, ff_err *err)
         return -1;
     if (r->finished && r->result != CURLE_OK && !r->headers_done) {
         *retry = 1;
-        return ff_err_set(err, "cannot reach S3 at %s://%s: %s", r->t->scheme, r->t->url_host,
-                          curl_easy_strerror(r->result));
+        ff_err_set(err, "cannot reach S3 at %s://%s: %s", r->t->scheme, r->t->url_host,
+                   curl_easy_strerror(r->result));
+        return ff_err_set_kind(err, FF_ERR_TRANSIENT);
     }
     if (r->status >= 500 || r->status == 429)
         *retry = 1;
@@ -318,14 +321,16 @@ int ff_s3_reader_open(ff_store *s, ff_s3_http *http, const ff_s3_target *t, cons
         if (r->status == 206) {
             if (!r->have_total || !r->have_range || r->range_start != offset) {
                 reader_free(r);
-                return ff_err_set(err, "S3 answered a range of '%.200s' without a usable "
-                                  "Content-Range", key);
+                ff_err_set(err, "S3 answered a range of '%.200s' without a usable Content-Range",
+                           key);
+                return ff_err_set_kind(err, FF_ERR_TRANSIENT);
             }
             size = r->total;
         } else {
             if (!r->have_clen) {
                 reader_free(r);
-                return ff_err_set(err, "S3 answered '%.200s' without a Content-Length", key);
+                ff_err_set(err, "S3 answered '%.200s' without a Content-Length", key);
+                return ff_err_set_kind(err, FF_ERR_TRANSIENT);
             }
             size = r->clen;
             r->skip = offset < size ? offset : size; /* the server ignored the Range */
@@ -374,7 +379,8 @@ int ff_s3_reader_read(ff_store_reader *br, void *buf, size_t cap, size_t *got, f
             r->paused = 0;
             CURLcode cc = curl_easy_pause(r->curl, CURLPAUSE_CONT); /* may call on_body at once */
             if (cc != CURLE_OK)
-                return ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_easy_strerror(cc));
+                return ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_easy_strerror(cc)),
+                       ff_err_set_kind(err, FF_ERR_TRANSIENT);
         }
         if (!r->paused && step(r, err) != 0)
             return -1;
@@ -384,7 +390,8 @@ int ff_s3_reader_read(ff_store_reader *br, void *buf, size_t cap, size_t *got, f
     if (r->len == 0) {
         if (r->finished && r->result != CURLE_OK)
             return ff_err_set(err, "S3 read of '%.200s' broke off: %s", r->key,
-                              curl_easy_strerror(r->result));
+                              curl_easy_strerror(r->result)),
+                   ff_err_set_kind(err, FF_ERR_TRANSIENT);
         return 0; /* ended early: the caller reports it */
     }
     size_t n = r->len < cap ? r->len : cap;

@@ -108,7 +108,8 @@ static int start_multipart(s3_store *s, s3_writer *w, ff_err *err)
         size_t p = 0;
         w->upload_id = r.body ? ff_s3_xml_text(r.body, r.body_len, &p, "UploadId") : NULL;
         if (!w->upload_id || !*w->upload_id)
-            rc = ff_err_set(err, "S3 gave no upload id for '%.200s'", w->key);
+            rc = ff_err_set(err, "S3 gave no upload id for '%.200s'", w->key),
+            ff_err_set_kind(err, FF_ERR_TRANSIENT);
     }
     ff_s3_resp_free(&r);
     return rc;
@@ -141,7 +142,8 @@ static int send_part(s3_store *s, s3_writer *w, ff_err *err)
     if (r.status != 200)
         rc = ff_s3_fail(err, "part upload of", w->key, &r);
     else if (!r.etag[0])
-        rc = ff_err_set(err, "S3 gave no ETag for part %s of '%.200s'", num, w->key);
+        rc = ff_err_set(err, "S3 gave no ETag for part %s of '%.200s'", num, w->key),
+        ff_err_set_kind(err, FF_ERR_TRANSIENT);
     else
         memcpy(w->etags[w->nparts++], r.etag, sizeof r.etag);
     ff_s3_resp_free(&r);
@@ -330,11 +332,11 @@ static int list_page(const char *xml, size_t n, ff_store_list_fn fn, void *ctx, 
             return 0;
         const char *close = strstr(open, "</Contents>");
         if (!close)
-            return ff_err_set(err, "S3 listing is cut short");
+            return ff_err_set(err, "S3 listing is cut short"), ff_err_set_kind(err, FF_ERR_TRANSIENT);
         size_t a = (size_t)(open - xml), b = (size_t)(close - xml);
         pos = b + strlen("</Contents>");
         if (pos > n)
-            return ff_err_set(err, "S3 listing is cut short");
+            return ff_err_set(err, "S3 listing is cut short"), ff_err_set_kind(err, FF_ERR_TRANSIENT);
         size_t p = a;
         char *key = ff_s3_xml_text(xml, b, &p, "Key");
         p = a;
@@ -346,6 +348,7 @@ static int list_page(const char *xml, size_t n, ff_store_list_fn fn, void *ctx, 
         int rc = 0;
         if (!key || !size) {
             rc = ff_err_set(err, "S3 listing entry without a key or size");
+            ff_err_set_kind(err, FF_ERR_TRANSIENT);
         } else if (key[0] && key[strlen(key) - 1] != '/' && ff_store_key_valid(key, NULL) == 0) {
             ff_store_stat st = {0};
             st.size = strtoull(size, NULL, 10);

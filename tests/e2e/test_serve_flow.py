@@ -223,14 +223,15 @@ def status_json_says_done():
 
 
 @check
-def trigger_without_uploads_completes_with_zero_files():
+def trigger_without_uploads_is_404_and_stores_nothing():
     sid = "empty-session-1"
-    st, _, body = SRV.json("GET", f"/FitsFlow-2-Trigger?session_id={sid}")
-    assert st == 200 and body["status"] == "Processing Started!", body
-    summary = wait_for(SRV, f"/temp/{sid}/logs/summary_log_2.txt", timeout=60).decode()
-    st, _, body = SRV.request("GET", f"/temp/{sid}/logs/download_summary_log_1.txt")
-    assert st == 200 and body.decode().startswith("Downloaded 0 FITS files"), body
-    assert summary
+    st, h, body = SRV.json("GET", f"/FitsFlow-2-Trigger?session_id={sid}")
+    assert st == 404 and h["content-type"] == "application/json", (st, h)
+    assert "no uploads" in body["error"] and body["error"].endswith("then trigger it"), body
+    assert not os.path.exists(os.path.join(SRV.data, "temp", sid)), os.listdir(os.path.join(SRV.data, "temp"))
+    assert SRV.json("GET", f"/api/sessions/{sid}")[0] == 404
+    assert SRV.request("GET", f"/temp/{sid}/logs/summary_log_2.txt")[0] == 404
+    assert f'"session queued for processing","session":"{sid}"' not in SRV.read_log()  # no job
 
 
 @check

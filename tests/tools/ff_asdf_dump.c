@@ -230,7 +230,7 @@ int main(int argc, char **argv)
 
     ff_header hdr;
     memset(&hdr, 0, sizeof hdr);
-    ff_err err = {{0}};
+    ff_err err = {0};
     char *cards = NULL, *text = NULL, *hek = NULL;
     size_t len;
     if (cards_path) {

@@ -55,7 +55,7 @@ static int make_meta(int argc, char **argv, ff_obsmeta *m, double shift_s)
     const char *t = opt(argc, argv, "--time", NULL);
     if (!t)
         return 0;
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_time_parse(t, FF_TS_UTC, &m->time, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;
@@ -116,7 +116,7 @@ static ff_remote *open_remote(int argc, char **argv)
 {
     ff_remote_config cfg;
     ff_remote_config_defaults(&cfg);
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_remote_config_from_env(&cfg, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         return NULL;
@@ -236,7 +236,7 @@ static int cmd_decode(int argc, char **argv)
     unsigned char *buf, *png;
     size_t len, plen;
     const char *what;
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (read_file(argv[1], &buf, &len) != 0)
         return 2;
     int rc = ff_remote_to_png(buf, len, flag(argc, argv, "--gray"), (uint64_t)1 << 28, &png, &plen, &what, &err);
@@ -262,7 +262,7 @@ static int cmd_concat(int argc, char **argv)
     if (argc < 3)
         return 2;
     ff_mp4concat_stats st;
-    ff_err err = {{0}};
+    ff_err err = {0};
     int rc = ff_mp4_concat((const char *const *)argv + 2, (size_t)argc - 2, argv[1], &st, &err);
     json_t *skipped = json_array();
     for (int i = 0; i < argc - 2; i++)
@@ -281,7 +281,7 @@ static int cmd_latest(int argc, char **argv)
 {
     if (argc < 2)
         return 2;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_store *st = ff_store_open_fs(argv[1], &err);
     if (!st)
         return 2;

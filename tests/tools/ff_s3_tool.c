@@ -64,7 +64,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: ff_s3_tool put|put-abort|get|stat|list|delete|presign ...\n");
         return 2;
     }
-    ff_err err = {{0}};
+    ff_err err = {0};
     char fsdir[512];
     snprintf(fsdir, sizeof fsdir, "%s/ff_s3_tool_fs", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     ff_store *s = ff_store_open_from_env(fsdir, &err);

@@ -19,7 +19,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: ff_store_read KEY OFFSET LEN|- CHUNK [PAUSE_US]\n");
         return 2;
     }
-    ff_err err = {{0}};
+    ff_err err = {0};
     char fsdir[512];
     snprintf(fsdir, sizeof fsdir, "%s/ff_store_read_fs", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     ff_store *s = ff_store_open_from_env(fsdir, &err);

@@ -24,7 +24,7 @@ int main(void)
         *value++ = '\0';
         ff_timescale scale = !strcmp(line, "TAI") ? FF_TS_TAI : !strcmp(line, "TT") ? FF_TS_TT : FF_TS_UTC;
         ff_time t, u;
-        ff_err err = {{0}};
+        ff_err err = {0};
         if (ff_time_parse(value, scale, &t, &err) != 0 || ff_time_to_utc(&t, &u, &err) != 0) {
             printf("ERROR %s\n", err.msg);
             continue;

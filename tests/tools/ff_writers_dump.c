@@ -55,7 +55,7 @@ static double now(void)
 static int write_out(const char *path, int bench, const char *name,
                      int (*fn)(void *, ff_sink *, ff_err *), void *arg)
 {
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (strcmp(path, "-") == 0)
         return 0;
     double t0 = now();

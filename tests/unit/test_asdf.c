@@ -107,7 +107,7 @@ static void test_raw_block_layout(void **state)
     unsigned char abc[3] = {'a', 'b', 'c'};
     ff_image img = {.dtype = FF_U8, .ndim = 1, .shape = {3}, .nelem = 3, .data = abc};
     ff_membuf mb = {0};
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(write_asdf(&img, 0, 1, NULL, "A = 1", &mb, &err), 0);
     parsed p;
     parse_file(&mb, &p);
@@ -139,7 +139,7 @@ static void test_compressed_block(void **state)
     float v[2][3] = {{1.5f, -2.0f, 0.0f}, {0.0f / 0.0f, 3e38f, -1e-30f}};
     ff_image img = {.dtype = FF_F32, .ndim = 2, .shape = {2, 3}, .nelem = 6, .data = v};
     ff_membuf mb = {0};
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(write_asdf(&img, 1, 2, NULL, NULL, &mb, &err), 0);
     parsed p;
     parse_file(&mb, &p);
@@ -163,7 +163,7 @@ static void test_md5_vectors(void **state)
     (void)state;
     unsigned char m[16];
     char hex[33];
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_md5("", 0, m, &err), 0);
     hex16(m, hex);
     assert_string_equal(hex, "d41d8cd98f00b204e9800998ecf8427e");
@@ -199,7 +199,7 @@ static void test_zpar_threads(void **state)
         /* like big-endian 16-bit detector counts: a steady high byte, a noisy low one */
         src[i] = (unsigned char)(i & 1 ? (x >> 24) & 0x3F : 3 + (i >> 20));
     }
-    ff_err err = {{0}};
+    ff_err err = {0};
     unsigned char md5[16];
     assert_int_equal(ff_md5(src, n, md5, &err), 0);
     unsigned char *prev = NULL;
@@ -233,7 +233,7 @@ static void test_zpar_threads(void **state)
 static void test_zpar_empty(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     for (int t = 1; t <= 3; t += 2) {
         ff_zpar z;
         assert_int_equal(ff_zpar_compress(NULL, 0, 1, t, &z, &err), 0);
@@ -253,7 +253,7 @@ static void test_zpar_empty(void **state)
 static void test_empty_and_tiny(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     for (int c = 0; c <= 1; c++) {
         ff_image empty = {.dtype = FF_F64, .ndim = 2, .shape = {0, 5}, .nelem = 0, .data = NULL};
         ff_membuf mb = {0};
@@ -275,7 +275,7 @@ static void test_empty_and_tiny(void **state)
 static void test_bad_images(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_membuf mb = {0};
     int16_t v[4] = {0};
     ff_image zero_dim = {.dtype = FF_I16, .ndim = 0, .nelem = 1, .data = v};
@@ -305,7 +305,7 @@ static void test_sink_failure(void **state)
         text[i] = i % 81 == 80 ? '\n' : (char)('A' + i % 26);
     text[60000] = '\0';
     ff_membuf full = {0};
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(write_asdf(&img, 0, 1, "{\"a\": [1, 2]}", text, &full, &err), 0);
     for (size_t max = 10; max < full.len; max += full.len / 13) {
         ff_membuf mb = {.max = max};
@@ -333,7 +333,7 @@ static void test_bad_text_and_hek(void **state)
     uint8_t v[2] = {1, 2};
     ff_image img = {.dtype = FF_U8, .ndim = 1, .shape = {2}, .nelem = 2, .data = v};
     ff_membuf mb = {0};
-    ff_err err = {{0}};
+    ff_err err = {0};
     const char *text = "OBSERVER = M\xfcller\nBAD = \xc0\xaf\xed\xa0\x80\xff\nCUT = \xe2\x82";
     assert_int_equal(write_asdf(&img, 1, 1, "{\"result\": [1, 2,", text, &mb, &err), 0);
     parsed p;

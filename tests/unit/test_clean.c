@@ -42,7 +42,7 @@ static int teardown(void **state)
 
 static void put_aged(const char *key, double hours_old)
 {
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_store_put(store, key, "x", 1, &err), 0);
     char path[1500];
     snprintf(path, sizeof path, "%s/%s", root, key);
@@ -117,7 +117,7 @@ static void test_clean_old_sessions(void **state)
     (void)state;
     make_sessions();
     ff_clean_report rep;
-    ff_err err = {{0}};
+    ff_err err = {0};
     seen s = {0};
     assert_int_equal(ff_clean_sessions_ex(store, now, 24, 0, busy_fn, on_session, &s, &rep, &err), 0);
     assert_int_equal(rep.sessions_deleted, 1);
@@ -157,7 +157,7 @@ static void test_dry_run_deletes_nothing(void **state)
     (void)state;
     make_sessions();
     ff_clean_report rep;
-    ff_err err = {{0}};
+    ff_err err = {0};
     seen s = {.race_touched = -1};
     assert_int_equal(ff_clean_sessions_ex(store, now, 24, 1, busy_fn, on_session, &s, &rep, &err), 0);
     assert_int_equal(rep.sessions_deleted, 2); /* old + race (not touched in this run) */
@@ -175,7 +175,7 @@ static void test_empty_store(void **state)
 {
     (void)state;
     ff_clean_report rep;
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_clean_sessions(store, now, 24, NULL, NULL, &rep, &err), 0);
     assert_int_equal(rep.sessions_deleted + rep.sessions_kept + rep.sessions_busy, 0);
     assert_int_equal(ff_store_remove_empty_folders(store, "", &err), -1);

@@ -26,7 +26,7 @@ static void test_parse_fields(void **state)
 {
     (void)state;
     ff_cron c;
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_cron_parse("*/15 0-6/2 1,15 JAN-MAR mon-fri", &c, &err), 0);
     assert_true(c.minutes == ((1ull << 0) | (1ull << 15) | (1ull << 30) | (1ull << 45)));
     assert_int_equal(c.hours, (1u << 0) | (1u << 2) | (1u << 4) | (1u << 6));
@@ -79,12 +79,12 @@ static void test_invalid(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ff_cron c;
-        ff_err err = {{0}};
+        ff_err err = {0};
         assert_int_equal(ff_cron_parse(bad[i].expr, &c, &err), -1);
         if (!strstr(err.msg, bad[i].needle))
             fail_msg("'%s': error '%s' does not mention '%s'", bad[i].expr, err.msg, bad[i].needle);
     }
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_cron c;
     assert_int_equal(ff_cron_parse(NULL, &c, &err), -1);
 }
@@ -92,7 +92,7 @@ static void test_invalid(void **state)
 static void expect_next(const char *expr, time_t after, time_t want)
 {
     ff_cron c;
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_cron_parse(expr, &c, &err) != 0)
         fail_msg("'%s': %s", expr, err.msg);
     time_t got = 0;
@@ -133,7 +133,7 @@ static void test_next_fire(void **state)
     expect_next("0 0 * * *", utc(1969, 12, 31, 12, 0, 30), utc(1970, 1, 1, 0, 0, 0));
 
     ff_cron c;
-    ff_err err = {{0}};
+    ff_err err = {0};
     time_t t;
     assert_int_equal(ff_cron_parse("0 0 30 2 *", &c, &err), 0);
     assert_int_equal(ff_cron_next(&c, utc(2024, 1, 1, 0, 0, 0), &t), -1);
@@ -159,7 +159,7 @@ static void test_against_scan(void **state)
                        utc(2025, 6, 15, 12, 34, 56)};
     for (size_t e = 0; e < sizeof exprs / sizeof exprs[0]; e++) {
         ff_cron c;
-        ff_err err = {{0}};
+        ff_err err = {0};
         assert_int_equal(ff_cron_parse(exprs[e], &c, &err), 0);
         for (size_t s = 0; s < sizeof starts / sizeof starts[0]; s++) {
             time_t after = starts[s];
@@ -210,7 +210,7 @@ static double now_s(void)
 static void test_scheduler_thread(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     counter a = {0}, b = {0};
     ff_scheduler *s = ff_scheduler_new(&err);
     assert_non_null(s);

@@ -31,7 +31,7 @@ static size_t round_trip(const unsigned char *src, size_t len, unsigned period)
     size_t cap = ff_deflate_fast_bound(len);
     unsigned char *z = malloc(cap);
     assert_non_null(z);
-    ff_err err = {{0}};
+    ff_err err = {0};
     size_t n = ff_deflate_fast(src, len, period, z, cap, &err);
     assert_true(n > 0);
     assert_true(n <= cap);
@@ -180,7 +180,7 @@ static void test_refusals(void **state)
 {
     (void)state;
     unsigned char in[4] = {1, 2, 3, 4}, out[64];
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_deflate_fast(in, 4, 40000, out, sizeof out, &err), 0);
     assert_non_null(strstr(err.msg, "32768"));
     assert_int_equal(ff_deflate_fast(in, 4, 1, out, 3, &err), 0);

@@ -15,7 +15,7 @@
 static void key_error_is_one_line(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_store_key_valid("/s=f-\"\n~de-1", &err), -1);
     assert_null(strchr(err.msg, '\n'));
     assert_non_null(strstr(err.msg, "control character"));

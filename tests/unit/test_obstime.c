@@ -20,7 +20,7 @@ static const char *utc_iso(const char *s, ff_timescale def)
 {
     static char buf[40];
     ff_time t, u;
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_time_parse(s, def, &t, &err) != 0) {
         print_error("parse of '%s' failed: %s\n", s, err.msg);
         return "parse failed";
@@ -45,7 +45,7 @@ static void expect_utc(const char *s, ff_timescale def, const char *want)
 static void expect_bad(const char *s, const char *want)
 {
     ff_time t;
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_time_parse(s, FF_TS_UTC, &t, &err), -1);
     if (!strstr(err.msg, want))
         fail_msg("'%s': message '%s' lacks '%s'", s ? s : "(null)", err.msg, want);

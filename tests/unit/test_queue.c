@@ -10,7 +10,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "server/queue.h"
+
+/* Makes every waiting retry due, as time passing would. */
+static void make_retries_due(const char *path)
+{
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "UPDATE jobs SET not_before = 0", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+}
 
 static char dir[256], db[300];
 
@@ -43,7 +54,7 @@ static void expect_counts(ff_queue *q, int pending, int running)
 static void test_push_is_idempotent_and_fifo(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_queue *q = ff_queue_open(db, &err);
     assert_non_null(q);
     assert_int_equal(ff_queue_push(q, "session-aaaa", &err), 0);
@@ -74,7 +85,7 @@ static void test_push_is_idempotent_and_fifo(void **state)
 static void test_rerun_while_running(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_queue *q = ff_queue_open(db, &err);
     assert_non_null(q);
     char sid[80];
@@ -99,7 +110,7 @@ static void test_rerun_while_running(void **state)
 static void test_release_puts_back(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_queue *q = ff_queue_open(db, &err);
     assert_non_null(q);
     char sid[80];
@@ -123,7 +134,7 @@ static void test_release_puts_back(void **state)
 static void test_survives_crash(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_queue *q = ff_queue_open(db, &err);
     assert_non_null(q);
     char sid[80];
@@ -162,7 +173,7 @@ static void test_survives_crash(void **state)
 static void test_open_errors(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_queue *q = ff_queue_open("/nonexistent-dir-ff/queue.db", &err);
     assert_null(q);
     assert_non_null(strstr(err.msg, "/nonexistent-dir-ff/queue.db"));
@@ -180,6 +191,170 @@ static void test_open_errors(void **state)
     assert_true(strlen(err.msg) > 0);
 }
 
+/* A transient failure puts the job back with a time before which it is not claimed, counting
+ * the failure; pushes do not bring it forward; a rerun starts the counts again. */
+static void test_retry_waits(void **state)
+{
+    (void)state;
+    ff_err err = {0};
+    ff_queue *q = ff_queue_open(db, &err);
+    assert_non_null(q);
+    ff_queue_job job;
+    assert_int_equal(ff_queue_push(q, "session-retry", &err), 0);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_int_equal(job.attempts, 1);
+    assert_int_equal(job.failures, 0);
+    assert_int_equal(ff_queue_retry(q, job.id, 3600 * 1000, "S3 unreachable", &err), 0);
+    expect_counts(q, 1, 0);
+    assert_true(ff_queue_is_active(q, "session-retry")); /* the clean spares it */
+    assert_int_equal(ff_queue_push(q, "session-retry", &err), 0);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 1); /* not before an hour */
+    /* Another session is not held up behind it. */
+    assert_int_equal(ff_queue_push(q, "session-other", &err), 0);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_string_equal(job.sid, "session-other");
+    assert_int_equal(ff_queue_done(q, job.id, &err), 0);
+
+    /* Due now: claimed with its count of failures. */
+    ff_queue_close(q);
+    make_retries_due(db);
+    q = ff_queue_open(db, &err);
+    assert_non_null(q);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_string_equal(job.sid, "session-retry");
+    assert_int_equal(job.failures, 1);
+    assert_int_equal(job.attempts, 2);
+    assert_int_equal(ff_queue_retry(q, job.id, 0, "again", &err), 0);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_int_equal(job.failures, 2);
+    /* A trigger while it runs: once more afterwards, as a new job. */
+    assert_int_equal(ff_queue_push(q, "session-retry", &err), 0);
+    assert_int_equal(ff_queue_done(q, job.id, &err), 0);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_int_equal(job.failures, 0);
+    assert_int_equal(ff_queue_done(q, job.id, &err), 0);
+    expect_counts(q, 0, 0);
+    ff_queue_close(q);
+}
+
+/* Crashes: a job cut short while a file was in progress blames the file, not the job; one cut
+ * short between files counts against the job. A file's count survives the job (a new trigger)
+ * and restarts when the upload is replaced. */
+static void test_crashes_are_remembered(void **state)
+{
+    (void)state;
+    ff_err err = {0};
+    ff_queue *q = ff_queue_open(db, &err);
+    assert_non_null(q);
+    ff_queue_job job;
+    const char *S = "session-poison";
+    assert_int_equal(ff_queue_push(q, S, &err), 0);
+    for (int round = 1; round <= 2; round++) {
+        assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+        assert_int_equal(job.crashes, 0);
+        assert_int_equal(ff_queue_file_crashes(q, S, "bad.fits", 100, 7, &err), round - 1);
+        assert_int_equal(ff_queue_file_begin(q, S, "good.fits", 50, 7, &err), 0);
+        assert_int_equal(ff_queue_file_end(q, S, "good.fits", &err), 0);
+        assert_int_equal(ff_queue_file_begin(q, S, "bad.fits", 100, 7, &err), 0);
+        ff_queue_close(q); /* the crash */
+        q = ff_queue_open(db, &err);
+        assert_non_null(q);
+        assert_int_equal(ff_queue_recover(q, &err), 1);
+    }
+    assert_int_equal(ff_queue_file_crashes(q, S, "bad.fits", 100, 7, &err), 2);
+    assert_int_equal(ff_queue_file_crashes(q, S, "good.fits", 50, 7, &err), 0);
+    assert_int_equal(ff_queue_file_crashes(q, S, "bad.fits", 101, 7, &err), 0); /* replaced */
+    /* The third run fails the file without beginning it, and finishes. */
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_int_equal(job.crashes, 0);
+    assert_int_equal(ff_queue_done(q, job.id, &err), 0);
+    /* Triggered again later: still known. */
+    ff_queue_close(q);
+    q = ff_queue_open(db, &err);
+    assert_int_equal(ff_queue_recover(q, &err), 0);
+    assert_int_equal(ff_queue_file_crashes(q, S, "bad.fits", 100, 7, &err), 2);
+    /* A new upload under the name starts from zero, and a clean run forgets it. */
+    assert_int_equal(ff_queue_file_begin(q, S, "bad.fits", 101, 8, &err), 0);
+    assert_int_equal(ff_queue_file_crashes(q, S, "bad.fits", 101, 8, &err), 0);
+    assert_int_equal(ff_queue_file_end(q, S, "bad.fits", &err), 0);
+    assert_int_equal(ff_queue_file_crashes(q, S, "bad.fits", 101, 8, &err), 0);
+
+    /* Two files in progress at a crash: both only suspected, and until each was processed
+     * alone the workers are asked to take one file at a time. The innocent one ends; the
+     * guilty one crashes again alone: twice. */
+    assert_false(ff_queue_needs_care(q));
+    assert_int_equal(ff_queue_push(q, "session-pair", &err), 0);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_int_equal(ff_queue_file_begin(q, "session-pair", "a.fits", 1, 1, &err), 0);
+    assert_int_equal(ff_queue_file_begin(q, "session-pair", "b.fits", 1, 1, &err), 0);
+    ff_queue_close(q);
+    q = ff_queue_open(db, &err);
+    assert_int_equal(ff_queue_recover(q, &err), 1);
+    assert_true(ff_queue_needs_care(q));
+    assert_int_equal(ff_queue_file_crashes(q, "session-pair", "a.fits", 1, 1, &err), 0);
+    assert_int_equal(ff_queue_file_crashes(q, "session-pair", "b.fits", 1, 1, &err), 0);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_int_equal(ff_queue_file_begin(q, "session-pair", "a.fits", 1, 1, &err), 0);
+    assert_int_equal(ff_queue_file_end(q, "session-pair", "a.fits", &err), 0);
+    assert_true(ff_queue_needs_care(q)); /* b still unknown */
+    assert_int_equal(ff_queue_file_begin(q, "session-pair", "b.fits", 1, 1, &err), 0);
+    ff_queue_close(q);
+    q = ff_queue_open(db, &err);
+    assert_int_equal(ff_queue_recover(q, &err), 1);
+    assert_false(ff_queue_needs_care(q));
+    assert_int_equal(ff_queue_file_crashes(q, "session-pair", "a.fits", 1, 1, &err), 0);
+    assert_int_equal(ff_queue_file_crashes(q, "session-pair", "b.fits", 1, 1, &err), 2);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_int_equal(ff_queue_done(q, job.id, &err), 0);
+
+    /* Cut short between files: the job's own count. */
+    assert_int_equal(ff_queue_push(q, "session-between", &err), 0);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    ff_queue_close(q);
+    q = ff_queue_open(db, &err);
+    assert_int_equal(ff_queue_recover(q, &err), 1);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_string_equal(job.sid, "session-between");
+    assert_int_equal(job.crashes, 1);
+    /* A graceful stop is not a crash. */
+    assert_int_equal(ff_queue_release(q, job.id, &err), 0);
+    assert_int_equal(ff_queue_recover(q, &err), 0);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_int_equal(job.crashes, 1);
+    assert_int_equal(ff_queue_done(q, job.id, &err), 0);
+    ff_queue_close(q);
+}
+
+/* A queue.db written before retries and crash counts existed opens, gains the columns, and its
+ * jobs are taken up. */
+static void test_old_schema_is_upgraded(void **state)
+{
+    (void)state;
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw,
+        "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, sid TEXT NOT NULL UNIQUE, "
+        "state TEXT NOT NULL CHECK (state IN ('pending', 'running')), rerun INTEGER NOT NULL "
+        "DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, queued_at INTEGER NOT NULL, started_at "
+        "INTEGER); INSERT INTO jobs (sid, state, queued_at) VALUES ('session-old', 'running', 1);",
+        NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    ff_err err = {0};
+    ff_queue *q = ff_queue_open(db, &err);
+    if (!q)
+        fail_msg("%s", err.msg);
+    assert_int_equal(ff_queue_recover(q, &err), 1);
+    ff_queue_job job;
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_string_equal(job.sid, "session-old");
+    assert_int_equal(job.crashes, 1);
+    assert_int_equal(ff_queue_retry(q, job.id, 0, "x", &err), 0);
+    ff_queue_close(q);
+    q = ff_queue_open(db, &err); /* a second open finds the columns there */
+    assert_non_null(q);
+    ff_queue_close(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +363,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release_puts_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_survives_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_waits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crashes_are_remembered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_schema_is_upgraded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

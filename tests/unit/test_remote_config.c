@@ -65,7 +65,7 @@ static void test_config_env(void **state)
     (void)state;
     clear_env();
     ff_remote_config c;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_remote_config_defaults(&c);
     assert_int_equal(ff_remote_config_from_env(&c, &err), 0);
     assert_string_equal(c.helioviewer_url, "https://api.helioviewer.org");
@@ -122,7 +122,7 @@ static void test_sdo_url_and_dates(void **state)
     clear_env();
     ff_remote_config c;
     ff_remote_config_defaults(&c);
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_remote *r = ff_remote_open(&c, &err);
     assert_non_null(r);
     char url[512];

@@ -88,7 +88,7 @@ static void render_both(const ff_image *img, const ff_render_params *p, decoded 
 {
     ff_membuf gm = {0}, cm = {0};
     ff_sink gs = ff_membuf_sink(&gm), cs = ff_membuf_sink(&cm);
-    ff_err err = {{0}};
+    ff_err err = {0};
     int rc = ff_render_pngs(img, p, &gs, &cs, scaling, ssize, &err);
     if (rc != 0)
         fail_msg("render failed: %s", err.msg);
@@ -635,7 +635,7 @@ static void test_errors(void **state)
     ff_sink bad = {.write = failing_write};
     ff_membuf mb = {0};
     ff_sink good = ff_membuf_sink(&mb);
-    ff_err err = {{0}};
+    ff_err err = {0};
     p.nthreads = 2;
     assert_int_equal(ff_render_pngs(&img, &p, &good, &bad, NULL, 0, &err), -1);
     assert_non_null(strstr(err.msg, "disk full"));

@@ -333,7 +333,7 @@ static void test_process_and_resume(void **state)
     seen s = {.lock = PTHREAD_MUTEX_INITIALIZER};
     ff_session_hooks hooks = hooks_for(&s);
     ff_pipeline_config cfg = config();
-    ff_err err = {{0}};
+    ff_err err = {0};
     char *json = NULL;
 
     assert_int_equal(ff_session_status_json(store, SID, &json, &err), 1);
@@ -447,7 +447,7 @@ static void test_should_stop(void **state)
     seen s = {.lock = PTHREAD_MUTEX_INITIALIZER, .stop_after = 1};
     ff_session_hooks hooks = hooks_for(&s);
     ff_pipeline_config cfg = config();
-    ff_err err = {{0}};
+    ff_err err = {0};
     upload_all();
     /* One file at a time; the stop request comes after the first file started. */
     assert_int_equal(ff_session_process(&cfg, store, SID, 1, &hooks, &err), 1);
@@ -475,19 +475,14 @@ static void test_empty_and_bad_sessions(void **state)
 {
     (void)state;
     ff_pipeline_config cfg = config();
-    ff_err err = {{0}};
+    ff_err err = {0};
+    /* No uploads: nothing to process and nothing stored (no logs, manifest or summary). */
+    assert_int_equal(ff_session_has_uploads(store, "emptysession", &err), 0);
     assert_int_equal(ff_session_process(&cfg, store, "emptysession", 2, NULL, &err), 0);
-    expect_text("temp/emptysession/logs/download_summary_log_1.txt", "Downloaded 0 FITS files");
-    char *t = get("temp/emptysession/logs/summary_log_2.txt");
-    assert_non_null(t);
-    assert_non_null(strstr(t, "ALL FILES PROCESSED SUCCESSFULLY"));
-    free(t);
-    assert_false(exists("temp/emptysession/logs/skipped_log_1.txt"));
     char *json = NULL;
-    assert_int_equal(ff_session_status_json(store, "emptysession", &json, &err), 0);
-    assert_non_null(strstr(json, "\"state\":\"done\""));
-    assert_non_null(strstr(json, "\"uploads\":[]"));
-    free(json);
+    assert_int_equal(ff_session_status_json(store, "emptysession", &json, &err), 1);
+    assert_null(json);
+    char *t;
 
     err.msg[0] = '\0';
     assert_int_equal(ff_session_process(&cfg, store, "../../etc", 1, NULL, &err), -1);
@@ -502,6 +497,7 @@ static void test_empty_and_bad_sessions(void **state)
     ff_store_put(store, "temp/oddsession/fits/sub/deep.fits", "SIMPLE", 6, &err);
     upload_file_key(SUNPY "resampled_hmi.fits", "temp/oddsession/fits/hmi.fits");
     upload_file_key(SUNPY "resampled_hmi.fits", "temp/oddsession/fits/hmi.fts");
+    assert_int_equal(ff_session_has_uploads(store, "oddsession", &err), 1);
     assert_int_equal(ff_session_process(&cfg, store, "oddsession", 2, NULL, &err), 0);
     expect_text("temp/oddsession/logs/download_summary_log_1.txt", "Downloaded 2 FITS files");
     assert_false(exists("temp/oddsession/logs/readme.txt_log_1.txt"));
@@ -585,12 +581,12 @@ static void test_store_without_local_paths(void **state)
     seen s = {.lock = PTHREAD_MUTEX_INITIALIZER};
     ff_session_hooks hooks = hooks_for(&s);
     ff_pipeline_config cfg = config();
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_session_process(&cfg, &remote, SID, 2, &hooks, &err), 0);
     check_manifest();
     check_file_logs("aia_171_level1");
 
-    /* Over the session limit: the upload cannot be fetched and is reported skipped. */
+    /* Over the session limit (put there behind the API's back): skipped, never fetched. */
     size_t big = (3u << 20) / 2;
     char *zeros = calloc(1, big);
     assert_non_null(zeros);
@@ -603,11 +599,245 @@ static void test_store_without_local_paths(void **state)
     assert_int_equal(s.files, 1);
     char *t = get(T "logs/big_log_2.txt");
     assert_non_null(t);
-    if (strncmp(t, "Skipping: big \xe2\x80\x94 cannot read the upload", 39) != 0 ||
+    if (strncmp(t, "Skipping: big \xe2\x80\x94 the upload is 1572864 bytes", 40) != 0 ||
         !strstr(t, "1048576"))
         fail_msg("log 2 is '%s'", t);
     free(t);
     expect_text(T "logs/download_summary_log_1.txt", "Downloaded 4 FITS files");
+}
+
+/* ----- failures of the store, crashes, giving up ----------------------------------------- */
+
+/* A forwarding store whose reads of keys containing fail_get and writes of keys containing
+ * fail_put fail with fail_kind, as S3 does when it is unreachable (transient) or refuses
+ * (permanent). */
+static const char *fail_get, *fail_put;
+static ff_err_kind fail_kind;
+static int f_get(ff_store *s, const char *key, size_t max, char **buf, size_t *len, ff_err *err)
+{
+    (void)s;
+    if (fail_get && strstr(key, fail_get)) {
+        ff_err_set(err, "cannot reach S3 at http://127.0.0.1:9: Couldn't connect to server");
+        return ff_err_set_kind(err, fail_kind);
+    }
+    return inner->ops->get(inner, key, max, buf, len, err);
+}
+static ff_store_writer *f_open(ff_store *s, const char *key, ff_err *err)
+{
+    (void)s;
+    if (fail_put && strstr(key, fail_put)) {
+        ff_err_set(err, "S3 PUT '%s' failed: HTTP 503 SlowDown", key);
+        ff_err_set_kind(err, fail_kind);
+        return NULL;
+    }
+    return inner->ops->writer_open(inner, key, err);
+}
+
+static ff_store_ops failing_ops(void)
+{
+    ff_store_ops ops = {.get = f_get, .stat = w_stat, .list = w_list, .del = w_del,
+                        .close = w_close, .local_path = NULL};
+    ops.writer_open = f_open;
+    ops.writer_write = store->ops->writer_write;
+    ops.writer_commit = store->ops->writer_commit;
+    ops.writer_abort = store->ops->writer_abort;
+    return ops;
+}
+
+static void expect_prefix(const char *key, const char *prefix)
+{
+    char *t = get(key);
+    if (!t)
+        fail_msg("%s is missing", key);
+    if (strncmp(t, prefix, strlen(prefix)) != 0)
+        fail_msg("%s is '%s', expected it to start with '%s'", key, t, prefix);
+    free(t);
+}
+
+static const char *manifest_status(const char *input, char *reason, size_t n)
+{
+    static char status[32];
+    char *t = get(T "processed/manifest.json");
+    assert_non_null(t);
+    json_t *m = json_loads(t, 0, NULL);
+    free(t);
+    status[0] = '\0';
+    json_t *files = json_object_get(m, "files");
+    for (size_t i = 0; i < json_array_size(files); i++) {
+        json_t *f = json_array_get(files, i);
+        if (strcmp(json_string_value(json_object_get(f, "input")), input))
+            continue;
+        snprintf(status, sizeof status, "%s", json_string_value(json_object_get(f, "status")));
+        const char *r = json_string_value(json_object_get(f, "reason"));
+        if (reason)
+            snprintf(reason, n, "%s", r ? r : "");
+    }
+    json_decref(m);
+    return status;
+}
+
+/* An upload the store cannot read is failed with the store's reason, not skipped; while the
+ * failure may pass, the session stays unfinished and the run says so; the next run finishes it
+ * without redoing the file that was done. On the last attempt the failure is final. */
+static void test_store_failures_are_failures(void **state)
+{
+    (void)state;
+    upload_file(SUNPY "aia_171_level1.fits", "aia_171_level1.fits");
+    upload_file(SUNPY "resampled_hmi.fits", "resampled_hmi.fits");
+    inner = store;
+    ff_store_ops ops = failing_ops();
+    ff_store failing = {.ops = &ops};
+    seen s = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    ff_session_hooks hooks = hooks_for(&s);
+    ff_pipeline_config cfg = config();
+    ff_err err = {0};
+
+    fail_get = "fits/aia_171";
+    fail_kind = FF_ERR_TRANSIENT;
+    ff_session_opts opts = {.final = 0};
+    assert_int_equal(ff_session_process_opts(&cfg, &failing, SID, 2, &hooks, &opts, &err), -1);
+    assert_int_equal(err.kind, FF_ERR_TRANSIENT);
+    assert_non_null(strstr(err.msg, "cannot reach S3"));
+    assert_false(exists(T "logs/summary_log_2.txt"));
+    assert_false(exists(T "processed/manifest.json"));
+    expect_prefix(T "logs/aia_171_level1_log_2.txt",
+                  "Failed: aia_171_level1 \xe2\x80\x94 cannot read the upload: cannot reach S3");
+    for (int step = 3; step <= 7; step++) {
+        char key[200];
+        snprintf(key, sizeof key, T "logs/aia_171_level1_log_%d.txt", step);
+        expect_prefix(key, "Not run: aia_171_level1 \xe2\x80\x94 cannot read the upload");
+    }
+    check_file_logs("resampled_hmi");
+
+    /* The store is back: only the failed file is done again, and the session is finished. */
+    fail_get = NULL;
+    reset(&s);
+    assert_int_equal(ff_session_process_opts(&cfg, &failing, SID, 2, &hooks, &opts, &err), 0);
+    assert_int_equal(s.files, 1);
+    check_file_logs("aia_171_level1");
+    expect_text(T "logs/summary_log_2.txt",
+                "ALL FILES PROCESSED SUCCESSFULLY\n2 files: 2 processed, 0 skipped, 0 failed\n");
+
+    /* An output that cannot be written fails the file; on the last attempt that is final. */
+    upload_file(SUNPY "aia_171_level1.fits", "again.fits");
+    fail_put = "data/again_data.npy";
+    opts.final = 1;
+    reset(&s);
+    assert_int_equal(ff_session_process_opts(&cfg, &failing, SID, 2, &hooks, &opts, &err), 0);
+    fail_put = NULL;
+    expect_prefix(T "logs/again_log_3.txt", "Data failed: again \xe2\x80\x94 S3 PUT");
+    expect_prefix(T "logs/again_log_7.txt", "Not run: again");
+    char reason[600];
+    assert_string_equal(manifest_status("again.fits", reason, sizeof reason), "failed");
+    assert_non_null(strstr(reason, "HTTP 503"));
+    assert_string_equal(manifest_status("aia_171_level1.fits", NULL, 0), "processed");
+    expect_text(T "logs/summary_log_2.txt",
+                "NOT ALL FILES PROCESSED SUCCESSFULLY: 1 of 3 failed, 0 skipped\n"
+                "3 files: 2 processed, 0 skipped, 1 failed\n"
+                "1 failed: each file's logs say why; start the session again to retry them\n");
+    assert_false(exists(T "processed/data/again_data.csv")); /* a failed file leaves no output */
+
+    /* A permanent refusal is not worth retrying: even a run that is not the last finishes. */
+    fail_put = "data/again_data.npy";
+    fail_kind = FF_ERR_PERMANENT;
+    opts.final = 0;
+    assert_int_equal(ff_session_process_opts(&cfg, &failing, SID, 2, &hooks, &opts, &err), 0);
+    fail_put = NULL;
+    assert_string_equal(manifest_status("again.fits", NULL, 0), "failed");
+    expect_prefix(T "logs/summary_log_2.txt", "NOT ALL FILES PROCESSED SUCCESSFULLY: 1 of 3 failed");
+}
+
+/* The crash guard: a file whose processing was cut short twice fails without being read; the
+ * others are bracketed by begin and end. Giving up fails every unfinished file. */
+typedef struct guard {
+    pthread_mutex_t lock;
+    char begun[8][64], ended[8][64];
+    int nbegun, nended;
+} guard;
+
+static int g_crashes(void *ctx, const char *sid, const char *name, const ff_store_stat *st)
+{
+    (void)ctx;
+    assert_string_equal(sid, SID);
+    assert_true(st->size > 0);
+    return !strcmp(name, "aia_171_level1.fits") ? 2 : !strcmp(name, "resampled_hmi.fits") ? 1 : 0;
+}
+static void g_begin(void *ctx, const char *sid, const char *name, const ff_store_stat *st)
+{
+    guard *g = ctx;
+    (void)sid;
+    (void)st;
+    pthread_mutex_lock(&g->lock);
+    snprintf(g->begun[g->nbegun++ % 8], 64, "%s", name);
+    pthread_mutex_unlock(&g->lock);
+}
+static void g_end(void *ctx, const char *sid, const char *name)
+{
+    guard *g = ctx;
+    (void)sid;
+    pthread_mutex_lock(&g->lock);
+    snprintf(g->ended[g->nended++ % 8], 64, "%s", name);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void test_crash_guard_and_give_up(void **state)
+{
+    (void)state;
+    upload_all();
+    guard g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    ff_session_hooks hooks = {.file_crashes = g_crashes, .file_begin = g_begin, .file_end = g_end,
+                              .ctx = &g};
+    ff_pipeline_config cfg = config();
+    ff_err err = {0};
+    ff_session_opts opts = {.final = 0};
+    assert_int_equal(ff_session_process_opts(&cfg, store, SID, 2, &hooks, &opts, &err), 0);
+    /* hmi (1 crash) and notes were processed, each bracketed; aia (2 crashes) never began. */
+    assert_int_equal(g.nbegun, 2);
+    assert_int_equal(g.nended, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_string_not_equal(g.begun[i], "aia_171_level1.fits");
+        assert_string_not_equal(g.ended[i], "aia_171_level1.fits");
+    }
+    expect_prefix(T "logs/aia_171_level1_log_2.txt",
+                  "Failed: aia_171_level1 \xe2\x80\x94 processing this file was cut short 2 times");
+    expect_prefix(T "logs/aia_171_level1_log_7.txt", "Not run: aia_171_level1");
+    assert_false(exists(T "processed/data/aia_171_level1_data.npy"));
+    char reason[600];
+    assert_string_equal(manifest_status("aia_171_level1.fits", reason, sizeof reason), "failed");
+    assert_non_null(strstr(reason, "not tried again"));
+    assert_string_equal(manifest_status("resampled_hmi.fits", NULL, 0), "processed");
+    expect_prefix(T "logs/summary_log_2.txt",
+                  "NOT ALL FILES PROCESSED SUCCESSFULLY: 1 of 3 failed, 1 skipped\n");
+
+    /* Giving up: the failed file fails again with the reason given; finished files stay. */
+    opts.give_up = "processing of this session was cut short 2 times";
+    g.nbegun = g.nended = 0;
+    assert_int_equal(ff_session_process_opts(&cfg, store, SID, 2, &hooks, &opts, &err), 0);
+    assert_int_equal(g.nbegun, 0);
+    expect_prefix(T "logs/aia_171_level1_log_2.txt",
+                  "Failed: aia_171_level1 \xe2\x80\x94 processing of this session was cut short 2");
+    assert_string_equal(manifest_status("resampled_hmi.fits", NULL, 0), "processed");
+    expect_prefix(T "logs/summary_log_2.txt", "NOT ALL FILES PROCESSED SUCCESSFULLY: 1 of 3 failed");
+}
+
+static void test_summary_text(void **state)
+{
+    (void)state;
+    char buf[800];
+    size_t all[3] = {[FF_FILE_PROCESSED] = 12};
+    assert_string_equal(ff_session_summary_text(all, buf, sizeof buf),
+                        "ALL FILES PROCESSED SUCCESSFULLY\n12 files: 12 processed, 0 skipped, 0 failed\n");
+    size_t mixed[3] = {[FF_FILE_PROCESSED] = 1, [FF_FILE_SKIPPED] = 2, [FF_FILE_FAILED] = 3};
+    ff_session_summary_text(mixed, buf, sizeof buf);
+    assert_int_equal(strncmp(buf, "NOT ALL FILES PROCESSED SUCCESSFULLY: 3 of 6 failed, 2 skipped\n",
+                             63), 0);
+    /* The original client stops polling once the summary holds these words. */
+    assert_non_null(strstr(buf, "ALL FILES PROCESSED SUCCESSFULLY"));
+    assert_non_null(strstr(buf, "3 failed: each file's logs say why"));
+    assert_non_null(strstr(buf, "2 skipped: "));
+    char tiny[10];
+    ff_session_summary_text(mixed, tiny, sizeof tiny); /* cut short, never overrun */
+    assert_int_equal(strlen(tiny), 9);
 }
 
 int main(void)
@@ -618,6 +848,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_should_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_and_bad_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_without_local_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_failures_are_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_guard_and_give_up, setup, teardown),
+        cmocka_unit_test(test_summary_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

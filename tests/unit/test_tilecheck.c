@@ -88,7 +88,7 @@ static void check_real_tiles(int bitpix, int bytepix)
     assert_int_equal(n, 50);
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        ff_err err = {{0}};
+        ff_err err = {0};
         assert_int_equal(ff_tile_check_rice(all + off, lens[i], npix, bytepix, 32, &err), 0);
         /* one byte short is always caught: the decoder needs every byte of a valid tile */
         assert_int_equal(ff_tile_check_rice(all + off, lens[i] - 1, npix, bytepix, 32, &err), -1);
@@ -116,12 +116,12 @@ static void test_zero_run_refused(void **state)
         unsigned char t[4096];
         memset(t, 0, sizeof t);
         t[bytepix] = 0x20; /* FS code 1 for any bytepix: the Rice-coded branch */
-        ff_err err = {{0}};
+        ff_err err = {0};
         assert_int_equal(ff_tile_check_rice(t, sizeof t, 64, bytepix, 32, &err), -1);
         assert_non_null(strstr(err.msg, "zero bits"));
     }
     /* the fuzzer's first find: 1 byte for a 2-byte first pixel */
-    ff_err err = {{0}};
+    ff_err err = {0};
     unsigned char one = 0x0a;
     assert_int_equal(ff_tile_check_rice(&one, 1, 11, 1, 32, &err), -1);
 }
@@ -130,7 +130,7 @@ static void test_block_size_and_empty(void **state)
 {
     (void)state;
     unsigned char t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_tile_check_rice(t, sizeof t, 10, 4, 0, &err), -1);
     assert_non_null(strstr(err.msg, "block size"));
     /* FS code 0 (all differences zero) for the whole tile needs only the header bytes */
@@ -142,7 +142,7 @@ static void test_hcompress_header(void **state)
 {
     (void)state;
     unsigned char t[32] = {0xDD, 0x99, 0, 0, 0, 16, 0, 0, 0, 4};
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_tile_check_hcompress(t, sizeof t, 64, &err), 0);
     assert_int_equal(ff_tile_check_hcompress(t, sizeof t, 65, &err), -1);
     t[2] = 0x7f; /* nx of two thousand million: CFITSIO would allocate gigabytes */
@@ -158,7 +158,7 @@ static void test_plio_header(void **state)
     /* header with word 2 = 5 (length), instructions from word 3: one "set value" (opcode 4)
      * taking two words, then a plain run */
     unsigned char t[10] = {0, 0, 0, 0, 0, 5, 0x40, 0x01, 0x00, 0x00};
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(ff_tile_check_plio(t, 5, &err), 0);
     assert_int_equal(ff_tile_check_plio(t, 4, &err), -1); /* length 5 > 4 words */
     t[5] = 4;                                             /* opcode 4 is now the last word */

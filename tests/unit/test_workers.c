@@ -91,7 +91,7 @@ static void wait_idle(void)
 static void test_processes_pushed_sessions(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_pipeline_config cfg = config();
     ff_metrics *m = ff_metrics_new();
     upload("workersession1", "a.fits");
@@ -145,7 +145,7 @@ static void listener(void *ctx, const char *sid, const char *name, const char *t
 static void test_stop_releases_and_resumes(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_pipeline_config cfg = config();
     cfg.files_at_once = 1; /* one file at a time, so that "stopped after a.fits" is exact */
     for (int i = 0; i < 4; i++) {
@@ -197,7 +197,7 @@ static void test_stop_releases_and_resumes(void **state)
 static void test_recovers_jobs_left_running(void **state)
 {
     (void)state;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_pipeline_config cfg = config();
     upload("crashsession", "a.fits");
     /* A previous process claimed the job and died. */
