@@ -161,6 +161,9 @@ typedef enum ff_store_fault {
 /* The kind of failure of this thread's last store call that failed since it started (calls
  * that succeed or report absence set FF_STORE_FAULT_NONE). */
 ff_store_fault ff_store_last_fault(void);
+/* Sets this thread's last fault: backends before they fail, and code that fails on behalf of a
+ * store call (a caller combining several calls) so that its own caller can judge it the same way. */
+void ff_store_fault_set(ff_store_fault f);
 /* 1 for UNAVAILABLE and TIMEOUT: the same call may pass later. */
 int ff_store_fault_transient(ff_store_fault f);
 /* "unavailable", "timeout", ... for logs and JSON. */

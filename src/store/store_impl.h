@@ -44,8 +44,6 @@ struct ff_store {
 void ff_store_base_init(ff_store *s, const ff_store_ops *ops, int remote);
 void ff_store_base_free(ff_store *s);
 
-/* Backends record the kind of a failure before returning -1 (the thread's last fault). */
-void ff_store_fault_set(ff_store_fault f);
 /* Records the outcome of one exchange with the store for ff_store_health: reached (any answer
  * but a transient failure) or not, with the reason. */
 void ff_store_note(ff_store *s, int reached, const char *reason);
