@@ -649,10 +649,10 @@ static char *make_event(const ff_session_view *v, const log_e *l)
     return b.p;
 }
 
-int ff_session_view_events(ff_session_view *v, size_t *pos, ff_strbuf *out, int *done)
+int ff_session_view_events(ff_session_view *v, size_t *pos, ff_strbuf *out, size_t max, int *done)
 {
     pthread_mutex_lock(&v->lock);
-    while (*pos < v->norder && !*done) {
+    while (*pos < v->norder && !*done && out->len < max) {
         const log_e *l = v->order[*pos];
         (*pos)++;
         if (!l->event)

@@ -48,9 +48,9 @@ ff_session_blob *ff_session_view_status(ff_session_view *v);
 
 /* The session's logs as Server-Sent Events, in the order they were first seen (logs found in one
  * refresh ordered by time, the download summary first and the final summary last): appends to
- * out the events from position *pos on and moves *pos past them. After summary_log_2.txt comes a
- * "done" event; *done is then set and nothing more is appended. Returns 0, or -1 when out of
- * memory. */
-int ff_session_view_events(ff_session_view *v, size_t *pos, ff_strbuf *out, int *done);
+ * out the events from position *pos on, until out holds max bytes or more, and moves *pos past
+ * them. After summary_log_2.txt comes a "done" event; *done is then set and nothing more is
+ * appended. Returns 0, or -1 when out of memory. */
+int ff_session_view_events(ff_session_view *v, size_t *pos, ff_strbuf *out, size_t max, int *done);
 
 #endif
