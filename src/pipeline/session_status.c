@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <zlib.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #define STATE_MAX (1u << 20)
 #define MANIFEST_MAX (16u << 20)
 #define FETCH_THREADS 8
+#define GZIP_FROM (64u << 10) /* status JSON from this size on is also kept gzipped */
 
 /* ---- small helpers ---- */
 
@@ -147,6 +149,7 @@ struct ff_session_view {
     char manifest_etag[72];
     char *manifest_json;           /* compact, or NULL */
     int manifest_present;
+    int had_manifest;              /* at the last build */
 };
 
 void ff_session_blob_ref(ff_session_blob *b)
@@ -159,11 +162,36 @@ void ff_session_blob_unref(ff_session_blob *b)
 {
     if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         free(b->json);
+        free(b->gz);
         free(b);
     }
 }
 
-/* A blob holding one reference. */
+/* The gzip form of b's JSON (level 1: made on every change of a large session). */
+static void blob_gzip(ff_session_blob *b)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return;
+    size_t cap = deflateBound(&z, (uLong)b->len);
+    char *out = malloc(cap);
+    if (out) {
+        z.next_in = (Bytef *)b->json;
+        z.avail_in = (uInt)b->len;
+        z.next_out = (Bytef *)out;
+        z.avail_out = (uInt)cap;
+        if (deflate(&z, Z_FINISH) == Z_STREAM_END && z.total_out < b->len) {
+            b->gz = out;
+            b->gz_len = z.total_out;
+            out = NULL;
+        }
+        free(out);
+    }
+    deflateEnd(&z);
+}
+
+/* A blob holding one reference, with its etag (and gzip form when large). */
 static ff_session_blob *blob_new(char *json, size_t len, int empty)
 {
     ff_session_blob *b = calloc(1, sizeof *b);
@@ -173,6 +201,16 @@ static ff_session_blob *blob_new(char *json, size_t len, int empty)
     b->len = len;
     b->empty = empty;
     b->refs = 1;
+    uLong c = crc32(0, Z_NULL, 0), a = adler32(0, Z_NULL, 0);
+    for (size_t off = 0; off < len;) {
+        uInt n = len - off > (1u << 30) ? (1u << 30) : (uInt)(len - off);
+        c = crc32(c, (const Bytef *)json + off, n);
+        a = adler32(a, (const Bytef *)json + off, n);
+        off += n;
+    }
+    snprintf(b->etag, sizeof b->etag, "\"s%zx-%08lx%08lx\"", len, (unsigned long)c, (unsigned long)a);
+    if (len >= GZIP_FROM && len < (1u << 31))
+        blob_gzip(b);
     return b;
 }
 
@@ -496,6 +534,18 @@ static void text_field(ff_strbuf *b, const char *name, const log_e *l)
     add_json(b, l ? safe_string(l->text, l->text_len) : json_null());
 }
 
+typedef struct file_pick {
+    char base[256];
+    size_t index; /* in uploads, sorted by name */
+} file_pick;
+
+static int cmp_pick(const void *a, const void *b)
+{
+    const file_pick *x = a, *y = b;
+    int c = strcmp(x->base, y->base);
+    return c ? c : x->index < y->index ? -1 : x->index > y->index;
+}
+
 /* The status JSON from the view's parts; files whose base is in t get their part rebuilt. */
 static ff_session_blob *build_status(ff_session_view *v, const parr *t, size_t *bytes)
 {
@@ -532,19 +582,35 @@ static ff_session_blob *build_status(ff_session_view *v, const parr *t, size_t *
     ff_strbuf_adds(&b, "],\"files\":[");
     for (size_t i = 0; i < v->frags.n; i++)
         ((frag_e *)v->frags.v[i])->used = 0;
-    int first = 1;
-    char base[256];
-    *bytes = 0;
-    for (size_t i = 0; i < v->uploads.n; i++) {
+    /* As the runner does: of two uploads with one base name, the first (by name) is the file. */
+    size_t nu = v->uploads.n;
+    file_pick *picks = calloc(nu ? nu : 1, sizeof *picks);
+    unsigned char *keep_upload = calloc(nu ? nu : 1, 1);
+    parr added = {0};
+    if (!picks || !keep_upload)
+        b.oom = 1;
+    size_t np = 0;
+    for (size_t i = 0; !b.oom && i < nu; i++) {
         const upload_e *u = v->uploads.v[i];
         if (!ff_upload_name_valid(u->name, NULL))
             continue;
-        /* As the runner does: of two uploads with one base name, the first (by name) is the file
-         * (the later ones find its part already used). */
+        ff_base_name(u->name, picks[np].base, sizeof picks[np].base);
+        picks[np++].index = i;
+    }
+    if (np > 1)
+        qsort(picks, np, sizeof *picks, cmp_pick);
+    for (size_t i = 0; i < np; i++)
+        if (i == 0 || strcmp(picks[i].base, picks[i - 1].base))
+            keep_upload[picks[i].index] = 1;
+    int first = 1;
+    char base[256];
+    *bytes = 0;
+    for (size_t i = 0; !b.oom && i < nu; i++) {
+        if (!keep_upload[i])
+            continue;
+        const upload_e *u = v->uploads.v[i];
         ff_base_name(u->name, base, sizeof base);
         frag_e *f = parr_find(&v->frags, base);
-        if (f && f->used)
-            continue;
         if (!f || strcmp(f->input, u->name) || !f->json || touched(t, base)) {
             char *json = build_file(v, u->name, base);
             if (!json) {
@@ -552,8 +618,9 @@ static ff_session_blob *build_status(ff_session_view *v, const parr *t, size_t *
                 break;
             }
             if (!f) {
+                /* Joins the sorted parts after this loop: one sort, not one per file. */
                 f = calloc(1, sizeof *f);
-                if (!f || !(f->base = strdup(base)) || parr_push(&v->frags, f) != 0) {
+                if (!f || !(f->base = strdup(base)) || parr_push(&added, f) != 0) {
                     if (f)
                         free(f->base);
                     free(f);
@@ -561,7 +628,6 @@ static ff_session_blob *build_status(ff_session_view *v, const parr *t, size_t *
                     b.oom = 1;
                     break;
                 }
-                parr_sort(&v->frags);
             }
             free(f->input);
             f->input = strdup(u->name);
@@ -577,6 +643,19 @@ static ff_session_blob *build_status(ff_session_view *v, const parr *t, size_t *
         ff_strbuf_adds(&b, f->json);
         *bytes += strlen(f->json) + 2 * sizeof(void *);
     }
+    free(picks);
+    free(keep_upload);
+    for (size_t i = 0; i < added.n; i++)
+        if (parr_push(&v->frags, added.v[i]) != 0) {
+            frag_e *f = added.v[i];
+            free(f->base);
+            free(f->input);
+            free(f->json);
+            free(f);
+            b.oom = 1;
+        }
+    free(added.v);
+    parr_sort(&v->frags);
     /* Parts of files that are gone. */
     size_t keep = 0;
     for (size_t i = 0; i < v->frags.n; i++) {
@@ -682,6 +761,7 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
     listing lu = {0}, ll = {0}, ls = {0}, lm = {0};
     fetch_item *items = NULL;
     parr t = {0};
+    parr added = {0}, added_states = {0}; /* new entries join the sorted arrays at the end: one sort */
     log_e **fresh = NULL;
     size_t nfresh = 0;
     int rc = -1;
@@ -734,6 +814,12 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
         goto out;
 
     /* Merge: uploads are replaced whole; logs and states entry by entry. */
+    int changed = v->uploads.n != lu.items.n || !v->blob;
+    for (size_t i = 0; !changed && i < lu.items.n; i++) {
+        const listed *e = lu.items.v[i];
+        const upload_e *u = v->uploads.v[i];
+        changed = strcmp(u->name, e->name) || u->size != e->size;
+    }
     for (size_t i = 0; i < v->uploads.n; i++) {
         upload_e *u = v->uploads.v[i];
         free(u->name);
@@ -761,7 +847,7 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
         int is_new = !l;
         if (is_new) {
             l = calloc(1, sizeof *l);
-            if (!l || !(l->name = strdup(e->name)) || parr_push(&v->logs, l) != 0) {
+            if (!l || !(l->name = strdup(e->name)) || parr_push(&added, l) != 0) {
                 if (l)
                     free(l->name);
                 free(l);
@@ -793,9 +879,16 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
                 fresh[nfresh++] = l;
             }
         }
-        if (is_new)
-            parr_sort(&v->logs);
     }
+    for (size_t i = 0; i < added.n; i++)
+        if (parr_push(&v->logs, added.v[i]) != 0) {
+            memmove(added.v, added.v + i, (added.n - i) * sizeof *added.v);
+            added.n -= i;
+            parr_sort(&v->logs);
+            goto oom;
+        }
+    added.n = 0;
+    parr_sort(&v->logs);
     for (size_t i = 0; i < v->logs.n; i++) {
         log_e *l = v->logs.v[i];
         if (!l->present && l->text) {
@@ -822,13 +915,12 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
         state_e *s = parr_find(&v->states, base);
         if (!s) {
             s = calloc(1, sizeof *s);
-            if (!s || !(s->base = strdup(base)) || parr_push(&v->states, s) != 0) {
+            if (!s || !(s->base = strdup(base)) || parr_push(&added_states, s) != 0) {
                 if (s)
                     free(s->base);
                 free(s);
                 goto oom;
             }
-            parr_sort(&v->states);
         }
         s->present = 1;
         if (k < nitems && k != manifest_item &&
@@ -843,6 +935,15 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
                 goto oom;
         }
     }
+    for (size_t i = 0; i < added_states.n; i++)
+        if (parr_push(&v->states, added_states.v[i]) != 0) {
+            memmove(added_states.v, added_states.v + i, (added_states.n - i) * sizeof *added_states.v);
+            added_states.n -= i;
+            parr_sort(&v->states);
+            goto oom;
+        }
+    added_states.n = 0;
+    parr_sort(&v->states);
     for (size_t i = 0; i < v->states.n; i++) {
         state_e *s = v->states.v[i];
         if (!s->present && s->text) {
@@ -868,6 +969,11 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
         v->manifest_present = 0;
     }
     parr_sort(&t);
+    if (!changed && !t.n && manifest_item == SIZE_MAX && (me != NULL) == v->had_manifest) {
+        rc = 0; /* nothing new: the last answer stands */
+        goto out;
+    }
+    v->had_manifest = me != NULL;
 
     size_t bytes = 0;
     ff_session_blob *blob = build_status(v, &t, &bytes);
@@ -944,6 +1050,20 @@ out:
     free(items);
     free(fresh);
     free_touched(&t);
+    for (size_t i = 0; i < added.n; i++) { /* entries not merged (out of memory) */
+        log_e *l = added.v[i];
+        free(l->name);
+        free(l->text);
+        free(l);
+    }
+    free(added.v);
+    for (size_t i = 0; i < added_states.n; i++) {
+        state_e *st = added_states.v[i];
+        free(st->base);
+        free(st->text);
+        free(st);
+    }
+    free(added_states.v);
     listing_free(&lu);
     listing_free(&ll);
     listing_free(&ls);

@@ -15,12 +15,16 @@
 
 typedef struct ff_session_view ff_session_view;
 
-/* A status JSON, immutable and reference-counted (several answers may send the same bytes). */
+/* A status JSON, immutable and reference-counted (several answers may send the same bytes), with
+ * a strong validator of its bytes and, when it is large, its gzip form made once. */
 typedef struct ff_session_blob {
     char *json;
     size_t len;
-    int empty; /* the session had no uploads, logs, state or manifest */
-    int refs;  /* private */
+    int empty;        /* the session had no uploads, logs, state or manifest */
+    char etag[48];    /* quoted; the same bytes give the same etag in any process */
+    char *gz;         /* gzip of json, or NULL (small, or it would not shrink) */
+    size_t gz_len;
+    int refs;         /* private */
 } ff_session_blob;
 void ff_session_blob_ref(ff_session_blob *b);
 void ff_session_blob_unref(ff_session_blob *b);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/rand.h>
@@ -41,6 +42,8 @@ enum MHD_Result ff_api_trigger(ff_req *r)
             ct = "";
         if (!ff_http_content_type_ok(ct))
             return ff_http_send_error(r, 400, "contentType must be printable ASCII of at most 200 bytes");
+        if (ff_upload_presign_check(h, sid, name, &err) != 0)
+            return ff_http_send_error(r, 413, "%s", err.msg);
         char key[FF_STORE_KEY_MAX + 1], url[FF_STORE_KEY_MAX + 1024];
         snprintf(key, sizeof key, "temp/%s/fits/%s", sid, name);
         int64_t expires = (int64_t)time(NULL) + h->cfg->presign_ttl;
@@ -101,23 +104,66 @@ static void blob_free(void *cls)
     ff_session_blob_unref(cls);
 }
 
-/* Sends the blob (takes the reference). */
+/* 1 when an Accept-Encoding header accepts gzip: a "gzip" (or "*") token without q=0. */
+static int accepts_gzip(const char *ae)
+{
+    while (ae && *ae) {
+        ae += strspn(ae, " \t,");
+        size_t n = strcspn(ae, ",");
+        size_t t = strcspn(ae, " \t;,");
+        if ((t == 4 && !strncasecmp(ae, "gzip", 4)) || (t == 1 && ae[0] == '*')) {
+            char item[64];
+            snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), ae);
+            const char *q = strstr(item, "q=");
+            return !q || strtod(q + 2, NULL) > 0;
+        }
+        ae += n;
+    }
+    return 0;
+}
+
+/* Sends the blob (takes the reference): 304 when the client holds these bytes already, gzip when
+ * it takes it. Cache-Control no-cache (not no-store): a browser polling the status revalidates
+ * with If-None-Match and gets an empty 304 while nothing changed. */
 static enum MHD_Result send_status_blob(ff_req *r, ff_session_blob *b, const char *sid)
 {
     if (b->empty) {
         ff_session_blob_unref(b);
         return ff_http_send_error(r, 404, "session %s has no uploads or outputs", sid);
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->json, blob_free, b);
+    const char *inm = ff_req_header(r, "If-None-Match");
+    struct MHD_Response *resp;
+    unsigned status = 200;
+    int gz = 0;
+    if (inm && ff_http_etag_match(inm, b->etag)) {
+        status = 304;
+        resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    } else {
+        gz = b->gz && accepts_gzip(ff_req_header(r, "Accept-Encoding"));
+        size_t len = gz ? b->gz_len : b->len;
+        ff_session_blob_ref(b);
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(len, gz ? b->gz : b->json,
+                                                                      blob_free, b);
+        if (!resp)
+            ff_session_blob_unref(b);
+        else
+            atomic_store(&r->bytes_out, len);
+    }
     if (!resp) {
         ff_session_blob_unref(b);
         return MHD_NO;
     }
-    atomic_store(&r->bytes_out, b->len);
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    return ff_http_send(r, 200, resp);
+    MHD_add_response_header(resp, "ETag", b->etag);
+    if (status == 200) {
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        if (gz)
+            MHD_add_response_header(resp, "Content-Encoding", "gzip");
+    }
+    if (b->gz)
+        MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    ff_session_blob_unref(b);
+    return ff_http_send(r, status, resp);
 }
 
 static void status_work(void *ctx)

@@ -117,6 +117,10 @@ void ff_upload_table_free(ff_upload_table *t);
 enum MHD_Result ff_upload_begin(ff_req *r, const char *key);
 enum MHD_Result ff_upload_data(ff_req *r, const char *data, size_t *size);
 void ff_upload_end(ff_req *r); /* request over (completed or cut short) */
+/* For a presign: -1 with a reason when this server already knows that session sid holds
+ * FITSFLOW_SESSION_MAX_FILES files and name is not one of them; 0 otherwise (also when it does
+ * not know: the PUT checks). Never calls the store. */
+int ff_upload_presign_check(ff_http *h, const char *sid, const char *name, ff_err *err);
 /* Splits an upload key, which must be exactly temp/{sid}/fits/{name} with a valid store key and
  * session id: 0 with sid copied (sidcap bytes) and *name pointing into key, or -1 with err. The
  * name itself is not checked here (ff_upload_name_valid). */
