@@ -73,8 +73,10 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&o->lock);
         if (!late) {
             ff_store_set_deadline(j->deadline);
+            ff_store_set_stall(o->timeout);
             j->work(j->ctx);
             ff_store_set_deadline(0);
+            ff_store_set_stall(0);
             j->ran = 1;
         }
         finish_job(o, j);

@@ -37,7 +37,8 @@ typedef struct s3_reader {
     int have_clen, have_range, have_total;
     ff_strbuf errbody;      /* body of an error answer, bounded */
     double deadline;        /* the thread's store deadline at the open (0 = none) */
-    double stall;           /* then: longest wait for more bytes, in seconds (0 = curl's own) */
+    double stall;           /* the thread's stall limit at the open: longest wait for more bytes
+                               in a later read, seconds (0 = curl's own 60 s without progress) */
 } s3_reader;
 
 static int parse_u64(const char *s, size_t n, uint64_t *out)
@@ -312,10 +313,7 @@ int ff_s3_reader_open(ff_store *s, ff_s3_http *http, const ff_s3_target *t, cons
     r->t = t;
     r->cap = BUF_CAP;
     r->deadline = ff_store_get_deadline();
-    if (r->deadline > 0) {
-        double left = r->deadline - ff_store_clock();
-        r->stall = left > 0.1 ? left : 0.1;
-    }
+    r->stall = ff_store_get_stall();
     /* No Range for a whole object: an empty object would otherwise answer 416. */
     char range[64] = "";
     uint64_t want = len ? len : 1; /* an empty read still learns whether the object exists */

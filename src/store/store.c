@@ -10,6 +10,7 @@
 
 static _Thread_local ff_store_fault last_fault;
 static _Thread_local double deadline;
+static _Thread_local double stall;
 
 ff_store_fault ff_store_last_fault(void)
 {
@@ -55,6 +56,16 @@ double ff_store_clock(void)
 void ff_store_set_deadline(double t)
 {
     deadline = t > 0 ? t : 0;
+}
+
+void ff_store_set_stall(double seconds)
+{
+    stall = seconds > 0 ? seconds : 0;
+}
+
+double ff_store_get_stall(void)
+{
+    return stall;
 }
 
 double ff_store_get_deadline(void)

@@ -172,12 +172,16 @@ const char *ff_store_fault_name(ff_store_fault f);
 /* Monotonic seconds, the clock of deadlines and of ff_store_health. */
 double ff_store_clock(void);
 /* Store calls this thread makes from now on give up at time t (ff_store_clock()), failing with
- * FF_STORE_FAULT_TIMEOUT; retries stop in time to meet it. A streaming reader opened under a
- * deadline also gives up when a later read waits longer than the time that was left at its
- * open. 0 (the default) removes it: calls then use the backend's own long timeouts and retries
- * (s3: 10 s to connect, 60 s without progress, 4 attempts). Backends without a network ignore it. */
+ * FF_STORE_FAULT_TIMEOUT; retries stop in time to meet it. 0 (the default) removes it: calls then
+ * use the backend's own long timeouts and retries (s3: 10 s to connect, 60 s without progress,
+ * 4 attempts). Backends without a network ignore it. */
 void ff_store_set_deadline(double t);
 double ff_store_get_deadline(void);
+/* A streaming reader opened by this thread from now on gives up (FF_STORE_FAULT_TIMEOUT) when a
+ * read, on whatever thread, waits longer than this many seconds for more bytes; 0 (the default):
+ * the backend's own limit. */
+void ff_store_set_stall(double seconds);
+double ff_store_get_stall(void);
 
 /* Reachability of the store as every thread's calls (and ff_store_ping) found it, read without
  * any request. */
