@@ -171,6 +171,12 @@ def the_status_is_whole_revalidates_and_gzips():
     print(f"  gzipped: {len(body3)} bytes")
 
 
+@check
+def stops_cleanly_on_sigterm():
+    rc = SRV.stop(timeout=60)
+    assert rc == 0, (rc, SRV.read_log()[-3000:])
+
+
 try:
     run_checks()
 finally:

@@ -404,6 +404,13 @@ def many_tiny_files_cost_one_put_each_and_a_status_of_few_listings():
     assert dt < 5, dt  # "within a second" on an idle machine; a busy one gets room
 
 
+@check
+def stops_cleanly_on_sigterm():
+    FP.release()  # stalled requests go on
+    rc = SRV.stop(timeout=60)
+    assert rc == 0, (rc, SRV.read_log()[-3000:])
+
+
 try:
     run_checks()
 finally:
