@@ -99,14 +99,19 @@ void ff_upload_table_free(ff_upload_table *t)
     free(t);
 }
 
-/* The usage entry of sid, held (refs) until usage_put; NULL when out of memory. */
-static usage *usage_get(ff_upload_table *t, const char *sid)
+/* The usage entry of sid, held (refs) until usage_put; NULL when out of memory, or when there is
+ * none and create is 0. */
+static usage *usage_get(ff_upload_table *t, const char *sid, int create)
 {
     double now = ff_store_clock();
     pthread_mutex_lock(&t->lock);
     usage *u = t->head, **pp;
     while (u && strcmp(u->sid, sid))
         u = u->next;
+    if (!u && !create) {
+        pthread_mutex_unlock(&t->lock);
+        return NULL;
+    }
     if (!u) {
         /* Make room first: forget idle sessions, the longest unused first when still too many. */
         for (pp = &t->head; *pp;) {
@@ -246,7 +251,7 @@ enum { RES_OK = 0, RES_BYTES = 1, RES_FILES = 2 };
 static int reserve(ff_http *h, const char *sid, const char *name, uint64_t len, uint64_t *used,
                    ff_err *err)
 {
-    usage *u = usage_get(h->uploads, sid);
+    usage *u = usage_get(h->uploads, sid, 1);
     if (!u) {
         ff_store_fault_set(FF_STORE_FAULT_LOCAL);
         return ff_err_set(err, "out of memory");
@@ -293,7 +298,7 @@ static int reserve(ff_http *h, const char *sid, const char *name, uint64_t len, 
 static void release(ff_http *h, const char *sid, const char *name, uint64_t len, int stored,
                     uint64_t stored_size)
 {
-    usage *u = usage_get(h->uploads, sid);
+    usage *u = usage_get(h->uploads, sid, 0);
     if (!u)
         return;
     pthread_mutex_lock(&u->lock);
@@ -325,7 +330,7 @@ static void release(ff_http *h, const char *sid, const char *name, uint64_t len,
 int ff_upload_presign_check(ff_http *h, const char *sid, const char *name, ff_err *err)
 {
     /* Only what is known already: a presign never waits on the store. */
-    usage *u = usage_get(h->uploads, sid);
+    usage *u = usage_get(h->uploads, sid, 0);
     if (!u)
         return 0;
     int rc = 0;
