@@ -113,9 +113,35 @@ def server_and_remote_seeds(out):
         put(os.path.join(out, "fuzz_remote_json"), body.encode())
 
 
+def s3_xml_seeds(out):
+    """fuzz_s3_xml: a selector byte (0 listing, 1 error, 2 multipart start, 3 completion), then
+    answers of the shapes AWS documents and s3rver writes."""
+    ns = ' xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+    decl = '<?xml version="1.0" encoding="UTF-8"?>\n'
+    item = ("<Contents><Key>temp/s/fits/a&amp;b.fits</Key><LastModified>2024-05-06T07:08:09.000Z"
+            "</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag><Size>5760</Size>"
+            "<StorageClass>STANDARD</StorageClass></Contents>")
+    for body in [decl + f"<ListBucketResult{ns}><Name>b</Name><Prefix>temp/</Prefix><KeyCount>2</KeyCount>"
+                 f"<MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated><NextContinuationToken>1ueGcx/"
+                 f"Tr==</NextContinuationToken>{item}{item}</ListBucketResult>",
+                 f"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>",
+                 f"<ListBucketResult><Contents><Key><![CDATA[a]]></Key><Size>0</Size></Contents></ListBucketResult>"]:
+        put(os.path.join(out, "fuzz_s3_xml"), b"\x00" + body.encode())
+    err = decl + "<Error><Code>NoSuchKey</Code><Message>The resource &lt;k&gt;</Message><Resource>/b/k" \
+                 "</Resource><RequestId>4442587FB7D0A2F9</RequestId></Error>"
+    for sel in (b"\x01", b"\x02", b"\x03", b"\x00"):
+        put(os.path.join(out, "fuzz_s3_xml"), sel + err.encode())
+    put(os.path.join(out, "fuzz_s3_xml"), b"\x02" + (decl + f"<InitiateMultipartUploadResult{ns}><Bucket>b"
+        "</Bucket><Key>k</Key><UploadId>VXBsb2FkIElE</UploadId></InitiateMultipartUploadResult>").encode())
+    put(os.path.join(out, "fuzz_s3_xml"), b"\x03" + ("    \n" + decl + "<CompleteMultipartUploadResult>"
+        "<Location>http://b/k</Location><Bucket>b</Bucket><Key>k</Key><ETag>\"3858f6-9\"</ETag>"
+        "</CompleteMultipartUploadResult>").encode())
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
     server_and_remote_seeds(out)
+    s3_xml_seeds(out)
     tmp = tempfile.mkdtemp(prefix="ff-seeds-")
     try:
         good = fitsgen.write_good(tmp)

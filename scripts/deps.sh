@@ -19,7 +19,7 @@ BUILD_PKGS=(
   make git build-essential cmake pkg-config
   libcfitsio-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
   libyaml-dev libspng-dev zlib1g-dev libopenjp2-7-dev libturbojpeg0-dev liberfa-dev
-  libsqlite3-dev libarchive-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev
+  libsqlite3-dev libarchive-dev libexpat1-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev
   clang libclang-rt-14-dev
 )
 

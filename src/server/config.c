@@ -60,6 +60,9 @@ void ff_server_config_defaults(ff_server_config *c)
     c->shutdown_timeout = 10;
     strcpy(c->clean_cron, "0 4 * * *");
     c->retention_hours = 24;
+    c->session_max_files = 2000;
+    c->store_timeout_ms = 5000;
+    c->store_threads = 8;
     default_web_dir(c->web_dir, sizeof c->web_dir);
 }
 
@@ -152,7 +155,10 @@ int ff_server_config_from_env(ff_server_config *c, ff_err *err)
         env_uint("FITSFLOW_MAX_HEADER_BYTES", 1024, 1 << 20, &c->max_header_bytes, err) ||
         env_uint("FITSFLOW_MIN_UPLOAD_RATE", 0, 1u << 30, &c->min_upload_rate, err) ||
         env_uint("FITSFLOW_SHUTDOWN_TIMEOUT", 0, 3600, &c->shutdown_timeout, err) ||
-        env_uint("FITSFLOW_RETENTION_HOURS", 1, 24 * 365, &c->retention_hours, err))
+        env_uint("FITSFLOW_RETENTION_HOURS", 1, 24 * 365, &c->retention_hours, err) ||
+        env_uint("FITSFLOW_SESSION_MAX_FILES", 1, 1000000, &c->session_max_files, err) ||
+        env_uint("FITSFLOW_STORE_TIMEOUT_MS", 100, 600000, &c->store_timeout_ms, err) ||
+        env_uint("FITSFLOW_STORE_THREADS", 1, 256, &c->store_threads, err))
         return -1;
     /* checked here so that a bad expression is a configuration error (exit 2), not a failed start */
     ff_cron cron;

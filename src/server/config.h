@@ -32,6 +32,10 @@ typedef struct ff_server_config {
     unsigned shutdown_timeout;    /* FITSFLOW_SHUTDOWN_TIMEOUT seconds in-flight requests get (10) */
     char clean_cron[128];         /* FITSFLOW_CLEAN_CRON ("0 4 * * *", UTC) */
     unsigned retention_hours;     /* FITSFLOW_RETENTION_HOURS (24) */
+    unsigned session_max_files;   /* FITSFLOW_SESSION_MAX_FILES uploads per session (2000) */
+    unsigned store_timeout_ms;    /* FITSFLOW_STORE_TIMEOUT_MS: a request's store calls end within
+                                     this long of its arrival (5000) */
+    unsigned store_threads;       /* FITSFLOW_STORE_THREADS doing store work for requests (8) */
     char web_dir[1024];           /* FITSFLOW_WEB_DIR: the browser client served at / (the source
                                      tree's web/, else web/ beside the binary's folder) */
 } ff_server_config;

@@ -300,6 +300,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
+    if (r->offload)
+        return ff_offload_finish(r);
     if (r->upload)
         return ff_upload_data(r, upload_data, upload_data_size);
     if (*upload_data_size) {
@@ -377,6 +379,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     if (r->upload)
         ff_upload_end(r);
+    if (r->offload)
+        ff_offload_end(r);
     double ms = (ff_http_now() - r->t0) * 1000.0;
     int status = r->status;
     if (code != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
@@ -509,7 +513,13 @@ ff_http *ff_http_start(const ff_http_deps *deps, ff_err *err)
         ff_err_set(err, "out of memory");
         goto fail;
     }
-    if (ff_sse_start(h, err) != 0 || ff_pump_hub_start(h, err) != 0)
+    h->sessions = ff_session_cache_new();
+    if (!h->sessions) {
+        ff_err_set(err, "out of memory");
+        goto fail;
+    }
+    if (ff_offload_start(h, err) != 0 || ff_store_probe_start(h, err) != 0 ||
+        ff_sse_start(h, err) != 0 || ff_pump_hub_start(h, err) != 0)
         goto fail;
 
     h->front = ff_front_new(cfg, err);
@@ -534,7 +544,10 @@ fail:
         MHD_stop_daemon(h->mhd_upload);
     ff_front_free(h->front);
     ff_sse_free(h);
+    ff_store_probe_stop(h);
+    ff_offload_free(h);
     ff_pump_hub_free(h);
+    ff_session_cache_free(h->sessions);
     ff_upload_table_free(h->uploads);
     ff_cors_free(h);
     ff_ratelimit_free(h->rl);
@@ -562,13 +575,17 @@ void ff_http_stop(ff_http *h, unsigned timeout_s)
     double until = ff_http_now() + timeout_s;
     while (atomic_load(&h->inflight) > 0 && ff_http_now() < until)
         usleep(20 * 1000);
+    ff_store_probe_stop(h);
+    ff_offload_stop(h); /* queued store work is answered 503; running work ends by its deadline */
     ff_pump_hub_stop(h);
     MHD_stop_daemon(h->mhd);
     if (h->mhd_upload)
         MHD_stop_daemon(h->mhd_upload);
     ff_front_free(h->front);
     ff_sse_free(h);
+    ff_offload_free(h);
     ff_pump_hub_free(h);
+    ff_session_cache_free(h->sessions);
     ff_upload_table_free(h->uploads);
     ff_cors_free(h);
     ff_ratelimit_free(h->rl);

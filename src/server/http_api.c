@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/rand.h>
 
 #include "core/log.h"
 #include "pipeline/session.h"
+#include "pipeline/session_view.h"
 
 static int needs_json_escape(const char *s)
 {
@@ -40,6 +42,8 @@ enum MHD_Result ff_api_trigger(ff_req *r)
             ct = "";
         if (!ff_http_content_type_ok(ct))
             return ff_http_send_error(r, 400, "contentType must be printable ASCII of at most 200 bytes");
+        if (ff_upload_presign_check(h, sid, name, &err) != 0)
+            return ff_http_send_error(r, 413, "%s", err.msg);
         char key[FF_STORE_KEY_MAX + 1], url[FF_STORE_KEY_MAX + 1024];
         snprintf(key, sizeof key, "temp/%s/fits/%s", sid, name);
         int64_t expires = (int64_t)time(NULL) + h->cfg->presign_ttl;
@@ -91,28 +95,135 @@ enum MHD_Result ff_api_new_session(ff_req *r)
                                                (json_int_t)c->presign_ttl));
 }
 
-enum MHD_Result ff_api_session_status(ff_req *r, const char *sid)
+/* GET /api/sessions/S: the session's view (session_cache.c) answers from memory while it is
+ * fresh; otherwise a store thread refreshes it (a few listings and the objects that changed) and
+ * the answer follows. Never a store call on the HTTP thread. */
+#define STATUS_MIN_AGE 0.2 /* seconds: written to since, but refreshed this recently: as it is */
+#define STATUS_MAX_AGE 1.0 /* seconds: older than this, look again (writes by other processes) */
+
+typedef struct status_job {
+    ff_http *h;
+    ff_session_view *v;
+    char sid[FF_SESSION_ID_MAX + 1];
+    int rc;
+    ff_err err;
+    ff_store_fault fault;
+} status_job;
+
+static void blob_free(void *cls)
 {
-    ff_err err = {0};
-    char *json = NULL;
-    int rc = ff_session_status_json(r->h->d.store, sid, &json, &err);
-    if (rc < 0)
-        return ff_http_send_error(r, 500, "cannot read the session: %s", err.msg);
-    if (rc == 1) {
-        free(json);
+    ff_session_blob_unref(cls);
+}
+
+/* 1 when an Accept-Encoding header accepts gzip: a "gzip" (or "*") token without q=0. */
+static int accepts_gzip(const char *ae)
+{
+    while (ae && *ae) {
+        ae += strspn(ae, " \t,");
+        size_t n = strcspn(ae, ",");
+        size_t t = strcspn(ae, " \t;,");
+        if ((t == 4 && !strncasecmp(ae, "gzip", 4)) || (t == 1 && ae[0] == '*')) {
+            char item[64];
+            snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), ae);
+            const char *q = strstr(item, "q=");
+            return !q || strtod(q + 2, NULL) > 0;
+        }
+        ae += n;
+    }
+    return 0;
+}
+
+/* Sends the blob (takes the reference): 304 when the client holds these bytes already, gzip when
+ * it takes it. Cache-Control no-cache (not no-store): a browser polling the status revalidates
+ * with If-None-Match and gets an empty 304 while nothing changed. */
+static enum MHD_Result send_status_blob(ff_req *r, ff_session_blob *b, const char *sid)
+{
+    if (b->empty) {
+        ff_session_blob_unref(b);
         return ff_http_send_error(r, 404, "session %s has no uploads or outputs", sid);
     }
-    enum MHD_Result res;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+    const char *inm = ff_req_header(r, "If-None-Match");
+    struct MHD_Response *resp;
+    unsigned status = 200;
+    int gz = 0;
+    if (inm && ff_http_etag_match(inm, b->etag)) {
+        status = 304;
+        resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    } else {
+        gz = b->gz && accepts_gzip(ff_req_header(r, "Accept-Encoding"));
+        size_t len = gz ? b->gz_len : b->len;
+        ff_session_blob_ref(b);
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(len, gz ? b->gz : b->json,
+                                                                      blob_free, b);
+        if (!resp)
+            ff_session_blob_unref(b);
+        else
+            atomic_store(&r->bytes_out, len);
+    }
     if (!resp) {
-        free(json);
+        ff_session_blob_unref(b);
         return MHD_NO;
     }
-    atomic_store(&r->bytes_out, strlen(json));
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    res = ff_http_send(r, 200, resp);
-    return res;
+    MHD_add_response_header(resp, "ETag", b->etag);
+    if (status == 200) {
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        if (gz)
+            MHD_add_response_header(resp, "Content-Encoding", "gzip");
+    }
+    if (b->gz)
+        MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    ff_session_blob_unref(b);
+    return ff_http_send(r, status, resp);
+}
+
+static void status_work(void *ctx)
+{
+    status_job *j = ctx;
+    j->rc = ff_session_view_refresh(j->v, j->h->d.store, &j->err);
+    j->fault = j->rc ? ff_store_last_fault() : FF_STORE_FAULT_NONE;
+}
+
+static enum MHD_Result status_done(ff_req *r, void *ctx)
+{
+    status_job *j = ctx;
+    if (j->rc != 0)
+        return ff_http_send_store_error(r, "cannot read the session", j->fault, &j->err);
+    ff_session_blob *b = ff_session_view_status(j->v);
+    if (!b)
+        return ff_http_send_error(r, 500, "out of memory");
+    return send_status_blob(r, b, j->sid);
+}
+
+static void status_free(void *ctx)
+{
+    status_job *j = ctx;
+    ff_session_cache_release(j->h->sessions, j->v);
+    free(j);
+}
+
+enum MHD_Result ff_api_session_status(ff_req *r, const char *sid)
+{
+    ff_http *h = r->h;
+    ff_session_view *v = ff_session_cache_get(h->sessions, sid);
+    if (!v)
+        return ff_http_send_error(r, 503, "out of memory; try again");
+    if (!ff_session_cache_claim(h->sessions, v, STATUS_MIN_AGE, STATUS_MAX_AGE)) {
+        ff_session_blob *b = ff_session_view_status(v);
+        if (b) {
+            ff_session_cache_release(h->sessions, v);
+            return send_status_blob(r, b, sid);
+        }
+    }
+    status_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        ff_session_cache_release(h->sessions, v);
+        return ff_http_send_error(r, 503, "out of memory; try again");
+    }
+    j->h = h;
+    j->v = v;
+    snprintf(j->sid, sizeof j->sid, "%s", sid);
+    return ff_offload_request(r, status_work, status_done, j, status_free);
 }
 
 enum MHD_Result ff_api_config(ff_req *r)
@@ -126,13 +237,19 @@ enum MHD_Result ff_api_config(ff_req *r)
                                                "version", FF_VERSION));
 }
 
+/* Never waits on the store: its reachability is what the last calls and the probe found
+ * (health.c). An unreachable store makes the status "degraded", still with 200: the page,
+ * presigns and everything else that needs no store keep working. */
 enum MHD_Result ff_api_healthz(ff_req *r)
 {
     int pending = 0, running = 0;
     if (ff_queue_counts(r->h->d.queue, &pending, &running) != 0)
         return ff_http_send_error(r, 503, "the job queue cannot be read");
-    return ff_http_send_json(r, 200, json_pack("{s:s,s:i,s:i}", "status", "ok", "queue_pending", pending,
-                                               "queue_running", running));
+    json_t *j = json_pack("{s:s,s:i,s:i}", "status", "ok", "queue_pending", pending, "queue_running",
+                          running);
+    if (j && !ff_store_probe_json(r->h, j))
+        json_object_set_new(j, "status", json_string("degraded"));
+    return ff_http_send_json(r, 200, j);
 }
 
 enum MHD_Result ff_api_metrics(ff_req *r)
@@ -184,15 +301,37 @@ enum MHD_Result ff_api_index(ff_req *r)
                                                "routes", routes));
 }
 
-enum MHD_Result ff_api_daily_video_latest(ff_req *r)
+typedef struct latest_job {
+    ff_store *store;
+    char *text;
+    int rc;
+    ff_err err;
+    ff_store_fault fault;
+} latest_job;
+
+static void latest_work(void *ctx)
 {
-    char *text = NULL;
-    ff_err err = {0};
-    int rc = ff_daily_video_latest(r->h->d.store, &text, &err);
-    if (rc == 1)
+    latest_job *j = ctx;
+    j->rc = ff_daily_video_latest(j->store, &j->text, &j->err);
+    j->fault = j->rc < 0 ? ff_store_last_fault() : FF_STORE_FAULT_NONE;
+}
+
+static void latest_free(void *ctx)
+{
+    latest_job *j = ctx;
+    free(j->text);
+    free(j);
+}
+
+static enum MHD_Result latest_done(ff_req *r, void *ctx)
+{
+    latest_job *job = ctx;
+    if (job->rc == 1)
         return ff_http_send_error(r, 404, "no daily movie has been built yet");
-    if (rc != 0)
-        return ff_http_send_error(r, 500, "cannot look for the daily movie: %s", err.msg);
+    if (job->rc != 0)
+        return ff_http_send_store_error(r, "cannot look for the daily movie", job->fault, &job->err);
+    char *text = job->text;
+    job->text = NULL;
     json_error_t je;
     json_t *j = json_loads(text, 0, &je);
     free(text);
@@ -205,4 +344,13 @@ enum MHD_Result ff_api_daily_video_latest(ff_req *r)
         json_object_set_new(j, "url", json_string(url));
     }
     return ff_http_send_json(r, 200, j);
+}
+
+enum MHD_Result ff_api_daily_video_latest(ff_req *r)
+{
+    latest_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return ff_http_send_error(r, 503, "out of memory; try again");
+    j->store = r->h->d.store;
+    return ff_offload_request(r, latest_work, latest_done, j, latest_free);
 }

@@ -17,6 +17,8 @@ typedef struct ff_sse_hub ff_sse_hub;
 typedef struct ff_pump_hub ff_pump_hub;
 typedef struct ff_pump ff_pump;
 typedef struct ff_front ff_front;
+typedef struct ff_offload ff_offload;
+typedef struct ff_session_cache ff_session_cache;
 
 #define FF_HTTP_MAX_SMALL_BODY (64 * 1024) /* bodies of requests other than uploads */
 #define FF_HTTP_DRAIN_MAX (8u << 20) /* bodies read and dropped to answer a refusal cleanly */
@@ -44,6 +46,9 @@ struct ff_http {
     ff_upload_table *uploads;
     ff_sse_hub *sse;
     ff_pump_hub *pumps;
+    ff_offload *offload;           /* store work for requests (offload.c) */
+    ff_session_cache *sessions;    /* session views kept warm (session_cache.c) */
+    struct ff_store_probe *probe;  /* the store's reachability for /healthz (health.c) */
     atomic_int inflight;
     atomic_int stopping;
     unsigned port;
@@ -67,6 +72,8 @@ typedef struct ff_req {
     char client[64];
     /* upload.c's state while a PUT body streams in */
     struct ff_upload *upload;
+    /* offload.c's job while the request waits for store work (the connection is suspended) */
+    struct ff_offload_job *offload;
 } ff_req;
 
 double ff_http_now(void); /* monotonic seconds */
@@ -110,6 +117,10 @@ void ff_upload_table_free(ff_upload_table *t);
 enum MHD_Result ff_upload_begin(ff_req *r, const char *key);
 enum MHD_Result ff_upload_data(ff_req *r, const char *data, size_t *size);
 void ff_upload_end(ff_req *r); /* request over (completed or cut short) */
+/* For a presign: -1 with a reason when this server already knows that session sid holds
+ * FITSFLOW_SESSION_MAX_FILES files and name is not one of them; 0 otherwise (also when it does
+ * not know: the PUT checks). Never calls the store. */
+int ff_upload_presign_check(ff_http *h, const char *sid, const char *name, ff_err *err);
 /* Splits an upload key, which must be exactly temp/{sid}/fits/{name} with a valid store key and
  * session id: 0 with sid copied (sidcap bytes) and *name pointing into key, or -1 with err. The
  * name itself is not checked here (ff_upload_name_valid). */
@@ -164,6 +175,54 @@ void ff_front_stats(ff_front *f, ff_front_counts *out);
 
 /* archive.c */
 enum MHD_Result ff_archive_zip(ff_req *r, const char *sid);
+
+/* offload.c: store work off the HTTP threads (see the file). */
+int ff_offload_start(ff_http *h, ff_err *err);
+void ff_offload_stop(ff_http *h); /* before the daemons stop: queued requests get 503 */
+void ff_offload_free(ff_http *h);
+double ff_offload_timeout(const ff_http *h); /* FITSFLOW_STORE_TIMEOUT_MS in seconds */
+/* Suspends r's connection and runs work(ctx) on a store thread under the store deadline (the
+ * request's arrival + FITSFLOW_STORE_TIMEOUT_MS); then done(r, ctx) sends the answer on the HTTP
+ * thread. When the work cannot start in time (queue full, deadline passed in the queue, server
+ * stopping) done is not called and the client gets 503 with Retry-After. ctx_free(ctx) runs once
+ * in every case. Call from a route handler only, and return what it returns. */
+enum MHD_Result ff_offload_request(ff_req *r, void (*work)(void *ctx),
+                                   enum MHD_Result (*done)(ff_req *r, void *ctx), void *ctx,
+                                   void (*ctx_free)(void *ctx));
+/* http.c: the handler runs again for an offloaded request (ff_offload_finish), or the request
+ * ended before it could (ff_offload_end). */
+enum MHD_Result ff_offload_finish(ff_req *r);
+void ff_offload_end(ff_req *r);
+/* A background task on a store thread (its store deadline: now + the timeout); ctx_free(ctx)
+ * runs after it, or instead of it when the server stops first. 0 queued; -1 not (queue full,
+ * stopping): the caller still owns ctx. */
+int ff_offload_task(ff_http *h, void (*fn)(void *ctx), void *ctx, void (*ctx_free)(void *ctx));
+/* The answer for a failed store call, by the fault the work recorded: 504 (timeout) and 503
+ * (unreachable, 5xx) with Retry-After, 502 (the store refused), 507 (full), 500 (local). */
+enum MHD_Result ff_http_send_store_error(ff_req *r, const char *what, ff_store_fault f,
+                                         const ff_err *err);
+
+/* session_cache.c: shared, incrementally refreshed session views (pipeline/session_view.h). */
+ff_session_cache *ff_session_cache_new(void);
+void ff_session_cache_free(ff_session_cache *c);
+/* The view of sid (made when missing), held until ff_session_cache_release. NULL: no memory. */
+struct ff_session_view *ff_session_cache_get(ff_session_cache *c, const char *sid);
+void ff_session_cache_release(ff_session_cache *c, struct ff_session_view *v);
+/* This process wrote to session sid (a log, an upload): its next reader refreshes. */
+void ff_session_cache_touch(ff_session_cache *c, const char *sid);
+/* 1 when the caller should refresh v now: never refreshed, older than max_age seconds, or
+ * written to since and at least min_age old. Claims the write (the next caller sees none). */
+int ff_session_cache_claim(ff_session_cache *c, struct ff_session_view *v, double min_age,
+                           double max_age);
+/* Marks a background refresh of v as queued (start 1: 1 when it was not already) or over. */
+int ff_session_cache_background(ff_session_cache *c, struct ff_session_view *v, int start);
+
+/* health.c: the store's reachability, probed in the background for /healthz. */
+int ff_store_probe_start(ff_http *h, ff_err *err);
+void ff_store_probe_stop(ff_http *h);
+/* Adds {"store": {...}} to a health answer, without any store call. Returns 1 when the store is
+ * reachable (or never failed), 0 when its last exchange failed. */
+int ff_store_probe_json(ff_http *h, json_t *out);
 
 /* Pure helpers (http_util.c), unit-tested. */
 typedef struct ff_range {

@@ -14,15 +14,15 @@ static const char *skip_ws(const char *p)
     return p;
 }
 
-/* Reads up to 19 digits; returns the end or NULL when there are none or too many. */
+/* Reads a number; one too large for 64 bits reads as UINT64_MAX (a range starting there is past
+ * any object: 416, as S3 answers, not a whole 200). Returns the end, or NULL without digits. */
 static const char *read_u64(const char *p, uint64_t *v)
 {
     const char *s = p;
     uint64_t x = 0;
     while (*p >= '0' && *p <= '9') {
-        if (p - s >= 19)
-            return NULL;
-        x = x * 10 + (uint64_t)(*p - '0');
+        uint64_t d = (uint64_t)(*p - '0');
+        x = x > (UINT64_MAX - d) / 10 ? UINT64_MAX : x * 10 + d;
         p++;
     }
     if (p == s)

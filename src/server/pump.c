@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct ff_pump_hub {
     pthread_mutex_t lock;   /* taken before any pump's lock */
@@ -142,6 +143,19 @@ static size_t take(ff_pump *p, char *out, size_t max)
     return n;
 }
 
+/* A body that failed must not look finished to any client: chunked clients miss the final chunk,
+ * but an HTTP/1.0 client (or a proxy speaking it) reads to the close. Closing with a reset (no
+ * lingering) makes the end an error for them too. */
+static void reset_on_close(ff_pump *p)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(p->r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) {
+        struct linger lg = {1, 0};
+        setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+}
+
 static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
 {
     (void)pos;
@@ -159,6 +173,8 @@ static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
     } else if (p->done && !p->failed) {
         rc = MHD_CONTENT_READER_END_OF_STREAM;
     } else if (p->done || p->cancelled || hub->stopping) {
+        if (p->done && p->failed)
+            reset_on_close(p);
         rc = MHD_CONTENT_READER_END_WITH_ERROR;
     } else {
         p->suspended = 1;

@@ -51,11 +51,17 @@ enum MHD_Result ff_static_serve(ff_req *r, const char *key)
         return ff_http_send_error(r, 400, "bad object path: %s", err.msg);
     if (kl == 0 || key[kl - 1] == '/')
         return ff_http_send_error(r, 404, "no object at /%s (folders are not listed)", key);
-    /* Hidden names are the store's own (temporaries, markers): never served. */
+    /* Hidden names are the store's own (temporaries, markers): never served. Nor is a session's
+     * per-file state (temp/S/state/): it is how processing resumes, not an output. */
     for (const char *p = key; p; p = strchr(p, '/')) {
         if (*p == '/')
             p++;
         if (*p == '.')
+            return ff_http_send_error(r, 404, "no object at /%s", key);
+    }
+    if (!strncmp(key, "temp/", 5)) {
+        const char *slash = strchr(key + 5, '/');
+        if (slash && !strncmp(slash, "/state/", 7))
             return ff_http_send_error(r, 404, "no object at /%s", key);
     }
     char *path = ff_store_local_path(h->d.store, key);
@@ -87,31 +93,97 @@ enum MHD_Result ff_static_serve_web(ff_req *r, const char *rel)
     return serve_file(r, path, rel);
 }
 
-/* What the request asks of an object with these validators: 304, 416, or (after the
- * conditional and range headers) the bytes *range, partial when *partial. */
-enum want { WANT_NOT_MODIFIED, WANT_UNSATISFIABLE, WANT_BODY };
+/* The request headers that decide what an answer holds, copied so that they can be judged off
+ * the HTTP thread. */
+typedef struct conds {
+    char *if_match, *if_unmodified_since, *if_none_match, *if_modified_since, *range, *if_range;
+} conds;
 
-static enum want evaluate(ff_req *r, const char *etag, const char *lastmod, time_t mtime,
+static char *dup_header(ff_req *r, const char *name)
+{
+    const char *v = ff_req_header(r, name);
+    return v ? strdup(v) : NULL;
+}
+
+/* Copies the headers; 0, or -1 when out of memory (conds_free still needed). */
+static int conds_from(ff_req *r, conds *c)
+{
+    static const char *const names[] = {"If-Match", "If-Unmodified-Since", "If-None-Match",
+                                         "If-Modified-Since", "Range", "If-Range"};
+    char **slots[] = {&c->if_match, &c->if_unmodified_since, &c->if_none_match,
+                      &c->if_modified_since, &c->range, &c->if_range};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        *slots[i] = dup_header(r, names[i]);
+        if (!*slots[i] && ff_req_header(r, names[i]))
+            rc = -1;
+    }
+    return rc;
+}
+
+static void conds_free(conds *c)
+{
+    free(c->if_match);
+    free(c->if_unmodified_since);
+    free(c->if_none_match);
+    free(c->if_modified_since);
+    free(c->range);
+    free(c->if_range);
+}
+
+/* 1 when an If-Match list holds etag by strong comparison ("*" holds any). */
+static int strong_match(const char *list, const char *etag)
+{
+    if (!strncmp(etag, "W/", 2))
+        return 0;
+    size_t el = strlen(etag);
+    for (const char *p = list; *p;) {
+        p += strspn(p, " \t,");
+        if (!*p)
+            break;
+        if (*p == '*')
+            return 1;
+        size_t n = strcspn(p, ",");
+        size_t t = n;
+        while (t && (p[t - 1] == ' ' || p[t - 1] == '\t'))
+            t--;
+        if (t == el && !memcmp(p, etag, el))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+/* What the request asks of an object with these validators: 412, 304, 416, or (after the
+ * conditional and range headers) the bytes *range, partial when *partial. The order is RFC 9110's
+ * (section 13.2.2), as S3 answers: If-Match (else If-Unmodified-Since) first, then If-None-Match
+ * (else If-Modified-Since), then Range with If-Range. */
+enum want { WANT_PRECONDITION_FAILED, WANT_NOT_MODIFIED, WANT_UNSATISFIABLE, WANT_BODY };
+
+static enum want evaluate(const conds *c, const char *etag, const char *lastmod, time_t mtime,
                           uint64_t size, ff_range *range, int *partial)
 {
-    /* Conditional requests: If-None-Match wins over If-Modified-Since. */
-    const char *inm = ff_req_header(r, "If-None-Match");
-    const char *ims = ff_req_header(r, "If-Modified-Since");
+    if (c->if_match) {
+        if (!strong_match(c->if_match, etag))
+            return WANT_PRECONDITION_FAILED;
+    } else if (c->if_unmodified_since) {
+        time_t since = ff_http_parse_date(c->if_unmodified_since);
+        if (since >= 0 && mtime > since)
+            return WANT_PRECONDITION_FAILED;
+    }
     int not_modified = 0;
-    if (inm) {
-        not_modified = ff_http_etag_match(inm, etag);
-    } else if (ims) {
-        time_t since = ff_http_parse_date(ims);
+    if (c->if_none_match) {
+        not_modified = ff_http_etag_match(c->if_none_match, etag);
+    } else if (c->if_modified_since) {
+        time_t since = ff_http_parse_date(c->if_modified_since);
         not_modified = since >= 0 && mtime <= since;
     }
     if (not_modified)
         return WANT_NOT_MODIFIED;
     *range = (ff_range){0, size};
     int rk = 1;
-    const char *rh = ff_req_header(r, "Range");
-    const char *ifr = ff_req_header(r, "If-Range");
-    if (rh && (!ifr || !strcmp(ifr, etag) || !strcmp(ifr, lastmod)))
-        rk = ff_http_parse_range(rh, size, range);
+    if (c->range && (!c->if_range || !strcmp(c->if_range, etag) || !strcmp(c->if_range, lastmod)))
+        rk = ff_http_parse_range(c->range, size, range);
     if (rk == 2)
         return WANT_UNSATISFIABLE;
     if (rk != 0) {
@@ -122,6 +194,11 @@ static enum want evaluate(ff_req *r, const char *etag, const char *lastmod, time
     return WANT_BODY;
 }
 
+static enum MHD_Result send_precondition_failed(ff_req *r, const char *etag, const char *lastmod,
+                                                const char *key);
+static enum MHD_Result send_unsatisfiable(ff_req *r, const char *etag, const char *lastmod,
+                                          const char *key, uint64_t size);
+
 static enum MHD_Result send_not_modified(ff_req *r, const char *etag, const char *lastmod, const char *key)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -129,6 +206,32 @@ static enum MHD_Result send_not_modified(ff_req *r, const char *etag, const char
         return MHD_NO;
     validators(resp, etag, lastmod, key);
     return ff_http_send(r, 304, resp);
+}
+
+static enum MHD_Result send_precondition_failed(ff_req *r, const char *etag, const char *lastmod,
+                                                const char *key)
+{
+    const char *body = "{\"error\":\"precondition failed: the object does not match If-Match or "
+                       "If-Unmodified-Since\"}";
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                                MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    atomic_store(&r->bytes_out, strlen(body));
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    validators(resp, etag, lastmod, key);
+    return ff_http_send(r, 412, resp);
+}
+
+/* The answer evaluate() chose, when it is not the body. */
+static enum MHD_Result send_no_body(ff_req *r, enum want w, const char *etag, const char *lastmod,
+                                    const char *key, uint64_t size)
+{
+    if (w == WANT_PRECONDITION_FAILED)
+        return send_precondition_failed(r, etag, lastmod, key);
+    if (w == WANT_NOT_MODIFIED)
+        return send_not_modified(r, etag, lastmod, key);
+    return send_unsatisfiable(r, etag, lastmod, key, size);
 }
 
 static enum MHD_Result send_unsatisfiable(ff_req *r, const char *etag, const char *lastmod,
@@ -182,11 +285,17 @@ static enum MHD_Result serve_file(ff_req *r, const char *path, const char *key)
     uint64_t size = (uint64_t)st.st_size;
     ff_range range;
     int partial = 0;
-    enum want w = evaluate(r, etag, lastmod, st.st_mtim.tv_sec, size, &range, &partial);
+    conds c = {0};
+    if (conds_from(r, &c) != 0) {
+        conds_free(&c);
+        close(fd);
+        return MHD_NO;
+    }
+    enum want w = evaluate(&c, etag, lastmod, st.st_mtim.tv_sec, size, &range, &partial);
+    conds_free(&c);
     if (w != WANT_BODY) {
         close(fd);
-        return w == WANT_NOT_MODIFIED ? send_not_modified(r, etag, lastmod, key)
-                                      : send_unsatisfiable(r, etag, lastmod, key, size);
+        return send_no_body(r, w, etag, lastmod, key, size);
     }
     struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(range.len, fd, range.start);
     if (!resp) {
@@ -238,75 +347,129 @@ static ssize_t no_body(void *cls, uint64_t pos, char *out, size_t max)
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-/* GET or HEAD of key from a store that has no local files. Validators come from the store (its
- * etag); the bytes from one ranged read whose object must still carry that etag. */
-static enum MHD_Result serve_object(ff_req *r, const char *key)
+/* GET or HEAD of key from a store that has no local files, on a store thread (offload.c): the
+ * validators come from the store (its etag); the bytes from one ranged read whose object must
+ * still carry that etag. */
+typedef struct object_job {
+    char key[FF_STORE_KEY_MAX + 1];
+    ff_store *store;
+    int head;
+    conds c;
+    /* the outcome */
+    int rc;                 /* 0 found, 1 absent, -1 failed, 2 kept changing */
+    enum want w;
+    ff_store_stat st;
+    char lastmod[40];
+    ff_range range;
+    int partial;
+    ff_store_reader *rd;    /* for a body */
+    ff_err err;
+    ff_store_fault fault;
+} object_job;
+
+static void object_work(void *ctx)
 {
-    ff_store *store = r->h->d.store;
-    ff_err err = {0};
+    object_job *j = ctx;
+    ff_store *store = j->store;
     /* A plain GET needs one request to the store (the read gives the validators); conditions,
      * ranges and HEAD need the object's description first. */
-    int describe = r->method == FF_M_HEAD || ff_req_header(r, "Range") ||
-                   ff_req_header(r, "If-None-Match") || ff_req_header(r, "If-Modified-Since");
+    int describe = j->head || j->c.range || j->c.if_none_match || j->c.if_modified_since ||
+                   j->c.if_match || j->c.if_unmodified_since;
+    j->rc = 2;
     for (int attempt = 0; attempt < 3; attempt++) {
-        ff_store_stat st, rst;
-        ff_store_reader *rd = NULL;
+        ff_store_stat rst;
         int rc;
-        if (describe) {
-            rc = ff_store_stat_key(store, key, &st, &err);
-        } else {
-            rc = ff_store_reader_open(store, key, 0, FF_STORE_TO_END, &st, &rd, &err);
-        }
-        if (rc == 1)
-            return ff_http_send_error(r, 404, "no object at /%s", key);
+        if (describe)
+            rc = ff_store_stat_key(store, j->key, &j->st, &j->err);
+        else
+            rc = ff_store_reader_open(store, j->key, 0, FF_STORE_TO_END, &j->st, &j->rd, &j->err);
         if (rc != 0) {
-            ff_log(FF_LOG_ERROR, NULL, key, "cannot read an object from the store: %s", err.msg);
-            return ff_http_send_error(r, 502, "cannot read the object from the store: %s", err.msg);
+            j->rc = rc;
+            j->fault = rc < 0 ? ff_store_last_fault() : FF_STORE_FAULT_NONE;
+            return;
         }
-        char lastmod[40];
-        ff_http_format_date(st.mtime, lastmod, sizeof lastmod);
-        ff_range range;
-        int partial = 0;
-        enum want w = evaluate(r, st.etag, lastmod, st.mtime, st.size, &range, &partial);
-        if (w != WANT_BODY) {
-            ff_store_reader_close(rd);
-            return w == WANT_NOT_MODIFIED ? send_not_modified(r, st.etag, lastmod, key)
-                                          : send_unsatisfiable(r, st.etag, lastmod, key, st.size);
+        ff_http_format_date(j->st.mtime, j->lastmod, sizeof j->lastmod);
+        j->w = evaluate(&j->c, j->st.etag, j->lastmod, j->st.mtime, j->st.size, &j->range, &j->partial);
+        if (j->w != WANT_BODY || j->head) {
+            ff_store_reader_close(j->rd);
+            j->rd = NULL;
+            j->rc = 0;
+            return;
         }
-        if (r->method == FF_M_HEAD) {
-            struct MHD_Response *resp = MHD_create_response_from_callback(range.len, 1024, no_body, NULL, NULL);
-            if (!resp)
-                return MHD_NO;
-            return send_body(r, resp, st.etag, lastmod, key, &range, partial, st.size);
-        }
-        if (!rd) {
-            uint64_t len = range.start + range.len == st.size ? FF_STORE_TO_END : range.len;
-            rc = ff_store_reader_open(store, key, range.start, len, &rst, &rd, &err);
+        if (!j->rd) {
+            uint64_t len = j->range.start + j->range.len == j->st.size ? FF_STORE_TO_END : j->range.len;
+            rc = ff_store_reader_open(store, j->key, j->range.start, len, &rst, &j->rd, &j->err);
             if (rc == 1)
                 continue; /* deleted meanwhile: look again (a rerun may be replacing it) */
             if (rc != 0) {
-                ff_log(FF_LOG_ERROR, NULL, key, "cannot read an object from the store: %s", err.msg);
-                return ff_http_send_error(r, 502, "cannot read the object from the store: %s", err.msg);
+                j->rc = -1;
+                j->fault = ff_store_last_fault();
+                return;
             }
             /* Replaced between the two requests: the validators would not describe the bytes. */
-            if (strcmp(rst.etag, st.etag) || rst.size != st.size ||
-                ff_store_reader_left(rd) != range.len) {
-                ff_store_reader_close(rd);
+            if (strcmp(rst.etag, j->st.etag) || rst.size != j->st.size ||
+                ff_store_reader_left(j->rd) != j->range.len) {
+                ff_store_reader_close(j->rd);
+                j->rd = NULL;
                 continue;
             }
         }
-        object_body *b = calloc(1, sizeof *b);
-        if (!b) {
-            ff_store_reader_close(rd);
-            return MHD_NO;
-        }
-        b->rd = rd;
-        snprintf(b->key, sizeof b->key, "%s", key);
-        struct MHD_Response *resp = ff_pump_response(r, range.len, OBJECT_RING, send_object_bytes, b,
-                                                     object_body_free);
+        j->rc = 0;
+        return;
+    }
+}
+
+static void object_job_free(void *ctx)
+{
+    object_job *j = ctx;
+    ff_store_reader_close(j->rd);
+    conds_free(&j->c);
+    free(j);
+}
+
+static enum MHD_Result object_done(ff_req *r, void *ctx)
+{
+    object_job *j = ctx;
+    if (j->rc == 1)
+        return ff_http_send_error(r, 404, "no object at /%s", j->key);
+    if (j->rc == 2)
+        return ff_http_send_error(r, 503, "/%s keeps changing while it is read; try again", j->key);
+    if (j->rc != 0) {
+        ff_log(FF_LOG_ERROR, NULL, j->key, "cannot read an object from the store: %s", j->err.msg);
+        return ff_http_send_store_error(r, "cannot read the object from the store", j->fault, &j->err);
+    }
+    if (j->w != WANT_BODY)
+        return send_no_body(r, j->w, j->st.etag, j->lastmod, j->key, j->st.size);
+    if (j->head) {
+        struct MHD_Response *resp = MHD_create_response_from_callback(j->range.len, 1024, no_body, NULL, NULL);
         if (!resp)
             return MHD_NO;
-        return send_body(r, resp, st.etag, lastmod, key, &range, partial, st.size);
+        return send_body(r, resp, j->st.etag, j->lastmod, j->key, &j->range, j->partial, j->st.size);
     }
-    return ff_http_send_error(r, 503, "/%s keeps changing while it is read; try again", key);
+    object_body *b = calloc(1, sizeof *b);
+    if (!b)
+        return MHD_NO;
+    b->rd = j->rd;
+    j->rd = NULL;
+    snprintf(b->key, sizeof b->key, "%s", j->key);
+    struct MHD_Response *resp = ff_pump_response(r, j->range.len, OBJECT_RING, send_object_bytes, b,
+                                                 object_body_free);
+    if (!resp)
+        return ff_http_send_error(r, 503, "the server is stopping or out of memory; try again");
+    return send_body(r, resp, j->st.etag, j->lastmod, j->key, &j->range, j->partial, j->st.size);
+}
+
+static enum MHD_Result serve_object(ff_req *r, const char *key)
+{
+    object_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return MHD_NO;
+    snprintf(j->key, sizeof j->key, "%s", key);
+    j->store = r->h->d.store;
+    j->head = r->method == FF_M_HEAD;
+    if (conds_from(r, &j->c) != 0) {
+        object_job_free(j);
+        return MHD_NO;
+    }
+    return ff_offload_request(r, object_work, object_done, j, object_job_free);
 }

@@ -265,6 +265,13 @@ int ff_s3_http_setup(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, 
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    double dl = ff_store_get_deadline();
+    if (dl > 0) {
+        double left = dl - ff_store_clock();
+        long ms = left > 0.001 ? (long)(left * 1000) + 1 : 1;
+        if (ms < 10000)
+            curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, ms);
+    }
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     const char *ca = ff_aws_ca_bundle();
     if (ca && !strcmp(t->scheme, "https"))
@@ -282,6 +289,39 @@ out:
     return rc;
 }
 
+int ff_s3_http_timeouts(CURL *curl, size_t body_len, ff_err *err)
+{
+    double dl = ff_store_get_deadline();
+    if (dl <= 0)
+        return 0;
+    double left = dl - ff_store_clock();
+    if (left <= 0.001) {
+        ff_store_fault_set(FF_STORE_FAULT_TIMEOUT);
+        return ff_err_set(err, "the store did not answer in time (deadline passed)");
+    }
+    long ms = (long)(left * 1000) + 1;
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, ms);
+    if (body_len > (1u << 20)) {
+        long s = ms / 1000 > 0 ? ms / 1000 : 1;
+        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, s);
+    } else {
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, ms);
+    }
+    return 0;
+}
+
+int ff_s3_curl_fail(ff_err *err, const ff_s3_target *t, CURLcode cc)
+{
+    if (cc == CURLE_OPERATION_TIMEDOUT) {
+        ff_store_fault_set(FF_STORE_FAULT_TIMEOUT);
+        return ff_err_set(err, "S3 at %s://%s did not answer in time: %s", t->scheme, t->url_host,
+                          curl_easy_strerror(cc));
+    }
+    ff_store_fault_set(FF_STORE_FAULT_UNAVAILABLE);
+    return ff_err_set(err, "cannot reach S3 at %s://%s: %s", t->scheme, t->url_host,
+                      curl_easy_strerror(cc));
+}
+
 static int one_try(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff_s3_resp *resp,
                    int *retry, ff_err *err)
 {
@@ -294,7 +334,8 @@ static int one_try(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff
         ff_err_set(err, "out of memory");
         goto out;
     }
-    if (ff_s3_http_setup(h, t, c, curl, &hl, err) != 0)
+    if (ff_s3_http_setup(h, t, c, curl, &hl, err) != 0 ||
+        ff_s3_http_timeouts(curl, c->body ? c->body_len : 0, err) != 0)
         goto out;
 
     xfer x = {.body = c->body, .body_len = c->body ? c->body_len : 0, .resp = resp,
@@ -318,19 +359,18 @@ static int one_try(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, ff
     }
     CURLcode cc = curl_easy_perform(curl);
     if (x.too_big) {
+        ff_store_fault_set(FF_STORE_FAULT_REMOTE);
         ff_err_set(err, "S3 answer for '%.200s' is larger than the %zu bytes allowed",
                    c->key ? c->key : t->bucket, x.max);
         goto out;
     }
     if (cc != CURLE_OK) {
         *retry = 1;
-        ff_err_set(err, "cannot reach S3 at %s://%s: %s", t->scheme, t->url_host,
-                   curl_easy_strerror(cc));
-        ff_err_set_kind(err, FF_ERR_TRANSIENT);
+        ff_s3_curl_fail(err, t, cc);
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (resp->status >= 500 || resp->status == 429)
+    if (ff_s3_status_transient(resp->status))
         *retry = 1;
     rc = 0;
 out:
@@ -354,153 +394,29 @@ int ff_s3_http_call(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, f
                 return 0; /* the last 5xx answer: the caller reports it */
             return rc;
         }
-        if (rc == 0)
-            ff_s3_resp_free(resp);
         /* backoff with jitter: 100, 200, 400 ms (+ up to half again) */
         unsigned jitter = (unsigned)(((uintptr_t)&attempt >> 4) ^ (unsigned)time(NULL)) % (delay_ms / 2 + 1);
+        double dl = ff_store_get_deadline();
+        if (dl > 0 && ff_store_clock() + (delay_ms + jitter) / 1000.0 + 0.05 >= dl)
+            return rc; /* no time left for another try: the last answer (or failure) stands */
+        if (rc == 0)
+            ff_s3_resp_free(resp);
         usleep((useconds_t)(delay_ms + jitter) * 1000);
         delay_ms *= 2;
     }
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Appends the UTF-8 encoding of code point cp. */
-static void add_utf8(ff_strbuf *b, unsigned long cp)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    ff_strbuf_add(b, u, n);
-}
-
-static char *xml_decode(const char *s, size_t n)
-{
-    ff_strbuf b = {0};
-    ff_strbuf_adds(&b, "");
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '&') {
-            ff_strbuf_add(&b, s + i, 1);
-            continue;
-        }
-        const char *semi = memchr(s + i, ';', n - i);
-        size_t el = semi ? (size_t)(semi - (s + i)) : 0;
-        const char *e = s + i + 1;
-        if (el == 4 && !strncmp(e, "amp", 3))
-            ff_strbuf_add(&b, "&", 1);
-        else if (el == 3 && !strncmp(e, "lt", 2))
-            ff_strbuf_add(&b, "<", 1);
-        else if (el == 3 && !strncmp(e, "gt", 2))
-            ff_strbuf_add(&b, ">", 1);
-        else if (el == 5 && !strncmp(e, "quot", 4))
-            ff_strbuf_add(&b, "\"", 1);
-        else if (el == 5 && !strncmp(e, "apos", 4))
-            ff_strbuf_add(&b, "'", 1);
-        else if (el >= 3 && el < 12 && e[0] == '#') {
-            unsigned long cp = 0;
-            int ok = 1;
-            if (e[1] == 'x' || e[1] == 'X') {
-                for (size_t k = 2; k < el - 1; k++) {
-                    int v = hexval((unsigned char)e[k]);
-                    if (v < 0)
-                        ok = 0;
-                    else
-                        cp = cp * 16 + (unsigned long)v;
-                }
-            } else {
-                for (size_t k = 1; k < el - 1; k++) {
-                    if (!isdigit((unsigned char)e[k]))
-                        ok = 0;
-                    else
-                        cp = cp * 10 + (unsigned long)(e[k] - '0');
-                }
-            }
-            if (ok && cp > 0 && cp < 0x110000)
-                add_utf8(&b, cp);
-        } else {
-            ff_strbuf_add(&b, "&", 1);
-            continue;
-        }
-        i += el;
-    }
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
-}
-
-char *ff_s3_xml_text(const char *xml, size_t end, size_t *pos, const char *tag)
-{
-    char open[64], close[64];
-    snprintf(open, sizeof open, "<%s>", tag);
-    snprintf(close, sizeof close, "</%s>", tag);
-    if (*pos >= end)
-        return NULL;
-    const char *start = strstr(xml + *pos, open);
-    if (!start || (size_t)(start - xml) >= end)
-        return NULL;
-    start += strlen(open);
-    const char *stop = strstr(start, close);
-    if (!stop || (size_t)(stop - xml) > end)
-        return NULL;
-    *pos = (size_t)(stop - xml) + strlen(close);
-    return xml_decode(start, (size_t)(stop - start));
-}
-
-time_t ff_s3_parse_iso(const char *s)
-{
-    struct tm tm = {0};
-    int y, mo, d, h, mi, sec;
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
-        return -1;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    return timegm(&tm);
-}
-
 int ff_s3_fail(ff_err *err, const char *what, const char *key, const ff_s3_resp *r)
 {
-    char *code = NULL, *msg = NULL;
-    if (r->body && r->body_len) {
-        size_t p = 0;
-        code = ff_s3_xml_text(r->body, r->body_len, &p, "Code");
-        p = 0;
-        msg = ff_s3_xml_text(r->body, r->body_len, &p, "Message");
-    }
-    ff_err_set(err, "S3 %s '%.200s' failed: HTTP %ld%s%.64s%s%.200s", what, key ? key : "",
-               r->status, code ? " " : "", code ? code : "", msg ? ": " : "", msg ? msg : "");
-    /* 5xx and 429 (throttling) pass with time; other answers would be the same again. */
-    ff_err_set_kind(err, r->status >= 500 || r->status == 429 ? FF_ERR_TRANSIENT : FF_ERR_PERMANENT);
-    free(code);
-    free(msg);
-    return -1;
+    char code[128], msg[256];
+    ff_s3_xml_error(r->body, r->body ? r->body_len : 0, code, sizeof code, msg, sizeof msg);
+    ff_store_fault_set(ff_s3_status_transient(r->status) ? FF_STORE_FAULT_UNAVAILABLE
+                                                          : FF_STORE_FAULT_REMOTE);
+    return ff_err_set(err, "S3 %s '%.200s' failed: HTTP %ld%s%.64s%s%.200s", what, key ? key : "",
+                      r->status, code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
+}
+
+int ff_s3_status_transient(long status)
+{
+    return status >= 500 || status == 429;
 }

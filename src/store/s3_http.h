@@ -9,6 +9,8 @@
 #include <curl/curl.h>
 
 #include "store/s3_impl.h"
+#include "store/s3_xml.h"
+#include "store/store_impl.h"
 
 typedef struct ff_s3_http ff_s3_http;
 
@@ -62,14 +64,19 @@ int ff_s3_reader_open(ff_store *s, ff_s3_http *h, const ff_s3_target *t, const c
 int ff_s3_reader_read(ff_store_reader *r, void *buf, size_t cap, size_t *got, ff_err *err);
 void ff_s3_reader_close(ff_store_reader *r);
 
-/* Fills err from an S3 error answer: "S3 PUT key: 403 AccessDenied: message". Returns -1. */
+/* Fills err from an S3 error answer ("S3 PUT 'key' failed: HTTP 403 AccessDenied: message") and
+ * records the fault (UNAVAILABLE for 5xx and 429, else REMOTE). Returns -1. */
 int ff_s3_fail(ff_err *err, const char *what, const char *key, const ff_s3_resp *r);
+/* 1 for answers worth another try later: 5xx, 429. */
+int ff_s3_status_transient(long status);
 
-/* The decoded text of the first <tag>...</tag> at or after *pos in xml[0..end), or NULL when
- * absent; *pos moves past it. malloc'd. */
-char *ff_s3_xml_text(const char *xml, size_t end, size_t *pos, const char *tag);
-
-/* "2024-05-06T07:08:09.000Z" to time_t; -1 when unreadable. */
-time_t ff_s3_parse_iso(const char *s);
+/* Sets curl's timeouts for one exchange from the thread's store deadline (ff_store_set_deadline):
+ * the whole exchange within what is left, except that an exchange sending a large body (body_len
+ * over 1 MiB) is only stopped when nothing moves for that long. Without a deadline: 10 s to
+ * connect, 60 s without progress. Returns 0, or -1 with err (fault TIMEOUT) when the deadline has
+ * passed already. */
+int ff_s3_http_timeouts(CURL *curl, size_t body_len, ff_err *err);
+/* Records the fault of a failed transfer (curl's code) and fills err. Returns -1. */
+int ff_s3_curl_fail(ff_err *err, const ff_s3_target *t, CURLcode cc);
 
 #endif

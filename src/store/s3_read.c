@@ -36,6 +36,9 @@ typedef struct s3_reader {
     uint64_t clen, range_start, total;
     int have_clen, have_range, have_total;
     ff_strbuf errbody;      /* body of an error answer, bounded */
+    double deadline;        /* the thread's store deadline at the open (0 = none) */
+    double stall;           /* the thread's stall limit at the open: longest wait for more bytes
+                               in a later read, seconds (0 = curl's own 60 s without progress) */
 } s3_reader;
 
 static int parse_u64(const char *s, size_t n, uint64_t *out)
@@ -153,8 +156,8 @@ static int step(s3_reader *r, ff_err *err)
     int running = 0;
     CURLMcode mc = curl_multi_perform(r->multi, &running);
     if (mc != CURLM_OK)
-        return ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_multi_strerror(mc)),
-               ff_err_set_kind(err, FF_ERR_TRANSIENT);
+        return ff_store_fault_set(FF_STORE_FAULT_UNAVAILABLE),
+               ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_multi_strerror(mc));
     CURLMsg *m;
     int q;
     while ((m = curl_multi_info_read(r->multi, &q)))
@@ -166,22 +169,41 @@ static int step(s3_reader *r, ff_err *err)
 }
 
 /* Runs the transfer until the headers are in (want_headers) or there is data to read, or it ends.
- * Returns 0, or -1 when curl itself fails. */
+ * The headers must come by the open's deadline, and later bytes within r->stall seconds of each
+ * wait. Returns 0, or -1 when curl itself fails or the time is up (fault TIMEOUT). */
 static int drive(s3_reader *r, int want_headers, ff_err *err)
 {
+    double until = want_headers ? r->deadline : r->stall > 0 ? ff_store_clock() + r->stall : 0;
     for (;;) {
         if (r->finished || (want_headers ? r->headers_done : r->len > 0))
             return 0;
-        if (step(r, err) != 0)
+        if (step(r, err) != 0) {
+            ff_store_fault_set(FF_STORE_FAULT_LOCAL);
             return -1;
+        }
         if (r->finished || (want_headers ? r->headers_done : r->len > 0))
             return 0;
         if (r->paused) /* only with data buffered; never wait on a paused transfer */
             return 0;
-        CURLMcode mc = curl_multi_poll(r->multi, NULL, 0, 1000, NULL);
-        if (mc != CURLM_OK)
-            return ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_multi_strerror(mc)),
-               ff_err_set_kind(err, FF_ERR_TRANSIENT);
+        int wait_ms = 1000;
+        if (until > 0) {
+            double left = until - ff_store_clock();
+            if (left <= 0) {
+                ff_store_fault_set(FF_STORE_FAULT_TIMEOUT);
+                if (want_headers)
+                    return ff_err_set(err, "S3 at %s://%s did not answer for '%.200s' in time",
+                                      r->t->scheme, r->t->url_host, r->key);
+                return ff_err_set(err, "S3 at %s://%s sent nothing for %.1f s while '%.200s' was read",
+                                  r->t->scheme, r->t->url_host, r->stall, r->key);
+            }
+            if (left * 1000 < wait_ms)
+                wait_ms = (int)(left * 1000) + 1;
+        }
+        CURLMcode mc = curl_multi_poll(r->multi, NULL, 0, wait_ms, NULL);
+        if (mc != CURLM_OK) {
+            ff_store_fault_set(FF_STORE_FAULT_LOCAL);
+            return ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_multi_strerror(mc));
+        }
     }
 }
 
@@ -213,6 +235,10 @@ static int start(s3_reader *r, const char *range, int *retry, ff_err *err)
     ff_s3_call c = {.method = "GET", .key = r->key, .headers = h, .n_headers = range ? 1 : 0};
     if (!(r->multi = curl_multi_init()) || !(r->curl = curl_easy_init()))
         return ff_err_set(err, "out of memory");
+    if (r->deadline > 0 && r->deadline <= ff_store_clock()) {
+        ff_store_fault_set(FF_STORE_FAULT_TIMEOUT);
+        return ff_err_set(err, "the store did not answer in time (deadline passed)");
+    }
     if (ff_s3_http_setup(r->http, r->t, &c, r->curl, &r->hl, err) != 0)
         return -1;
     curl_easy_setopt(r->curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -225,11 +251,9 @@ static int start(s3_reader *r, const char *range, int *retry, ff_err *err)
         return -1;
     if (r->finished && r->result != CURLE_OK && !r->headers_done) {
         *retry = 1;
-        ff_err_set(err, "cannot reach S3 at %s://%s: %s", r->t->scheme, r->t->url_host,
-                   curl_easy_strerror(r->result));
-        return ff_err_set_kind(err, FF_ERR_TRANSIENT);
+        return ff_s3_curl_fail(err, r->t, r->result);
     }
-    if (r->status >= 500 || r->status == 429)
+    if (ff_s3_status_transient(r->status))
         *retry = 1;
     return 0;
 }
@@ -289,6 +313,8 @@ int ff_s3_reader_open(ff_store *s, ff_s3_http *http, const ff_s3_target *t, cons
     r->http = http;
     r->t = t;
     r->cap = BUF_CAP;
+    r->deadline = ff_store_get_deadline();
+    r->stall = ff_store_get_stall();
     /* No Range for a whole object: an empty object would otherwise answer 416. */
     char range[64] = "";
     uint64_t want = len ? len : 1; /* an empty read still learns whether the object exists */
@@ -303,7 +329,8 @@ int ff_s3_reader_open(ff_store *s, ff_s3_http *http, const ff_s3_target *t, cons
     for (int attempt = 1;; attempt++) {
         int retry = 0;
         int rc = start(r, range[0] ? range : NULL, &retry, err);
-        if (!retry || attempt == OPEN_TRIES) {
+        int in_time = r->deadline <= 0 || ff_store_clock() + delay_ms / 1000.0 + 0.05 < r->deadline;
+        if (!retry || attempt == OPEN_TRIES || !in_time) {
             if (rc != 0) {
                 reader_free(r);
                 return -1;
@@ -321,16 +348,16 @@ int ff_s3_reader_open(ff_store *s, ff_s3_http *http, const ff_s3_target *t, cons
         if (r->status == 206) {
             if (!r->have_total || !r->have_range || r->range_start != offset) {
                 reader_free(r);
-                ff_err_set(err, "S3 answered a range of '%.200s' without a usable Content-Range",
-                           key);
-                return ff_err_set_kind(err, FF_ERR_TRANSIENT);
+                ff_store_fault_set(FF_STORE_FAULT_UNAVAILABLE);
+                return ff_err_set(err, "S3 answered a range of '%.200s' without a usable "
+                                  "Content-Range", key);
             }
             size = r->total;
         } else {
             if (!r->have_clen) {
                 reader_free(r);
-                ff_err_set(err, "S3 answered '%.200s' without a Content-Length", key);
-                return ff_err_set_kind(err, FF_ERR_TRANSIENT);
+                ff_store_fault_set(FF_STORE_FAULT_UNAVAILABLE);
+                return ff_err_set(err, "S3 answered '%.200s' without a Content-Length", key);
             }
             size = r->clen;
             r->skip = offset < size ? offset : size; /* the server ignored the Range */
@@ -356,9 +383,13 @@ int ff_s3_reader_open(ff_store *s, ff_s3_http *http, const ff_s3_target *t, cons
     }
     if (r->status == 404) {
         fail_answer(r, "GET", err);
-        int bucket = r->errbody.p && strstr(r->errbody.p, "NoSuchBucket");
-        if (!bucket)
+        char code[64];
+        ff_s3_xml_error(r->errbody.p, r->errbody.p ? r->errbody.len : 0, code, sizeof code, NULL, 0);
+        int bucket = !strcmp(code, "NoSuchBucket");
+        if (!bucket) {
+            ff_store_fault_set(FF_STORE_FAULT_NONE);
             ff_err_set(err, "no object at '%s'", key);
+        }
         reader_free(r);
         return bucket ? -1 : 1;
     }
@@ -379,8 +410,8 @@ int ff_s3_reader_read(ff_store_reader *br, void *buf, size_t cap, size_t *got, f
             r->paused = 0;
             CURLcode cc = curl_easy_pause(r->curl, CURLPAUSE_CONT); /* may call on_body at once */
             if (cc != CURLE_OK)
-                return ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_easy_strerror(cc)),
-                       ff_err_set_kind(err, FF_ERR_TRANSIENT);
+                return ff_store_fault_set(FF_STORE_FAULT_UNAVAILABLE),
+                       ff_err_set(err, "S3 read of '%.200s': %s", r->key, curl_easy_strerror(cc));
         }
         if (!r->paused && step(r, err) != 0)
             return -1;
@@ -388,10 +419,12 @@ int ff_s3_reader_read(ff_store_reader *br, void *buf, size_t cap, size_t *got, f
     if (r->len == 0 && drive(r, 0, err) != 0)
         return -1;
     if (r->len == 0) {
-        if (r->finished && r->result != CURLE_OK)
+        if (r->finished && r->result != CURLE_OK) {
+            ff_store_fault_set(r->result == CURLE_OPERATION_TIMEDOUT ? FF_STORE_FAULT_TIMEOUT
+                                                                    : FF_STORE_FAULT_UNAVAILABLE);
             return ff_err_set(err, "S3 read of '%.200s' broke off: %s", r->key,
-                              curl_easy_strerror(r->result)),
-                   ff_err_set_kind(err, FF_ERR_TRANSIENT);
+                              curl_easy_strerror(r->result));
+        }
         return 0; /* ended early: the caller reports it */
     }
     size_t n = r->len < cap ? r->len : cap;

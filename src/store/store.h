@@ -89,6 +89,10 @@ uint64_t ff_store_writer_bytes(const ff_store_writer *w);
  * -1 another error. The writer stays open either way. */
 int ff_store_writer_reserve(ff_store_writer *w, uint64_t size, ff_err *err);
 int ff_store_writer_commit(ff_store_writer *w, ff_err *err);
+/* As ff_store_writer_commit, and on success fills *st (may be NULL) with what the store now says
+ * of the object: size, and the etag a later stat or read gives (s3: the ETag of the PUT or of the
+ * completed multipart upload; mtime may be 0 there), without another request. */
+int ff_store_writer_commit_stat(ff_store_writer *w, ff_store_stat *st, ff_err *err);
 void ff_store_writer_abort(ff_store_writer *w);
 
 /* Whole-object put of a buffer (atomic). */
@@ -119,8 +123,8 @@ void ff_store_reader_close(ff_store_reader *r);
 /* 0 and *st filled; 1 when absent; -1 on error. */
 int ff_store_stat_key(ff_store *s, const char *key, ff_store_stat *st, ff_err *err);
 
-/* Calls fn for every key under prefix (prefix "temp/S/" lists that session), in no set order.
- * fn returning nonzero stops the walk with that value. */
+/* Calls fn for every key under prefix (prefix "temp/S/" lists that session), in no set order
+ * (s3: one paged ListObjectsV2 walk). fn returning nonzero stops the walk with that value. */
 typedef int (*ff_store_list_fn)(const char *key, const ff_store_stat *st, void *ctx);
 int ff_store_list(ff_store *s, const char *prefix, ff_store_list_fn fn, void *ctx, ff_err *err);
 
@@ -140,5 +144,57 @@ int ff_store_sweep_temporaries(ff_store *s, const char *prefix, ff_err *err);
 /* A local filesystem path for reading key, when the backend has one (fs), else NULL.
  * Returned string is malloc'd. */
 char *ff_store_local_path(ff_store *s, const char *key);
+
+/* ---- Why a call failed, deadlines, reachability ----
+ * Every call records on its own thread what kind of failure it ended with, so that a caller can
+ * answer 503 for an unreachable store and 507 for a full one, and retry only what may pass later. */
+typedef enum ff_store_fault {
+    FF_STORE_FAULT_NONE = 0,     /* the last call did not fail */
+    FF_STORE_FAULT_LOCAL,        /* the local store failed (I/O error, permissions, memory) */
+    FF_STORE_FAULT_REMOTE,       /* the remote store refused (an error answer other than absent,
+                                    an answer that cannot be read): trying again will not help */
+    FF_STORE_FAULT_UNAVAILABLE,  /* unreachable, connection broke, 5xx, throttled: transient */
+    FF_STORE_FAULT_TIMEOUT,      /* no whole answer before the deadline: transient */
+    FF_STORE_FAULT_FULL,         /* no room (ENOSPC, EDQUOT) */
+} ff_store_fault;
+
+/* The kind of failure of this thread's last store call that failed since it started (calls
+ * that succeed or report absence set FF_STORE_FAULT_NONE). */
+ff_store_fault ff_store_last_fault(void);
+/* Sets this thread's last fault: backends before they fail, and code that fails on behalf of a
+ * store call (a caller combining several calls) so that its own caller can judge it the same way. */
+void ff_store_fault_set(ff_store_fault f);
+/* 1 for UNAVAILABLE and TIMEOUT: the same call may pass later. */
+int ff_store_fault_transient(ff_store_fault f);
+/* "unavailable", "timeout", ... for logs and JSON. */
+const char *ff_store_fault_name(ff_store_fault f);
+
+/* Monotonic seconds, the clock of deadlines and of ff_store_health. */
+double ff_store_clock(void);
+/* Store calls this thread makes from now on give up at time t (ff_store_clock()), failing with
+ * FF_STORE_FAULT_TIMEOUT; retries stop in time to meet it. 0 (the default) removes it: calls then
+ * use the backend's own long timeouts and retries (s3: 10 s to connect, 60 s without progress,
+ * 4 attempts). Backends without a network ignore it. */
+void ff_store_set_deadline(double t);
+double ff_store_get_deadline(void);
+/* A streaming reader opened by this thread from now on gives up (FF_STORE_FAULT_TIMEOUT) when a
+ * read, on whatever thread, waits longer than this many seconds for more bytes; 0 (the default):
+ * the backend's own limit. */
+void ff_store_set_stall(double seconds);
+double ff_store_get_stall(void);
+
+/* Reachability of the store as every thread's calls (and ff_store_ping) found it, read without
+ * any request. */
+typedef struct ff_store_health {
+    int remote;          /* the backend talks to a server (s3) */
+    int reachable;       /* the last call that ended reached the store (1 before any call) */
+    double last_ok;      /* ff_store_clock() of the last call that reached it; 0 = none yet */
+    double last_fail;    /* of the last transient failure; 0 = none */
+    char reason[256];    /* that failure */
+} ff_store_health;
+void ff_store_health_get(ff_store *s, ff_store_health *out);
+/* The cheapest request that shows the store answers (s3: a listing of at most one key under
+ * "temp/"; fs: the folder is there). 0, or -1 with err (and the fault recorded). */
+int ff_store_ping(ff_store *s, ff_err *err);
 
 #endif

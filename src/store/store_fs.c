@@ -38,6 +38,13 @@ typedef struct fs_writer {
  * copy. Writes at least this large go straight through. */
 #define FS_WRITE_BUF ((size_t)256 * 1024)
 
+/* Records a full disk as such, so that callers can tell "no room" from other failures. */
+static void note_errno(int e)
+{
+    if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+        ff_store_fault_set(FF_STORE_FAULT_FULL);
+}
+
 static char *join(const fs_store *fs, const char *key)
 {
     size_t n = strlen(fs->root) + 1 + strlen(key) + 1;
@@ -85,6 +92,7 @@ static ff_store_writer *fs_writer_open(ff_store *s, const char *key, ff_err *err
         goto fail;
     w->fd = mkstemp(w->tmp);
     if (w->fd < 0) {
+        note_errno(errno);
         ff_err_set(err, "cannot create a file for '%s': %s", key, strerror(errno));
         goto fail;
     }
@@ -107,6 +115,7 @@ static int write_all(fs_writer *w, const void *buf, size_t len, ff_err *err)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            note_errno(errno);
             return ff_err_set(err, "write failed: %s", strerror(errno));
         }
         p += n;
@@ -178,7 +187,9 @@ static void fs_writer_abort(ff_store_writer *bw)
     fs_writer_free(w);
 }
 
-static int fs_writer_commit(ff_store_writer *bw, ff_err *err)
+static void fill_stat(const struct stat *st, ff_store_stat *out);
+
+static int fs_writer_commit(ff_store_writer *bw, ff_store_stat *out, ff_err *err)
 {
     fs_writer *w = (fs_writer *)bw;
     fs_store *fs = (fs_store *)bw->store;
@@ -193,12 +204,17 @@ static int fs_writer_commit(ff_store_writer *bw, ff_err *err)
         return -1;
     }
     if (fs->fsync_puts && fsync(w->fd) != 0) {
+        note_errno(errno);
         ff_err_set(err, "cannot flush to disk: %s", strerror(errno));
         fs_writer_abort(bw);
         return -1;
     }
+    struct stat st;
+    if (fstat(w->fd, &st) == 0)
+        fill_stat(&st, out);
     if (close(w->fd) != 0) {
         w->fd = -1;
+        note_errno(errno);
         ff_err_set(err, "write failed on close: %s", strerror(errno));
         fs_writer_abort(bw);
         return -1;
@@ -552,10 +568,20 @@ static char *fs_local_path(ff_store *s, const char *key)
     return join((fs_store *)s, key);
 }
 
+static int fs_ping(ff_store *s, ff_err *err)
+{
+    fs_store *fs = (fs_store *)s;
+    struct stat st;
+    if (stat(fs->root, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ff_err_set(err, "storage folder '%s' is gone", fs->root);
+    return 0;
+}
+
 static void fs_close(ff_store *s)
 {
     fs_store *fs = (fs_store *)s;
     free(fs->root);
+    ff_store_base_free(s);
     free(fs);
 }
 
@@ -575,6 +601,7 @@ static const ff_store_ops fs_ops = {
     .local_path = fs_local_path,
     .remove_empty_folders = fs_remove_empty_folders,
     .sweep_temporaries = fs_sweep_temporaries,
+    .ping = fs_ping,
     .close = fs_close,
 };
 
@@ -610,7 +637,7 @@ ff_store *ff_store_open_fs(const char *dir, ff_err *err)
         ff_err_set(err, "out of memory");
         return NULL;
     }
-    fs->base.ops = &fs_ops;
+    ff_store_base_init(&fs->base, &fs_ops, 0);
     fs->root = copy;
     const char *fsync_env = getenv("FITSFLOW_FSYNC");
     fs->fsync_puts = fsync_env && strcmp(fsync_env, "1") == 0;

@@ -2,12 +2,16 @@
 #ifndef FF_STORE_IMPL_H
 #define FF_STORE_IMPL_H
 
+#include <pthread.h>
+
 #include "store/store.h"
 
 typedef struct ff_store_ops {
     ff_store_writer *(*writer_open)(ff_store *s, const char *key, ff_err *err);
     int (*writer_write)(ff_store_writer *w, const void *buf, size_t len, ff_err *err);
-    int (*writer_commit)(ff_store_writer *w, ff_err *err);
+    /* Makes the object appear and frees the writer; st (never NULL) gets what ff_store_writer_commit_stat
+     * promises. */
+    int (*writer_commit)(ff_store_writer *w, ff_store_stat *st, ff_err *err);
     void (*writer_abort)(ff_store_writer *w);
     /* Sets aside room for size bytes; 1 when there is no room (may be NULL: nothing to do). */
     int (*writer_reserve)(ff_store_writer *w, uint64_t size, ff_err *err);
@@ -25,12 +29,24 @@ typedef struct ff_store_ops {
     char *(*local_path)(ff_store *s, const char *key);
     int (*remove_empty_folders)(ff_store *s, const char *prefix, ff_err *err); /* may be NULL */
     int (*sweep_temporaries)(ff_store *s, const char *prefix, ff_err *err);    /* may be NULL */
+    int (*ping)(ff_store *s, ff_err *err);
     void (*close)(ff_store *s);
 } ff_store_ops;
 
 struct ff_store {
     const ff_store_ops *ops;
+    int remote;                 /* a failure without a recorded fault is REMOTE, else LOCAL */
+    pthread_mutex_t health_lock;
+    ff_store_health health;
 };
+
+/* Every backend calls this on its new store (and ff_store_base_free when closing it). */
+void ff_store_base_init(ff_store *s, const ff_store_ops *ops, int remote);
+void ff_store_base_free(ff_store *s);
+
+/* Records the outcome of one exchange with the store for ff_store_health: reached (any answer
+ * but a transient failure) or not, with the reason. */
+void ff_store_note(ff_store *s, int reached, const char *reason);
 
 /* Every writer starts with this. */
 struct ff_store_writer {

@@ -105,11 +105,11 @@ static int start_multipart(s3_store *s, s3_writer *w, ff_err *err)
     if (r.status != 200) {
         rc = ff_s3_fail(err, "multipart start of", w->key, &r);
     } else {
-        size_t p = 0;
-        w->upload_id = r.body ? ff_s3_xml_text(r.body, r.body_len, &p, "UploadId") : NULL;
-        if (!w->upload_id || !*w->upload_id)
-            rc = ff_err_set(err, "S3 gave no upload id for '%.200s'", w->key),
-            ff_err_set_kind(err, FF_ERR_TRANSIENT);
+        w->upload_id = ff_s3_xml_upload_id(r.body, r.body_len, err);
+        if (!w->upload_id) {
+            ff_store_fault_set(FF_STORE_FAULT_REMOTE);
+            rc = ff_err_prefix(err, "'%.200s'", w->key);
+        }
     }
     ff_s3_resp_free(&r);
     return rc;
@@ -142,8 +142,8 @@ static int send_part(s3_store *s, s3_writer *w, ff_err *err)
     if (r.status != 200)
         rc = ff_s3_fail(err, "part upload of", w->key, &r);
     else if (!r.etag[0])
-        rc = ff_err_set(err, "S3 gave no ETag for part %s of '%.200s'", num, w->key),
-        ff_err_set_kind(err, FF_ERR_TRANSIENT);
+        rc = (ff_store_fault_set(FF_STORE_FAULT_UNAVAILABLE),
+              ff_err_set(err, "S3 gave no ETag for part %s of '%.200s'", num, w->key));
     else
         memcpy(w->etags[w->nparts++], r.etag, sizeof r.etag);
     ff_s3_resp_free(&r);
@@ -203,7 +203,7 @@ static void s3_writer_abort(ff_store_writer *bw)
     writer_free(w);
 }
 
-static int complete_multipart(s3_store *s, s3_writer *w, ff_err *err)
+static int complete_multipart(s3_store *s, s3_writer *w, char etag[72], ff_err *err)
 {
     ff_strbuf xml = {0};
     ff_strbuf_adds(&xml, "<CompleteMultipartUpload>");
@@ -226,17 +226,29 @@ static int complete_multipart(s3_store *s, s3_writer *w, ff_err *err)
     if (rc != 0)
         return -1;
     /* S3 can answer 200 and still report an error in the body. */
-    if (r.status != 200 || (r.body && strstr(r.body, "<Error>")))
+    if (r.status != 200) {
         rc = ff_s3_fail(err, "multipart completion of", w->key, &r);
+    } else if (ff_s3_xml_complete(r.body, r.body_len, etag, 72, err) != 0) {
+        /* An <Error> in a 200 is S3's InternalError or SlowDown after the parts were taken. */
+        char code[64];
+        ff_s3_xml_error(r.body, r.body_len, code, sizeof code, NULL, 0);
+        ff_store_fault_set(code[0] && (!strcmp(code, "InternalError") || !strcmp(code, "SlowDown") ||
+                                       !strcmp(code, "ServiceUnavailable"))
+                               ? FF_STORE_FAULT_UNAVAILABLE : FF_STORE_FAULT_REMOTE);
+        rc = ff_err_prefix(err, "'%.200s'", w->key);
+    }
     ff_s3_resp_free(&r);
     return rc;
 }
 
-static int s3_writer_commit(ff_store_writer *bw, ff_err *err)
+static int s3_writer_commit(ff_store_writer *bw, ff_store_stat *st, ff_err *err)
 {
     s3_writer *w = (s3_writer *)bw;
     s3_store *s = (s3_store *)bw->store;
     int rc;
+    st->size = bw->bytes;
+    st->mtime = 0;
+    st->etag[0] = '\0';
     if (!w->upload_id) {
         ff_sigv4_pair h[2];
         size_t nh = put_headers(s, w->key, h);
@@ -248,6 +260,9 @@ static int s3_writer_commit(ff_store_writer *bw, ff_err *err)
         if (rc == 0) {
             if (r.status != 200)
                 rc = ff_s3_fail(err, "PUT", w->key, &r);
+            else
+                memcpy(st->etag, r.etag, sizeof st->etag);
+            st->mtime = r.last_modified;
             ff_s3_resp_free(&r);
         }
         writer_free(w);
@@ -255,7 +270,7 @@ static int s3_writer_commit(ff_store_writer *bw, ff_err *err)
     }
     rc = w->len ? send_part(s, w, err) : 0;
     if (rc == 0)
-        rc = complete_multipart(s, w, err);
+        rc = complete_multipart(s, w, st->etag, err);
     if (rc != 0)
         abort_multipart(s, w);
     writer_free(w);
@@ -265,7 +280,11 @@ static int s3_writer_commit(ff_store_writer *bw, ff_err *err)
 /* 1 when a 404 answer means the key is absent (not a missing bucket). */
 static int absent(const ff_s3_resp *r)
 {
-    return r->status == 404 && !(r->body && strstr(r->body, "NoSuchBucket"));
+    char code[64];
+    if (r->status != 404)
+        return 0;
+    ff_s3_xml_error(r->body, r->body ? r->body_len : 0, code, sizeof code, NULL, 0);
+    return strcmp(code, "NoSuchBucket") != 0;
 }
 
 static int s3_get(ff_store *bs, const char *key, size_t max, char **buf, size_t *len, ff_err *err)
@@ -274,8 +293,10 @@ static int s3_get(ff_store *bs, const char *key, size_t max, char **buf, size_t 
     ff_s3_call c = {.method = "GET", .key = key, .max_response = max};
     ff_s3_resp r;
     if (ff_s3_http_call(s->http, &s->t, &c, &r, err) != 0) {
-        if (strstr(err->msg, "larger than"))
+        if (ff_store_last_fault() == FF_STORE_FAULT_REMOTE && strstr(err->msg, "larger than")) {
+            ff_store_fault_set(FF_STORE_FAULT_LOCAL); /* our bound, not the store's failure */
             ff_err_set(err, "object '%s' is more than the %zu bytes allowed", key, max);
+        }
         return -1;
     }
     int rc = 0;
@@ -322,48 +343,27 @@ static int s3_stat(ff_store *bs, const char *key, ff_store_stat *st, ff_err *err
     return rc;
 }
 
-/* Calls fn for each <Contents> of one ListObjectsV2 page. */
-static int list_page(const char *xml, size_t n, ff_store_list_fn fn, void *ctx, ff_err *err)
+typedef struct list_fwd {
+    ff_store_list_fn fn;
+    void *ctx;
+    int stopped; /* fn's nonzero value */
+} list_fwd;
+
+/* One <Contents>: keys the store could not have written (folder markers, invalid keys) are
+ * passed over. */
+static int list_item(const ff_s3_list_item *it, void *ctx)
 {
-    size_t pos = 0;
-    for (;;) {
-        const char *open = strstr(xml + pos, "<Contents>");
-        if (!open)
-            return 0;
-        const char *close = strstr(open, "</Contents>");
-        if (!close)
-            return ff_err_set(err, "S3 listing is cut short"), ff_err_set_kind(err, FF_ERR_TRANSIENT);
-        size_t a = (size_t)(open - xml), b = (size_t)(close - xml);
-        pos = b + strlen("</Contents>");
-        if (pos > n)
-            return ff_err_set(err, "S3 listing is cut short"), ff_err_set_kind(err, FF_ERR_TRANSIENT);
-        size_t p = a;
-        char *key = ff_s3_xml_text(xml, b, &p, "Key");
-        p = a;
-        char *lm = ff_s3_xml_text(xml, b, &p, "LastModified");
-        p = a;
-        char *etag = ff_s3_xml_text(xml, b, &p, "ETag");
-        p = a;
-        char *size = ff_s3_xml_text(xml, b, &p, "Size");
-        int rc = 0;
-        if (!key || !size) {
-            rc = ff_err_set(err, "S3 listing entry without a key or size");
-            ff_err_set_kind(err, FF_ERR_TRANSIENT);
-        } else if (key[0] && key[strlen(key) - 1] != '/' && ff_store_key_valid(key, NULL) == 0) {
-            ff_store_stat st = {0};
-            st.size = strtoull(size, NULL, 10);
-            time_t t = ff_s3_parse_iso(lm);
-            st.mtime = t > 0 ? t : 0;
-            snprintf(st.etag, sizeof st.etag, "%s", etag ? etag : "");
-            rc = fn(key, &st, ctx);
-        }
-        free(key);
-        free(lm);
-        free(etag);
-        free(size);
-        if (rc)
-            return rc;
-    }
+    list_fwd *f = ctx;
+    size_t n = strlen(it->key);
+    if (!n || it->key[n - 1] == '/' || ff_store_key_valid(it->key, NULL) != 0)
+        return 0;
+    ff_store_stat st;
+    memset(&st, 0, sizeof st);
+    st.size = it->size;
+    st.mtime = it->mtime;
+    memcpy(st.etag, it->etag, sizeof st.etag);
+    f->stopped = f->fn(it->key, &st, f->ctx);
+    return f->stopped;
 }
 
 static int s3_list(ff_store *bs, const char *prefix, ff_store_list_fn fn, void *ctx, ff_err *err)
@@ -371,7 +371,7 @@ static int s3_list(ff_store *bs, const char *prefix, ff_store_list_fn fn, void *
     s3_store *s = (s3_store *)bs;
     char *token = NULL;
     int rc = 0;
-    for (int page = 0;; page++) {
+    for (long pages = 0;; pages++) {
         ff_sigv4_pair q[3] = {{"list-type", "2"}, {"prefix", prefix}, {"continuation-token", token}};
         ff_s3_call c = {.method = "GET", .query = q, .n_query = token ? 3 : 2,
                         .max_response = LIST_BODY_MAX};
@@ -385,22 +385,30 @@ static int s3_list(ff_store *bs, const char *prefix, ff_store_list_fn fn, void *
             ff_s3_resp_free(&r);
             break;
         }
-        rc = list_page(r.body, r.body_len, fn, ctx, err);
-        size_t p = 0;
-        char *trunc = ff_s3_xml_text(r.body, r.body_len, &p, "IsTruncated");
+        list_fwd f = {fn, ctx, 0};
+        ff_s3_list_page page;
+        rc = ff_s3_xml_list(r.body, r.body_len, list_item, &f, &page, err);
+        if (rc && f.stopped) {
+            rc = f.stopped; /* the caller's own stop */
+        } else if (rc) {
+            ff_store_fault_set(FF_STORE_FAULT_REMOTE);
+            ff_err_prefix(err, "listing of '%.200s'", prefix);
+        }
         free(token);
         token = NULL;
-        if (rc == 0 && trunc && !strcmp(trunc, "true")) {
-            p = 0;
-            token = ff_s3_xml_text(r.body, r.body_len, &p, "NextContinuationToken");
-            if (!token || !*token)
+        if (rc == 0 && page.truncated) {
+            token = page.next_token;
+            page.next_token = NULL;
+            if (!token || !*token) {
+                ff_store_fault_set(FF_STORE_FAULT_REMOTE);
                 rc = ff_err_set(err, "S3 listing of '%.200s' is truncated without a continuation token", prefix);
+            }
         }
-        free(trunc);
+        free(page.next_token);
         ff_s3_resp_free(&r);
         if (rc || !token)
             break;
-        if (page > 1000000) {
+        if (pages > 1000000) {
             rc = ff_err_set(err, "S3 listing of '%.200s' does not end", prefix);
             break;
         }
@@ -430,10 +438,25 @@ static int s3_reader_open(ff_store *bs, const char *key, uint64_t offset, uint64
     return ff_s3_reader_open(bs, s->http, &s->t, key, offset, len, st, out, err);
 }
 
+/* A listing of at most one key: needs only the permission every instance has (s3:ListBucket). */
+static int s3_ping(ff_store *bs, ff_err *err)
+{
+    s3_store *s = (s3_store *)bs;
+    ff_sigv4_pair q[] = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", "temp/"}};
+    ff_s3_call c = {.method = "GET", .query = q, .n_query = 3, .max_response = SMALL_BODY_MAX};
+    ff_s3_resp r;
+    if (ff_s3_http_call(s->http, &s->t, &c, &r, err) != 0)
+        return -1;
+    int rc = r.status == 200 ? 0 : ff_s3_fail(err, "listing of", "temp/", &r);
+    ff_s3_resp_free(&r);
+    return rc;
+}
+
 static void s3_close(ff_store *bs)
 {
     s3_store *s = (s3_store *)bs;
     ff_s3_http_free(s->http);
+    ff_store_base_free(bs);
     free(s);
 }
 
@@ -450,6 +473,7 @@ static const ff_store_ops s3_ops = {
     .list = s3_list,
     .del = s3_del,
     .local_path = NULL,
+    .ping = s3_ping,
     .close = s3_close,
 };
 
@@ -460,8 +484,9 @@ ff_store *ff_store_open_s3(const ff_s3_config *cfg, ff_err *err)
         ff_err_set(err, "out of memory");
         return NULL;
     }
-    s->base.ops = &s3_ops;
+    ff_store_base_init(&s->base, &s3_ops, 1);
     if (ff_s3_target_init(&s->t, cfg, err) != 0 || !(s->http = ff_s3_http_new(err))) {
+        ff_store_base_free(&s->base);
         free(s);
         return NULL;
     }

@@ -895,7 +895,8 @@ def _range(value, status, json_=False, name="Range"):
 
 for _n, _v, _st, _j in [("past_end", "bytes=999999999-", 416, True), ("suffix_zero", "bytes=-0", 416, True),
                         ("reversed", "bytes=5-1", 200, False), ("multi", "bytes=0-0,5-6", 200, False),
-                        ("unit", "items=0-5", 200, False), ("digits", "bytes=99999999999999999999-", 200, False),
+                        ("unit", "items=0-5", 200, False), ("digits", "bytes=99999999999999999999-", 416, True),
+                        ("past_2_63", "bytes=9223372036854775808-", 416, True),
                         ("negative", "bytes=-5-3", 200, False), ("garbage", "bytes=\x01\x02", 200, False)]:
     _e, _b = _range(_v, _st, _j)
     _req("req_range_" + _n, "Range: " + _v.encode("unicode_escape").decode(), _e, _b)
@@ -903,6 +904,12 @@ _e, _b = _range('"unterminated', 200, name="If-None-Match")
 _req("req_if_none_match_bad", "If-None-Match with an unterminated tag", _e, _b)
 _e, _b = _range("yesterday at noon", 200, name="If-Modified-Since")
 _req("req_if_modified_since_bad", "If-Modified-Since that is not a date", _e, _b)
+_e, _b = _range('"some-other-version"', 412, True, name="If-Match")
+_req("req_if_match_other", "If-Match naming another version", _e, _b)
+_e, _b = _range("Sat, 01 Jan 2000 00:00:00 GMT", 412, True, name="If-Unmodified-Since")
+_req("req_if_unmodified_since_past", "If-Unmodified-Since before the object was written", _e, _b)
+_e, _b = _range("yesterday at noon", 200, name="If-Unmodified-Since")
+_req("req_if_unmodified_since_bad", "If-Unmodified-Since that is not a date (ignored)", _e, _b)
 
 # methods
 _req("req_method_delete", "DELETE of the stored upload", _Expect(405, check=lambda c, s, h, d: "allow" in h),
