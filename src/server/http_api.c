@@ -24,6 +24,47 @@ static int needs_json_escape(const char *s)
     return 0;
 }
 
+/* A trigger looks for the session's uploads on a store thread (offload.c), never on the HTTP
+ * thread: a slow store delays this answer only. */
+typedef struct trigger_job {
+    ff_http *h;
+    char sid[FF_SESSION_ID_MAX + 1];
+    int has; /* ff_session_has_uploads: 1, 0, or -1 with err */
+    ff_err err;
+} trigger_job;
+
+static void trigger_work(void *ctx)
+{
+    trigger_job *j = ctx;
+    j->has = ff_session_has_uploads(j->h->d.store, j->sid, &j->err);
+}
+
+/* A session without uploads has nothing to process: say so, and store nothing. When the store
+ * cannot answer (S3 away or past its deadline), the job is queued anyway: it waits for the store
+ * and retries (FITSFLOW_JOB_ATTEMPTS), and it stores nothing if there is nothing after all. */
+static enum MHD_Result trigger_done(ff_req *r, void *ctx)
+{
+    trigger_job *j = ctx;
+    ff_http *h = r->h;
+    const char *sid = j->sid;
+    ff_err err = {0};
+    if (j->has == 0)
+        return ff_http_send_error(r, 404, "session %s has no uploads: upload its files first "
+                                  "(GET /FitsFlow-2-Trigger?session_id=S&filename=F gives an upload "
+                                  "URL), then trigger it", sid);
+    if (j->has < 0)
+        ff_log(FF_LOG_WARN, sid, NULL, "cannot look for the session's uploads (%s); queued anyway",
+               j->err.msg);
+    if (ff_queue_push(h->d.queue, sid, &err) != 0) {
+        ff_log(FF_LOG_ERROR, sid, NULL, "cannot queue the session: %s", err.msg);
+        return ff_http_send_error(r, 503, "cannot queue the session: %s", err.msg);
+    }
+    if (h->d.workers)
+        ff_workers_wake(h->d.workers);
+    ff_log(FF_LOG_INFO, sid, NULL, "session queued for processing");
+    return ff_http_send_json(r, 200, json_pack("{s:s,s:s}", "status", "Processing Started!", "session_id", sid));
+}
+
 enum MHD_Result ff_api_trigger(ff_req *r)
 {
     ff_http *h = r->h;
@@ -60,25 +101,12 @@ enum MHD_Result ff_api_trigger(ff_req *r)
         }
         return ff_http_send_json(r, 200, json_pack("{s:s,s:s}", "url", url, "key", key));
     }
-    /* A session without uploads has nothing to process: say so, and store nothing. When the
-     * store cannot answer (S3 away), the job is queued anyway: it waits for the store and
-     * retries (FITSFLOW_JOB_ATTEMPTS), and it stores nothing if there is nothing after all. */
-    int has = ff_session_has_uploads(h->d.store, sid, &err);
-    if (has == 0)
-        return ff_http_send_error(r, 404, "session %s has no uploads: upload its files first "
-                                  "(GET /FitsFlow-2-Trigger?session_id=S&filename=F gives an upload "
-                                  "URL), then trigger it", sid);
-    if (has < 0)
-        ff_log(FF_LOG_WARN, sid, NULL, "cannot look for the session's uploads (%s); queued anyway",
-               err.msg);
-    if (ff_queue_push(h->d.queue, sid, &err) != 0) {
-        ff_log(FF_LOG_ERROR, sid, NULL, "cannot queue the session: %s", err.msg);
-        return ff_http_send_error(r, 503, "cannot queue the session: %s", err.msg);
-    }
-    if (h->d.workers)
-        ff_workers_wake(h->d.workers);
-    ff_log(FF_LOG_INFO, sid, NULL, "session queued for processing");
-    return ff_http_send_json(r, 200, json_pack("{s:s,s:s}", "status", "Processing Started!", "session_id", sid));
+    trigger_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return ff_http_send_error(r, 503, "out of memory; try again");
+    j->h = h;
+    snprintf(j->sid, sizeof j->sid, "%s", sid);
+    return ff_offload_request(r, trigger_work, trigger_done, j, free);
 }
 
 enum MHD_Result ff_api_new_session(ff_req *r)
