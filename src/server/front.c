@@ -136,11 +136,18 @@ static void slot_free(ff_front *f, int i)
     f->free_head = i;
 }
 
-/* Closes a FRONT or LINGER connection and releases its count; the lock is held. */
+/* Closes a FRONT or LINGER connection and releases its count; the lock is held. Bytes peeked at
+ * and not read would make the close a reset: what is there is read first (a client that sent
+ * part of a header then sees the connection end, not an error). */
 static void end_conn(ff_front *f, int i)
 {
     conn *c = &f->slots[i];
     epoll_ctl(f->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->state == C_FRONT) {
+        char sink[4096];
+        for (int k = 0; k < 64 && recv(c->fd, sink, sizeof sink, MSG_DONTWAIT) > 0; k++) {
+        }
+    }
     close(c->fd);
     ff_conncount_release(f->counts, &c->addr);
     slot_free(f, i);
