@@ -77,6 +77,9 @@ typedef struct conn {
     unsigned char shut;    /* LIVE: shut down here (deadline or eviction), not yet reported closed */
     unsigned char linger;  /* LIVE: answered before its body was read: linger at close */
     unsigned char upload;  /* HANDED, LIVE: served by the upload daemon */
+    unsigned char scans;   /* FRONT: times its bytes were peeked at (saturates) */
+    unsigned char dirty;   /* FRONT: bytes came that were not looked at yet (see first_bytes) */
+    uint32_t seen;         /* FRONT: bytes there at the last look */
 } conn;
 
 struct ff_front_side {
@@ -101,6 +104,7 @@ struct ff_front {
     size_t fd_cap;
     size_t shutting; /* LIVE connections shut down and not yet reported closed */
     int stopping;    /* no more lingering: the front thread is stopping */
+    int any_dirty;   /* some FRONT connection has bytes not looked at yet */
     char *buf;       /* the front thread's peek and drain buffer */
     size_t peek_cap;
     double last_refusal_log, last_bad_log;
@@ -389,7 +393,8 @@ static const char *admit(ff_front *f, int fd, const struct sockaddr_storage *add
     c->addrlen = addrlen <= sizeof c->addr ? addrlen : sizeof c->addr;
     c->since = c->last = now;
     c->waiting = 1;
-    c->shut = c->linger = c->upload = 0;
+    c->shut = c->linger = c->upload = c->scans = c->dirty = 0;
+    c->seen = 0;
     /* Edge-triggered: the bytes are only peeked at, so the socket stays readable. */
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = conn_tag(f, i)};
     if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -481,10 +486,24 @@ static void refuse_request(ff_front *f, int i, unsigned status, const char *why)
 }
 
 /* The connection's first bytes have come (or it closed): refuse it, hand it over once its whole
- * header is in, or keep waiting. */
-static void first_bytes(ff_front *f, int i, uint32_t events)
+ * header is in, or keep waiting. Bytes are peeked at from the start each time, so a header sent
+ * one byte per packet would cost a copy of everything so far per byte (quadratic: 20 KB sent,
+ * 200 MB copied): after a few looks, a connection is looked at again on an event only when 256
+ * bytes or more came since the last look, else at most every 100 ms (timer: the front loop). */
+static void first_bytes(ff_front *f, int i, uint32_t events, int timer)
 {
     conn *c = &f->slots[i];
+    int queued = 0;
+    if (!timer && c->scans >= 4 && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+        ioctl(c->fd, FIONREAD, &queued) == 0 && queued >= 0 && (size_t)queued < f->peek_cap &&
+        (uint32_t)queued < c->seen + 256) {
+        c->dirty = 1;
+        f->any_dirty = 1;
+        return;
+    }
+    c->dirty = 0;
+    if (c->scans < 255)
+        c->scans++;
     ssize_t n = recv(c->fd, f->buf, f->peek_cap, MSG_PEEK);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
@@ -496,6 +515,7 @@ static void first_bytes(ff_front *f, int i, uint32_t events)
         return;
     }
     c->last = now;
+    c->seen = (uint32_t)n;
     size_t end = 0;
     unsigned status = 0;
     const char *why = NULL;
@@ -585,18 +605,31 @@ static void conn_event(ff_front *f, uint64_t tag, uint32_t events)
     int state = (f->slots[i].gen & 0x7fffffffu) == gen ? f->slots[i].state : C_FREE;
     pthread_mutex_unlock(&f->lock);
     if (state == C_FRONT)
-        first_bytes(f, i, events);
+        first_bytes(f, i, events, 0);
     else if (state == C_LINGER)
         drain(f, i);
+}
+
+/* Looks at the FRONT connections whose last bytes were left for later (first_bytes). */
+static void look_again(ff_front *f)
+{
+    f->any_dirty = 0;
+    for (size_t i = 0; i < f->nslots; i++) {
+        pthread_mutex_lock(&f->lock);
+        int due = f->slots[i].state == C_FRONT && f->slots[i].dirty;
+        pthread_mutex_unlock(&f->lock);
+        if (due)
+            first_bytes(f, (int)i, 0, 1);
+    }
 }
 
 static void *front_main(void *arg)
 {
     ff_front *f = arg;
     struct epoll_event evs[64];
-    double next_sweep = ff_http_now() + 1.0;
+    double next_sweep = ff_http_now() + 1.0, next_look = 0;
     for (;;) {
-        int n = epoll_wait(f->epfd, evs, 64, f->listening ? 1000 : 100);
+        int n = epoll_wait(f->epfd, evs, 64, f->listening && !f->any_dirty ? 1000 : 100);
         if (n < 0 && errno != EINTR) {
             ff_log(FF_LOG_ERROR, NULL, NULL, "connection front: epoll_wait: %s", strerror(errno));
             break;
@@ -611,6 +644,10 @@ static void *front_main(void *arg)
                 conn_event(f, tag, evs[k].events);
         }
         double now = ff_http_now();
+        if (f->any_dirty && now >= next_look) {
+            look_again(f);
+            next_look = now + 0.1;
+        }
         if (now >= next_sweep || !f->listening) {
             sweep(f, now);
             next_sweep = now + 1.0;
