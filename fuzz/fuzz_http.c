@@ -5,7 +5,8 @@
  *     does, and a presigned upload URL is made and verified for them (and with the input's own
  *     X-FitsFlow-Expires / X-FitsFlow-Signature values);
  *   - as a path: unescaped, then checked as a store key and as an upload key (ff_upload_split_key);
- *   - as Range, If-None-Match and HTTP-date header values.
+ *   - as Range, If-None-Match and HTTP-date header values;
+ *   - as the first bytes of a connection, raw, by the front door's header scan (ff_http_head_scan).
  * Invariants: a URL we sign verifies (and an altered one does not), a range is inside the object,
  * a parsed date formats and parses back to itself, decoding never grows a string nor leaves a
  * control character the input did not have. */
@@ -170,8 +171,35 @@ static void headers(const char *s, uint64_t size)
     free(inm);
 }
 
+/* The front door's scan of a connection's first bytes (raw bytes, NULs included). An end is where a
+ * line feed ends an empty line, the same for every longer input (more bytes never move it), and
+ * one byte less is not yet a whole header; a refusal is 400 or 501 with a one-line reason fit for
+ * a JSON string. */
+static void head(const uint8_t *data, size_t size)
+{
+    size_t end = 0;
+    unsigned status = 0;
+    const char *why = NULL;
+    int r = ff_http_head_scan((const char *)data, size, &end, &status, &why);
+    if (r == FF_HEAD_MORE)
+        return;
+    if (r == FF_HEAD_BAD) {
+        if ((status != 400 && status != 501) || !why || !*why || strpbrk(why, "\"\\\n"))
+            abort();
+        return;
+    }
+    if (r != FF_HEAD_DONE || status || end < 2 || end > size || data[end - 1] != '\n')
+        abort();
+    size_t end2 = 0;
+    if (ff_http_head_scan((const char *)data, end, &end2, &status, &why) != FF_HEAD_DONE || end2 != end)
+        abort();
+    if (ff_http_head_scan((const char *)data, end - 1, &end2, &status, &why) != FF_HEAD_MORE)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    head(data, size);
     uint64_t osize = 0;
     for (size_t i = 0; i < 3 && i < size; i++)
         osize = osize << 8 | data[i];

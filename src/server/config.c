@@ -55,6 +55,7 @@ void ff_server_config_defaults(ff_server_config *c)
     c->upload_connections = 32;
     c->upload_buffer_kb = 1024;
     c->request_timeout = 30;
+    c->header_timeout = 10;
     c->max_header_bytes = 16384;
     c->min_upload_rate = 1024;
     c->shutdown_timeout = 10;
@@ -152,6 +153,7 @@ int ff_server_config_from_env(ff_server_config *c, ff_err *err)
         env_uint("FITSFLOW_UPLOAD_CONNECTIONS", 0, 100000, &c->upload_connections, err) ||
         env_uint("FITSFLOW_UPLOAD_BUFFER_KB", 32, 65536, &c->upload_buffer_kb, err) ||
         env_uint("FITSFLOW_REQUEST_TIMEOUT", 1, 3600, &c->request_timeout, err) ||
+        env_uint("FITSFLOW_HEADER_TIMEOUT", 1, 3600, &c->header_timeout, err) ||
         env_uint("FITSFLOW_MAX_HEADER_BYTES", 1024, 1 << 20, &c->max_header_bytes, err) ||
         env_uint("FITSFLOW_MIN_UPLOAD_RATE", 0, 1u << 30, &c->min_upload_rate, err) ||
         env_uint("FITSFLOW_SHUTDOWN_TIMEOUT", 0, 3600, &c->shutdown_timeout, err) ||

@@ -27,6 +27,8 @@ typedef struct ff_server_config {
                                      large read buffer; 0 = none */
     unsigned upload_buffer_kb;    /* FITSFLOW_UPLOAD_BUFFER_KB (1024): their read buffer */
     unsigned request_timeout;     /* FITSFLOW_REQUEST_TIMEOUT idle seconds before a drop (30) */
+    unsigned header_timeout;      /* FITSFLOW_HEADER_TIMEOUT seconds for a whole request header,
+                                     from accept or from the previous request's end (10) */
     unsigned max_header_bytes;    /* FITSFLOW_MAX_HEADER_BYTES (16384) */
     unsigned min_upload_rate;     /* FITSFLOW_MIN_UPLOAD_RATE bytes/s after 10 s of upload (1024) */
     unsigned shutdown_timeout;    /* FITSFLOW_SHUTDOWN_TIMEOUT seconds in-flight requests get (10) */

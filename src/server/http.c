@@ -67,6 +67,8 @@ enum MHD_Result ff_http_send(ff_req *r, unsigned status, struct MHD_Response *re
             }
         MHD_add_response_header(resp, "Allow", allow);
     }
+    if (r->close)
+        MHD_add_response_header(resp, "Connection", "close");
     r->status = (int)status;
     enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
@@ -263,6 +265,24 @@ static enum MHD_Result dispatch(ff_req *r)
     }
 }
 
+static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    ff_http_framing_field(cls, key, strlen(key), value ? value : "", value ? strlen(value) : 0);
+    return MHD_YES;
+}
+
+/* Answers at once and closes: the body, if any, is not read (the connection lingers instead). */
+static enum MHD_Result refuse_early(ff_req *r, unsigned status, const char *why)
+{
+    r->dispatched = 1;
+    r->close = 1;
+    r->early = 1;
+    ff_front_request_in(r->h->front, r->conn);
+    return ff_http_send_error(r, status, "%s", why);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -291,13 +311,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ff_ratelimit_client_key(ci ? ci->client_addr : NULL, r->client, sizeof r->client);
         atomic_fetch_add(&h->inflight, 1);
         *con_cls = r;
+        /* Framing as RFC 9112 wants it, before a byte of the body is read: libmicrohttpd 0.9.75
+         * takes the first of two Content-Lengths, ignores "Content-Length :", prefers chunked
+         * to a Content-Length and waits for an unknown coding to end (the front door checks a
+         * connection's first request on its raw bytes; this checks every request). */
+        ff_http_framing fr = {0};
+        fr.http11 = version && !strcmp(version, MHD_HTTP_VERSION_1_1);
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_field, &fr);
+        const char *why = NULL;
+        unsigned bad = ff_http_framing_verdict(&fr, &why);
+        if (bad)
+            return refuse_early(r, bad, why);
         /* An upload is judged before its body is read (so that 403 and 413 cost no transfer and
          * Expect: 100-continue is honoured); everything else is answered once the request is in,
-         * because answering earlier makes libmicrohttpd close the connection (no keep-alive). */
+         * because answering earlier makes libmicrohttpd close the connection (no keep-alive),
+         * unless its declared body is too large anyway. */
         if (r->method == FF_M_PUT) {
             r->dispatched = 1;
+            ff_front_request_in(h->front, conn);
             return dispatch(r);
         }
+        if (fr.content_lengths && fr.length > FF_HTTP_MAX_SMALL_BODY)
+            return refuse_early(r, 413, "request body larger than 65536 bytes");
         return MHD_YES;
     }
     if (r->offload)
@@ -315,6 +350,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (!r->dispatched) {
         r->dispatched = 1;
+        ff_front_request_in(h->front, conn);
         if (r->bytes_in > FF_HTTP_MAX_SMALL_BODY)
             return ff_http_send_error(r, 413, "request body larger than %d bytes", FF_HTTP_MAX_SMALL_BODY);
         return dispatch(r);
@@ -371,9 +407,9 @@ static void access_log(const ff_req *r, int status, uint64_t out, double ms, int
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
-    (void)conn;
     ff_http *h = cls;
     ff_req *r = *con_cls;
+    ff_front_request_done(h->front, conn, r && r->early);
     if (!r)
         return;
     *con_cls = NULL;
@@ -467,12 +503,17 @@ static struct MHD_Daemon *start_daemon(ff_http *h, int upload, size_t pool)
      * client as a reset instead of our JSON answer; its gain on 1 MB files was within the noise. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
-    /* front.c keeps the connection limits across both daemons; these are backstops. */
+    /* front.c keeps the connection limits across both daemons and hands a daemon at most twice
+     * FITSFLOW_MAX_CONNECTIONS at once (those admitted, and as many shut down on their way out).
+     * libmicrohttpd's own limit must never be reached: 0.9.75 splits it over the worker threads,
+     * and a worker at its share deadlocks on its own mutex (new_connection_process_). Each
+     * worker's share is therefore more than the front ever hands out, and there is no per-address
+     * limit here. */
+    unsigned int limit = ((unsigned int)cfg->max_connections * 2 + 64) * (unsigned int)cfg->http_threads;
     return MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_LIMIT, limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->request_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,

@@ -299,8 +299,18 @@ enum MHD_Result ff_api_metrics(ff_req *r)
                           "fitsflow_upload_connections_open %zu\n"
                           "# HELP fitsflow_connections_refused_total Connections closed at accept (connection limits).\n"
                           "# TYPE fitsflow_connections_refused_total counter\n"
-                          "fitsflow_connections_refused_total %lu\n",
-                          base, fc.open, fc.uploads_open, fc.refused) < 0)
+                          "fitsflow_connections_refused_total %lu\n"
+                          "# HELP fitsflow_connections_header_timeouts_total Connections closed because a request header did not come within FITSFLOW_HEADER_TIMEOUT.\n"
+                          "# TYPE fitsflow_connections_header_timeouts_total counter\n"
+                          "fitsflow_connections_header_timeouts_total %lu\n"
+                          "# HELP fitsflow_connections_evicted_total Connections waiting for a header (or lingering) closed to make room for a new one.\n"
+                          "# TYPE fitsflow_connections_evicted_total counter\n"
+                          "fitsflow_connections_evicted_total %lu\n"
+                          "# HELP fitsflow_requests_refused_framing_total First requests of a connection refused for their framing (400, 501) before they were read.\n"
+                          "# TYPE fitsflow_requests_refused_framing_total counter\n"
+                          "fitsflow_requests_refused_framing_total %lu\n",
+                          base, fc.open, fc.uploads_open, fc.refused, fc.header_timeouts, fc.evicted,
+                          fc.bad_requests) < 0)
         text = NULL;
     free(base);
     if (!text)

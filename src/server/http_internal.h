@@ -66,6 +66,8 @@ typedef struct ff_req {
     int status;
     int allow;             /* allowed methods of the matched route */
     int dispatched;        /* the route handler has run */
+    int close;             /* answer with Connection: close */
+    int early;             /* answered before the body was read: the connection lingers */
     _Atomic uint64_t bytes_out;
     uint64_t bytes_in;
     double t0;
@@ -152,24 +154,34 @@ int ff_pump_hub_start(ff_http *h, ff_err *err);
 void ff_pump_hub_stop(ff_http *h); /* ends every pump; call before stopping the daemon */
 void ff_pump_hub_free(ff_http *h); /* after the daemon stopped */
 
-/* front.c: accepts connections and hands each to the main daemon or, when its first request is
- * a PUT, to the upload daemon (at most cfg->upload_connections at once). It keeps the connection
- * limits (FITSFLOW_MAX_CONNECTIONS, FITSFLOW_MAX_CONNECTIONS_PER_IP) across both daemons, which
- * must be started with ff_front_notify and ff_front_notify_cls(f, is_upload_daemon). */
+/* front.c: accepts connections and hands each, once its first request header is in, to the main
+ * daemon or, when that request is a PUT, to the upload daemon (at most cfg->upload_connections at
+ * once). It keeps the connection limits (FITSFLOW_MAX_CONNECTIONS, FITSFLOW_MAX_CONNECTIONS_PER_IP)
+ * across both daemons, the header deadline (FITSFLOW_HEADER_TIMEOUT) and lingering close; the
+ * daemons must be started with ff_front_notify and ff_front_notify_cls(f, is_upload_daemon). */
 ff_front *ff_front_new(const ff_server_config *cfg, ff_err *err);
 void *ff_front_notify_cls(ff_front *f, int upload);
 void ff_front_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                      enum MHD_ConnectionNotificationCode code);
+/* The request on conn is in (its header, and a small body): no longer waiting for a header. */
+void ff_front_request_in(ff_front *f, struct MHD_Connection *conn);
+/* The request on conn has ended: the next header's deadline starts now. linger: it was answered
+ * before its body was read, so the connection lingers when it closes. */
+void ff_front_request_done(ff_front *f, struct MHD_Connection *conn, int linger);
 /* Takes listen_fd on success (closed by ff_front_stop); upload_d may be NULL. */
 int ff_front_start(ff_front *f, int listen_fd, struct MHD_Daemon *main_d,
                    struct MHD_Daemon *upload_d, ff_err *err);
-/* Stops accepting: closes the listening socket and connections that sent nothing yet. */
+/* Stops accepting: closes the listening socket, connections still waiting for their first header,
+ * and lingering ones. */
 void ff_front_stop(ff_front *f);
 void ff_front_free(ff_front *f); /* after both daemons stopped */
 typedef struct ff_front_counts {
-    size_t open;           /* connections now, waiting ones included */
+    size_t open;           /* connections now, waiting and lingering ones included */
     size_t uploads_open;   /* of which served by the upload daemon */
     unsigned long refused; /* connections closed at once since the start (limits, no room) */
+    unsigned long header_timeouts; /* closed because a request header did not come in time */
+    unsigned long evicted; /* closed to make room while waiting for a header (or lingering) */
+    unsigned long bad_requests; /* first requests refused for their framing before a daemon saw them */
 } ff_front_counts;
 void ff_front_stats(ff_front *f, ff_front_counts *out);
 
@@ -244,5 +256,30 @@ const char *ff_http_content_type(const char *key);
 size_t ff_http_unescape(char *s);
 /* 1 when a Content-Type for a presigned upload is acceptable: printable ASCII, at most 200 bytes. */
 int ff_http_content_type_ok(const char *t);
+
+/* Request framing as RFC 9112 wants it (nginx's rules): the fields of one request header are fed
+ * to ff_http_framing_field (name and value as sent, value with or without its surrounding blanks),
+ * then ff_http_framing_verdict says 0 (acceptable) or the status to answer, and closes with: 400
+ * for a field name with whitespace or no name, a folded line, more than one Content-Length, a
+ * Content-Length that is not 1 to 18 digits, Content-Length with Transfer-Encoding, Transfer-
+ * Encoding on HTTP/1.0, an HTTP/1.1 request without exactly one Host (HTTP/1.0: more than one);
+ * 501 for a Transfer-Encoding other than a single "chunked". why: a sentence for the client. */
+typedef struct ff_http_framing {
+    unsigned content_lengths, transfer_encodings, hosts;
+    int bad_line;   /* a malformed field line */
+    int bad_length; /* a Content-Length that is not a decimal number */
+    int chunked;    /* the Transfer-Encoding is exactly "chunked" */
+    int http11;     /* set by the caller: the request is HTTP/1.1 */
+    uint64_t length; /* the Content-Length, when there is one good one */
+} ff_http_framing;
+void ff_http_framing_field(ff_http_framing *f, const char *name, size_t name_len, const char *value,
+                           size_t value_len);
+unsigned ff_http_framing_verdict(const ff_http_framing *f, const char **why);
+/* Looks at the first bytes of a connection (buf[0, n)) for a whole request header: FF_HEAD_MORE
+ * when its end (an empty line) is not there yet; FF_HEAD_DONE with *end = the header's length in
+ * bytes; FF_HEAD_BAD with *status (400 or 501) and *why when its framing is refused (the rules of
+ * ff_http_framing_verdict, on the bytes as sent). Lines end in CR LF or LF. */
+enum { FF_HEAD_MORE = 0, FF_HEAD_DONE = 1, FF_HEAD_BAD = 2 };
+int ff_http_head_scan(const char *buf, size_t n, size_t *end, unsigned *status, const char **why);
 
 #endif

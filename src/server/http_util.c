@@ -227,3 +227,130 @@ int ff_http_content_type_ok(const char *t)
             return 0;
     return 1;
 }
+
+/* Request framing (RFC 9112 sections 2.2, 3.2, 5, 6.1-6.3). */
+
+static int ieq(const char *s, size_t n, const char *lit)
+{
+    return strlen(lit) == n && strncasecmp(s, lit, n) == 0;
+}
+
+void ff_http_framing_field(ff_http_framing *f, const char *name, size_t name_len, const char *value,
+                           size_t value_len)
+{
+    if (!name_len)
+        f->bad_line = 1;
+    for (size_t i = 0; i < name_len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c <= ' ' || c == 0x7f || c == ':')
+            f->bad_line = 1; /* whitespace before the colon, or a control character */
+    }
+    while (value_len && (*value == ' ' || *value == '\t'))
+        value++, value_len--;
+    while (value_len && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
+        value_len--;
+    if (ieq(name, name_len, "Content-Length")) {
+        f->content_lengths++;
+        uint64_t v = 0;
+        if (value_len < 1 || value_len > 18)
+            f->bad_length = 1;
+        for (size_t i = 0; i < value_len && !f->bad_length; i++) {
+            if (value[i] < '0' || value[i] > '9')
+                f->bad_length = 1;
+            else
+                v = v * 10 + (uint64_t)(value[i] - '0');
+        }
+        f->length = v;
+    } else if (ieq(name, name_len, "Transfer-Encoding")) {
+        f->transfer_encodings++;
+        f->chunked = ieq(value, value_len, "chunked");
+    } else if (ieq(name, name_len, "Host")) {
+        f->hosts++;
+    }
+}
+
+unsigned ff_http_framing_verdict(const ff_http_framing *f, const char **why)
+{
+    unsigned st = 400;
+    if (f->bad_line)
+        *why = "a header line is malformed (a field name with whitespace or nothing before ':', or a "
+               "folded line)";
+    else if (f->content_lengths > 1)
+        *why = "more than one Content-Length header";
+    else if (f->bad_length)
+        *why = "Content-Length must be a decimal number of at most 18 digits";
+    else if (f->transfer_encodings && f->content_lengths)
+        *why = "a request may not have both Content-Length and Transfer-Encoding";
+    else if (f->transfer_encodings && !f->http11)
+        *why = "Transfer-Encoding needs HTTP/1.1";
+    else if (f->transfer_encodings && (f->transfer_encodings > 1 || !f->chunked))
+        st = 501, *why = "the only Transfer-Encoding accepted is chunked";
+    else if (f->http11 ? f->hosts != 1 : f->hosts > 1)
+        *why = "an HTTP/1.1 request needs exactly one Host header";
+    else
+        st = 0;
+    return st;
+}
+
+/* The next line of buf[*pos, n): its start and length without CR LF or LF; 0 when no LF yet. */
+static int next_line(const char *buf, size_t n, size_t *pos, const char **line, size_t *len)
+{
+    const char *s = buf + *pos;
+    const char *lf = memchr(s, '\n', n - *pos);
+    if (!lf)
+        return 0;
+    *line = s;
+    *len = (size_t)(lf - s);
+    if (*len && s[*len - 1] == '\r')
+        (*len)--;
+    *pos = (size_t)(lf - buf) + 1;
+    return 1;
+}
+
+int ff_http_head_scan(const char *buf, size_t n, size_t *end, unsigned *status, const char **why)
+{
+    ff_http_framing f = {0};
+    size_t pos = 0;
+    const char *line;
+    size_t len;
+    *status = 0;
+    /* Empty lines before the request line are ignored (RFC 9112 section 2.2); a few at most. */
+    for (int skipped = 0;; skipped++) {
+        if (!next_line(buf, n, &pos, &line, &len))
+            return FF_HEAD_MORE;
+        if (len)
+            break;
+        if (skipped == 4) {
+            *status = 400, *why = "empty lines instead of a request";
+            return FF_HEAD_BAD;
+        }
+    }
+    /* The request line: method SP target SP version. Only the version matters here (Host rules);
+     * the daemon parses the rest. */
+    const char *sp = NULL;
+    for (size_t i = len; i > 0; i--)
+        if (line[i - 1] == ' ') {
+            sp = line + i;
+            break;
+        }
+    f.http11 = sp && ieq(sp, len - (size_t)(sp - line), "HTTP/1.1");
+    for (;;) {
+        if (!next_line(buf, n, &pos, &line, &len))
+            return FF_HEAD_MORE;
+        if (!len)
+            break;
+        if (line[0] == ' ' || line[0] == '\t') {
+            f.bad_line = 1; /* obs-fold */
+            continue;
+        }
+        const char *colon = memchr(line, ':', len);
+        if (!colon) {
+            f.bad_line = 1;
+            continue;
+        }
+        ff_http_framing_field(&f, line, (size_t)(colon - line), colon + 1, len - (size_t)(colon - line) - 1);
+    }
+    *end = pos;
+    *status = ff_http_framing_verdict(&f, why);
+    return *status ? FF_HEAD_BAD : FF_HEAD_DONE;
+}

@@ -368,9 +368,11 @@ int ff_upload_split_key(const char *key, char *sid, size_t sidcap, const char **
     return 0;
 }
 
-/* Refuses an upload. A client that sent no Expect: 100-continue is already sending its body, and
- * answering now would make the server close the connection under it (the client then sees a
- * reset, not our answer): a body of moderate size is read and dropped first. */
+/* Refuses an upload. A client that sent no Expect: 100-continue is already sending its body: a
+ * body of moderate size is read and dropped first, so that the connection can be kept alive. A
+ * larger one (or one the client waits to send) is answered at once and the connection closed;
+ * the front door then lingers, reading and dropping the rest of the body for a while, so that the
+ * client reads the answer instead of a reset (lingering close, as nginx does). */
 static enum MHD_Result reject(ff_req *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static enum MHD_Result reject(ff_req *r, unsigned status, const char *fmt, ...)
@@ -385,8 +387,13 @@ static enum MHD_Result reject(ff_req *r, unsigned status, const char *fmt, ...)
     uint64_t len = 0;
     int drain = !(expect && !strcasecmp(expect, "100-continue")) && cl && !ff_req_header(r, "Transfer-Encoding") &&
                 ff_parse_u64(cl, 0, UINT64_MAX / 2, &len) == 0 && len > 0 && len <= FF_HTTP_DRAIN_MAX;
-    if (!drain)
+    if (!drain) {
+        if (ff_req_header(r, "Transfer-Encoding") || (cl && (ff_parse_u64(cl, 0, UINT64_MAX / 2, &len) != 0 || len))) {
+            r->early = 1; /* a body may follow: close, and linger */
+            r->close = 1;
+        }
         return ff_http_send_error(r, status, "%s", msg);
+    }
     ff_upload *u = calloc(1, sizeof *u);
     if (!u)
         return MHD_NO;

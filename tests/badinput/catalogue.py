@@ -971,6 +971,7 @@ _serve_cfg("serve_http_threads_huge", {"FITSFLOW_HTTP_THREADS": "100000"}, ["fit
 _serve_cfg("serve_retention_zero", {"FITSFLOW_RETENTION_HOURS": "0"}, ["fitsflow_retention_hours"])
 _serve_cfg("serve_rate_limit_text", {"FITSFLOW_RATE_LIMIT": "fast"}, ["fitsflow_rate_limit"])
 _serve_cfg("serve_timeout_zero", {"FITSFLOW_REQUEST_TIMEOUT": "0"}, ["fitsflow_request_timeout"])
+_serve_cfg("serve_header_timeout_zero", {"FITSFLOW_HEADER_TIMEOUT": "0"}, ["fitsflow_header_timeout"])
 _serve_cfg("serve_offline_maybe", {"FITSFLOW_OFFLINE": "maybe"}, ["fitsflow_offline"])
 _serve_cfg("serve_log_level_bad", {"FITSFLOW_LOG_LEVEL": "loud"}, ["fitsflow_log_level"])
 _serve_cfg("serve_cron_bad", {"FITSFLOW_CLEAN_CRON": "every day"}, ["fitsflow_clean_cron"])

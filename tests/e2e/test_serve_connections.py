@@ -2,8 +2,9 @@
 open with a PUT are served by the upload daemon (seen in /metrics while a body is on its way),
 also when "PUT " arrives split across packets; a PUT on a kept-alive connection, on a full upload
 daemon, or with the upload daemon turned off still stores its bytes; the connection limits hold
-across both daemons for idle, busy and half-sent connections; a connection that sends nothing is
-closed after FITSFLOW_REQUEST_TIMEOUT; and every count returns to zero when clients go away."""
+across both daemons for idle, busy and half-sent connections, and the total limit refuses a
+connection when every one is busy with a request; a connection that sends nothing is closed after
+FITSFLOW_REQUEST_TIMEOUT of silence; and every count returns to zero when clients go away."""
 import http.client
 import json
 import os
@@ -241,29 +242,59 @@ def connections_that_go_away_early_release_their_count():
             s.close()
 
 
+def event_stream(srv, sid):
+    """A connection busy with a request for as long as it stays open: an event stream, whose
+    answer has begun (so the server has admitted and dispatched it)."""
+    s = connect(srv)
+    s.sendall(f"GET /api/sessions/{sid}/events HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    s.settimeout(30)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        assert chunk, f"event stream closed before its answer: {buf!r}"
+        buf += chunk
+    assert buf.startswith(b"HTTP/1.1 200 "), buf[:100]
+    return s
+
+
 @check
 def total_limit_and_uploads_without_the_upload_daemon():
+    """Three connections each busy with a request (an upload whose body is half sent and two event
+    streams) fill FITSFLOW_MAX_CONNECTIONS=3; none waits for a header, so none can be evicted and a
+    fourth is closed at once. Each busy connection is known to be in before the next step (the
+    upload by its 100 Continue, the streams by their answers), so nothing depends on timing:
+    connections the test closed earlier are either released or, waiting for a header, evicted."""
     srv = Server("serve-connections-total", env={"FITSFLOW_MAX_CONNECTIONS": "3",
                                                  "FITSFLOW_MAX_CONNECTIONS_PER_IP": "0",
                                                  "FITSFLOW_UPLOAD_CONNECTIONS": "0"}).start()
+    socks = []
     try:
         head, key = put_head(srv, "conn-total-1", "f.fits", len(BODY))
         a = connect(srv)
-        a.sendall(head + BODY[:1000])
-        b = connect(srv)
-        time.sleep(0.3)
+        socks.append(a)
+        a.sendall(head.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n"))
+        a.settimeout(30)
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            chunk = a.recv(1)
+            assert chunk, f"closed before 100 Continue: {interim!r}"
+            interim += chunk
+        assert interim.startswith(b"HTTP/1.1 100 "), interim
+        a.sendall(BODY[:1000])
         assert metric(srv, "fitsflow_upload_connections_open") == 0
-        time.sleep(0.5)  # until the server has seen /metrics' connection close
-        c, d = connect(srv), connect(srv)
-        assert not closed_by_server(c, timeout=0.5)
+        socks.append(event_stream(srv, "conn-total-2"))
+        socks.append(event_stream(srv, "conn-total-3"))
+        d = connect(srv)
+        socks.append(d)
         assert closed_by_server(d), "a fourth connection was served with FITSFLOW_MAX_CONNECTIONS=3"
-        for s in (b, c, d):
+        for s in socks[1:]:
             s.close()
         a.sendall(BODY[1000:])
         assert read_response(a)[0] == 200
-        a.close()
         assert stored(srv, key) == BODY
     finally:
+        for s in socks:
+            s.close()
         assert srv.stop() == 0
 
 
