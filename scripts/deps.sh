@@ -7,8 +7,8 @@ PKGS=(
   build-essential cmake pkg-config
   libcfitsio-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
   libyaml-dev libspng-dev zlib1g-dev libopenjp2-7-dev libturbojpeg0-dev
-  libsqlite3-dev libarchive-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev
-  python3-astropy python3-numpy python3-pandas python3-asdf python3-sunpy python3-pil
+  libsqlite3-dev libarchive-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev wcslib-dev
+  python3-astropy python3-numpy python3-pandas python3-asdf python3-sunpy python3-pil python3-scipy
   python3-botocore python3-yaml libcfitsio-bin ffmpeg curl chromium
   clang libclang-rt-14-dev
 )

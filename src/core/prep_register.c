@@ -1,0 +1,676 @@
+/* Level-1.5 registration (ff_prep_run in prep.h): sunpy 4.1's GenericMap.rotate(recenter=True,
+ * scale=s, order=3, missing=m) with method 'scipy', then aiapy's crop back to the input shape.
+ *
+ * What sunpy does, and this file reproduces step for step:
+ *  - pad the image with `missing` so the rotated and scaled image fits (ceil of half the growth
+ *    of the rotated corners' extent), or note how much to cut off afterwards when it shrinks;
+ *  - if the padded image holds any NaN (NaN pixels, or a NaN `missing` used as padding), replace
+ *    them by the padded image's nanmedian, interpolate, and afterwards set to NaN every output
+ *    pixel whose bilinear sample of the 5x5-dilated NaN mask is > 0;
+ *  - scipy.ndimage.affine_transform(order=3, mode='constant', cval=missing): cubic B-spline on
+ *    coefficients prefiltered with a mirror boundary, cval wherever the sample point lies outside
+ *    [0, len-1] on either axis;
+ *  - clip to the input's [nanmin, nanmax]; move the reference pixel to the array centre; crop to
+ *    the input's size about floor(CRPIX1) (sunpy's submap rounding and clipping).
+ * Only the pixels that survive the crop are computed. Spline coefficients are stored for the
+ * image plus a 40-pixel margin of padding: further out the padding is constant and so are its
+ * coefficients (the filter's influence has fallen below 1e-22 by then). */
+#include "core/prep.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/prep_internal.h"
+#include "core/prep_spline.h"
+
+#define MARGIN 40     /* padding kept around the image in the coefficient array */
+#define NAN_REACH 2   /* sunpy dilates NaNs with a 5x5 box for order 3 */
+#define MAX_THREADS FF_PREP_MAX_THREADS
+
+int ff_prep_nthreads(int requested)
+{
+    long n = requested > 0 ? requested : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    return n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+typedef struct band {
+    void (*fn)(void *, int, size_t, size_t);
+    void *ctx;
+    int index;
+    size_t lo, hi;
+} band;
+
+static void *band_main(void *arg)
+{
+    band *b = arg;
+    b->fn(b->ctx, b->index, b->lo, b->hi);
+    return NULL;
+}
+
+void ff_prep_parallel(int nthreads, size_t total, void (*fn)(void *, int, size_t, size_t),
+                      void *ctx)
+{
+    if (nthreads < 1)
+        nthreads = 1;
+    if (nthreads > MAX_THREADS)
+        nthreads = MAX_THREADS;
+    if ((size_t)nthreads > total)
+        nthreads = total ? (int)total : 1;
+    band b[MAX_THREADS];
+    pthread_t tid[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int t = 0; t < nthreads; t++) {
+        b[t] = (band){fn, ctx, t, total * (size_t)t / (size_t)nthreads,
+                      total * (size_t)(t + 1) / (size_t)nthreads};
+        if (t > 0)
+            started[t] = pthread_create(&tid[t], NULL, band_main, &b[t]) == 0;
+    }
+    fn(ctx, 0, b[0].lo, b[0].hi);
+    for (int t = 1; t < nthreads; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            fn(ctx, t, b[t].lo, b[t].hi);
+    }
+}
+
+/* sunpy's arithmetic for one registration, in its order of operations (x = axis 0 here). */
+typedef struct plan {
+    long n;             /* input side */
+    long pad[2];        /* padding per axis (x, y) */
+    long unpad[2];      /* cut off after rotation per axis */
+    long P[2];          /* padded size */
+    double m[2][2];     /* output pixel -> input pixel (scipy's matrix, x/y order) */
+    double shift[2];    /* scipy's offset */
+    long off[2];        /* output pixel j sits at rotated-array pixel j + off */
+    long out[2];        /* output width, height */
+    double crpix[2];    /* output CRPIX (1-based) */
+} plan;
+
+static int make_plan(const ff_prep_geom *g, plan *p, ff_err *err)
+{
+    memset(p, 0, sizeof *p);
+    const double (*R)[2] = (const double (*)[2])g->rot;
+    const double s = g->scale;
+    const long n = (long)g->n;
+    p->n = n;
+    /* Extent of the rotated and scaled image's corners. */
+    const double cx[2] = {-0.5, (double)n - 0.5}, cy[2] = {-0.5, (double)n - 0.5};
+    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            double v[2] = {(R[0][0] * cx[a] + R[0][1] * cy[b]) * s,
+                           (R[1][0] * cx[a] + R[1][1] * cy[b]) * s};
+            for (int k = 0; k < 2; k++) {
+                lo[k] = fmin(lo[k], v[k]);
+                hi[k] = fmax(hi[k], v[k]);
+            }
+        }
+    for (int k = 0; k < 2; k++) {
+        double diff = ceil(((hi[k] - lo[k]) - (double)n) / 2.0);
+        if (!isfinite(diff) || fabs(diff) > 4.0 * (double)n)
+            return ff_err_set(err, "level 1.5: rotated extent out of range");
+        long d = (long)diff;
+        p->pad[k] = d > 0 ? d : 0;
+        p->unpad[k] = d < 0 ? -d : 0;
+        p->P[k] = n + 2 * p->pad[k];
+    }
+    /* Inverse of sunpy's rotation matrix, divided by the scale: output -> input. */
+    double det = R[0][0] * R[1][1] - R[0][1] * R[1][0];
+    double inv[2][2] = {{R[1][1] / det, -R[0][1] / det}, {-R[1][0] / det, R[0][0] / det}};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            p->m[i][j] = inv[i][j] / s;
+    const double ac[2] = {((double)p->P[0] - 1) / 2.0, ((double)p->P[1] - 1) / 2.0};
+    const double ref[2] = {(g->crpix[0] - 1) + (double)p->pad[0],
+                           (g->crpix[1] - 1) + (double)p->pad[1]};
+    for (int i = 0; i < 2; i++)
+        p->shift[i] = ref[i] - (p->m[i][0] * ac[0] + p->m[i][1] * ac[1]);
+
+    /* The reference pixel moves to the array centre; the cut; then aiapy's submap about
+     * floor(CRPIX1) of the rotated map, clipped to the array as sunpy's submap clips. */
+    double crpix_t[2];
+    long Pc[2];
+    for (int k = 0; k < 2; k++) {
+        crpix_t[k] = (ac[k] + 1) - (double)p->unpad[k];
+        Pc[k] = p->P[k] - 2 * p->unpad[k];
+    }
+    double center = floor(crpix_t[0]);
+    double r0 = center - (double)n / 2.0, r1 = center + (double)n / 2.0 - 1.0;
+    double bl = floor(r0 + 0.5), tr = ceil(r1 - 0.5) + 1;
+    long start[2], end[2];
+    for (int k = 0; k < 2; k++) {
+        double a = fmin(fmax(bl, 0), (double)Pc[k]), b = fmin(fmax(tr, 0), (double)Pc[k]);
+        start[k] = (long)a;
+        end[k] = (long)b;
+        p->out[k] = end[k] - start[k];
+        p->off[k] = start[k] + p->unpad[k];
+        p->crpix[k] = ((crpix_t[k] - 1) + 1) - (double)start[k];
+    }
+    if (p->out[0] <= 0 || p->out[1] <= 0)
+        return ff_err_set(err, "level 1.5: the crop is empty");
+    return 0;
+}
+
+/* Order-preserving key of a double (no NaN). */
+static uint64_t dkey(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    return (u >> 63) ? ~u : (u | 0x8000000000000000ull);
+}
+
+static double dval(uint64_t k)
+{
+    uint64_t u = (k >> 63) ? (k & 0x7fffffffffffffffull) : ~k;
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+typedef struct job {
+    const ff_image *img;
+    const plan *pl;
+    double *W;          /* coefficient window, Wn[1] rows of Wn[0] */
+    long Wn[2], woff[2];/* window size; padded index of window index 0 */
+    long n;
+    int path_nan;       /* sunpy's NaN handling is on */
+    int missing_min;
+    double fill;        /* padding value (and NaN substitute when path_nan) */
+    double nanfill;     /* what input NaNs become */
+    double lo, hi;      /* clip range */
+    double cval;        /* value outside the padded array */
+    double div;         /* exposure divisor (1 when not normalising) */
+    uint8_t *nanmask;   /* n*n input NaN dilated by NAN_REACH, or NULL */
+    int pad_nan;        /* the padding itself counts as NaN (missing NaN with padding) */
+    float *out;
+    /* scan results per thread */
+    struct scan { size_t nan, inf, finite; double mn, mx; } sc[MAX_THREADS];
+    int nth;
+    /* radix select */
+    uint64_t prefix, mask;
+    int shift_bits;
+    uint32_t *hist;     /* nth * 65536 */
+    uint64_t le_target; /* for the count/min-greater pass */
+    size_t le_count[MAX_THREADS];
+    uint64_t gt_min[MAX_THREADS];
+} job;
+
+/* Copies the image rows [lo, hi) into the window's data region, tallying NaN/inf/min/max. */
+static void scan_rows(void *ctx, int band, size_t lo, size_t hi)
+{
+    job *j = ctx;
+    struct scan s = {0, 0, 0, INFINITY, -INFINITY};
+    const long n = j->n;
+    for (size_t y = lo; y < hi; y++) {
+        double *row = j->W + (size_t)(y + j->pl->pad[1] - j->woff[1]) * (size_t)j->Wn[0] +
+                      (size_t)(j->pl->pad[0] - j->woff[0]);
+        size_t base = y * (size_t)n;
+        if (j->img->dtype == FF_F32) {
+            const float *src = (const float *)j->img->data + base;
+            for (long x = 0; x < n; x++)
+                row[x] = src[x];
+        } else if (j->img->dtype == FF_F64) {
+            memcpy(row, (const double *)j->img->data + base, (size_t)n * sizeof(double));
+        } else if (j->img->dtype == FF_I16) {
+            const int16_t *src = (const int16_t *)j->img->data + base;
+            for (long x = 0; x < n; x++)
+                row[x] = src[x];
+        } else {
+            for (long x = 0; x < n; x++)
+                row[x] = ff_image_get(j->img, base + (size_t)x);
+        }
+        for (long x = 0; x < n; x++) {
+            double v = row[x];
+            if (isnan(v))
+                s.nan++;
+            else if (isinf(v))
+                s.inf++;
+            else {
+                s.finite++;
+                if (v < s.mn)
+                    s.mn = v;
+                if (v > s.mx)
+                    s.mx = v;
+            }
+        }
+    }
+    j->sc[band] = s;
+}
+
+static double *data_row(const job *j, long y)
+{
+    return j->W + (size_t)(y + j->pl->pad[1] - j->woff[1]) * (size_t)j->Wn[0] +
+           (size_t)(j->pl->pad[0] - j->woff[0]);
+}
+
+static void hist_rows(void *ctx, int band, size_t lo, size_t hi)
+{
+    job *j = ctx;
+    uint32_t *h = j->hist + (size_t)band * 65536;
+    memset(h, 0, 65536 * sizeof *h);
+    for (size_t y = lo; y < hi; y++) {
+        const double *row = data_row(j, (long)y);
+        for (long x = 0; x < j->n; x++) {
+            if (isnan(row[x]))
+                continue;
+            uint64_t k = dkey(row[x]);
+            if ((k & j->mask) == j->prefix)
+                h[(k >> j->shift_bits) & 0xffff]++;
+        }
+    }
+}
+
+static void le_rows(void *ctx, int band, size_t lo, size_t hi)
+{
+    job *j = ctx;
+    size_t c = 0;
+    uint64_t g = UINT64_MAX;
+    for (size_t y = lo; y < hi; y++) {
+        const double *row = data_row(j, (long)y);
+        for (long x = 0; x < j->n; x++) {
+            if (isnan(row[x]))
+                continue;
+            uint64_t k = dkey(row[x]);
+            if (k <= j->le_target)
+                c++;
+            else if (k < g)
+                g = k;
+        }
+    }
+    j->le_count[band] = c;
+    j->gt_min[band] = g;
+}
+
+/* The rank-th smallest (0-based) of the finite data plus `extra` copies of extra_key. */
+static uint64_t select_key(job *j, uint64_t rank, uint64_t extra, uint64_t extra_key)
+{
+    j->prefix = 0;
+    j->mask = 0;
+    for (int pass = 0; pass < 4; pass++) {
+        j->shift_bits = 48 - 16 * pass;
+        ff_prep_parallel(j->nth, (size_t)j->n, hist_rows, j);
+        uint64_t cnt[65536];
+        for (int b = 0; b < 65536; b++) {
+            uint64_t c = 0;
+            for (int t = 0; t < j->nth; t++)
+                c += j->hist[(size_t)t * 65536 + (size_t)b];
+            cnt[b] = c;
+        }
+        if ((extra_key & j->mask) == j->prefix)
+            cnt[(extra_key >> j->shift_bits) & 0xffff] += extra;
+        int b = 0;
+        while (b < 65535 && rank >= cnt[b]) {
+            rank -= cnt[b];
+            b++;
+        }
+        j->prefix |= (uint64_t)b << j->shift_bits;
+        j->mask |= (uint64_t)0xffff << j->shift_bits;
+    }
+    return j->prefix;
+}
+
+/* numpy's nanmedian of the padded image: finite data, plus the padding when it is a number. */
+static double nan_median(job *j, size_t finite, uint64_t extra, double extra_v)
+{
+    uint64_t total = finite + extra, ek = dkey(extra_v);
+    uint64_t k1 = select_key(j, (total - 1) / 2, extra, ek);
+    double a = dval(k1);
+    if (total % 2)
+        return a;
+    /* The next value up: a again if it repeats, else the smallest greater one. */
+    j->le_target = k1;
+    ff_prep_parallel(j->nth, (size_t)j->n, le_rows, j);
+    uint64_t le = 0, g = UINT64_MAX;
+    for (int t = 0; t < j->nth; t++) {
+        le += j->le_count[t];
+        if (j->gt_min[t] < g)
+            g = j->gt_min[t];
+    }
+    if (extra) {
+        if (ek <= k1)
+            le += extra;
+        else if (ek < g)
+            g = ek;
+    }
+    double b = le >= (total - 1) / 2 + 2 ? a : dval(g);
+    double m = (a + b) / 2;
+    return isfinite(m) ? m : a / 2 + b / 2;
+}
+
+/* Replaces NaN data by nanfill and fills the window's padding. */
+static void fill_rows(void *ctx, int band, size_t lo, size_t hi)
+{
+    (void)band;
+    job *j = ctx;
+    const long Wx = j->Wn[0];
+    for (size_t r = lo; r < hi; r++) {
+        double *row = j->W + r * (size_t)Wx;
+        long py = (long)r + j->woff[1];
+        long y = py - j->pl->pad[1];
+        if (y < 0 || y >= j->n) {
+            for (long c = 0; c < Wx; c++)
+                row[c] = j->fill;
+            continue;
+        }
+        long x0 = j->pl->pad[0] - j->woff[0];
+        for (long c = 0; c < x0; c++)
+            row[c] = j->fill;
+        for (long c = x0 + j->n; c < Wx; c++)
+            row[c] = j->fill;
+        if (j->path_nan)
+            for (long c = x0; c < x0 + j->n; c++)
+                if (isnan(row[c]))
+                    row[c] = j->nanfill;
+    }
+}
+
+static void prefilter_rows(void *ctx, int band, size_t lo, size_t hi)
+{
+    (void)band;
+    job *j = ctx;
+    for (size_t r = lo; r < hi; r++)
+        ff_spline_prefilter(j->W + r * (size_t)j->Wn[0], (size_t)j->Wn[0]);
+}
+
+static void prefilter_cols(void *ctx, int band, size_t lo, size_t hi)
+{
+    (void)band;
+    job *j = ctx;
+    /* Blocks of 64 columns keep the working rows in cache. */
+    for (size_t c = lo; c < hi; c += 64) {
+        size_t cnt = hi - c < 64 ? hi - c : 64;
+        ff_spline_prefilter_lines(j->W + c, (size_t)j->Wn[1], (size_t)j->Wn[0], cnt);
+    }
+}
+
+/* dst = src dilated by a (2*NAN_REACH+1)^2 box (scipy.signal.convolve2d(mode='same') of the
+ * NaN map with a box of ones, > 0). tmp is n*n scratch. */
+static void dilate(const uint8_t *src, uint8_t *dst, uint8_t *tmp, long n)
+{
+    for (long y = 0; y < n; y++)
+        for (long x = 0; x < n; x++) {
+            uint8_t v = 0;
+            for (long xx = x - NAN_REACH; xx <= x + NAN_REACH && !v; xx++)
+                if (xx >= 0 && xx < n)
+                    v = src[(size_t)y * (size_t)n + (size_t)xx];
+            tmp[(size_t)y * (size_t)n + (size_t)x] = v;
+        }
+    for (long y = 0; y < n; y++)
+        for (long x = 0; x < n; x++) {
+            uint8_t v = 0;
+            for (long yy = y - NAN_REACH; yy <= y + NAN_REACH && !v; yy++)
+                if (yy >= 0 && yy < n)
+                    v = tmp[(size_t)yy * (size_t)n + (size_t)x];
+            dst[(size_t)y * (size_t)n + (size_t)x] = v;
+        }
+}
+
+/* Is the 5x5-dilated NaN mask > 0 at padded pixel (px, py)? */
+static int nan_near(const job *j, long px, long py)
+{
+    const plan *p = j->pl;
+    if (j->pad_nan) {
+        if (p->pad[0] > 0 && (px < p->pad[0] + NAN_REACH || px >= p->pad[0] + j->n - NAN_REACH))
+            return 1;
+        if (p->pad[1] > 0 && (py < p->pad[1] + NAN_REACH || py >= p->pad[1] + j->n - NAN_REACH))
+            return 1;
+    }
+    if (j->nanmask) {
+        long x = px - p->pad[0], y = py - p->pad[1];
+        if (x >= 0 && x < j->n && y >= 0 && y < j->n)
+            return j->nanmask[(size_t)y * (size_t)j->n + (size_t)x];
+    }
+    return 0;
+}
+
+/* sunpy's NaN rule: the order-1 sample of the dilated mask at (xi, yi) is > 0. */
+static int masked(const job *j, double xi, double yi)
+{
+    double fx = floor(xi), fy = floor(yi);
+    double wx0 = 1.0 - (xi - fx), wy0 = 1.0 - (yi - fy);
+    double wx1 = 1.0 - wx0, wy1 = 1.0 - wy0;
+    long x = (long)fx, y = (long)fy;
+    if (nan_near(j, x, y))
+        return 1;
+    if (wx1 > 0 && nan_near(j, x + 1, y))
+        return 1;
+    if (wy1 > 0 && nan_near(j, x, y + 1))
+        return 1;
+    if (wx1 > 0 && wy1 > 0 && nan_near(j, x + 1, y + 1))
+        return 1;
+    return 0;
+}
+
+static inline void weights(double t, double w[4])
+{
+    const double u = 1.0 - t;
+    w[1] = (t * t * (t - 2.0) * 3.0 + 4.0) / 6.0;
+    w[2] = (u * u * (u - 2.0) * 3.0 + 4.0) / 6.0;
+    w[0] = u * u * u / 6.0;
+    w[3] = 1.0 - w[0] - w[1] - w[2];
+}
+
+/* Coefficient at padded index (px, py) after scipy's mirror rule; the constant padding beyond
+ * the stored window. */
+static double coef_edge(const job *j, long px, long py)
+{
+    px = ff_spline_mirror(px, j->pl->P[0]);
+    py = ff_spline_mirror(py, j->pl->P[1]);
+    long wx = px - j->woff[0], wy = py - j->woff[1];
+    if (wx < 0 || wx >= j->Wn[0] || wy < 0 || wy >= j->Wn[1])
+        return j->fill;
+    return j->W[(size_t)wy * (size_t)j->Wn[0] + (size_t)wx];
+}
+
+static void interp_rows(void *ctx, int band, size_t lo, size_t hi)
+{
+    (void)band;
+    job *j = ctx;
+    const plan *p = j->pl;
+    const double m00 = p->m[0][0], m01 = p->m[0][1], m10 = p->m[1][0], m11 = p->m[1][1];
+    const double maxx = (double)(p->P[0] - 1), maxy = (double)(p->P[1] - 1);
+    const long Wx = j->Wn[0], Wy = j->Wn[1];
+    const long w = p->out[0];
+    for (size_t jy = lo; jy < hi; jy++) {
+        const double oy = (double)((long)jy + p->off[1]);
+        const double ry0 = oy * m01, ry1 = oy * m11;
+        float *out = j->out + jy * (size_t)w;
+        for (long jx = 0; jx < w; jx++) {
+            const double ox = (double)(jx + p->off[0]);
+            const double xi = ((ox * m00) + ry0) + p->shift[0];
+            const double yi = ((ox * m10) + ry1) + p->shift[1];
+            double v;
+            if (!(xi >= 0 && xi <= maxx && yi >= 0 && yi <= maxy)) {
+                v = j->cval;
+            } else if (j->path_nan && masked(j, xi, yi)) {
+                v = NAN;
+            } else {
+                const double fx = floor(xi), fy = floor(yi);
+                double wx[4], wy[4];
+                weights(xi - fx, wx);
+                weights(yi - fy, wy);
+                const long sx = (long)fx - 1, sy = (long)fy - 1;
+                const long cx = sx - j->woff[0], cy = sy - j->woff[1];
+                v = 0;
+                if (cx >= 0 && cx + 3 < Wx && cy >= 0 && cy + 3 < Wy) {
+                    const double *c = j->W + (size_t)cy * (size_t)Wx + (size_t)cx;
+                    for (int b = 0; b < 4; b++, c += Wx)
+                        v += wy[b] * (wx[0] * c[0] + wx[1] * c[1] + wx[2] * c[2] + wx[3] * c[3]);
+                } else {
+                    for (int b = 0; b < 4; b++) {
+                        double r = 0;
+                        for (int a = 0; a < 4; a++)
+                            r += wx[a] * coef_edge(j, sx + a, sy + b);
+                        v += wy[b] * r;
+                    }
+                }
+                if (v < j->lo)
+                    v = j->lo;
+                else if (v > j->hi)
+                    v = j->hi;
+            }
+            out[jx] = (float)(v / j->div);
+        }
+    }
+}
+
+void ff_prep_free(ff_prep *p)
+{
+    if (!p)
+        return;
+    ff_image_free(&p->image);
+    memset(p, 0, sizeof *p);
+}
+
+static int skip_with(ff_err *err, const char *msg)
+{
+    ff_err_set(err, "%s", msg);
+    return FF_PREP_SKIP;
+}
+
+int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opts, ff_prep *out,
+                ff_err *err)
+{
+    memset(out, 0, sizeof *out);
+    ff_prep_opts o = opts ? *opts : (ff_prep_opts){0, 0};
+    ff_prep_geom g;
+    int rc = ff_prep_check(h, img, &g, err);
+    if (rc != FF_PREP_OK)
+        return rc;
+    plan pl;
+    if (make_plan(&g, &pl, err) != 0)
+        return -1;
+
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return ff_err_set(err, "level 1.5: out of memory");
+    j->img = img;
+    j->pl = &pl;
+    j->n = pl.n;
+    j->nth = ff_prep_nthreads(o.nthreads);
+    j->missing_min = o.missing_min != 0;
+    for (int k = 0; k < 2; k++) {
+        long mk = pl.pad[k] < MARGIN ? pl.pad[k] : MARGIN;
+        j->Wn[k] = pl.n + 2 * mk;
+        j->woff[k] = pl.pad[k] - mk;
+    }
+    size_t wcount = (size_t)j->Wn[0] * (size_t)j->Wn[1];
+    j->W = malloc(wcount * sizeof(double));
+    float *outbuf = malloc((size_t)pl.out[0] * (size_t)pl.out[1] * sizeof(float));
+    if (!j->W || !outbuf) {
+        rc = ff_err_set(err, "level 1.5: out of memory for a %ldx%ld image", pl.P[0], pl.P[1]);
+        goto done;
+    }
+
+    ff_prep_parallel(j->nth, (size_t)pl.n, scan_rows, j);
+    size_t nan = 0, inf = 0, finite = 0;
+    double mn = INFINITY, mx = -INFINITY;
+    for (int t = 0; t < j->nth; t++) {
+        nan += j->sc[t].nan;
+        inf += j->sc[t].inf;
+        finite += j->sc[t].finite;
+        mn = fmin(mn, j->sc[t].mn);
+        mx = fmax(mx, j->sc[t].mx);
+    }
+    if (inf) {
+        rc = skip_with(err, "the image holds infinite values");
+        goto done;
+    }
+    if (!finite) {
+        rc = skip_with(err, "the image has no finite pixel (all NaN)");
+        goto done;
+    }
+    const int padded = pl.pad[0] > 0 || pl.pad[1] > 0;
+    const double missing = j->missing_min ? mn : NAN;
+    j->pad_nan = !j->missing_min && padded;
+    j->path_nan = nan > 0 || j->pad_nan;
+    j->cval = missing;
+    j->lo = mn;
+    j->hi = mx;
+    j->fill = missing;
+    j->nanfill = NAN;
+    if (j->path_nan) {
+        j->hist = malloc((size_t)j->nth * 65536 * sizeof(uint32_t));
+        if (!j->hist) {
+            rc = ff_err_set(err, "level 1.5: out of memory");
+            goto done;
+        }
+        uint64_t extra = 0;
+        if (j->missing_min && padded)
+            extra = (uint64_t)pl.P[0] * (uint64_t)pl.P[1] - (uint64_t)pl.n * (uint64_t)pl.n;
+        double med = nan_median(j, finite, extra, mn);
+        if (img->dtype == FF_F32)
+            med = (float)med; /* numpy substitutes in the image's own dtype */
+        j->nanfill = med;
+        if (j->pad_nan)
+            j->fill = med;
+        if (nan) {
+            size_t nn = (size_t)pl.n * (size_t)pl.n;
+            uint8_t *raw = malloc(nn), *tmp = malloc(nn);
+            j->nanmask = malloc(nn);
+            if (!raw || !tmp || !j->nanmask) {
+                free(raw);
+                free(tmp);
+                rc = ff_err_set(err, "level 1.5: out of memory");
+                goto done;
+            }
+            for (long y = 0; y < pl.n; y++) {
+                const double *row = data_row(j, y);
+                for (long x = 0; x < pl.n; x++)
+                    raw[(size_t)y * (size_t)pl.n + (size_t)x] = isnan(row[x]) ? 1 : 0;
+            }
+            dilate(raw, j->nanmask, tmp, pl.n);
+            free(raw);
+            free(tmp);
+        }
+    }
+    ff_prep_parallel(j->nth, (size_t)j->Wn[1], fill_rows, j);
+    ff_prep_parallel(j->nth, (size_t)j->Wn[1], prefilter_rows, j);
+    ff_prep_parallel(j->nth, (size_t)j->Wn[0], prefilter_cols, j);
+
+    /* Exposure normalisation: AIA only, EXPTIME > 0. */
+    j->div = 1.0;
+    if (g.inst != FF_PREP_AIA) {
+        snprintf(out->norm_reason, sizeof out->norm_reason, "HMI images are not normalised");
+    } else if (!isfinite(g.exptime)) {
+        snprintf(out->norm_reason, sizeof out->norm_reason, "EXPTIME missing or not a number");
+    } else if (!(g.exptime > 0)) {
+        snprintf(out->norm_reason, sizeof out->norm_reason, "EXPTIME is %.6g s (not positive)",
+                 g.exptime);
+    } else {
+        j->div = g.exptime;
+        out->normalised = 1;
+    }
+    j->out = outbuf;
+    ff_prep_parallel(j->nth, (size_t)pl.out[1], interp_rows, j);
+
+    out->geom = g;
+    out->image.dtype = FF_F32;
+    out->image.ndim = 2;
+    out->image.shape[0] = (size_t)pl.out[1];
+    out->image.shape[1] = (size_t)pl.out[0];
+    out->image.nelem = (size_t)pl.out[0] * (size_t)pl.out[1];
+    out->image.data = outbuf;
+    outbuf = NULL;
+    out->crpix[0] = pl.crpix[0];
+    out->crpix[1] = pl.crpix[1];
+    out->crval[0] = g.crval[0];
+    out->crval[1] = g.crval[1];
+    out->cdelt = g.target;
+    out->rsun_px = g.rsun_arcsec / g.target;
+    rc = FF_PREP_OK;
+done:
+    free(outbuf);
+    free(j->W);
+    free(j->hist);
+    free(j->nanmask);
+    free(j);
+    return rc;
+}
