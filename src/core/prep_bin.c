@@ -20,6 +20,8 @@ typedef struct mljob {
     long k;         /* grid cells per image pixel along each axis */
     long ox, oy;    /* grid cell of the image's pixel (0, 0) corner */
     long size, blk; /* output side, grid cells per output pixel */
+    long g0, g1;    /* grid columns the image covers */
+    long *col;      /* per grid column: image column */
     double *sum;    /* size per band */
     long *cnt;      /* size per band */
     float *out;
@@ -45,16 +47,21 @@ static void ml_rows(void *ctx, int band, size_t lo, size_t hi)
             if (iy < 0 || iy >= j->h * j->k)
                 continue;
             const float *row = j->img + (size_t)(iy / j->k) * (size_t)j->w;
-            /* Grid columns covered by the image on this row. */
-            long g0 = j->ox > 0 ? j->ox : 0, g1 = j->ox + j->w * j->k;
-            if (g1 > FF_PREP_GRID)
-                g1 = FF_PREP_GRID;
-            for (long gx = g0; gx < g1; gx++) {
-                float v = row[(gx - j->ox) / j->k];
-                if (!isnan(v)) {
-                    sum[gx / j->blk] += v;
-                    cnt[gx / j->blk]++;
+            /* Each covered grid cell adds its image pixel to its block (branch-free: NaN
+             * adds nothing). */
+            for (long b = j->g0 / j->blk; b < j->size && b * j->blk < j->g1; b++) {
+                long a = b * j->blk > j->g0 ? b * j->blk : j->g0;
+                long e = (b + 1) * j->blk < j->g1 ? (b + 1) * j->blk : j->g1;
+                double s = 0;
+                long c = 0;
+                for (long g = a; g < e; g++) {
+                    const float v = row[j->col[g]];
+                    const int ok = v == v;
+                    s += ok ? (double)v : 0.0;
+                    c += ok;
                 }
+                sum[b] += s;
+                cnt[b] += c;
             }
         }
         float *o = j->out + r * (size_t)j->size;
@@ -88,15 +95,22 @@ int ff_prep_ml(const ff_prep *p, int size, int nthreads, ff_image *out, ff_err *
     j.out = malloc(nn * sizeof(float));
     j.sum = malloc((size_t)nth * (size_t)size * sizeof *j.sum);
     j.cnt = malloc((size_t)nth * (size_t)size * sizeof *j.cnt);
-    if (!j.out || !j.sum || !j.cnt) {
+    j.col = malloc(FF_PREP_GRID * sizeof *j.col);
+    if (!j.out || !j.sum || !j.cnt || !j.col) {
         free(j.out);
         free(j.sum);
         free(j.cnt);
+        free(j.col);
         return ff_err_set(err, "ML array: out of memory");
     }
+    j.g0 = j.ox > 0 ? j.ox : 0;
+    j.g1 = j.ox + j.w * j.k < FF_PREP_GRID ? j.ox + j.w * j.k : FF_PREP_GRID;
+    for (long g = 0; g < FF_PREP_GRID; g++)
+        j.col[g] = g >= j.g0 && g < j.g1 ? (g - j.ox) / j.k : 0;
     ff_prep_parallel(nth, (size_t)size, ml_rows, &j);
     free(j.sum);
     free(j.cnt);
+    free(j.col);
     out->dtype = FF_F32;
     out->ndim = 2;
     out->shape[0] = out->shape[1] = (size_t)size;

@@ -17,11 +17,13 @@
  * coefficients (the filter's influence has fallen below 1e-22 by then). */
 #include "core/prep.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/prep_internal.h"
@@ -78,6 +80,23 @@ void ff_prep_parallel(int nthreads, size_t total, void (*fn)(void *, int, size_t
         else
             fn(ctx, t, b[t].lo, b[t].hi);
     }
+}
+
+/* A large array, backed by huge pages where the kernel offers them on request: first-touch
+ * page faults on 4 KiB pages cost as much as a pass over the data. Free with free(). */
+static void *big_alloc(size_t bytes)
+{
+#if defined(MADV_HUGEPAGE)
+    const size_t huge = (size_t)2 << 20;
+    if (bytes >= huge) {
+        void *p = NULL;
+        if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge) != 0)
+            return NULL;
+        madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+        return p;
+    }
+#endif
+    return malloc(bytes ? bytes : 1);
 }
 
 /* sunpy's arithmetic for one registration, in its order of operations (x = axis 0 here). */
@@ -158,22 +177,6 @@ static int make_plan(const ff_prep_geom *g, plan *p, ff_err *err)
     return 0;
 }
 
-/* Order-preserving key of a double (no NaN). */
-static uint64_t dkey(double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, 8);
-    return (u >> 63) ? ~u : (u | 0x8000000000000000ull);
-}
-
-static double dval(uint64_t k)
-{
-    uint64_t u = (k >> 63) ? (k & 0x7fffffffffffffffull) : ~k;
-    double v;
-    memcpy(&v, &u, 8);
-    return v;
-}
-
 typedef struct job {
     const ff_image *img;
     const plan *pl;
@@ -187,19 +190,13 @@ typedef struct job {
     double lo, hi;      /* clip range */
     double cval;        /* value outside the padded array */
     double div;         /* exposure divisor (1 when not normalising) */
-    uint8_t *nanmask;   /* n*n input NaN dilated by NAN_REACH, or NULL */
+    uint8_t *nanmask;   /* input NaNs dilated by NAN_REACH, (n + 2*NAN_REACH)^2 centred on
+                           the image, or NULL */
     int pad_nan;        /* the padding itself counts as NaN (missing NaN with padding) */
     float *out;
     /* scan results per thread */
     struct scan { size_t nan, inf, finite; double mn, mx; } sc[MAX_THREADS];
     int nth;
-    /* radix select */
-    uint64_t prefix, mask;
-    int shift_bits;
-    uint32_t *hist;     /* nth * 65536 */
-    uint64_t le_target; /* for the count/min-greater pass */
-    size_t le_count[MAX_THREADS];
-    uint64_t gt_min[MAX_THREADS];
 } job;
 
 /* Copies the image rows [lo, hi) into the window's data region, tallying NaN/inf/min/max. */
@@ -226,21 +223,24 @@ static void scan_rows(void *ctx, int band, size_t lo, size_t hi)
             for (long x = 0; x < n; x++)
                 row[x] = ff_image_get(j->img, base + (size_t)x);
         }
+        /* Branch-free: NaN fails every comparison, so it leaves min and max alone. */
+        size_t bad = 0;
+        double mn = s.mn, mx = s.mx;
         for (long x = 0; x < n; x++) {
-            double v = row[x];
-            if (isnan(v))
-                s.nan++;
-            else if (isinf(v))
-                s.inf++;
-            else {
-                s.finite++;
-                if (v < s.mn)
-                    s.mn = v;
-                if (v > s.mx)
-                    s.mx = v;
-            }
+            const double v = row[x];
+            bad += !(fabs(v) <= DBL_MAX);
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
         }
+        s.mn = mn;
+        s.mx = mx;
+        if (bad)
+            for (long x = 0; x < n; x++)
+                s.nan += isnan(row[x]) != 0;
+        s.inf += bad;
     }
+    s.inf -= s.nan;
+    s.finite = (hi - lo) * (size_t)n - s.nan - s.inf;
     j->sc[band] = s;
 }
 
@@ -248,100 +248,6 @@ static double *data_row(const job *j, long y)
 {
     return j->W + (size_t)(y + j->pl->pad[1] - j->woff[1]) * (size_t)j->Wn[0] +
            (size_t)(j->pl->pad[0] - j->woff[0]);
-}
-
-static void hist_rows(void *ctx, int band, size_t lo, size_t hi)
-{
-    job *j = ctx;
-    uint32_t *h = j->hist + (size_t)band * 65536;
-    memset(h, 0, 65536 * sizeof *h);
-    for (size_t y = lo; y < hi; y++) {
-        const double *row = data_row(j, (long)y);
-        for (long x = 0; x < j->n; x++) {
-            if (isnan(row[x]))
-                continue;
-            uint64_t k = dkey(row[x]);
-            if ((k & j->mask) == j->prefix)
-                h[(k >> j->shift_bits) & 0xffff]++;
-        }
-    }
-}
-
-static void le_rows(void *ctx, int band, size_t lo, size_t hi)
-{
-    job *j = ctx;
-    size_t c = 0;
-    uint64_t g = UINT64_MAX;
-    for (size_t y = lo; y < hi; y++) {
-        const double *row = data_row(j, (long)y);
-        for (long x = 0; x < j->n; x++) {
-            if (isnan(row[x]))
-                continue;
-            uint64_t k = dkey(row[x]);
-            if (k <= j->le_target)
-                c++;
-            else if (k < g)
-                g = k;
-        }
-    }
-    j->le_count[band] = c;
-    j->gt_min[band] = g;
-}
-
-/* The rank-th smallest (0-based) of the finite data plus `extra` copies of extra_key. */
-static uint64_t select_key(job *j, uint64_t rank, uint64_t extra, uint64_t extra_key)
-{
-    j->prefix = 0;
-    j->mask = 0;
-    for (int pass = 0; pass < 4; pass++) {
-        j->shift_bits = 48 - 16 * pass;
-        ff_prep_parallel(j->nth, (size_t)j->n, hist_rows, j);
-        uint64_t cnt[65536];
-        for (int b = 0; b < 65536; b++) {
-            uint64_t c = 0;
-            for (int t = 0; t < j->nth; t++)
-                c += j->hist[(size_t)t * 65536 + (size_t)b];
-            cnt[b] = c;
-        }
-        if ((extra_key & j->mask) == j->prefix)
-            cnt[(extra_key >> j->shift_bits) & 0xffff] += extra;
-        int b = 0;
-        while (b < 65535 && rank >= cnt[b]) {
-            rank -= cnt[b];
-            b++;
-        }
-        j->prefix |= (uint64_t)b << j->shift_bits;
-        j->mask |= (uint64_t)0xffff << j->shift_bits;
-    }
-    return j->prefix;
-}
-
-/* numpy's nanmedian of the padded image: finite data, plus the padding when it is a number. */
-static double nan_median(job *j, size_t finite, uint64_t extra, double extra_v)
-{
-    uint64_t total = finite + extra, ek = dkey(extra_v);
-    uint64_t k1 = select_key(j, (total - 1) / 2, extra, ek);
-    double a = dval(k1);
-    if (total % 2)
-        return a;
-    /* The next value up: a again if it repeats, else the smallest greater one. */
-    j->le_target = k1;
-    ff_prep_parallel(j->nth, (size_t)j->n, le_rows, j);
-    uint64_t le = 0, g = UINT64_MAX;
-    for (int t = 0; t < j->nth; t++) {
-        le += j->le_count[t];
-        if (j->gt_min[t] < g)
-            g = j->gt_min[t];
-    }
-    if (extra) {
-        if (ek <= k1)
-            le += extra;
-        else if (ek < g)
-            g = ek;
-    }
-    double b = le >= (total - 1) / 2 + 2 ? a : dval(g);
-    double m = (a + b) / 2;
-    return isfinite(m) ? m : a / 2 + b / 2;
 }
 
 /* Replaces NaN data by nanfill and fills the window's padding. */
@@ -375,17 +281,18 @@ static void prefilter_rows(void *ctx, int band, size_t lo, size_t hi)
 {
     (void)band;
     job *j = ctx;
-    for (size_t r = lo; r < hi; r++)
-        ff_spline_prefilter(j->W + r * (size_t)j->Wn[0], (size_t)j->Wn[0]);
+    for (size_t r = lo; r < hi; r += 8)
+        ff_spline_prefilter_rows(j->W + r * (size_t)j->Wn[0], (size_t)j->Wn[0], (size_t)j->Wn[0],
+                                 hi - r < 8 ? hi - r : 8);
 }
 
 static void prefilter_cols(void *ctx, int band, size_t lo, size_t hi)
 {
     (void)band;
     job *j = ctx;
-    /* Blocks of 64 columns keep the working rows in cache. */
-    for (size_t c = lo; c < hi; c += 64) {
-        size_t cnt = hi - c < 64 ? hi - c : 64;
+    /* Blocks of 32 columns keep the working rows in cache. */
+    for (size_t c = lo; c < hi; c += 32) {
+        size_t cnt = hi - c < 32 ? hi - c : 32;
         ff_spline_prefilter_lines(j->W + c, (size_t)j->Wn[1], (size_t)j->Wn[0], cnt);
     }
 }
@@ -423,9 +330,10 @@ static int nan_near(const job *j, long px, long py)
             return 1;
     }
     if (j->nanmask) {
-        long x = px - p->pad[0], y = py - p->pad[1];
-        if (x >= 0 && x < j->n && y >= 0 && y < j->n)
-            return j->nanmask[(size_t)y * (size_t)j->n + (size_t)x];
+        const long nm = j->n + 2 * NAN_REACH;
+        long x = px - p->pad[0] + NAN_REACH, y = py - p->pad[1] + NAN_REACH;
+        if (x >= 0 && x < nm && y >= 0 && y < nm)
+            return j->nanmask[(size_t)y * (size_t)nm + (size_t)x];
     }
     return 0;
 }
@@ -448,12 +356,14 @@ static int masked(const job *j, double xi, double yi)
     return 0;
 }
 
+/* The cubic B-spline weights of ff_spline_weights, with 1/6 as a product (a division per
+ * weight would dominate the interpolation; the results differ in the last bit at most). */
 static inline void weights(double t, double w[4])
 {
-    const double u = 1.0 - t;
-    w[1] = (t * t * (t - 2.0) * 3.0 + 4.0) / 6.0;
-    w[2] = (u * u * (u - 2.0) * 3.0 + 4.0) / 6.0;
-    w[0] = u * u * u / 6.0;
+    const double u = 1.0 - t, sixth = 1.0 / 6.0;
+    w[1] = (t * t * (t - 2.0) * 3.0 + 4.0) * sixth;
+    w[2] = (u * u * (u - 2.0) * 3.0 + 4.0) * sixth;
+    w[0] = u * u * u * sixth;
     w[3] = 1.0 - w[0] - w[1] - w[2];
 }
 
@@ -469,56 +379,124 @@ static double coef_edge(const job *j, long px, long py)
     return j->W[(size_t)wy * (size_t)j->Wn[0] + (size_t)wx];
 }
 
-static void interp_rows(void *ctx, int band, size_t lo, size_t hi)
+/* One output pixel the general way: outside the padded array, sunpy's NaN rule, coefficients
+ * beyond the stored window. */
+static double sample_slow(const job *j, double xi, double yi)
 {
-    (void)band;
-    job *j = ctx;
+    const plan *p = j->pl;
+    if (!(xi >= 0 && xi <= (double)(p->P[0] - 1) && yi >= 0 && yi <= (double)(p->P[1] - 1)))
+        return j->cval;
+    if (j->path_nan && masked(j, xi, yi))
+        return NAN;
+    const double fx = floor(xi), fy = floor(yi);
+    double wx[4], wy[4];
+    weights(xi - fx, wx);
+    weights(yi - fy, wy);
+    const long sx = (long)fx - 1, sy = (long)fy - 1;
+    double v = 0;
+    for (int b = 0; b < 4; b++) {
+        double r = 0;
+        for (int a = 0; a < 4; a++)
+            r += wx[a] * coef_edge(j, sx + a, sy + b);
+        v += wy[b] * r;
+    }
+    return v < j->lo ? j->lo : v > j->hi ? j->hi : v;
+}
+
+/* Four doubles: one row of the 4x4 coefficient block, or the four weights along x. GCC and
+ * clang lower it to whatever vector unit the function is compiled for (SSE2 pairs by default,
+ * one AVX register in the AVX2 build of interp_rows below). */
+typedef double v4d __attribute__((vector_size(32)));
+
+/* Cubic B-spline weights as polynomials in t, one lane per weight. (Results are passed by
+ * pointer: returning a vector type by value changes the ABI between the two builds.) */
+static inline __attribute__((always_inline)) void weights4(double t, v4d *w)
+{
+    const v4d A = {-1.0 / 6, 3.0 / 6, -3.0 / 6, 1.0 / 6}, B = {3.0 / 6, -6.0 / 6, 3.0 / 6, 0};
+    const v4d C = {-3.0 / 6, 0, 3.0 / 6, 0}, D = {1.0 / 6, 4.0 / 6, 1.0 / 6, 0};
+    const v4d tv = {t, t, t, t};
+    *w = ((A * tv + B) * tv + C) * tv + D;
+}
+
+static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo, size_t hi)
+{
     const plan *p = j->pl;
     const double m00 = p->m[0][0], m01 = p->m[0][1], m10 = p->m[1][0], m11 = p->m[1][1];
-    const double maxx = (double)(p->P[0] - 1), maxy = (double)(p->P[1] - 1);
-    const long Wx = j->Wn[0], Wy = j->Wn[1];
+    const double sh0 = p->shift[0], sh1 = p->shift[1];
+    const long Wx = j->Wn[0];
     const long w = p->out[0];
+    const double vlo = j->lo, vhi = j->hi, rdiv = 1.0 / j->div;
+    /* The fast region: all 16 coefficients inside the stored window (so inside the padded
+     * array too) and, with NaN padding, both bilinear taps clear of the dilated padding. */
+    double xl = (double)(j->woff[0] + 1), xh = (double)(j->woff[0] + Wx - 2);
+    double yl = (double)(j->woff[1] + 1), yh = (double)(j->woff[1] + j->Wn[1] - 2);
+    if (j->pad_nan) {
+        if (p->pad[0] > 0) {
+            xl = fmax(xl, (double)(p->pad[0] + NAN_REACH));
+            xh = fmin(xh, (double)(p->pad[0] + j->n - NAN_REACH - 1));
+        }
+        if (p->pad[1] > 0) {
+            yl = fmax(yl, (double)(p->pad[1] + NAN_REACH));
+            yh = fmin(yh, (double)(p->pad[1] + j->n - NAN_REACH - 1));
+        }
+    }
+    const double *W = j->W;
+    const long wx0 = j->woff[0], wy0 = j->woff[1];
+    const int check_nans = j->nanmask != NULL;
     for (size_t jy = lo; jy < hi; jy++) {
         const double oy = (double)((long)jy + p->off[1]);
         const double ry0 = oy * m01, ry1 = oy * m11;
         float *out = j->out + jy * (size_t)w;
         for (long jx = 0; jx < w; jx++) {
             const double ox = (double)(jx + p->off[0]);
-            const double xi = ((ox * m00) + ry0) + p->shift[0];
-            const double yi = ((ox * m10) + ry1) + p->shift[1];
+            /* scipy's order of operations, so that floor() decides alike. */
+            const double xi = ((ox * m00) + ry0) + sh0;
+            const double yi = ((ox * m10) + ry1) + sh1;
             double v;
-            if (!(xi >= 0 && xi <= maxx && yi >= 0 && yi <= maxy)) {
-                v = j->cval;
-            } else if (j->path_nan && masked(j, xi, yi)) {
-                v = NAN;
+            if (xi >= xl && xi < xh && yi >= yl && yi < yh && !(check_nans && masked(j, xi, yi))) {
+                const long fx = (long)xi, fy = (long)yi; /* both >= 1: truncation is floor */
+                v4d wx, wy, c0, c1, c2, c3;
+                weights4(xi - (double)fx, &wx);
+                weights4(yi - (double)fy, &wy);
+                const double *c = W + (size_t)(fy - 1 - wy0) * (size_t)Wx + (size_t)(fx - 1 - wx0);
+                memcpy(&c0, c, sizeof c0);
+                memcpy(&c1, c + Wx, sizeof c1);
+                memcpy(&c2, c + 2 * Wx, sizeof c2);
+                memcpy(&c3, c + 3 * Wx, sizeof c3);
+                v4d r = (wy[0] * c0 + wy[1] * c1) + (wy[2] * c2 + wy[3] * c3);
+                r *= wx;
+                v = (r[0] + r[1]) + (r[2] + r[3]);
+                v = v < vlo ? vlo : v > vhi ? vhi : v;
             } else {
-                const double fx = floor(xi), fy = floor(yi);
-                double wx[4], wy[4];
-                weights(xi - fx, wx);
-                weights(yi - fy, wy);
-                const long sx = (long)fx - 1, sy = (long)fy - 1;
-                const long cx = sx - j->woff[0], cy = sy - j->woff[1];
-                v = 0;
-                if (cx >= 0 && cx + 3 < Wx && cy >= 0 && cy + 3 < Wy) {
-                    const double *c = j->W + (size_t)cy * (size_t)Wx + (size_t)cx;
-                    for (int b = 0; b < 4; b++, c += Wx)
-                        v += wy[b] * (wx[0] * c[0] + wx[1] * c[1] + wx[2] * c[2] + wx[3] * c[3]);
-                } else {
-                    for (int b = 0; b < 4; b++) {
-                        double r = 0;
-                        for (int a = 0; a < 4; a++)
-                            r += wx[a] * coef_edge(j, sx + a, sy + b);
-                        v += wy[b] * r;
-                    }
-                }
-                if (v < j->lo)
-                    v = j->lo;
-                else if (v > j->hi)
-                    v = j->hi;
+                v = sample_slow(j, xi, yi);
             }
-            out[jx] = (float)(v / j->div);
+            out[jx] = (float)(v * rdiv);
         }
     }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static void interp_avx2(job *j, size_t lo, size_t hi)
+{
+    interp_body(j, lo, hi);
+}
+#endif
+
+static void interp_base(job *j, size_t lo, size_t hi)
+{
+    interp_body(j, lo, hi);
+}
+
+static void interp_rows(void *ctx, int band, size_t lo, size_t hi)
+{
+    (void)band;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("avx2")) {
+        interp_avx2(ctx, lo, hi);
+        return;
+    }
+#endif
+    interp_base(ctx, lo, hi);
 }
 
 void ff_prep_free(ff_prep *p)
@@ -562,8 +540,8 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
         j->woff[k] = pl.pad[k] - mk;
     }
     size_t wcount = (size_t)j->Wn[0] * (size_t)j->Wn[1];
-    j->W = malloc(wcount * sizeof(double));
-    float *outbuf = malloc((size_t)pl.out[0] * (size_t)pl.out[1] * sizeof(float));
+    j->W = big_alloc(wcount * sizeof(double));
+    float *outbuf = big_alloc((size_t)pl.out[0] * (size_t)pl.out[1] * sizeof(float));
     if (!j->W || !outbuf) {
         rc = ff_err_set(err, "level 1.5: out of memory for a %ldx%ld image", pl.P[0], pl.P[1]);
         goto done;
@@ -597,23 +575,25 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
     j->fill = missing;
     j->nanfill = NAN;
     if (j->path_nan) {
-        j->hist = malloc((size_t)j->nth * 65536 * sizeof(uint32_t));
-        if (!j->hist) {
-            rc = ff_err_set(err, "level 1.5: out of memory");
-            goto done;
-        }
         uint64_t extra = 0;
         if (j->missing_min && padded)
             extra = (uint64_t)pl.P[0] * (uint64_t)pl.P[1] - (uint64_t)pl.n * (uint64_t)pl.n;
-        double med = nan_median(j, finite, extra, mn);
+        double med;
+        if (ff_prep_nanmedian(img, finite, j->nth, extra, mn, &med) != 0) {
+            rc = ff_err_set(err, "level 1.5: out of memory");
+            goto done;
+        }
         if (img->dtype == FF_F32)
             med = (float)med; /* numpy substitutes in the image's own dtype */
         j->nanfill = med;
         if (j->pad_nan)
             j->fill = med;
         if (nan) {
-            size_t nn = (size_t)pl.n * (size_t)pl.n;
-            uint8_t *raw = malloc(nn), *tmp = malloc(nn);
+            /* The NaN map over the image plus NAN_REACH around it: dilation reaches into the
+             * padding too. */
+            const long nm = pl.n + 2 * NAN_REACH;
+            size_t nn = (size_t)nm * (size_t)nm;
+            uint8_t *raw = calloc(nn, 1), *tmp = malloc(nn);
             j->nanmask = malloc(nn);
             if (!raw || !tmp || !j->nanmask) {
                 free(raw);
@@ -623,10 +603,11 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
             }
             for (long y = 0; y < pl.n; y++) {
                 const double *row = data_row(j, y);
+                uint8_t *m = raw + (size_t)(y + NAN_REACH) * (size_t)nm + NAN_REACH;
                 for (long x = 0; x < pl.n; x++)
-                    raw[(size_t)y * (size_t)pl.n + (size_t)x] = isnan(row[x]) ? 1 : 0;
+                    m[x] = isnan(row[x]) ? 1 : 0;
             }
-            dilate(raw, j->nanmask, tmp, pl.n);
+            dilate(raw, j->nanmask, tmp, nm);
             free(raw);
             free(tmp);
         }
@@ -669,7 +650,6 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
 done:
     free(outbuf);
     free(j->W);
-    free(j->hist);
     free(j->nanmask);
     free(j);
     return rc;

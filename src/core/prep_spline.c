@@ -82,6 +82,45 @@ void ff_spline_prefilter_lines(double *c, size_t n, size_t stride, size_t count)
     }
 }
 
+void ff_spline_prefilter_rows(double *c, size_t n, size_t stride, size_t count)
+{
+    if (count > 8) {
+        for (size_t r = 0; r < count; r += 8)
+            ff_spline_prefilter_rows(c + r * stride, n, stride, count - r < 8 ? count - r : 8);
+        return;
+    }
+    if (n <= 1 || count == 0)
+        return;
+    const double z = FF_SPLINE_POLE, g = gain();
+    double *L[8];
+    for (size_t r = 0; r < count; r++) {
+        L[r] = c + r * stride;
+        for (size_t i = 0; i < n; i++)
+            L[r][i] *= g;
+    }
+    const double zn1 = pow(z, (double)(n - 1));
+    double s[8];
+    for (size_t r = 0; r < count; r++)
+        s[r] = L[r][0] + zn1 * L[r][n - 1];
+    double zi = z;
+    for (size_t i = 1; i + 1 < n && fabs(zi) > TAIL; i++) {
+        for (size_t r = 0; r < count; r++)
+            s[r] += zi * (L[r][i] + zn1 * L[r][n - 1 - i]);
+        zi *= z;
+    }
+    const double den = 1.0 - zn1 * zn1, k = z / (z * z - 1.0);
+    for (size_t r = 0; r < count; r++)
+        L[r][0] = s[r] / den;
+    for (size_t i = 1; i < n; i++)
+        for (size_t r = 0; r < count; r++)
+            L[r][i] += z * L[r][i - 1];
+    for (size_t r = 0; r < count; r++)
+        L[r][n - 1] = (z * L[r][n - 2] + L[r][n - 1]) * k;
+    for (size_t i = n - 1; i-- > 0;)
+        for (size_t r = 0; r < count; r++)
+            L[r][i] = z * (L[r][i + 1] - L[r][i]);
+}
+
 void ff_spline_weights(double x, double w[4])
 {
     const double t = x - floor(x); /* 0 <= t < 1: distance past the knot floor(x) */

@@ -19,6 +19,10 @@ void ff_spline_prefilter(double *c, size_t n);
  * c[i * stride + j], for j in [0, count). Used for columns, a whole row of them per step. */
 void ff_spline_prefilter_lines(double *c, size_t n, size_t stride, size_t count);
 
+/* The same filter on `count` contiguous lines of n values, line r starting at c + r * stride.
+ * Runs the lines' recursions side by side (their dependency chains interleave); count <= 8. */
+void ff_spline_prefilter_rows(double *c, size_t n, size_t stride, size_t count);
+
 /* Weights of the four coefficients floor(x)-1 .. floor(x)+2 for the spline value at x; they sum
  * to 1. */
 void ff_spline_weights(double x, double w[4]);
