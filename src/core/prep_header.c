@@ -111,6 +111,11 @@ static int write_keys(fitsfile *f, const ff_prep *p, const ff_header *src, ff_er
         const ff_card *c = &src->cards[i];
         if (dropped(c->key, p->normalised))
             continue;
+        /* CFITSIO writes the two standard COMMENT cards itself. */
+        if (strcmp(c->key, "COMMENT") == 0 &&
+            (strncmp(c->text, "FITS (Flexible Image Transport System) format is", 48) == 0 ||
+             strncmp(c->text, "and Astrophysics', volume 376, page 359;", 40) == 0))
+            continue;
         int st = 0;
         if (c->kind == FF_CARD_STRING && strlen(c->text) > 68) {
             char key[72];
@@ -147,18 +152,19 @@ static int write_keys(fitsfile *f, const ff_prep *p, const ff_header *src, ff_er
         fits_write_key_dbl(f, "EXPTIME", one, -15, "[s] exposure normalised", &status);
         fits_write_key_str(f, "BUNIT", "DN/s", "exposure normalised", &status);
     }
-    history(f, &status, "FitsFlow %s: level 1.5 as sunpy 4.1 Map.rotate + aiapy register",
+    /* One card each (a HISTORY text holds 72 characters). */
+    history(f, &status, "FitsFlow %.12s level 1.5 (sunpy 4.1 Map.rotate + aiapy register):",
             FF_VERSION);
-    history(f, &status, "rotated %.6f deg about CRPIX (%.3f, %.3f) to solar north up,",
-            p->geom.roll_deg, p->geom.crpix[0], p->geom.crpix[1]);
-    history(f, &status, "scaled by %.9f to %.6g arcsec/pix, reference pixel to image centre,",
+    history(f, &status, "rotated %.6f deg about CRPIX %.3f %.3f, north up;", p->geom.roll_deg,
+            p->geom.crpix[0], p->geom.crpix[1]);
+    history(f, &status, "scaled by %.9f to %.6g arcsec/pix; CRPIX to image centre;",
             p->geom.scale, p->cdelt);
-    history(f, &status, "cubic B-spline (order 3, spline prefilter), cropped to %zux%zu",
+    history(f, &status, "cubic B-spline with prefilter (order 3); cropped to %zux%zu",
             p->image.shape[1], p->image.shape[0]);
     if (p->normalised)
         history(f, &status, "exposure normalised: divided by EXPTIME %.9g s", p->geom.exptime);
     else
-        history(f, &status, "not exposure normalised: %.60s", p->norm_reason);
+        history(f, &status, "not exposure normalised: %.46s", p->norm_reason);
     if (status) {
         char m[FLEN_STATUS];
         fits_get_errstatus(status, m);

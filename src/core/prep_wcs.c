@@ -145,20 +145,114 @@ static void clean_text(char *s)
             *s = '?';
 }
 
-static int read_wcs(const ff_header *h, lin2 *L, ff_err *reason)
+/* STEMn[a] with n one to three digits and an optional alternate letter. */
+static int axis_key(const char *k, const char *stem)
 {
-    size_t nc = h->ncards;
-    char *text = malloc((nc + 1) * 80 + 1);
+    size_t l = strlen(stem), d = 0;
+    if (strncmp(k, stem, l) != 0)
+        return 0;
+    k += l;
+    while (k[d] >= '0' && k[d] <= '9')
+        d++;
+    if (d < 1 || d > 3)
+        return 0;
+    k += d;
+    return !*k || (k[0] >= 'A' && k[0] <= 'Z' && !k[1]);
+}
+
+/* STEMi_j[a] (PCi_j, CDi_j, PVi_m, PSi_m). */
+static int pair_key(const char *k, const char *stem)
+{
+    size_t l = strlen(stem), d = 0;
+    if (strncmp(k, stem, l) != 0)
+        return 0;
+    k += l;
+    while (k[d] >= '0' && k[d] <= '9')
+        d++;
+    if (d < 1 || d > 2 || k[d] != '_')
+        return 0;
+    k += d + 1;
+    d = 0;
+    while (k[d] >= '0' && k[d] <= '9')
+        d++;
+    if (d < 1 || d > 2)
+        return 0;
+    k += d;
+    return !*k || (k[0] >= 'A' && k[0] <= 'Z' && !k[1]);
+}
+
+/* The keywords of a world coordinate system (primary and alternates): the only cards wcspih
+ * is shown. */
+static int wcs_key(const char *k)
+{
+    static const char *axis[] = {"CTYPE", "CUNIT", "CRPIX", "CRVAL", "CDELT", "CROTA", "CNAME"};
+    static const char *pair[] = {"PC", "CD", "PV", "PS"};
+    for (size_t i = 0; i < sizeof axis / sizeof axis[0]; i++)
+        if (axis_key(k, axis[i]))
+            return 1;
+    for (size_t i = 0; i < sizeof pair / sizeof pair[0]; i++)
+        if (pair_key(k, pair[i]))
+            return 1;
+    static const char *plain[] = {"WCSAXES", "LONPOLE", "LATPOLE", "WCSNAME"};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        size_t l = strlen(plain[i]);
+        if (strncmp(k, plain[i], l) == 0 &&
+            (!k[l] || (k[l] >= 'A' && k[l] <= 'Z' && !k[l + 1])))
+            return 1;
+    }
+    return 0;
+}
+
+/* A value that opens a string must close it on the same card: WCSLIB 7.12's wcspih reads an
+ * unterminated string (a card such as CUNIT1 = ''' ) past the card and overflows a buffer. */
+static int well_formed(const char *raw)
+{
+    size_t len = strnlen(raw, 80), i = 10;
+    if (len < 10 || raw[8] != '=')
+        return 0;
+    while (i < len && raw[i] == ' ')
+        i++;
+    if (i >= len || raw[i] != '\'')
+        return 1;
+    for (i++; i < len; i++)
+        if (raw[i] == '\'') {
+            if (i + 1 < len && raw[i + 1] == '\'')
+                i++;
+            else
+                return 1;
+        }
+    return 0;
+}
+
+static int read_wcs(const ff_header *h, size_t n, lin2 *L, ff_err *reason)
+{
+    /* The WCS cards as card images for wcspih, after NAXIS cards stating the image's real shape
+     * (whatever the header claims), any byte outside printable ASCII blanked. */
+    size_t nc = 0;
+    char *text = malloc((h->ncards + 4) * 80 + 1);
     if (!text)
         return skip(reason, "out of memory reading the WCS");
-    for (size_t i = 0; i < nc; i++) {
-        char *card = text + i * 80;
+    char own[3][81];
+    snprintf(own[0], sizeof own[0], "%-8s= %20d", "NAXIS", 2);
+    snprintf(own[1], sizeof own[1], "%-8s= %20zu", "NAXIS1", n);
+    snprintf(own[2], sizeof own[2], "%-8s= %20zu", "NAXIS2", n);
+    for (int i = 0; i < 3; i++) {
+        size_t len = strlen(own[i]);
+        memcpy(text + nc * 80, own[i], len);
+        memset(text + nc * 80 + len, ' ', 80 - len);
+        nc++;
+    }
+    for (size_t i = 0; i < h->ncards; i++) {
+        if (!wcs_key(h->cards[i].key) || !well_formed(h->cards[i].raw))
+            continue;
+        char *card = text + nc * 80;
         size_t len = strnlen(h->cards[i].raw, 80);
         memcpy(card, h->cards[i].raw, len);
         memset(card + len, ' ', 80 - len);
         for (size_t j = 0; j < 80; j++)
             if ((unsigned char)card[j] < 0x20 || (unsigned char)card[j] > 0x7e)
                 card[j] = ' ';
+        nc++;
     }
     memcpy(text + nc * 80, "END", 3);
     memset(text + nc * 80 + 3, ' ', 77);
@@ -395,7 +489,7 @@ int ff_prep_check(const ff_header *h, const ff_image *img, ff_prep_geom *g, ff_e
         return rc;
     lin2 L;
     memset(&L, 0, sizeof L);
-    if ((rc = read_wcs(h, &L, reason)) != FF_PREP_OK)
+    if ((rc = read_wcs(h, g->n, &L, reason)) != FF_PREP_OK)
         return rc;
     if (!has(h, "CROTA2"))
         L.altlin &= ~4; /* a lone CROTA1 is ignored by WCSLIB and sunpy alike */
