@@ -21,7 +21,6 @@ typedef struct mljob {
     long ox, oy;    /* grid cell of the image's pixel (0, 0) corner */
     long size, blk; /* output side, grid cells per output pixel */
     long g0, g1;    /* grid columns the image covers */
-    long *col;      /* per grid column: image column */
     double *sum;    /* size per band */
     long *cnt;      /* size per band */
     float *out;
@@ -34,35 +33,70 @@ static long floordiv(long a, long b)
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
+/* Sums of block b of one grid row (image row `row`): each covered grid cell adds its image
+ * pixel; a run of cells on one image pixel (k > 1) adds it once, times the run. NaN adds
+ * nothing (branch-free for the usual k = 1). */
+static void block_sum(const mljob *j, const float *row, long b, double *s, long *c)
+{
+    long a = b * j->blk > j->g0 ? b * j->blk : j->g0;
+    long e = (b + 1) * j->blk < j->g1 ? (b + 1) * j->blk : j->g1;
+    double sum = 0;
+    long cnt = 0;
+    if (j->k == 1) {
+        const float *p = row + (a - j->ox);
+        for (long g = 0; g < e - a; g++) {
+            const float v = p[g];
+            const int ok = v == v;
+            sum += ok ? (double)v : 0.0;
+            cnt += ok;
+        }
+    } else {
+        for (long g = a; g < e;) {
+            long ix = (g - j->ox) / j->k;
+            long end = j->ox + (ix + 1) * j->k;
+            long run = (end < e ? end : e) - g;
+            const float v = row[ix];
+            if (v == v) {
+                sum += (double)v * (double)run;
+                cnt += run;
+            }
+            g += run;
+        }
+    }
+    *s = sum;
+    *c = cnt;
+}
+
 static void ml_rows(void *ctx, int band, size_t lo, size_t hi)
 {
     mljob *j = ctx;
     double *sum = j->sum + (size_t)band * (size_t)j->size;
     long *cnt = j->cnt + (size_t)band * (size_t)j->size;
+    const long b0 = j->g0 / j->blk;
     for (size_t r = lo; r < hi; r++) {
         memset(sum, 0, (size_t)j->size * sizeof *sum);
         memset(cnt, 0, (size_t)j->size * sizeof *cnt);
-        for (long gy = (long)r * j->blk; gy < ((long)r + 1) * j->blk; gy++) {
+        const long gend = ((long)r + 1) * j->blk;
+        for (long gy = (long)r * j->blk; gy < gend;) {
             long iy = gy - j->oy;
-            if (iy < 0 || iy >= j->h * j->k)
+            if (iy < 0) {
+                gy = j->oy < gend ? j->oy : gend;
                 continue;
-            const float *row = j->img + (size_t)(iy / j->k) * (size_t)j->w;
-            /* Each covered grid cell adds its image pixel to its block (branch-free: NaN
-             * adds nothing). */
-            for (long b = j->g0 / j->blk; b < j->size && b * j->blk < j->g1; b++) {
-                long a = b * j->blk > j->g0 ? b * j->blk : j->g0;
-                long e = (b + 1) * j->blk < j->g1 ? (b + 1) * j->blk : j->g1;
-                double s = 0;
-                long c = 0;
-                for (long g = a; g < e; g++) {
-                    const float v = row[j->col[g]];
-                    const int ok = v == v;
-                    s += ok ? (double)v : 0.0;
-                    c += ok;
-                }
-                sum[b] += s;
-                cnt[b] += c;
             }
+            if (iy >= j->h * j->k)
+                break;
+            /* Grid rows on the same image row add the same sums. */
+            long end = j->oy + (iy / j->k + 1) * j->k;
+            long rows = (end < gend ? end : gend) - gy;
+            const float *row = j->img + (size_t)(iy / j->k) * (size_t)j->w;
+            for (long b = b0; b < j->size && b * j->blk < j->g1; b++) {
+                double s;
+                long c;
+                block_sum(j, row, b, &s, &c);
+                sum[b] += s * (double)rows;
+                cnt[b] += c * rows;
+            }
+            gy += rows;
         }
         float *o = j->out + r * (size_t)j->size;
         for (long c = 0; c < j->size; c++)
@@ -95,22 +129,17 @@ int ff_prep_ml(const ff_prep *p, int size, int nthreads, ff_image *out, ff_err *
     j.out = malloc(nn * sizeof(float));
     j.sum = malloc((size_t)nth * (size_t)size * sizeof *j.sum);
     j.cnt = malloc((size_t)nth * (size_t)size * sizeof *j.cnt);
-    j.col = malloc(FF_PREP_GRID * sizeof *j.col);
-    if (!j.out || !j.sum || !j.cnt || !j.col) {
+    if (!j.out || !j.sum || !j.cnt) {
         free(j.out);
         free(j.sum);
         free(j.cnt);
-        free(j.col);
         return ff_err_set(err, "ML array: out of memory");
     }
     j.g0 = j.ox > 0 ? j.ox : 0;
     j.g1 = j.ox + j.w * j.k < FF_PREP_GRID ? j.ox + j.w * j.k : FF_PREP_GRID;
-    for (long g = 0; g < FF_PREP_GRID; g++)
-        j.col[g] = g >= j.g0 && g < j.g1 ? (g - j.ox) / j.k : 0;
     ff_prep_parallel(nth, (size_t)size, ml_rows, &j);
     free(j.sum);
     free(j.cnt);
-    free(j.col);
     out->dtype = FF_F32;
     out->ndim = 2;
     out->shape[0] = out->shape[1] = (size_t)size;

@@ -22,7 +22,7 @@
 #define RSUN_REF_DEFAULT 695700000.0 /* m, sunpy's constant when RSUN_REF is absent */
 #define ROT_TOL 1e-6                 /* orthonormality and agreement of matrices */
 
-/* WCSLIB keeps its error-reporting switch and (in some builds) its parser state in globals. */
+/* WCSLIB's parser may keep state in globals (older builds): one reader at a time. */
 static pthread_mutex_t wcs_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int skip(ff_err *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -261,7 +261,6 @@ static int read_wcs(const ff_header *h, size_t n, lin2 *L, ff_err *reason)
     int rc = FF_PREP_OK, nreject = 0, nwcs = 0;
     struct wcsprm *wcs = NULL;
     pthread_mutex_lock(&wcs_lock);
-    wcserr_enable(1);
     int st = wcspih(text, (int)(nc + 1), WCSHDR_all, 0, &nreject, &nwcs, &wcs);
     struct wcsprm *w = NULL;
     if (st != 0) {
@@ -306,11 +305,10 @@ static int read_wcs(const ff_header *h, size_t n, lin2 *L, ff_err *reason)
     }
     st = wcsset(w);
     if (st != 0) {
-        char m[160] = "";
-        if (w->err && w->err->msg)
-            snprintf(m, sizeof m, "%s", w->err->msg);
-        clean_text(m);
-        rc = skip(reason, "WCSLIB rejected the WCS: %s", m[0] ? m : "wcsset failed");
+        /* Detailed messages stay off (wcserr_enable is global, its messages allocated and
+         * not always freed); the status text says enough. */
+        rc = skip(reason, "WCSLIB rejected the WCS: %s",
+                  st > 0 && st <= WCSERR_UNSET ? wcs_errmsg[st] : "wcsset failed");
         goto out;
     }
     if (w->lng != 0 || w->lat != 1) {
