@@ -106,7 +106,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             f[img.nelem / 2] = INFINITY;
     }
 
-    ff_prep_opts o = {(sel & 2) ? 2 : 1, (int)(sel & 1)};
+    /* One scratch for the whole run, as a worker keeps it from file to file. */
+    static ff_prep_scratch scratch;
+    ff_prep_opts o = {(sel & 2) ? 2 : 1, (int)(sel & 1), &scratch};
     ff_prep p;
     int rc = ff_prep_run(&h, &img, &o, &p, &err);
     if (rc == FF_PREP_SKIP) {

@@ -31,10 +31,23 @@
 
 typedef enum ff_prep_inst { FF_PREP_AIA = 1, FF_PREP_HMI = 2 } ff_prep_inst;
 
+/* Working memory a caller may keep between registrations (one per thread that calls
+ * ff_prep_run): the spline coefficients of a 4096x4096 image take 134 MiB, and fresh pages cost
+ * the kernel about as long as the registration itself. Without one, each call allocates and
+ * frees its own. */
+typedef struct ff_prep_scratch {
+    void *buf;
+    size_t size;
+} ff_prep_scratch;
+
+/* Frees what the scratch holds (it can be used again afterwards). */
+void ff_prep_scratch_free(ff_prep_scratch *s);
+
 typedef struct ff_prep_opts {
     int nthreads;    /* <= 0: every online core */
     int missing_min; /* 0: output pixels outside the input are NaN; 1: the image minimum
                         (aiapy's default) */
+    ff_prep_scratch *scratch; /* NULL, or memory kept between calls (not shared by threads) */
 } ff_prep_opts;
 
 /* What the header says, as WCSLIB read it, and the registration it implies. Angles in arcsec. */

@@ -23,7 +23,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/prep_internal.h"
@@ -82,21 +81,13 @@ void ff_prep_parallel(int nthreads, size_t total, void (*fn)(void *, int, size_t
     }
 }
 
-/* A large array, backed by huge pages where the kernel offers them on request: first-touch
- * page faults on 4 KiB pages cost as much as a pass over the data. Free with free(). */
-static void *big_alloc(size_t bytes)
+void ff_prep_scratch_free(ff_prep_scratch *s)
 {
-#if defined(MADV_HUGEPAGE)
-    const size_t huge = (size_t)2 << 20;
-    if (bytes >= huge) {
-        void *p = NULL;
-        if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge) != 0)
-            return NULL;
-        madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
-        return p;
-    }
-#endif
-    return malloc(bytes ? bytes : 1);
+    if (!s)
+        return;
+    free(s->buf);
+    s->buf = NULL;
+    s->size = 0;
 }
 
 /* sunpy's arithmetic for one registration, in its order of operations (x = axis 0 here). */
@@ -517,7 +508,7 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
                 ff_err *err)
 {
     memset(out, 0, sizeof *out);
-    ff_prep_opts o = opts ? *opts : (ff_prep_opts){0, 0};
+    ff_prep_opts o = opts ? *opts : (ff_prep_opts){0, 0, NULL};
     ff_prep_geom g;
     int rc = ff_prep_check(h, img, &g, err);
     if (rc != FF_PREP_OK)
@@ -540,8 +531,14 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
         j->woff[k] = pl.pad[k] - mk;
     }
     size_t wcount = (size_t)j->Wn[0] * (size_t)j->Wn[1];
-    j->W = big_alloc(wcount * sizeof(double));
-    float *outbuf = big_alloc((size_t)pl.out[0] * (size_t)pl.out[1] * sizeof(float));
+    const size_t wbytes = wcount * sizeof(double);
+    if (o.scratch && o.scratch->size < wbytes) {
+        ff_prep_scratch_free(o.scratch);
+        if ((o.scratch->buf = malloc(wbytes)))
+            o.scratch->size = wbytes;
+    }
+    j->W = o.scratch ? o.scratch->buf : malloc(wbytes);
+    float *outbuf = malloc((size_t)pl.out[0] * (size_t)pl.out[1] * sizeof(float));
     if (!j->W || !outbuf) {
         rc = ff_err_set(err, "level 1.5: out of memory for a %ldx%ld image", pl.P[0], pl.P[1]);
         goto done;
@@ -649,7 +646,8 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
     rc = FF_PREP_OK;
 done:
     free(outbuf);
-    free(j->W);
+    if (!o.scratch)
+        free(j->W);
     free(j->nanmask);
     free(j);
     return rc;

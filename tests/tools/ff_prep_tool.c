@@ -1,9 +1,10 @@
 /* Test and benchmark driver for level 1.5 (core/prep.h), until the pipeline calls it:
- *   ff_prep_tool [--ml-size N] [--missing nan|min] [--threads T] [--repeat R]
+ *   ff_prep_tool [--ml-size N] [--missing nan|min] [--threads T] [--repeat R] [--cold]
  *                IN.fits [LEV15.fits [ML.npy [HEADER.txt]]]
  * Reads IN with the core FITS reader, registers it, writes the level-1.5 FITS, the ML array and
  * the level-1.5 header as text when those paths are given, and prints one JSON line: the result
- * (or the reason it was skipped) and wall times in seconds (registration: each of R runs).
+ * (or the reason it was skipped) and wall times in seconds (registration: each of R runs; they
+ * reuse one ff_prep_scratch, as a worker processing file after file would, unless --cold).
  * Exit status: 0 registered, 3 skipped (not a full-disk SDO image or bad WCS/data), 1 error. */
 #include <jansson.h>
 #include <math.h>
@@ -16,11 +17,16 @@
 #include "core/prep.h"
 #include "core/writers.h"
 
-static double now(void)
+static double clock_s(clockid_t c)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(c, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double now(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
 }
 
 static int write_file(const char *path, int (*fn)(void *, ff_sink *, ff_err *), void *arg,
@@ -60,7 +66,7 @@ static int do_txt(void *a, ff_sink *s, ff_err *err)
 static int usage(void)
 {
     fprintf(stderr, "usage: ff_prep_tool [--ml-size N] [--missing nan|min] [--threads T] "
-                    "[--repeat R] IN.fits [LEV15.fits [ML.npy [HEADER.txt]]]\n");
+                    "[--repeat R] [--cold] IN.fits [LEV15.fits [ML.npy [HEADER.txt]]]\n");
     return 2;
 }
 
@@ -78,9 +84,14 @@ static int fail(const char *what, const ff_err *err)
 int main(int argc, char **argv)
 {
     int ml = FF_PREP_ML_DEFAULT, repeat = 1;
-    ff_prep_opts opts = {0, 0};
-    int i = 1;
+    ff_prep_opts opts = {0, 0, NULL};
+    ff_prep_scratch scratch = {NULL, 0};
+    int cold = 0, i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        if (strcmp(argv[i], "--cold") == 0) {
+            cold = 1;
+            continue;
+        }
         if (i + 1 >= argc)
             return usage();
         if (strcmp(argv[i], "--ml-size") == 0)
@@ -100,6 +111,8 @@ int main(int argc, char **argv)
         else
             return usage();
     }
+    if (!cold)
+        opts.scratch = &scratch;
     if (i >= argc || repeat < 1)
         return usage();
     if (!ff_prep_ml_size_ok(ml)) {
@@ -117,15 +130,17 @@ int main(int argc, char **argv)
         return fail("read", &err);
     double t_read = now() - t0;
 
-    json_t *times = json_array();
+    json_t *times = json_array(), *cpu = json_array();
     ff_prep p;
     int rc = FF_PREP_OK;
     for (int r = 0; r < repeat; r++) {
         if (r > 0)
             ff_prep_free(&p);
         t0 = now();
+        double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         rc = ff_prep_run(&fits.header, &fits.image, &opts, &p, &err);
         json_array_append_new(times, json_real(now() - t0));
+        json_array_append_new(cpu, json_real(clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0));
         if (rc != FF_PREP_OK)
             break;
     }
@@ -137,11 +152,13 @@ int main(int argc, char **argv)
         free(t);
         json_decref(o);
         json_decref(times);
+        json_decref(cpu);
         ff_fits_free(&fits);
         return 3;
     }
     if (rc != FF_PREP_OK) {
         json_decref(times);
+        json_decref(cpu);
         ff_fits_free(&fits);
         return fail("register", &err);
     }
@@ -170,13 +187,13 @@ int main(int argc, char **argv)
     double t_write = now() - t0;
 
     json_t *o = json_pack(
-        "{s:s, s:[i,i], s:[f,f], s:[f,f], s:f, s:f, s:f, s:f, s:o, s:b, s:s, s:s, s:f, s:o, s:f, "
-        "s:f}",
+        "{s:s, s:[i,i], s:[f,f], s:[f,f], s:f, s:f, s:f, s:f, s:o, s:b, s:s, s:s, s:f, s:o, s:o, "
+        "s:f, s:f}",
         "status", "ok", "shape", (int)p.image.shape[0], (int)p.image.shape[1], "crpix", p.crpix[0],
         p.crpix[1], "crval", p.crval[0], p.crval[1], "cdelt", p.cdelt, "rsun_px", p.rsun_px,
         "scale", p.geom.scale, "roll_deg", p.geom.roll_deg, "exptime", isfinite(p.geom.exptime) ? json_real(p.geom.exptime) : json_null(),
         "normalised", p.normalised, "norm_reason", p.norm_reason, "instrument",
-        p.geom.inst == FF_PREP_AIA ? "AIA" : "HMI", "read_s", t_read, "register_s", times, "ml_s",
+        p.geom.inst == FF_PREP_AIA ? "AIA" : "HMI", "read_s", t_read, "register_s", times, "register_cpu_s", cpu, "ml_s",
         t_ml, "write_s", t_write);
     char *t = json_dumps(o, JSON_COMPACT);
     printf("%s\n", t);
@@ -185,5 +202,6 @@ int main(int argc, char **argv)
     ff_image_free(&mlimg);
     ff_prep_free(&p);
     ff_fits_free(&fits);
+    ff_prep_scratch_free(&scratch);
     return 0;
 }

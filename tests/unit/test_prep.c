@@ -271,7 +271,7 @@ static int run(const hdr *h, const ff_image *img, int nthreads, ff_prep *out, ff
 {
     ff_header fh;
     hbuild(h, &fh);
-    ff_prep_opts o = {nthreads, 0};
+    ff_prep_opts o = {nthreads, 0, NULL};
     int rc = ff_prep_run(&fh, img, &o, out, err);
     ff_header_free(&fh);
     return rc;
@@ -415,6 +415,36 @@ static void test_threads_do_not_change_results(void **state)
     ff_prep_free(&a);
     ff_prep_free(&b);
     ff_image_free(&img);
+}
+
+/* A scratch kept between calls of different sizes changes nothing. */
+static void test_scratch_reuse(void **state)
+{
+    (void)state;
+    ff_prep_scratch sc = {NULL, 0};
+    const int sides[] = {128, 256, 128, 256};
+    for (int k = 0; k < 4; k++) {
+        hdr h;
+        aia_hdr(&h, sides[k]);
+        hset(&h, "CROTA2", k % 2 ? "33.0" : "1.5");
+        ff_image img = make_image(sides[k], 20 + (uint64_t)k);
+        ff_header fh;
+        hbuild(&h, &fh);
+        ff_prep a, b;
+        ff_err err = {{0}};
+        ff_prep_opts with = {2, 0, &sc}, without = {2, 0, NULL};
+        assert_int_equal(ff_prep_run(&fh, &img, &with, &a, &err), FF_PREP_OK);
+        assert_int_equal(ff_prep_run(&fh, &img, &without, &b, &err), FF_PREP_OK);
+        assert_int_equal(a.image.nelem, b.image.nelem);
+        assert_memory_equal(a.image.data, b.image.data, a.image.nelem * sizeof(float));
+        assert_non_null(sc.buf);
+        ff_prep_free(&a);
+        ff_prep_free(&b);
+        ff_header_free(&fh);
+        ff_image_free(&img);
+    }
+    ff_prep_scratch_free(&sc);
+    assert_null(sc.buf);
 }
 
 /* ---- bad input: a reason, never a crash ---- */
@@ -630,7 +660,7 @@ static void test_header(void **state)
     hbuild(&h, &src);
     ff_prep p;
     ff_err err = {{0}};
-    ff_prep_opts o = {2, 0};
+    ff_prep_opts o = {2, 0, NULL};
     assert_int_equal(ff_prep_run(&src, &img, &o, &p, &err), FF_PREP_OK);
     assert_int_equal(ff_prep_header(&p, &src, &out, &err), 0);
     double v;
@@ -775,6 +805,7 @@ static void test_hostile_headers(void **state)
     ff_image img = make_image(64, 12);
     uint64_t x = 0x9E3779B97F4A7C15ull;
     int ok = 0, skipped = 0;
+    ff_prep_scratch scratch = {NULL, 0};
     for (int iter = 0; iter < 1000; iter++) {
         hdr h;
         aia_hdr(&h, 64);
@@ -792,7 +823,7 @@ static void test_hostile_headers(void **state)
         hbuild(&h, &fh);
         ff_prep p;
         ff_err err = {{0}};
-        ff_prep_opts o = {2, (int)(x & 1)};
+        ff_prep_opts o = {2, (int)(x & 1), (x & 2) ? &scratch : NULL};
         int rc = ff_prep_run(&fh, &img, &o, &p, &err);
         assert_true(rc == FF_PREP_OK || rc == FF_PREP_SKIP);
         if (rc == FF_PREP_OK) {
@@ -814,6 +845,7 @@ static void test_hostile_headers(void **state)
     }
     assert_true(ok > 0);
     assert_true(skipped > 0);
+    ff_prep_scratch_free(&scratch);
     ff_image_free(&img);
 }
 
@@ -829,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_turns),
         cmocka_unit_test(test_forms_agree),
         cmocka_unit_test(test_threads_do_not_change_results),
+        cmocka_unit_test(test_scratch_reuse),
         cmocka_unit_test(test_bad_wcs),
         cmocka_unit_test(test_bad_images),
         cmocka_unit_test(test_exposure),
