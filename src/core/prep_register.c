@@ -281,9 +281,9 @@ static void prefilter_cols(void *ctx, int band, size_t lo, size_t hi)
 {
     (void)band;
     job *j = ctx;
-    /* Blocks of 32 columns keep the working rows in cache. */
-    for (size_t c = lo; c < hi; c += 32) {
-        size_t cnt = hi - c < 32 ? hi - c : 32;
+    /* Blocks of 128 columns: 1 KiB of each row per visit (the rows are pages apart). */
+    for (size_t c = lo; c < hi; c += 128) {
+        size_t cnt = hi - c < 128 ? hi - c : 128;
         ff_spline_prefilter_lines(j->W + c, (size_t)j->Wn[1], (size_t)j->Wn[0], cnt);
     }
 }
@@ -398,6 +398,8 @@ static double sample_slow(const job *j, double xi, double yi)
  * clang lower it to whatever vector unit the function is compiled for (SSE2 pairs by default,
  * one AVX register in the AVX2 build of interp_rows below). */
 typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4l __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
 
 /* Cubic B-spline weights as polynomials in t, one lane per weight. (Results are passed by
  * pointer: returning a vector type by value changes the ABI between the two builds.) */
@@ -438,36 +440,71 @@ static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo,
         const double oy = (double)((long)jy + p->off[1]);
         const double ry0 = oy * m01, ry1 = oy * m11;
         float *out = j->out + jy * (size_t)w;
-        for (long jx = 0; jx < w; jx++) {
-            const double ox = (double)(jx + p->off[0]);
-            /* scipy's order of operations, so that floor() decides alike. */
-            const double xi = ((ox * m00) + ry0) + sh0;
-            const double yi = ((ox * m10) + ry1) + sh1;
-            double v;
-            if (xi >= xl && xi < xh && yi >= yl && yi < yh && !(check_nans && masked(j, xi, yi))) {
-                const long fx = (long)xi, fy = (long)yi; /* both >= 1: truncation is floor */
+        long jx = 0;
+        /* Four pixels at a time when all four are in the fast region: their sums, clipping,
+         * scaling and conversion to float go through vectors together. */
+        for (; jx + 4 <= w; jx += 4) {
+            double xi[4], yi[4];
+            int fast = 1;
+            for (int q = 0; q < 4; q++) {
+                const double ox = (double)(jx + q + p->off[0]);
+                /* scipy's order of operations, so that floor() decides alike. */
+                xi[q] = ((ox * m00) + ry0) + sh0;
+                yi[q] = ((ox * m10) + ry1) + sh1;
+                fast &= xi[q] >= xl && xi[q] < xh && yi[q] >= yl && yi[q] < yh;
+            }
+            if (fast && check_nans)
+                for (int q = 0; q < 4; q++)
+                    fast &= !masked(j, xi[q], yi[q]);
+            if (!fast) {
+                for (int q = 0; q < 4; q++)
+                    out[jx + q] = (float)(sample_slow(j, xi[q], yi[q]) * rdiv);
+                continue;
+            }
+            v4d r[4];
+            for (int q = 0; q < 4; q++) {
+                const long fx = (long)xi[q], fy = (long)yi[q]; /* >= 1: truncation is floor */
                 v4d wx, wy, c0, c1, c2, c3;
-                weights4(xi - (double)fx, &wx);
-                weights4(yi - (double)fy, &wy);
+                weights4(xi[q] - (double)fx, &wx);
+                weights4(yi[q] - (double)fy, &wy);
                 const double *c = W + (size_t)(fy - 1 - wy0) * (size_t)Wx + (size_t)(fx - 1 - wx0);
                 memcpy(&c0, c, sizeof c0);
                 memcpy(&c1, c + Wx, sizeof c1);
                 memcpy(&c2, c + 2 * Wx, sizeof c2);
                 memcpy(&c3, c + 3 * Wx, sizeof c3);
-                v4d r = (wy[0] * c0 + wy[1] * c1) + (wy[2] * c2 + wy[3] * c3);
-                r *= wx;
-                v = (r[0] + r[1]) + (r[2] + r[3]);
-                v = v < vlo ? vlo : v > vhi ? vhi : v;
-            } else {
-                v = sample_slow(j, xi, yi);
+                r[q] = ((wy[0] * c0 + wy[1] * c1) + (wy[2] * c2 + wy[3] * c3)) * wx;
             }
-            out[jx] = (float)(v * rdiv);
+            /* Lane q of v: the sum of r[q]'s lanes. */
+            const v4d a = __builtin_shufflevector(r[0], r[1], 0, 4, 2, 6) +
+                          __builtin_shufflevector(r[0], r[1], 1, 5, 3, 7);
+            const v4d b = __builtin_shufflevector(r[2], r[3], 0, 4, 2, 6) +
+                          __builtin_shufflevector(r[2], r[3], 1, 5, 3, 7);
+            v4d v = __builtin_shufflevector(a, b, 0, 1, 4, 5) + __builtin_shufflevector(a, b, 2, 3, 6, 7);
+            const v4d lo4 = {vlo, vlo, vlo, vlo}, hi4 = {vhi, vhi, vhi, vhi};
+            const v4l below = v < lo4, above = v > hi4;
+            v = (v4d)(((v4l)v & ~below) | ((v4l)lo4 & below));
+            v = (v4d)(((v4l)v & ~above) | ((v4l)hi4 & above));
+            v *= rdiv;
+            const v4f f = __builtin_convertvector(v, v4f);
+            memcpy(out + jx, &f, sizeof f);
+        }
+        for (; jx < w; jx++) {
+            const double ox = (double)(jx + p->off[0]);
+            const double xi = ((ox * m00) + ry0) + sh0;
+            const double yi = ((ox * m10) + ry1) + sh1;
+            out[jx] = (float)(sample_slow(j, xi, yi) * rdiv);
         }
     }
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("avx2"))) static void interp_avx2(job *j, size_t lo, size_t hi)
+/* The AVX2 build, with fused multiply-adds where GCC may contract (clang keeps them apart). */
+#if defined(__clang__)
+#define FF_AVX2_FMA __attribute__((target("avx2,fma")))
+#else
+#define FF_AVX2_FMA __attribute__((target("avx2,fma"), optimize("fp-contract=fast")))
+#endif
+FF_AVX2_FMA static void interp_avx2(job *j, size_t lo, size_t hi)
 {
     interp_body(j, lo, hi);
 }
@@ -482,7 +519,7 @@ static void interp_rows(void *ctx, int band, size_t lo, size_t hi)
 {
     (void)band;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (__builtin_cpu_supports("avx2")) {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         interp_avx2(ctx, lo, hi);
         return;
     }

@@ -6,6 +6,7 @@
 #include "core/prep_spline.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Terms of the causal start below this weight are lost in a double's rounding. */
 #define TAIL 1e-22
@@ -40,10 +41,8 @@ void ff_spline_prefilter(double *c, size_t n)
         c[i] = z * (c[i + 1] - c[i]);
 }
 
-void ff_spline_prefilter_lines(double *c, size_t n, size_t stride, size_t count)
+static void lines_scalar(double *c, size_t n, size_t stride, size_t count)
 {
-    if (n <= 1 || count == 0)
-        return;
     const double z = FF_SPLINE_POLE, g = gain();
     for (size_t i = 0; i < n; i++) {
         double *r = c + i * stride;
@@ -80,6 +79,109 @@ void ff_spline_prefilter_lines(double *c, size_t n, size_t stride, size_t count)
         for (size_t j = 0; j < count; j++)
             r[j] = z * (nx[j] - r[j]);
     }
+}
+
+/* Four lines per vector, up to 8 vectors (32 lines) side by side. The gain is applied as the
+ * forward pass reads each value (one sweep fewer than the scalar form; the same numbers up to
+ * the last bit). */
+typedef double v4d __attribute__((vector_size(32)));
+#define LINES_MAXV 32
+
+/* Loads and stores through memcpy (no alignment assumed); a value, not a return, so that the
+ * plain and AVX2 builds keep one ABI. */
+#define LD(v, p) memcpy(&(v), (p), sizeof(v4d))
+#define ST(p, v) memcpy((p), &(v), sizeof(v4d))
+
+static inline __attribute__((always_inline)) void lines_vec_body(double *c, size_t n,
+                                                                  size_t stride, size_t nv)
+{
+    const double z = FF_SPLINE_POLE, g = gain();
+    const double zn1 = pow(z, (double)(n - 1)), den = 1.0 - zn1 * zn1, k = z / (z * z - 1.0);
+    v4d acc[LINES_MAXV], x, y;
+    double *last = c + (n - 1) * stride;
+    for (size_t v = 0; v < nv; v++) {
+        LD(x, c + 4 * v);
+        LD(y, last + 4 * v);
+        acc[v] = x + zn1 * y;
+    }
+    double zi = z;
+    for (size_t i = 1; i + 1 < n && fabs(zi) > TAIL; i++) {
+        const double *a = c + i * stride, *b = c + (n - 1 - i) * stride;
+        for (size_t v = 0; v < nv; v++) {
+            LD(x, a + 4 * v);
+            LD(y, b + 4 * v);
+            acc[v] += zi * (x + zn1 * y);
+        }
+        zi *= z;
+    }
+    for (size_t v = 0; v < nv; v++) {
+        acc[v] = (g * acc[v]) / den;
+        ST(c + 4 * v, acc[v]);
+    }
+    for (size_t i = 1; i < n; i++) {
+        double *r = c + i * stride;
+        for (size_t v = 0; v < nv; v++) {
+            LD(x, r + 4 * v);
+            acc[v] = g * x + z * acc[v];
+            ST(r + 4 * v, acc[v]);
+        }
+    }
+    const double *prev = last - stride;
+    for (size_t v = 0; v < nv; v++) {
+        LD(x, prev + 4 * v);
+        LD(y, last + 4 * v);
+        acc[v] = (z * x + y) * k;
+        ST(last + 4 * v, acc[v]);
+    }
+    for (size_t i = n - 1; i-- > 0;) {
+        double *r = c + i * stride;
+        for (size_t v = 0; v < nv; v++) {
+            LD(x, r + 4 * v);
+            acc[v] = z * (acc[v] - x);
+            ST(r + 4 * v, acc[v]);
+        }
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FF_HAVE_AVX2_CLONE 1
+__attribute__((target("avx2"))) static void lines_vec_avx2(double *c, size_t n, size_t stride,
+                                                             size_t nv)
+{
+    lines_vec_body(c, n, stride, nv);
+}
+#endif
+
+static void lines_vec_base(double *c, size_t n, size_t stride, size_t nv)
+{
+    lines_vec_body(c, n, stride, nv);
+}
+
+void ff_spline_prefilter_lines(double *c, size_t n, size_t stride, size_t count)
+{
+    if (n <= 1 || count == 0)
+        return;
+    size_t done = 0;
+#ifdef FF_HAVE_AVX2_CLONE
+    const int avx2 = __builtin_cpu_supports("avx2");
+#else
+    const int avx2 = 0;
+#endif
+    while (count - done >= 4) {
+        size_t nv = (count - done) / 4;
+        if (nv > LINES_MAXV)
+            nv = LINES_MAXV;
+#ifdef FF_HAVE_AVX2_CLONE
+        if (avx2)
+            lines_vec_avx2(c + done, n, stride, nv);
+        else
+#endif
+            lines_vec_base(c + done, n, stride, nv);
+        done += 4 * nv;
+    }
+    (void)avx2;
+    if (done < count)
+        lines_scalar(c + done, n, stride, count - done);
 }
 
 void ff_spline_prefilter_rows(double *c, size_t n, size_t stride, size_t count)

@@ -104,12 +104,10 @@ static void test_prefilter_2d_known(void **state)
     assert_near(v, 25.239415789606451, 1e-12);
 }
 
-static void test_prefilter_forms_agree(void **state)
+static void forms_agree(int N, int L)
 {
-    (void)state;
-    enum { N = 300, L = 11 };
-    double *a = malloc(sizeof(double) * N * L), *b = malloc(sizeof(double) * N * L);
-    double *t = malloc(sizeof(double) * N * L);
+    double *a = malloc(sizeof(double) * (size_t)(N * L)), *b = malloc(sizeof(double) * (size_t)(N * L));
+    double *t = malloc(sizeof(double) * (size_t)(N * L));
     assert_non_null(a);
     assert_non_null(b);
     assert_non_null(t);
@@ -118,15 +116,15 @@ static void test_prefilter_forms_agree(void **state)
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         a[i] = (double)(x % 20001) / 100.0 - 100.0;
     }
-    memcpy(b, a, sizeof(double) * N * L);
+    memcpy(b, a, sizeof(double) * (size_t)(N * L));
     for (int r = 0; r < L; r++)
         for (int i = 0; i < N; i++)
             t[i * L + r] = a[r * N + i];
     /* L lines of N one by one, all at once side by side, and interleaved (transposed) */
     for (int r = 0; r < L; r++)
-        ff_spline_prefilter(a + r * N, N);
-    ff_spline_prefilter_rows(b, N, N, L);
-    ff_spline_prefilter_lines(t, N, L, L);
+        ff_spline_prefilter(a + r * N, (size_t)N);
+    ff_spline_prefilter_rows(b, (size_t)N, (size_t)N, (size_t)L);
+    ff_spline_prefilter_lines(t, (size_t)N, (size_t)L, (size_t)L);
     for (int r = 0; r < L; r++)
         for (int i = 0; i < N; i++) {
             assert_near(a[r * N + i], b[r * N + i], 1e-12);
@@ -135,6 +133,18 @@ static void test_prefilter_forms_agree(void **state)
     free(a);
     free(b);
     free(t);
+}
+
+/* Counts of lines that take the scalar form (11), the vector form (12, 36: several vectors) and
+ * both (13). */
+static void test_prefilter_forms_agree(void **state)
+{
+    (void)state;
+    forms_agree(300, 11);
+    forms_agree(300, 12);
+    forms_agree(97, 36);
+    forms_agree(2, 13);
+    forms_agree(1, 8);
 }
 
 static void test_weights_and_mirror(void **state)
