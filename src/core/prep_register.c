@@ -191,40 +191,96 @@ typedef struct job {
 } job;
 
 /* Copies the image rows [lo, hi) into the window's data region, tallying NaN/inf/min/max. */
+/* One image row into the coefficient window as doubles, with its minimum, maximum and count
+ * of values that are not finite. float32 and int16 (the usual SDO data) go four at a time. */
+typedef short v4s __attribute__((vector_size(8)));
+typedef float v4fs __attribute__((vector_size(16)));
+typedef double v4dd __attribute__((vector_size(32)));
+typedef long long v4ll __attribute__((vector_size(32)));
+
+static inline __attribute__((always_inline)) void row_in_body(const ff_image *img, size_t base,
+                                                               long n, double *row, double *mn,
+                                                               double *mx, size_t *bad)
+{
+    long x = 0;
+    v4dd vmn = {*mn, *mn, *mn, *mn}, vmx = {*mx, *mx, *mx, *mx};
+    v4ll fin = {0, 0, 0, 0};
+    const v4dd big = {DBL_MAX, DBL_MAX, DBL_MAX, DBL_MAX};
+    const v4ll absmask = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL,
+                          0x7fffffffffffffffLL};
+    if (img->dtype == FF_F32 || img->dtype == FF_I16) {
+        for (; x + 4 <= n; x += 4) {
+            v4dd v;
+            if (img->dtype == FF_F32) {
+                v4fs f;
+                memcpy(&f, (const float *)img->data + base + (size_t)x, sizeof f);
+                v = __builtin_convertvector(f, v4dd);
+            } else {
+                v4s h;
+                memcpy(&h, (const int16_t *)img->data + base + (size_t)x, sizeof h);
+                v = __builtin_convertvector(h, v4dd);
+            }
+            memcpy(row + x, &v, sizeof v);
+            const v4ll lt = v < vmn, gt = v > vmx; /* false for NaN */
+            vmn = (v4dd)(((v4ll)v & lt) | ((v4ll)vmn & ~lt));
+            vmx = (v4dd)(((v4ll)v & gt) | ((v4ll)vmx & ~gt));
+            fin -= (v4dd)((v4ll)v & absmask) <= big;
+        }
+    }
+    double m0 = *mn, m1 = *mx;
+    size_t nf = 0;
+    for (int q = 0; q < 4; q++) {
+        m0 = vmn[q] < m0 ? vmn[q] : m0;
+        m1 = vmx[q] > m1 ? vmx[q] : m1;
+        nf += (size_t)fin[q];
+    }
+    for (; x < n; x++) {
+        const double v = img->dtype == FF_F64 ? ((const double *)img->data)[base + (size_t)x]
+                                              : ff_image_get(img, base + (size_t)x);
+        row[x] = v;
+        nf += fabs(v) <= DBL_MAX;
+        m0 = v < m0 ? v : m0;
+        m1 = v > m1 ? v : m1;
+    }
+    *mn = m0;
+    *mx = m1;
+    *bad += (size_t)n - nf;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static void row_in_avx2(const ff_image *img, size_t base, long n,
+                                                          double *row, double *mn, double *mx,
+                                                          size_t *bad)
+{
+    row_in_body(img, base, n, row, mn, mx, bad);
+}
+#endif
+
+static void row_in_base(const ff_image *img, size_t base, long n, double *row, double *mn,
+                        double *mx, size_t *bad)
+{
+    row_in_body(img, base, n, row, mn, mx, bad);
+}
+
+/* Copies the image rows [lo, hi) into the window's data region, tallying NaN/inf/min/max. */
 static void scan_rows(void *ctx, int band, size_t lo, size_t hi)
 {
     job *j = ctx;
     struct scan s = {0, 0, 0, INFINITY, -INFINITY};
     const long n = j->n;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    const int avx2 = __builtin_cpu_supports("avx2");
+#endif
     for (size_t y = lo; y < hi; y++) {
         double *row = j->W + (size_t)(y + j->pl->pad[1] - j->woff[1]) * (size_t)j->Wn[0] +
                       (size_t)(j->pl->pad[0] - j->woff[0]);
-        size_t base = y * (size_t)n;
-        if (j->img->dtype == FF_F32) {
-            const float *src = (const float *)j->img->data + base;
-            for (long x = 0; x < n; x++)
-                row[x] = src[x];
-        } else if (j->img->dtype == FF_F64) {
-            memcpy(row, (const double *)j->img->data + base, (size_t)n * sizeof(double));
-        } else if (j->img->dtype == FF_I16) {
-            const int16_t *src = (const int16_t *)j->img->data + base;
-            for (long x = 0; x < n; x++)
-                row[x] = src[x];
-        } else {
-            for (long x = 0; x < n; x++)
-                row[x] = ff_image_get(j->img, base + (size_t)x);
-        }
-        /* Branch-free: NaN fails every comparison, so it leaves min and max alone. */
         size_t bad = 0;
-        double mn = s.mn, mx = s.mx;
-        for (long x = 0; x < n; x++) {
-            const double v = row[x];
-            bad += !(fabs(v) <= DBL_MAX);
-            mn = v < mn ? v : mn;
-            mx = v > mx ? v : mx;
-        }
-        s.mn = mn;
-        s.mx = mx;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        if (avx2)
+            row_in_avx2(j->img, y * (size_t)n, n, row, &s.mn, &s.mx, &bad);
+        else
+#endif
+            row_in_base(j->img, y * (size_t)n, n, row, &s.mn, &s.mx, &bad);
         if (bad)
             for (long x = 0; x < n; x++)
                 s.nan += isnan(row[x]) != 0;

@@ -184,11 +184,11 @@ void ff_spline_prefilter_lines(double *c, size_t n, size_t stride, size_t count)
         lines_scalar(c + done, n, stride, count - done);
 }
 
-void ff_spline_prefilter_rows(double *c, size_t n, size_t stride, size_t count)
+static void rows_scalar(double *c, size_t n, size_t stride, size_t count)
 {
     if (count > 8) {
         for (size_t r = 0; r < count; r += 8)
-            ff_spline_prefilter_rows(c + r * stride, n, stride, count - r < 8 ? count - r : 8);
+            rows_scalar(c + r * stride, n, stride, count - r < 8 ? count - r : 8);
         return;
     }
     if (n <= 1 || count == 0)
@@ -221,6 +221,132 @@ void ff_spline_prefilter_rows(double *c, size_t n, size_t stride, size_t count)
     for (size_t i = n - 1; i-- > 0;)
         for (size_t r = 0; r < count; r++)
             L[r][i] = z * (L[r][i + 1] - L[r][i]);
+}
+
+/* Four rows at once, one per lane: blocks of four columns are loaded row by row and transposed
+ * (and back), so the recursion runs down the lanes. */
+static inline __attribute__((always_inline)) void transpose4(v4d *a, v4d *b, v4d *c, v4d *d)
+{
+    const v4d t0 = __builtin_shufflevector(*a, *b, 0, 4, 2, 6);
+    const v4d t1 = __builtin_shufflevector(*a, *b, 1, 5, 3, 7);
+    const v4d t2 = __builtin_shufflevector(*c, *d, 0, 4, 2, 6);
+    const v4d t3 = __builtin_shufflevector(*c, *d, 1, 5, 3, 7);
+    *a = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+    *b = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+    *c = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+    *d = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+}
+
+static inline __attribute__((always_inline)) void rows4_body(double *c, size_t n, size_t stride)
+{
+    const double z = FF_SPLINE_POLE, g = gain();
+    const double zn1 = pow(z, (double)(n - 1)), den = 1.0 - zn1 * zn1, k = z / (z * z - 1.0);
+    double *r0 = c, *r1 = c + stride, *r2 = c + 2 * stride, *r3 = c + 3 * stride;
+#define GATHER(i) ((v4d){r0[i], r1[i], r2[i], r3[i]})
+#define SCATTER(i, v) (r0[i] = (v)[0], r1[i] = (v)[1], r2[i] = (v)[2], r3[i] = (v)[3])
+    v4d acc = GATHER(0) + zn1 * GATHER(n - 1);
+    double zi = z;
+    for (size_t i = 1; i + 1 < n && fabs(zi) > TAIL; i++) {
+        acc += zi * (GATHER(i) + zn1 * GATHER(n - 1 - i));
+        zi *= z;
+    }
+    acc = (g * acc) / den;
+    SCATTER(0, acc);
+    size_t i = 1;
+    for (; i < n && (i & 3); i++) {
+        acc = g * GATHER(i) + z * acc;
+        SCATTER(i, acc);
+    }
+    for (; i + 4 <= n; i += 4) {
+        v4d a, b, cc, d;
+        LD(a, r0 + i);
+        LD(b, r1 + i);
+        LD(cc, r2 + i);
+        LD(d, r3 + i);
+        transpose4(&a, &b, &cc, &d);
+        acc = g * a + z * acc;
+        a = acc;
+        acc = g * b + z * acc;
+        b = acc;
+        acc = g * cc + z * acc;
+        cc = acc;
+        acc = g * d + z * acc;
+        d = acc;
+        transpose4(&a, &b, &cc, &d);
+        ST(r0 + i, a);
+        ST(r1 + i, b);
+        ST(r2 + i, cc);
+        ST(r3 + i, d);
+    }
+    for (; i < n; i++) {
+        acc = g * GATHER(i) + z * acc;
+        SCATTER(i, acc);
+    }
+    acc = (z * GATHER(n - 2) + GATHER(n - 1)) * k;
+    SCATTER(n - 1, acc);
+    /* Backward over i = n-2 .. 0: single lanes until i + 1 is a multiple of 4, then blocks
+     * [i-3, i]. */
+    size_t m = n - 1; /* elements left: indices 0 .. m-1 */
+    for (; m > 0 && (m & 3); m--) {
+        acc = z * (acc - GATHER(m - 1));
+        SCATTER(m - 1, acc);
+    }
+    for (; m >= 4; m -= 4) {
+        const size_t b0 = m - 4;
+        v4d a, b, cc, d;
+        LD(a, r0 + b0);
+        LD(b, r1 + b0);
+        LD(cc, r2 + b0);
+        LD(d, r3 + b0);
+        transpose4(&a, &b, &cc, &d);
+        acc = z * (acc - d);
+        d = acc;
+        acc = z * (acc - cc);
+        cc = acc;
+        acc = z * (acc - b);
+        b = acc;
+        acc = z * (acc - a);
+        a = acc;
+        transpose4(&a, &b, &cc, &d);
+        ST(r0 + b0, a);
+        ST(r1 + b0, b);
+        ST(r2 + b0, cc);
+        ST(r3 + b0, d);
+    }
+#undef GATHER
+#undef SCATTER
+}
+
+#ifdef FF_HAVE_AVX2_CLONE
+__attribute__((target("avx2"))) static void rows4_avx2(double *c, size_t n, size_t stride)
+{
+    rows4_body(c, n, stride);
+}
+#endif
+
+static void rows4_base(double *c, size_t n, size_t stride)
+{
+    rows4_body(c, n, stride);
+}
+
+void ff_spline_prefilter_rows(double *c, size_t n, size_t stride, size_t count)
+{
+    if (n <= 1 || count == 0)
+        return;
+#ifdef FF_HAVE_AVX2_CLONE
+    const int avx2 = __builtin_cpu_supports("avx2");
+#endif
+    size_t r = 0;
+    for (; r + 4 <= count; r += 4) {
+#ifdef FF_HAVE_AVX2_CLONE
+        if (avx2)
+            rows4_avx2(c + r * stride, n, stride);
+        else
+#endif
+            rows4_base(c + r * stride, n, stride);
+    }
+    if (r < count)
+        rows_scalar(c + r * stride, n, stride, count - r);
 }
 
 void ff_spline_weights(double x, double w[4])
