@@ -185,6 +185,7 @@ typedef struct job {
                            the image, or NULL */
     int pad_nan;        /* the padding itself counts as NaN (missing NaN with padding) */
     float *out;
+    double *coords;     /* per band: the sample points of one output row (x then y) */
     /* scan results per thread */
     struct scan { size_t nan, inf, finite; double mn, mx; } sc[MAX_THREADS];
     int nth;
@@ -467,11 +468,25 @@ static inline __attribute__((always_inline)) void weights4(double t, v4d *w)
     *w = ((A * tv + B) * tv + C) * tv + D;
 }
 
-static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo, size_t hi)
+/* Sample points of output row jy: scipy's arithmetic in scipy's order, ((x*m00) + y*m01) +
+ * shift, so that floor() and the edge tests decide alike. Kept out of line: the AVX2 build of
+ * the interpolation may fuse multiply-adds, and these must not be. */
+__attribute__((noinline)) static void row_coords(const plan *p, size_t jy, double *xs, double *ys)
+{
+    const double m00 = p->m[0][0], m01 = p->m[0][1], m10 = p->m[1][0], m11 = p->m[1][1];
+    const double oy = (double)((long)jy + p->off[1]);
+    const double ry0 = oy * m01, ry1 = oy * m11;
+    for (long jx = 0; jx < p->out[0]; jx++) {
+        const double ox = (double)(jx + p->off[0]);
+        xs[jx] = ((ox * m00) + ry0) + p->shift[0];
+        ys[jx] = ((ox * m10) + ry1) + p->shift[1];
+    }
+}
+
+static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo, size_t hi,
+                                                               double *xs, double *ys)
 {
     const plan *p = j->pl;
-    const double m00 = p->m[0][0], m01 = p->m[0][1], m10 = p->m[1][0], m11 = p->m[1][1];
-    const double sh0 = p->shift[0], sh1 = p->shift[1];
     const long Wx = j->Wn[0];
     const long w = p->out[0];
     const double vlo = j->lo, vhi = j->hi, rdiv = 1.0 / j->div;
@@ -493,22 +508,16 @@ static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo,
     const long wx0 = j->woff[0], wy0 = j->woff[1];
     const int check_nans = j->nanmask != NULL;
     for (size_t jy = lo; jy < hi; jy++) {
-        const double oy = (double)((long)jy + p->off[1]);
-        const double ry0 = oy * m01, ry1 = oy * m11;
+        row_coords(p, jy, xs, ys);
         float *out = j->out + jy * (size_t)w;
         long jx = 0;
         /* Four pixels at a time when all four are in the fast region: their sums, clipping,
          * scaling and conversion to float go through vectors together. */
         for (; jx + 4 <= w; jx += 4) {
-            double xi[4], yi[4];
+            const double *xi = xs + jx, *yi = ys + jx;
             int fast = 1;
-            for (int q = 0; q < 4; q++) {
-                const double ox = (double)(jx + q + p->off[0]);
-                /* scipy's order of operations, so that floor() decides alike. */
-                xi[q] = ((ox * m00) + ry0) + sh0;
-                yi[q] = ((ox * m10) + ry1) + sh1;
+            for (int q = 0; q < 4; q++)
                 fast &= xi[q] >= xl && xi[q] < xh && yi[q] >= yl && yi[q] < yh;
-            }
             if (fast && check_nans)
                 for (int q = 0; q < 4; q++)
                     fast &= !masked(j, xi[q], yi[q]);
@@ -544,12 +553,8 @@ static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo,
             const v4f f = __builtin_convertvector(v, v4f);
             memcpy(out + jx, &f, sizeof f);
         }
-        for (; jx < w; jx++) {
-            const double ox = (double)(jx + p->off[0]);
-            const double xi = ((ox * m00) + ry0) + sh0;
-            const double yi = ((ox * m10) + ry1) + sh1;
-            out[jx] = (float)(sample_slow(j, xi, yi) * rdiv);
-        }
+        for (; jx < w; jx++)
+            out[jx] = (float)(sample_slow(j, xs[jx], ys[jx]) * rdiv);
     }
 }
 
@@ -560,27 +565,29 @@ static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo,
 #else
 #define FF_AVX2_FMA __attribute__((target("avx2,fma"), optimize("fp-contract=fast")))
 #endif
-FF_AVX2_FMA static void interp_avx2(job *j, size_t lo, size_t hi)
+FF_AVX2_FMA static void interp_avx2(job *j, size_t lo, size_t hi, double *xs, double *ys)
 {
-    interp_body(j, lo, hi);
+    interp_body(j, lo, hi, xs, ys);
 }
 #endif
 
-static void interp_base(job *j, size_t lo, size_t hi)
+static void interp_base(job *j, size_t lo, size_t hi, double *xs, double *ys)
 {
-    interp_body(j, lo, hi);
+    interp_body(j, lo, hi, xs, ys);
 }
 
 static void interp_rows(void *ctx, int band, size_t lo, size_t hi)
 {
-    (void)band;
+    job *j = ctx;
+    double *xs = j->coords + (size_t)band * 2 * (size_t)j->pl->out[0];
+    double *ys = xs + j->pl->out[0];
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        interp_avx2(ctx, lo, hi);
+        interp_avx2(j, lo, hi, xs, ys);
         return;
     }
 #endif
-    interp_base(ctx, lo, hi);
+    interp_base(j, lo, hi, xs, ys);
 }
 
 void ff_prep_free(ff_prep *p)
@@ -720,6 +727,11 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
         out->normalised = 1;
     }
     j->out = outbuf;
+    j->coords = malloc((size_t)j->nth * 2 * (size_t)pl.out[0] * sizeof(double));
+    if (!j->coords) {
+        rc = ff_err_set(err, "level 1.5: out of memory");
+        goto done;
+    }
     ff_prep_parallel(j->nth, (size_t)pl.out[1], interp_rows, j);
 
     out->geom = g;
@@ -742,6 +754,7 @@ done:
     if (!o.scratch)
         free(j->W);
     free(j->nanmask);
+    free(j->coords);
     free(j);
     return rc;
 }
