@@ -74,7 +74,7 @@ typedef struct ff_prep {
     double crval[2];        /* arcsec (unchanged from the input) */
     double cdelt;           /* arcsec/px, both axes (= geom.target) */
     double rsun_px;         /* R_SUN: solar radius in output pixels */
-    int normalised;         /* 1: divided by EXPTIME (AIA with EXPTIME > 0) */
+    int normalised;         /* 1: divided by EXPTIME (AIA, EXPTIME within 1e-6 .. 1e5 s) */
     char norm_reason[160];  /* why not normalised, when normalised == 0 */
 } ff_prep;
 

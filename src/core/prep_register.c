@@ -722,6 +722,10 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
     } else if (!(g.exptime > 0)) {
         snprintf(out->norm_reason, sizeof out->norm_reason, "EXPTIME is %.6g s (not positive)",
                  g.exptime);
+    } else if (!(g.exptime >= 1e-6 && g.exptime <= 1e5)) {
+        /* AIA exposes for milliseconds to seconds; dividing by 1e-300 would overflow. */
+        snprintf(out->norm_reason, sizeof out->norm_reason, "EXPTIME %.6g s is implausible",
+                 g.exptime);
     } else {
         j->div = g.exptime;
         out->normalised = 1;
@@ -750,6 +754,8 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
     out->rsun_px = g.rsun_arcsec / g.target;
     rc = FF_PREP_OK;
 done:
+    if (rc != FF_PREP_OK)
+        memset(out, 0, sizeof *out);
     free(outbuf);
     if (!o.scratch)
         free(j->W);

@@ -154,15 +154,18 @@ int main(int argc, char **argv)
         json_decref(times);
         json_decref(cpu);
         ff_fits_free(&fits);
+        ff_prep_scratch_free(&scratch);
         return 3;
     }
     if (rc != FF_PREP_OK) {
         json_decref(times);
         json_decref(cpu);
         ff_fits_free(&fits);
+        ff_prep_scratch_free(&scratch);
         return fail("register", &err);
     }
 
+    ff_prep_scratch_free(&scratch);
     t0 = now();
     ff_image mlimg;
     if (ff_prep_ml(&p, ml, opts.nthreads, &mlimg, &err) != 0)

@@ -613,8 +613,9 @@ static void test_exposure(void **state)
     ff_prep p;
     ff_err err = {{0}};
     const char *cases[][2] = {{"0.0", "not positive"}, {"-1.5", "not positive"},
-                              {"'fast'", "missing or not a number"}};
-    for (int i = 0; i < 3; i++) {
+                              {"'fast'", "missing or not a number"}, {"1e-300", "implausible"},
+                              {"1e300", "implausible"}};
+    for (int i = 0; i < 5; i++) {
         aia_hdr(&h, 128);
         hset(&h, "EXPTIME", cases[i][0]);
         assert_int_equal(run(&h, &img, 2, &p, &err), FF_PREP_OK);
