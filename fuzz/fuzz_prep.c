@@ -138,7 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             ff_image_free(&ml);
         }
-        ff_prep_free(&p);
+        ff_prep_release(&p, &scratch);
     } else if (rc != -1 || !err.msg[0]) {
         abort();
     }

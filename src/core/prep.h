@@ -32,12 +32,14 @@
 typedef enum ff_prep_inst { FF_PREP_AIA = 1, FF_PREP_HMI = 2 } ff_prep_inst;
 
 /* Working memory a caller may keep between registrations (one per thread that calls
- * ff_prep_run): the spline coefficients of a 4096x4096 image take 134 MiB, and fresh pages cost
- * the kernel about as long as the registration itself. Without one, each call allocates and
- * frees its own. */
+ * ff_prep_run): the spline coefficients of a 4096x4096 image take 134 MiB and its result 64 MiB,
+ * and fresh pages cost the kernel about half as long as the registration itself. Without one,
+ * each call allocates and frees its own. Zero-initialise it before first use. */
 typedef struct ff_prep_scratch {
-    void *buf;
+    void *buf;      /* coefficients */
     size_t size;
+    void *out;      /* a result image handed back by ff_prep_release, reused by the next run */
+    size_t out_size;
 } ff_prep_scratch;
 
 /* Frees what the scratch holds (it can be used again afterwards). */
@@ -94,6 +96,10 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
                 ff_err *err);
 
 void ff_prep_free(ff_prep *p);
+
+/* As ff_prep_free, but the image's memory goes to s (when s is not NULL) for the next
+ * ff_prep_run that uses s. */
+void ff_prep_release(ff_prep *p, ff_prep_scratch *s);
 
 /* 1 when n is a valid ML size: 1 <= n <= 4096 and 4096 % n == 0. */
 int ff_prep_ml_size_ok(long n);

@@ -86,8 +86,8 @@ void ff_prep_scratch_free(ff_prep_scratch *s)
     if (!s)
         return;
     free(s->buf);
-    s->buf = NULL;
-    s->size = 0;
+    free(s->out);
+    memset(s, 0, sizeof *s);
 }
 
 /* sunpy's arithmetic for one registration, in its order of operations (x = axis 0 here). */
@@ -598,6 +598,19 @@ void ff_prep_free(ff_prep *p)
     memset(p, 0, sizeof *p);
 }
 
+void ff_prep_release(ff_prep *p, ff_prep_scratch *s)
+{
+    if (!p)
+        return;
+    if (s && p->image.data) {
+        free(s->out);
+        s->out = p->image.data;
+        s->out_size = p->image.nelem * sizeof(float);
+        p->image.data = NULL;
+    }
+    ff_prep_free(p);
+}
+
 static int skip_with(ff_err *err, const char *msg)
 {
     ff_err_set(err, "%s", msg);
@@ -638,7 +651,15 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
             o.scratch->size = wbytes;
     }
     j->W = o.scratch ? o.scratch->buf : malloc(wbytes);
-    float *outbuf = malloc((size_t)pl.out[0] * (size_t)pl.out[1] * sizeof(float));
+    const size_t obytes = (size_t)pl.out[0] * (size_t)pl.out[1] * sizeof(float);
+    float *outbuf = NULL;
+    if (o.scratch && o.scratch->out && o.scratch->out_size >= obytes) {
+        outbuf = o.scratch->out; /* the result owns it from here */
+        o.scratch->out = NULL;
+        o.scratch->out_size = 0;
+    } else {
+        outbuf = malloc(obytes);
+    }
     if (!j->W || !outbuf) {
         rc = ff_err_set(err, "level 1.5: out of memory for a %ldx%ld image", pl.P[0], pl.P[1]);
         goto done;

@@ -85,7 +85,7 @@ int main(int argc, char **argv)
 {
     int ml = FF_PREP_ML_DEFAULT, repeat = 1;
     ff_prep_opts opts = {0, 0, NULL};
-    ff_prep_scratch scratch = {NULL, 0};
+    ff_prep_scratch scratch = {NULL, 0, NULL, 0};
     int cold = 0, i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         if (strcmp(argv[i], "--cold") == 0) {
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     int rc = FF_PREP_OK;
     for (int r = 0; r < repeat; r++) {
         if (r > 0)
-            ff_prep_free(&p);
+            ff_prep_release(&p, opts.scratch);
         t0 = now();
         double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         rc = ff_prep_run(&fits.header, &fits.image, &opts, &p, &err);

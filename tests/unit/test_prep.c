@@ -431,7 +431,7 @@ static void test_threads_do_not_change_results(void **state)
 static void test_scratch_reuse(void **state)
 {
     (void)state;
-    ff_prep_scratch sc = {NULL, 0};
+    ff_prep_scratch sc = {NULL, 0, NULL, 0};
     const int sides[] = {128, 256, 128, 256};
     for (int k = 0; k < 4; k++) {
         hdr h;
@@ -448,7 +448,9 @@ static void test_scratch_reuse(void **state)
         assert_int_equal(a.image.nelem, b.image.nelem);
         assert_memory_equal(a.image.data, b.image.data, a.image.nelem * sizeof(float));
         assert_non_null(sc.buf);
-        ff_prep_free(&a);
+        ff_prep_release(&a, &sc); /* its image serves the next run */
+        assert_null(a.image.data);
+        assert_non_null(sc.out);
         ff_prep_free(&b);
         ff_header_free(&fh);
         ff_image_free(&img);
@@ -816,7 +818,7 @@ static void test_hostile_headers(void **state)
     ff_image img = make_image(64, 12);
     uint64_t x = 0x9E3779B97F4A7C15ull;
     int ok = 0, skipped = 0;
-    ff_prep_scratch scratch = {NULL, 0};
+    ff_prep_scratch scratch = {NULL, 0, NULL, 0};
     for (int iter = 0; iter < 1000; iter++) {
         hdr h;
         aia_hdr(&h, 64);
@@ -846,7 +848,7 @@ static void test_hostile_headers(void **state)
             ff_image ml;
             assert_int_equal(ff_prep_ml(&p, 64, 2, &ml, &err), 0);
             ff_image_free(&ml);
-            ff_prep_free(&p);
+            ff_prep_release(&p, o.scratch);
         } else {
             skipped++;
             assert_true(strlen(err.msg) > 0);
