@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/prep_internal.h"
@@ -88,6 +89,41 @@ void ff_prep_scratch_free(ff_prep_scratch *s)
     free(s->buf);
     free(s->out);
     memset(s, 0, sizeof *s);
+}
+
+/* Fresh memory, faulted in ahead by the kernel in one call per band of pages
+ * (MADV_POPULATE_WRITE, Linux 5.14) rather than one trap per page on first touch: on the machine
+ * this was measured on, a third less time for the 200 MiB a 4096x4096 registration uses, and the
+ * bands run on all cores. Older kernels refuse the advice and the pages fault in as usual. */
+typedef struct prefault_job {
+    char *base;
+    size_t bytes;
+} prefault_job;
+
+static void prefault_band(void *ctx, int band, size_t lo, size_t hi)
+{
+    (void)band;
+#ifdef MADV_POPULATE_WRITE
+    const prefault_job *f = ctx;
+    const size_t page = 4096, chunk = (size_t)1 << 21;
+    uintptr_t a = (uintptr_t)f->base + lo * chunk, b = (uintptr_t)f->base + hi * chunk;
+    if (b > (uintptr_t)f->base + f->bytes)
+        b = (uintptr_t)f->base + f->bytes;
+    a = (a + page - 1) & ~(uintptr_t)(page - 1);
+    b &= ~(uintptr_t)(page - 1);
+    if (b > a)
+        (void)madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+#else
+    (void)ctx;
+    (void)lo;
+    (void)hi;
+#endif
+}
+
+static void prefault(void *p, size_t bytes, int nthreads)
+{
+    prefault_job f = {p, bytes};
+    ff_prep_parallel(nthreads, (bytes + ((size_t)1 << 21) - 1) >> 21, prefault_band, &f);
 }
 
 /* sunpy's arithmetic for one registration, in its order of operations (x = axis 0 here). */
@@ -645,12 +681,21 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
     }
     size_t wcount = (size_t)j->Wn[0] * (size_t)j->Wn[1];
     const size_t wbytes = wcount * sizeof(double);
+    int fresh_w = 0, fresh_out = 0;
     if (o.scratch && o.scratch->size < wbytes) {
-        ff_prep_scratch_free(o.scratch);
-        if ((o.scratch->buf = malloc(wbytes)))
+        free(o.scratch->buf);
+        o.scratch->size = 0;
+        if ((o.scratch->buf = malloc(wbytes))) {
             o.scratch->size = wbytes;
+            fresh_w = 1;
+        }
     }
-    j->W = o.scratch ? o.scratch->buf : malloc(wbytes);
+    if (!o.scratch) {
+        j->W = malloc(wbytes);
+        fresh_w = 1;
+    } else {
+        j->W = o.scratch->buf;
+    }
     const size_t obytes = (size_t)pl.out[0] * (size_t)pl.out[1] * sizeof(float);
     float *outbuf = NULL;
     if (o.scratch && o.scratch->out && o.scratch->out_size >= obytes) {
@@ -659,11 +704,16 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
         o.scratch->out_size = 0;
     } else {
         outbuf = malloc(obytes);
+        fresh_out = 1;
     }
     if (!j->W || !outbuf) {
         rc = ff_err_set(err, "level 1.5: out of memory for a %ldx%ld image", pl.P[0], pl.P[1]);
         goto done;
     }
+    if (fresh_w)
+        prefault(j->W, wbytes, j->nth);
+    if (fresh_out)
+        prefault(outbuf, obytes, j->nth);
 
     ff_prep_parallel(j->nth, (size_t)pl.n, scan_rows, j);
     size_t nan = 0, inf = 0, finite = 0;
