@@ -227,7 +227,6 @@ typedef struct job {
     int nth;
 } job;
 
-/* Copies the image rows [lo, hi) into the window's data region, tallying NaN/inf/min/max. */
 /* One image row into the coefficient window as doubles, with its minimum, maximum and count
  * of values that are not finite. float32 and int16 (the usual SDO data) go four at a time. */
 typedef short v4s __attribute__((vector_size(8)));
