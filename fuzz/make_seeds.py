@@ -182,6 +182,25 @@ def main():
         put(os.path.join(out, "fuzz_numfmt"), b"".join(struct.pack("<ff", v, -v) for v in [0.1, 1e-05, 3.4e38, 1e-45, 16777217.0, 1.0 / 3.0]))
         for s in ["0.1", "1e23", "8.589973e9", "2.2250738585072011e-308", "4.35e-5", "1e+16"]:
             put(os.path.join(out, "fuzz_numfmt"), s.encode())
+        # level 1.5: selector byte + cards overriding a valid binned AIA header
+        cards = [
+            b"",
+            b"CROTA2  =                180.0",
+            b"CROTA2  =                 45.0",
+            b"PC1_1   =   0.9510565162951535PC1_2   =  -0.3090169943749474".ljust(80)[:80] +
+            b"PC2_1   =   0.3090169943749474".ljust(80) + b"PC2_2   =   0.9510565162951535".ljust(80),
+            b"CD1_1   =                 38.4CD2_2   =                 38.4",
+            b"CDELT1  =                  NaN",
+            b"CRPIX1  =             100000.0",
+            b"CUNIT1  = 'deg     '",
+            b"CTYPE1  = 'RA---TAN'",
+            b"WCSAXES =                    3",
+        ]
+        for i, c in enumerate(cards):
+            for sel in (0, 1 | 2, 8, 32 | 64, 4 | 128 if i == 0 else 128):
+                put(os.path.join(out, "fuzz_prep"), bytes([sel]) + c.ljust(80 * max(1, (len(c) + 79) // 80)))
+        h = fits.Header.fromstring(open(os.path.join(fitsgen.SUNPY_TEST, "aia_171_level1.fits"), "rb").read(2880 * 3).decode("ascii", "replace").split("END" + " " * 77)[0] + "END" + " " * 77)
+        put(os.path.join(out, "fuzz_prep"), bytes([4 | 32]) + h.tostring().encode("ascii", "replace"))
         # the deflate encoder: pixel rows of the good files' data, flat and noisy, at each period
         rng = np.random.default_rng(8)
         for period, sel in ((0, 0), (1, 1), (2, 2), (4, 4), (8, 8)):

@@ -19,7 +19,7 @@ BUILD_PKGS=(
   make git build-essential cmake pkg-config
   libcfitsio-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
   libyaml-dev libspng-dev zlib1g-dev libopenjp2-7-dev libturbojpeg0-dev liberfa-dev
-  libsqlite3-dev libarchive-dev libexpat1-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev
+  libsqlite3-dev libarchive-dev libexpat1-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev wcslib-dev
   clang libclang-rt-14-dev
 )
 
@@ -27,6 +27,7 @@ BUILD_PKGS=(
 PY_MODULES=(
   astropy:python3-astropy numpy:python3-numpy pandas:python3-pandas asdf:python3-asdf
   sunpy:python3-sunpy PIL:python3-pil botocore:python3-botocore yaml:python3-yaml erfa:python3-erfa
+  scipy:python3-scipy
 )
 
 # Commands the tests run, as command:package.
