@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cards[ncards * 80] = '\0';
 
     ff_header h;
-    ff_err err = {{0}};
+    ff_err err = {0};
     if (ff_header_parse(cards, ncards, &h, &err) != 0) {
         free(cards);
         return 0;

@@ -122,7 +122,7 @@ int main(int argc, char **argv)
     const char *in = argv[i], *lev15 = i + 1 < argc ? argv[i + 1] : NULL;
     const char *mlpath = i + 2 < argc ? argv[i + 2] : NULL, *txt = i + 3 < argc ? argv[i + 3] : NULL;
 
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_fits fits;
     double t0 = now();
     ff_fits_opts fo = {0, 2};

@@ -294,7 +294,7 @@ static void test_identity(void **state)
     aia_hdr(&h, 128);
     ff_image img = make_image(128, 7);
     ff_prep p;
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(run(&h, &img, 2, &p, &err), FF_PREP_OK);
     assert_int_equal(p.image.shape[0], 128);
     assert_int_equal(p.image.shape[1], 128);
@@ -318,7 +318,7 @@ static void test_turns(void **state)
     ff_image img = make_image(128, 11);
     const float *in = img.data;
     ff_prep p;
-    ff_err err = {{0}};
+    ff_err err = {0};
     /* CROTA2 = 180: out[y][x] = in[127 - y][127 - x]. */
     hset(&h, "CROTA2", "180.0");
     assert_int_equal(run(&h, &img, 2, &p, &err), FF_PREP_OK);
@@ -351,7 +351,7 @@ static void test_forms_agree(void **state)
     ff_image img = make_image(128, 5);
     hdr h;
     ff_prep a, b, c, d, e;
-    ff_err err = {{0}};
+    ff_err err = {0};
     aia_hdr(&h, 128);
     hsetf(&h, "CROTA2", deg);
     assert_int_equal(run(&h, &img, 2, &a, &err), FF_PREP_OK);
@@ -417,7 +417,7 @@ static void test_threads_do_not_change_results(void **state)
     hset(&h, "CROTA2", "37.5");
     ff_image img = make_image(256, 3);
     ff_prep a, b;
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(run(&h, &img, 1, &a, &err), FF_PREP_OK);
     assert_int_equal(run(&h, &img, 5, &b, &err), FF_PREP_OK);
     assert_int_equal(a.image.nelem, b.image.nelem);
@@ -441,7 +441,7 @@ static void test_scratch_reuse(void **state)
         ff_header fh;
         hbuild(&h, &fh);
         ff_prep a, b;
-        ff_err err = {{0}};
+        ff_err err = {0};
         ff_prep_opts with = {2, 0, &sc}, without = {2, 0, NULL};
         assert_int_equal(ff_prep_run(&fh, &img, &with, &a, &err), FF_PREP_OK);
         assert_int_equal(ff_prep_run(&fh, &img, &without, &b, &err), FF_PREP_OK);
@@ -464,7 +464,7 @@ static void test_scratch_reuse(void **state)
 static void expect_skip(const hdr *h, const ff_image *img, const char *words)
 {
     ff_prep p;
-    ff_err err = {{0}};
+    ff_err err = {0};
     int rc = run(h, img, 2, &p, &err);
     if (rc != FF_PREP_SKIP)
         fail_msg("expected a skip mentioning '%s', got %d (%s)", words, rc, err.msg);
@@ -613,7 +613,7 @@ static void test_exposure(void **state)
     hdr h;
     ff_image img = make_image(128, 2);
     ff_prep p;
-    ff_err err = {{0}};
+    ff_err err = {0};
     const char *cases[][2] = {{"0.0", "not positive"}, {"-1.5", "not positive"},
                               {"'fast'", "missing or not a number"}, {"1e-300", "implausible"},
                               {"1e300", "implausible"}};
@@ -672,7 +672,7 @@ static void test_header(void **state)
     ff_header src, out;
     hbuild(&h, &src);
     ff_prep p;
-    ff_err err = {{0}};
+    ff_err err = {0};
     ff_prep_opts o = {2, 0, NULL};
     assert_int_equal(ff_prep_run(&src, &img, &o, &p, &err), FF_PREP_OK);
     assert_int_equal(ff_prep_header(&p, &src, &out, &err), 0);
@@ -758,7 +758,7 @@ static void test_ml(void **state)
     aia_hdr(&h, 128);
     ff_image img = make_image(128, 6);
     ff_prep p;
-    ff_err err = {{0}};
+    ff_err err = {0};
     assert_int_equal(run(&h, &img, 2, &p, &err), FF_PREP_OK);
     ((float *)p.image.data)[0] = NAN;
     ff_image ml;
@@ -835,7 +835,7 @@ static void test_hostile_headers(void **state)
         ff_header fh;
         hbuild(&h, &fh);
         ff_prep p;
-        ff_err err = {{0}};
+        ff_err err = {0};
         ff_prep_opts o = {2, (int)(x & 1), (x & 2) ? &scratch : NULL};
         int rc = ff_prep_run(&fh, &img, &o, &p, &err);
         assert_true(rc == FF_PREP_OK || rc == FF_PREP_SKIP);
