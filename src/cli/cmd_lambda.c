@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "lambda/lambda.h"
 
 static const char usage[] =

@@ -11,7 +11,7 @@
 
 #include "cli/commands.h"
 #include "remote/remote.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "pipeline/pipeline.h"
 #include "server/config.h"
 #include "server/http.h"

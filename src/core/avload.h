@@ -8,7 +8,7 @@
 #include <libavutil/avutil.h>
 #include <libavutil/mathematics.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 typedef struct ff_av_api {
     __typeof__(&avformat_open_input) avformat_open_input;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/numfmt.h"
+#include "base/numfmt.h"
 #include "core/writers.h"
 
 #define VALUE_MAX 26            /* longest formatted value plus its comma */

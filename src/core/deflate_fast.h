@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 /* The most bytes ff_deflate_fast can write for len input bytes. */
 size_t ff_deflate_fast_bound(size_t len);

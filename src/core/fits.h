@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "core/header.h"
 #include "core/image.h"
 

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 typedef struct ff_fits_scan {
     int gzip;               /* the file is gzip-compressed */

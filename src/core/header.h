@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 typedef enum ff_card_kind {
     FF_CARD_UNDEFINED,   /* "KEY =" with no value: astropy gives an Undefined value */

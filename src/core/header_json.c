@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/header_value.h"
-#include "core/numfmt.h"
+#include "base/numfmt.h"
 #include "core/writers.h"
 
 static int is_commentary_key(const char *k)

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "core/header_value.h"
-#include "core/numfmt.h"
+#include "base/numfmt.h"
 #include "core/writers.h"
 
 /* The card's value as Python's str() shows what astropy returns for it. */

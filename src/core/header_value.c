@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/numfmt.h"
+#include "base/numfmt.h"
 
 int ff_header_big_int_text(const ff_card *c, char *out)
 {

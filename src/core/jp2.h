@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "core/raster8.h"
 
 /* 1 when buf starts like a JP2 file or a J2K codestream. */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "core/raster8.h"
 
 /* 1 when buf starts with a JPEG SOI marker. */

@@ -4,7 +4,7 @@
 #ifndef FF_CORE_OBSMETA_H
 #define FF_CORE_OBSMETA_H
 
-#include "core/err.h"
+#include "base/err.h"
 #include "core/header.h"
 #include "core/obstime.h"
 

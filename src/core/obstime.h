@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 typedef enum ff_timescale { FF_TS_UTC, FF_TS_TAI, FF_TS_TT } ff_timescale;
 

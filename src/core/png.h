@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "core/sink.h"
 
 /* One tEXt chunk. key: 1..79 printable Latin-1 characters; text: any string (characters outside

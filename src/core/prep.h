@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "core/header.h"
 #include "core/image.h"
 #include "core/sink.h"

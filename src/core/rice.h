@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 /* Decodes the tile at c (clen bytes) into npix values of bytepix bytes (1, 2 or 4; native byte
  * order, the bit patterns of uint8/int16/int32) at out. blocksize is the RICE block size (> 0).

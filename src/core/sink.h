@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 typedef struct ff_sink {
     /* Writes all len bytes or fails (returns -1 and fills err). */

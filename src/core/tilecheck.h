@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 /* Checks that decoding npix pixels from the clen bytes at c reads no byte beyond them.
  * bytepix is the tile's BYTEPIX (1 and 2 select the byte and short decoders; any other value the

@@ -3,7 +3,7 @@
 #ifndef FF_CORE_WRITERS_H
 #define FF_CORE_WRITERS_H
 
-#include "core/err.h"
+#include "base/err.h"
 #include "core/header.h"
 #include "core/image.h"
 #include "core/sink.h"

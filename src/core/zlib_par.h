@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "core/sink.h"
 
 typedef struct ff_zpiece {

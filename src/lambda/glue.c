@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 #if __has_include("pipeline/session.c")
 #define HAVE_SESSION 1

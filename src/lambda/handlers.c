@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "pipeline/pipeline.h"
 
 #define FITS_MAX ((size_t)2 << 30)

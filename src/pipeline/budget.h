@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "core/fits_scan.h"
 
 struct ff_pipeline_config;

@@ -15,7 +15,7 @@
 
 #include "core/asdf.h"
 #include "core/fits.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "core/fits_scan.h"
 #include "core/render.h"
 #include "core/writers.h"

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "pipeline/batch.h"
 #include "pipeline/budget.h"
 #include "pipeline/result_json.h"

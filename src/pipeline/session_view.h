@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "store/sigv4.h" /* ff_strbuf */
 #include "store/store.h"
 

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "remote/remote_impl.h"
 #include "store/sigv4.h"
 

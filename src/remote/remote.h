@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 #include "base/urlenc.h"
-#include "core/err.h"
+#include "base/err.h"
 #include "core/obsmeta.h"
 
 #define FF_REMOTE_URL_MAX 512

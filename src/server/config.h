@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 typedef struct ff_server_config {
     char listen_host[128];        /* FITSFLOW_LISTEN host part (127.0.0.1) */

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 #define PROBE_S 5.0
 #define FAST_PROBE_S 1.0

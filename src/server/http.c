@@ -17,7 +17,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "pipeline/session.h"
 
 double ff_http_now(void)

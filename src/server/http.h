@@ -4,7 +4,7 @@
 #ifndef FF_SERVER_HTTP_H
 #define FF_SERVER_HTTP_H
 
-#include "core/err.h"
+#include "base/err.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/presign.h"

@@ -12,7 +12,7 @@
 
 #include <openssl/rand.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "pipeline/session.h"
 #include "pipeline/session_view.h"
 

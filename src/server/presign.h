@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 #define FF_PRESIGN_SECRET_MAX 64
 #define FF_PRESIGN_SIG_HEX 64

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "server/queue.h"
 #include "store/store.h"
 

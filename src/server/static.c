@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 #define OBJECT_CHUNK (64 * 1024)
 #define OBJECT_RING (256 * 1024)

@@ -13,7 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "pipeline/session.h"
 
 /* What the server knows of one session's uploads: the objects under temp/S/fits/ as one paged

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "pipeline/session.h"
 
 struct ff_workers {

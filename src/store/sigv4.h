@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 #define FF_AWS_KEY_MAX 128
 #define FF_AWS_TOKEN_MAX 4096

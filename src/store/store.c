@@ -115,7 +115,7 @@ static void begin(void)
     last_fault = FF_STORE_FAULT_NONE;
 }
 
-/* The kind of err (core/err.h) that a fault means, for callers that only hold the error: a
+/* The kind of err (base/err.h) that a fault means, for callers that only hold the error: a
  * fault that passes with time is transient, a refusal by the remote store permanent; the others
  * keep what the backend said. The one place where store faults become error kinds. */
 static void mark_kind(ff_err *err, ff_store_fault f)

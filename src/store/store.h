@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "core/sink.h"
 
 #define FF_STORE_KEY_MAX 1024

@@ -7,7 +7,7 @@
  * decimal inside the interval is picked from the 10^(k+1) and 10^k grids. float32 goes through
  * the same code with its own 24-bit significand and interval. The 128-bit powers of ten are
  * computed once, exactly, with a small bignum (no table copied from anywhere). */
-#include "core/numfmt.h"
+#include "base/numfmt.h"
 
 #include <math.h>
 #include <pthread.h>

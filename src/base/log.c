@@ -1,5 +1,5 @@
 /* JSON-lines logging on stderr. */
-#include "core/log.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* Errors are values: a function that can fail returns 0 on success or -1 on failure and, on
  * failure, fills an ff_err with one sentence a person can act on (no trailing newline). */
-#ifndef FF_CORE_ERR_H
-#define FF_CORE_ERR_H
+#ifndef FF_BASE_ERR_H
+#define FF_BASE_ERR_H
 
 #define FF_ERR_MAX 512
 

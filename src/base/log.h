@@ -1,7 +1,7 @@
 /* The program's own log: one JSON object per line on stderr with time, level, message and, when
  * known, session and file. Thread-safe; each line is written with a single write. */
-#ifndef FF_CORE_LOG_H
-#define FF_CORE_LOG_H
+#ifndef FF_BASE_LOG_H
+#define FF_BASE_LOG_H
 
 typedef enum ff_log_level { FF_LOG_DEBUG, FF_LOG_INFO, FF_LOG_WARN, FF_LOG_ERROR } ff_log_level;
 

@@ -2,8 +2,8 @@
  * exactly and look like what the original (Python) FitsFlow wrote:
  * the shortest decimal that round-trips, in Python repr style ("1.0", "0.1", "1e-05", "1e+16",
  * "nan", "inf", "-inf"). */
-#ifndef FF_CORE_NUMFMT_H
-#define FF_CORE_NUMFMT_H
+#ifndef FF_BASE_NUMFMT_H
+#define FF_BASE_NUMFMT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* Filling ff_err messages. */
-#include "core/err.h"
+#include "base/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
