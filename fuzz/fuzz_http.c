@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "pipeline/session.h"
+#include "base/mediatype.h"
 #include "server/http_internal.h"
 #include "server/presign.h"
 #include "store/store.h"
@@ -139,7 +140,7 @@ static void path(const char *s, size_t n)
     } else {
         one_line(&err);
     }
-    (void)ff_http_content_type(key);
+    (void)ff_media_type(key);
     free(key);
 }
 

@@ -1,6 +1,7 @@
 /* Writes the ASDF bundle: the YAML tree through libyaml's emitter (so quoting and escaping are
  * libyaml's, not ours), then one binary block with the image, then the block index. */
 #include "core/asdf.h"
+#include "base/numfmt.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -222,43 +223,36 @@ static int seq_end(em *e)
     return emit(e, &ev, ok);
 }
 
-/* Shortest text that reads back as the same double, laid out as Python's repr (positional for
- * exponents -4..15, else scientific) and in a form YAML 1.1 resolves as a float: it always has a
- * '.', an exponent always has a sign, and non-finite values are .nan/.inf/-.inf. */
-static void fmt_float(double v, char *buf, size_t size)
+/* Shortest text that reads back as the same double (base/numfmt.h: Python's repr), in a form
+ * YAML 1.1 resolves as a float: it always has a '.' (repr's "1e-05" becomes "1.0e-05"), and
+ * non-finite values are .nan/.inf/-.inf. */
+static void fmt_float(double v, char out[FF_NUMFMT_MAX + 2])
 {
     if (isnan(v)) {
-        snprintf(buf, size, ".nan");
+        strcpy(out, ".nan");
         return;
     }
     if (isinf(v)) {
-        snprintf(buf, size, v > 0 ? ".inf" : "-.inf");
+        strcpy(out, v > 0 ? ".inf" : "-.inf");
         return;
     }
-    char t[48];
-    int p;
-    for (p = 0; p < 17; p++) {
-        snprintf(t, sizeof t, "%.*e", p, v);
-        if (strtod(t, NULL) == v)
-            break;
-    }
-    snprintf(t, sizeof t, "%.*e", p, v);
-    char *ex = strchr(t, 'e');
-    int exp10 = atoi(ex + 1);
-    if (exp10 >= -4 && exp10 < 16) {
-        int dec = p - exp10;
-        snprintf(buf, size, "%.*f", dec < 1 ? 1 : dec, v);
-    } else if (p == 0) {
-        snprintf(buf, size, "%.*s.0%s", (int)(ex - t), t, ex);
+    char t[FF_NUMFMT_MAX];
+    size_t n = ff_fmt_double(v, t);
+    const char *e = memchr(t, 'e', n);
+    if (e && !memchr(t, '.', (size_t)(e - t))) {
+        size_t m = (size_t)(e - t);
+        memcpy(out, t, m);
+        memcpy(out + m, ".0", 2);
+        memcpy(out + m + 2, e, n - m + 1);
     } else {
-        snprintf(buf, size, "%s", t);
+        memcpy(out, t, n + 1);
     }
 }
 
 static int flt(em *e, double v)
 {
-    char b[48];
-    fmt_float(v, b, sizeof b);
+    char b[FF_NUMFMT_MAX + 2];
+    fmt_float(v, b);
     return plain(e, b);
 }
 

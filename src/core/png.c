@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 struct stream {
     ff_sink *out;
     ff_err err;
@@ -64,108 +63,146 @@ const ff_png_options ff_png_default_options = {
     .level = 1,
     .strategy = 3, /* Z_RLE */
     .filters = SPNG_FILTER_CHOICE_UP,
+    .mem_level = 9, /* zlib's largest hash table: fewer collisions, a faster deflate at a level */
 };
 
 int ff_png_write8(const uint8_t *pixels, uint32_t width, uint32_t height, const ff_png_palette *pal,
                   const ff_png_text *text, size_t ntext, ff_sink *out, ff_err *err)
 {
-    return ff_png_write8_opts(pixels, width, height, pal, text, ntext, NULL, out, err);
+    ff_png_image img = {pixels, width, height, 1, pal};
+    return ff_png_write(&img, text, ntext, NULL, out, err);
 }
 
-int ff_png_write8_opts(const uint8_t *pixels, uint32_t width, uint32_t height,
-                       const ff_png_palette *pal, const ff_png_text *text, size_t ntext,
-                       const ff_png_options *opt, ff_sink *out, ff_err *err)
+static int check_image(const ff_png_image *img, size_t ntext, ff_err *err)
 {
-    if (!opt)
-        opt = &ff_png_default_options;
-    if (!pixels || !out || width == 0 || height == 0 || width > 0x7fffffffu ||
-        height > 0x7fffffffu)
+    if (!img->pixels || img->width == 0 || img->height == 0 || img->width > 0x7fffffffu ||
+        img->height > 0x7fffffffu)
         return ff_err_set(err, "cannot write a %ux%u PNG: width and height must be 1..2^31-1",
-                          width, height);
-    if (pal && (pal->n < 1 || pal->n > 256 || pal->ntrans > pal->n))
+                          img->width, img->height);
+    if (img->channels != 1 && img->channels != 3)
+        return ff_err_set(err, "cannot write a PNG of %d channels (1 or 3)", img->channels);
+    const ff_png_palette *pal = img->pal;
+    if (pal && (img->channels != 1 || pal->n < 1 || pal->n > 256 || pal->ntrans > pal->n))
         return ff_err_set(err, "PNG palette of %u entries (%u transparent) is not valid", pal->n,
                           pal->ntrans);
     if (ntext > 64)
         return ff_err_set(err, "too many PNG text chunks (%zu, at most 64)", ntext);
+    return 0;
+}
 
-    int rc = -1, ret = 0;
-    struct stream st = {.out = out};
-    struct spng_text *tx = ntext ? calloc(ntext, sizeof *tx) : NULL;
-    spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
-    if (!ctx || (ntext && !tx)) {
-        ff_err_set(err, "out of memory starting a PNG encoder");
-        goto done;
+/* libspng's copies of the tEXt chunks (freed with free_texts); NULL with err when one is not
+ * acceptable or memory runs out. */
+static struct spng_text *make_texts(const ff_png_text *text, size_t ntext, ff_err *err)
+{
+    struct spng_text *tx = calloc(ntext, sizeof *tx);
+    if (!tx) {
+        ff_err_set(err, "out of memory copying PNG text");
+        return NULL;
     }
     for (size_t i = 0; i < ntext; i++) {
         if (!key_ok(text[i].key)) {
             ff_err_set(err, "PNG text keyword \"%.80s\" is not 1-79 printable characters",
                        text[i].key ? text[i].key : "(null)");
-            goto done;
+            goto fail;
         }
         snprintf(tx[i].keyword, sizeof tx[i].keyword, "%s", text[i].key);
         tx[i].type = SPNG_TEXT;
         tx[i].text = clean_text(text[i].text, &tx[i].length);
         if (!tx[i].text) {
             ff_err_set(err, "out of memory copying PNG text");
-            goto done;
+            goto fail;
         }
     }
+    return tx;
+fail:
+    for (size_t i = 0; i < ntext; i++)
+        free(tx[i].text);
+    free(tx);
+    return NULL;
+}
 
+static void free_texts(struct spng_text *tx, size_t ntext)
+{
+    for (size_t i = 0; tx && i < ntext; i++)
+        free(tx[i].text);
+    free(tx);
+}
+
+/* PLTE, and tRNS when some entries are transparent. A libspng status. */
+static int set_palette(spng_ctx *ctx, const ff_png_palette *pal)
+{
+    struct spng_plte plte = {.n_entries = pal->n};
+    for (unsigned i = 0; i < pal->n; i++) {
+        plte.entries[i].red = pal->rgb[i][0];
+        plte.entries[i].green = pal->rgb[i][1];
+        plte.entries[i].blue = pal->rgb[i][2];
+        plte.entries[i].alpha = 255;
+    }
+    int ret = spng_set_plte(ctx, &plte);
+    if (ret || !pal->ntrans)
+        return ret;
+    struct spng_trns trns = {.n_type3_entries = pal->ntrans};
+    memcpy(trns.type3_alpha, pal->alpha, pal->ntrans);
+    return spng_set_trns(ctx, &trns);
+}
+
+/* The header, the compression settings and the chunks before the image data. A libspng status. */
+static int set_up(spng_ctx *ctx, const ff_png_image *img, const ff_png_options *opt,
+                  struct spng_text *tx, size_t ntext)
+{
     struct spng_ihdr ihdr = {
-        .width = width,
-        .height = height,
+        .width = img->width,
+        .height = img->height,
         .bit_depth = 8,
-        .color_type = pal ? SPNG_COLOR_TYPE_INDEXED : SPNG_COLOR_TYPE_GRAYSCALE,
+        .color_type = img->pal             ? SPNG_COLOR_TYPE_INDEXED
+                      : img->channels == 3 ? SPNG_COLOR_TYPE_TRUECOLOR
+                                           : SPNG_COLOR_TYPE_GRAYSCALE,
     };
-    if ((ret = spng_set_png_stream(ctx, stream_write, &st)) || (ret = spng_set_ihdr(ctx, &ihdr)) ||
+    int ret;
+    if ((ret = spng_set_ihdr(ctx, &ihdr)) ||
         (ret = spng_set_option(ctx, SPNG_IMG_COMPRESSION_LEVEL, opt->level)) ||
         (ret = spng_set_option(ctx, SPNG_IMG_COMPRESSION_STRATEGY, opt->strategy)) ||
         (ret = spng_set_option(ctx, SPNG_FILTER_CHOICE, opt->filters)) ||
-        /* zlib's largest hash table: fewer collisions, a faster deflate at the same level */
-        (ret = spng_set_option(ctx, SPNG_IMG_MEM_LEVEL, 9)))
-        goto spng_fail;
-    if (pal) {
-        struct spng_plte plte = {.n_entries = pal->n};
-        for (unsigned i = 0; i < pal->n; i++) {
-            plte.entries[i].red = pal->rgb[i][0];
-            plte.entries[i].green = pal->rgb[i][1];
-            plte.entries[i].blue = pal->rgb[i][2];
-            plte.entries[i].alpha = 255;
-        }
-        if ((ret = spng_set_plte(ctx, &plte)))
-            goto spng_fail;
-        if (pal->ntrans) {
-            struct spng_trns trns = {.n_type3_entries = pal->ntrans};
-            memcpy(trns.type3_alpha, pal->alpha, pal->ntrans);
-            if ((ret = spng_set_trns(ctx, &trns)))
-                goto spng_fail;
-        }
-    }
-    if (ntext && (ret = spng_set_text(ctx, tx, (uint32_t)ntext)))
-        goto spng_fail;
-    ret = spng_encode_image(ctx, pixels, (size_t)width * height, SPNG_FMT_PNG,
-                            SPNG_ENCODE_FINALIZE);
-    if (ret)
-        goto spng_fail;
-    rc = 0;
-    goto done;
+        (opt->mem_level && (ret = spng_set_option(ctx, SPNG_IMG_MEM_LEVEL, opt->mem_level))))
+        return ret;
+    if (img->pal && (ret = set_palette(ctx, img->pal)))
+        return ret;
+    return ntext ? spng_set_text(ctx, tx, (uint32_t)ntext) : 0;
+}
 
-spng_fail:
-    if (st.failed) {
-        if (err)
-            *err = st.err;
-        ff_err_prefix(err, "writing PNG");
-    } else {
-        ff_err_set(err, "PNG encoder failed: %s", spng_strerror(ret));
+int ff_png_write(const ff_png_image *img, const ff_png_text *text, size_t ntext,
+                 const ff_png_options *opt, ff_sink *out, ff_err *err)
+{
+    if (!opt)
+        opt = &ff_png_default_options;
+    if (check_image(img, ntext, err) != 0)
+        return -1;
+    if (!out)
+        return ff_err_set(err, "cannot write a PNG to nowhere");
+    struct spng_text *tx = NULL;
+    if (ntext && !(tx = make_texts(text, ntext, err)))
+        return -1;
+    spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
+    if (!ctx) {
+        free_texts(tx, ntext);
+        return ff_err_set(err, "out of memory starting a PNG encoder");
     }
-done:
+    struct stream st = {.out = out};
+    size_t size = (size_t)img->width * img->height * (size_t)img->channels;
+    int ret = spng_set_png_stream(ctx, stream_write, &st);
+    if (!ret)
+        ret = set_up(ctx, img, opt, tx, ntext);
+    if (!ret)
+        ret = spng_encode_image(ctx, img->pixels, size, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
     spng_ctx_free(ctx);
-    if (tx) {
-        for (size_t i = 0; i < ntext; i++)
-            free(tx[i].text);
-        free(tx);
-    }
-    return rc;
+    free_texts(tx, ntext);
+    if (!ret)
+        return 0;
+    if (!st.failed)
+        return ff_err_set(err, "PNG encoder failed: %s", spng_strerror(ret));
+    if (err)
+        *err = st.err;
+    return ff_err_prefix(err, "writing PNG");
 }
 
 static void put_be32(uint8_t *p, uint32_t v)

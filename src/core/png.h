@@ -1,5 +1,5 @@
-/* 8-bit PNG output through libspng: gray or palette (PLTE + tRNS) images with tEXt chunks,
- * streamed to an ff_sink. Compression settings are chosen for speed (see png.c). */
+/* 8-bit PNG output through libspng: gray, palette (PLTE + tRNS) or RGB images with tEXt chunks,
+ * streamed to an ff_sink (the renders here; the remote images in src/remote/). Compression settings are chosen for speed (see png.c). */
 #ifndef FF_CORE_PNG_H
 #define FF_CORE_PNG_H
 
@@ -24,24 +24,34 @@ typedef struct ff_png_palette {
     uint8_t alpha[256];
 } ff_png_palette;
 
-/* Compression settings. ff_png_write8 uses the defaults below; benchmarks may try others. */
+/* Compression settings. ff_png_write8 uses the defaults below (png.c says why). */
 typedef struct ff_png_options {
     int level;       /* zlib level 0..9 */
     int strategy;    /* zlib strategy: 0 default, 1 filtered, 2 Huffman only, 3 RLE */
     int filters;     /* libspng SPNG_FILTER_CHOICE_* bits (8 none, 16 sub, 32 up, 64 avg, 128 paeth) */
+    int mem_level;   /* zlib memLevel 1..9; 0 = libspng's default */
 } ff_png_options;
 
 extern const ff_png_options ff_png_default_options;
+
+/* An 8-bit image, rows top first, row stride = width * channels: gray (channels 1, pal NULL),
+ * indexed (channels 1 with pal: every pixel value must be < pal->n) or RGB (channels 3). */
+typedef struct ff_png_image {
+    const uint8_t *pixels;
+    uint32_t width, height;
+    int channels;
+    const ff_png_palette *pal;
+} ff_png_image;
+
+/* Writes img with the text chunks (at most 64) and these compression settings (NULL: the
+ * defaults). Returns 0, or -1 with err. */
+int ff_png_write(const ff_png_image *img, const ff_png_text *text, size_t ntext,
+                 const ff_png_options *opt, ff_sink *out, ff_err *err);
 
 /* Writes a width x height 8-bit image, rows top first, row stride = width. pal NULL: grayscale;
  * else colour type 3 with pal (every pixel value must be < pal->n). Returns 0, or -1 with err. */
 int ff_png_write8(const uint8_t *pixels, uint32_t width, uint32_t height, const ff_png_palette *pal,
                   const ff_png_text *text, size_t ntext, ff_sink *out, ff_err *err);
-
-/* ff_png_write8 with explicit compression settings (opt NULL = defaults). */
-int ff_png_write8_opts(const uint8_t *pixels, uint32_t width, uint32_t height,
-                       const ff_png_palette *pal, const ff_png_text *text, size_t ntext,
-                       const ff_png_options *opt, ff_sink *out, ff_err *err);
 
 /* Writes the gray image of an 8-bit indexed PNG whose indices are gray levels (as the renders
  * are: both PNGs come from one level buffer): the same compressed pixel data, with IHDR's colour

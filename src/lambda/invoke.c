@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "base/cabundle.h"
 #include "store/sigv4.h"
 
 static size_t keep_cb(char *data, size_t size, size_t n, void *p)
@@ -121,7 +122,7 @@ int ff_lambda_invoke_async(const char *function, const char *payload, ff_err *er
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer);
-    const char *ca = ff_aws_ca_bundle();
+    const char *ca = ff_ca_bundle();
     if (ca)
         curl_easy_setopt(h, CURLOPT_CAINFO, ca);
     CURLcode cc = curl_easy_perform(h);

@@ -4,6 +4,7 @@
  * clean), so a live session is never emptied under a user's feet. */
 #include "pipeline/clean.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,6 +1,7 @@
 /* The nightly movie: which day, which channels, fetching them side by side, joining them with
  * libavformat and storing the result atomically; and the newest movie for the API. */
 #include "pipeline/daily_video.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -14,13 +15,6 @@
 #include "core/mp4concat.h"
 
 #define FETCH_THREADS 4
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 void ff_daily_video_date(time_t now, char date[9])
 {
@@ -142,7 +136,7 @@ int ff_daily_video_build(ff_remote *r, ff_store *store, const char *date, int fo
                          ff_daily_video_report *rep, ff_err *err)
 {
     memset(rep, 0, sizeof *rep);
-    double t0 = now_seconds();
+    double t0 = ff_clock_now();
     if (!ff_daily_video_date_valid(date))
         return ff_err_set(err, "the date must be a real day written YYYYMMDD (2010 or later), not '%.20s'",
                           date ? date : "");
@@ -155,7 +149,7 @@ int ff_daily_video_build(ff_remote *r, ff_store *store, const char *date, int fo
     if (s == 0 && !force) {
         rep->already_built = 1;
         rep->bytes = st.size;
-        rep->seconds = now_seconds() - t0;
+        rep->seconds = ff_clock_now() - t0;
         return 0;
     }
     if (ff_remote_get_config(r)->offline)
@@ -232,7 +226,7 @@ int ff_daily_video_build(ff_remote *r, ff_store *store, const char *date, int fo
         unlink(parts[i].path);
     unlink(out);
     rmdir(dir);
-    rep->seconds = now_seconds() - t0;
+    rep->seconds = ff_clock_now() - t0;
     return rc;
 }
 

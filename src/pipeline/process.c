@@ -3,6 +3,7 @@
  * tasks on the file's threads (the remote fetches on a thread of their own, since they mostly
  * wait); the steps are still reported exactly once each, in order, so the log protocol holds. */
 #include "pipeline/pipeline.h"
+#include "base/clock.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -35,13 +36,6 @@ void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
     cfg->creator = cfg->institution = cfg->award = cfg->description = "";
     cfg->session_max_pixels = (uint64_t)1 << 30;
     cfg->session_max_output_bytes = (uint64_t)16 << 30;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 typedef struct step_ctx {
@@ -444,7 +438,7 @@ static int process_admitted(const ff_pipeline_config *cfg, ff_store *store, cons
         r->status = FF_FILE_SKIPPED;
         snprintf(r->reason, sizeof r->reason, "%s", err.msg);
         report(&sc, FF_STEP_HEADER, 0, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
-        r->seconds = now_seconds() - t0;
+        r->seconds = ff_clock_now() - t0;
         return 1;
     }
     r->hdu = fits.hdu;
@@ -458,7 +452,7 @@ static int process_admitted(const ff_pipeline_config *cfg, ff_store *store, cons
         r->status = FF_FILE_SKIPPED;
         snprintf(r->reason, sizeof r->reason, "%s", FF_PIPELINE_NOT_SDO);
         report(&sc, FF_STEP_HEADER, 0, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
-        r->seconds = now_seconds() - t0;
+        r->seconds = ff_clock_now() - t0;
         return 1;
     }
     if (!r->meta.has_time)
@@ -610,7 +604,7 @@ done:
     pthread_cond_destroy(&j.remote_cond);
     pthread_mutex_destroy(&j.lock);
     ff_fits_free(&fits);
-    r->seconds = now_seconds() - t0;
+    r->seconds = ff_clock_now() - t0;
     return r->status == FF_FILE_PROCESSED ? 0 : -1;
 }
 
@@ -660,7 +654,7 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
                              ff_file_result *r)
 {
     ff_pipeline_test_file_hook(name);
-    double t0 = now_seconds();
+    double t0 = ff_clock_now();
     ff_membudget *mem = cfg->memory ? cfg->memory : ff_membudget_default();
     uint64_t max_pixels = cfg->max_pixels ? cfg->max_pixels : FF_FITS_DEFAULT_MAX_PIXELS;
     uint64_t file_cap = max_pixels > (UINT64_MAX - INFLATE_SLACK) / 8 ? UINT64_MAX
@@ -695,14 +689,14 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
             snprintf(why, sizeof why, "%.500s", err.msg);
         } else {
             reserved = cfg->budget != NULL;
-            double tw = now_seconds();
+            double tw = ff_clock_now();
             int got = mem ? ff_membudget_acquire(mem, cost.memory_bytes, &err) : 0;
             if (got < 0)
                 snprintf(why, sizeof why, "%.500s", err.msg);
             held = mem && got >= 0;
             if (got == 1)
                 ff_log(FF_LOG_INFO, NULL, name, "waited %.2f s for %.0f MiB of the memory budget",
-                       now_seconds() - tw, (double)cost.memory_bytes / 1048576.0);
+                       ff_clock_now() - tw, (double)cost.memory_bytes / 1048576.0);
         }
         /* No image can hold more pixels than the scan found, or than the content has bytes
          * unless it is tile-compressed (then the scan found it). */
@@ -717,7 +711,7 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
         snprintf(r->reason, sizeof r->reason, "%s", why);
         step_ctx sc = {.fn = on_step, .ctx = ctx, .r = r};
         report(&sc, FF_STEP_HEADER, 0, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
-        r->seconds = now_seconds() - t0;
+        r->seconds = ff_clock_now() - t0;
         rc = 1;
     } else {
         rc = process_admitted(cfg, store, prefix, path, name, on_step, ctx, r, max_pixels, t0);

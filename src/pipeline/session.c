@@ -3,6 +3,8 @@
  * steps' outcomes, and the file result once finished) that makes a rerun resume instead of redo
  * and lets the manifest cover files finished in earlier runs. */
 #include "pipeline/session.h"
+#include "base/endings.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -37,7 +39,6 @@ int ff_session_id_valid(const char *sid)
 
 int ff_upload_name_valid(const char *name, ff_err *err)
 {
-    static const char *const endings[] = {".fits.gz", ".fits", ".fit", ".fts"};
     static const char *const reserved[] = {"summary", "skipped", "download_summary"};
     size_t n = name ? strlen(name) : 0;
     if (n == 0)
@@ -53,14 +54,9 @@ int ff_upload_name_valid(const char *name, ff_err *err)
             return ff_err_set(err, "the file name may only hold letters, digits, '.', '_' and "
                                    "'-'"), 0;
     }
-    size_t e = 0;
-    for (size_t i = 0; i < sizeof endings / sizeof endings[0] && !e; i++) {
-        size_t el = strlen(endings[i]);
-        if (n > el && strcasecmp(name + n - el, endings[i]) == 0)
-            e = el;
-    }
+    size_t e = ff_fits_ending_len(name);
     if (!e)
-        return ff_err_set(err, "the file name must end in .fits, .fit, .fts or .fits.gz"), 0;
+        return ff_err_set(err, "the file name must end in " FF_FITS_ENDINGS_TEXT), 0;
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         if (n - e == strlen(reserved[i]) && strncmp(name, reserved[i], n - e) == 0)
             return ff_err_set(err, "'%s' is a name the session's own logs use; rename the file",
@@ -112,13 +108,6 @@ typedef struct run {
     size_t transient;       /* files that failed for a transient reason in this run */
     ff_err transient_err;   /* the first of them */
 } run;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void record_error(run *r, const ff_err *e)
 {
@@ -279,7 +268,7 @@ static void on_start(void *ctx, size_t index)
     run *r = ctx;
     upload *u = &r->ups.v[r->todo[index]];
     char name[300], text[300];
-    u->t_last = now_seconds();
+    u->t_last = ff_clock_now();
     for (int s = 0; s < 8; s++)
         u->oks[s] = -1;
     u->oks[1] = 1;
@@ -358,7 +347,7 @@ static void on_step(void *ctx, const ff_file_result *res, int step, int ok, cons
     u->oks[step] = ok ? 1 : 0;
     if (step < FF_STEP_ASDF && res->status != FF_FILE_SKIPPED)
         put_state(r, u, NULL);
-    double t = now_seconds();
+    double t = ff_clock_now();
     if (r->hooks && r->hooks->on_step_time) {
         pthread_mutex_lock(&r->lock);
         r->hooks->on_step_time(r->hooks->ctx, step, t - u->t_last);

@@ -4,6 +4,7 @@
  * per-file state objects tell what exists and what changed (etags); only those objects are read,
  * and only the files they belong to get their part of the JSON rebuilt. */
 #include "pipeline/session_view.h"
+#include "base/clock.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -1098,7 +1099,7 @@ int ff_session_view_refresh(ff_session_view *v, ff_store *store, ff_err *err)
     v->last_err = e;
     v->last_fault = rc ? f : FF_STORE_FAULT_NONE;
     if (rc == 0)
-        v->refreshed_at = ff_store_clock();
+        v->refreshed_at = ff_clock_now();
     pthread_cond_broadcast(&v->cond);
     pthread_mutex_unlock(&v->lock);
     if (rc != 0 && err)

@@ -10,8 +10,9 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/clock.h"
 #include "remote/remote_impl.h"
-#include "store/sigv4.h"
+#include "base/cabundle.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -19,13 +20,6 @@ static CURLcode curl_init_rc;
 static void curl_init(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-double ff_remote_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ctx)
@@ -229,7 +223,7 @@ int ff_remote_http_get(ff_remote *r, const char *url, uint64_t max_bytes, FILE *
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
         /* The system's CA bundle wherever it lives (Debian, Amazon Linux, SSL_CERT_FILE): a
          * libcurl built elsewhere, as in the Lambda zip, only knows its build system's path. */
-        const char *ca = ff_aws_ca_bundle();
+        const char *ca = ff_ca_bundle();
         if (ca)
             curl_easy_setopt(h, CURLOPT_CAINFO, ca);
         if (r->share)
@@ -299,7 +293,7 @@ int ff_remote_http_get(ff_remote *r, const char *url, uint64_t max_bytes, FILE *
 int ff_remote_get_listing(ff_remote *r, const char *url, char **html, size_t *len, int *requests,
                           ff_err *err)
 {
-    double now = ff_remote_now();
+    double now = ff_clock_now();
     int cache = r->cfg.reuse_connections;
     pthread_mutex_lock(&r->cache_lock);
     for (int i = 0; i < FF_LISTING_CACHE; i++) {

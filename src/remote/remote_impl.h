@@ -29,8 +29,6 @@ struct ff_remote {
     uint64_t seed;
 };
 
-double ff_remote_now(void);
-
 /* Gets a directory listing through the session's short-lived cache (a session of files from
  * one day asks for the same listing many times). *html is a malloc'd copy. */
 int ff_remote_get_listing(ff_remote *r, const char *url, char **html, size_t *len, int *requests,
@@ -51,9 +49,6 @@ int ff_remote_obs_time(const ff_obsmeta *meta, double *t);
 int ff_remote_to_png(const unsigned char *buf, size_t len, int gray_out, uint64_t max_pixels,
                      unsigned char **png, size_t *png_len, const char **what, ff_err *err);
 
-/* Encodes an 8-bit gray (channels 1) or RGB (channels 3) image as PNG into a malloc'd buffer. */
-int ff_remote_png_encode(const unsigned char *pixels, unsigned width, unsigned height,
-                         int channels, unsigned char **png, size_t *len, ff_err *err);
 
 /* 0 when buf is a complete PNG that decodes (header, every chunk's CRC, the image data). */
 int ff_remote_png_check(const unsigned char *buf, size_t len, uint64_t max_pixels,

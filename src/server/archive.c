@@ -11,6 +11,7 @@
  * is written; a larger one streams, and its failure cuts the transfer. An object deleted between
  * the listing and its read is left out and README.txt (the last member) names it as missing. */
 #include "server/http_internal.h"
+#include "base/clock.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -142,7 +143,7 @@ static int add_file(zip_stream *z, struct archive *a, size_t i, char *buf, char 
     ff_store_reader *rd = NULL;
     ff_err err = {0};
     double timeout = ff_offload_timeout(z->h);
-    ff_store_set_deadline(ff_store_clock() + timeout);
+    ff_store_set_deadline(ff_clock_now() + timeout);
     ff_store_set_stall(timeout);
     int rc = ff_store_reader_open(z->h->d.store, key, 0, FF_STORE_TO_END, &st, &rd, &err);
     ff_store_set_deadline(0);

@@ -27,6 +27,7 @@
  *    a request header (or is lingering), so that slow or idle clients cannot starve the others.
  */
 #include "server/http_internal.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -257,7 +258,7 @@ void ff_front_notify(void *cls, struct MHD_Connection *mc, void **socket_context
             (c->linger || (ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0)))
             dup_fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
         if (dup_fd >= 0) {
-            start_lingering(f, i, dup_fd, ff_http_now());
+            start_lingering(f, i, dup_fd, ff_clock_now());
         } else {
             ff_conncount_release(f->counts, &c->addr);
             slot_free(f, i);
@@ -289,7 +290,7 @@ void ff_front_request_done(ff_front *f, struct MHD_Connection *mc, int linger)
         return;
     pthread_mutex_lock(&f->lock);
     c->waiting = 1;
-    c->since = ff_http_now();
+    c->since = ff_clock_now();
     if (linger)
         c->linger = 1;
     pthread_mutex_unlock(&f->lock);
@@ -307,7 +308,7 @@ void ff_front_stats(ff_front *f, ff_front_counts *out)
 
 static void rate_log(double *last, const char *fmt, const char *why)
 {
-    double now = ff_http_now();
+    double now = ff_clock_now();
     if (now - *last < 1.0)
         return;
     *last = now;
@@ -417,12 +418,12 @@ static void accept_some(ff_front *f)
                 refusal_log(f, strerror(errno));
                 epoll_ctl(f->epfd, EPOLL_CTL_DEL, f->listen_fd, NULL);
                 f->listening = 0;
-                f->listen_resume = ff_http_now() + 0.1;
+                f->listen_resume = ff_clock_now() + 0.1;
             }
             return; /* EAGAIN, or a connection that went away before it was accepted */
         }
         pthread_mutex_lock(&f->lock);
-        const char *why = admit(f, fd, &addr, addrlen, ff_http_now());
+        const char *why = admit(f, fd, &addr, addrlen, ff_clock_now());
         pthread_mutex_unlock(&f->lock);
         if (why) {
             refusal_log(f, why);
@@ -441,7 +442,7 @@ static void drain(ff_front *f, int i)
         if (n > 0) {
             turn += (size_t)n;
             c->drained += (uint64_t)n;
-            c->last = ff_http_now();
+            c->last = ff_clock_now();
             if (c->drained > LINGER_MAX_BYTES) {
                 done = 1;
                 break;
@@ -478,7 +479,7 @@ static void refuse_request(ff_front *f, int i, unsigned status, const char *why)
     pthread_mutex_lock(&f->lock);
     int fd = c->fd;
     epoll_ctl(f->epfd, EPOLL_CTL_DEL, fd, NULL);
-    start_lingering(f, i, fd, ff_http_now());
+    start_lingering(f, i, fd, ff_clock_now());
     int lingering = c->state == C_LINGER;
     pthread_mutex_unlock(&f->lock);
     if (lingering)
@@ -507,7 +508,7 @@ static void first_bytes(ff_front *f, int i, uint32_t events, int timer)
     ssize_t n = recv(c->fd, f->buf, f->peek_cap, MSG_PEEK);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
-    double now = ff_http_now();
+    double now = ff_clock_now();
     if (n <= 0) {
         pthread_mutex_lock(&f->lock);
         end_conn(f, i); /* closed or reset before a request */
@@ -627,7 +628,7 @@ static void *front_main(void *arg)
 {
     ff_front *f = arg;
     struct epoll_event evs[64];
-    double next_sweep = ff_http_now() + 1.0, next_look = 0;
+    double next_sweep = ff_clock_now() + 1.0, next_look = 0;
     for (;;) {
         int n = epoll_wait(f->epfd, evs, 64, f->listening && !f->any_dirty ? 1000 : 100);
         if (n < 0 && errno != EINTR) {
@@ -643,7 +644,7 @@ static void *front_main(void *arg)
             else
                 conn_event(f, tag, evs[k].events);
         }
-        double now = ff_http_now();
+        double now = ff_clock_now();
         if (f->any_dirty && now >= next_look) {
             look_again(f);
             next_look = now + 0.1;

@@ -3,6 +3,7 @@
  * it (the cheapest listing) every PROBE_S seconds, every FAST_PROBE_S while it is unreachable,
  * each ping bounded by FITSFLOW_STORE_TIMEOUT_MS. /healthz only reads what was recorded. */
 #include "server/http_internal.h"
+#include "base/clock.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,14 +32,14 @@ static void *probe_main(void *arg)
     while (!p->stopping) {
         ff_store_health hs;
         ff_store_health_get(store, &hs);
-        double now = ff_store_clock();
+        double now = ff_clock_now();
         double last = hs.last_ok > hs.last_fail ? hs.last_ok : hs.last_fail;
         double every = hs.reachable ? PROBE_S : FAST_PROBE_S;
         if (last <= 0 || now - last >= every) {
             /* Nothing recent from other calls: ask the store ourselves. */
             pthread_mutex_unlock(&p->lock);
             ff_err err = {0};
-            ff_store_set_deadline(ff_store_clock() + ff_offload_timeout(p->h));
+            ff_store_set_deadline(ff_clock_now() + ff_offload_timeout(p->h));
             int rc = ff_store_ping(store, &err);
             ff_store_set_deadline(0);
             if (rc != 0 && !ff_store_fault_transient(ff_store_last_fault()))
@@ -51,13 +52,7 @@ static void *probe_main(void *arg)
                    hs.reachable ? "reachable again" : "unreachable", hs.reachable ? "" : ": ",
                    hs.reachable ? "" : hs.reason);
         was_reachable = hs.reachable;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 500 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ff_clock_after(CLOCK_REALTIME, 0.5);
         if (!p->stopping)
             pthread_cond_timedwait(&p->cond, &p->lock, &ts);
     }
@@ -105,7 +100,7 @@ int ff_store_probe_json(ff_http *h, json_t *out)
 {
     ff_store_health hs;
     ff_store_health_get(h->d.store, &hs);
-    double now = ff_store_clock();
+    double now = ff_clock_now();
     double last = hs.last_ok > hs.last_fail ? hs.last_ok : hs.last_fail;
     json_t *s = json_object();
     json_object_set_new(s, "kind", json_string(hs.remote ? "s3" : "fs"));

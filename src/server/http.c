@@ -5,6 +5,7 @@
  * bodies made elsewhere (objects read from S3, the ZIP) come from a producer thread (pump.c) and
  * suspend their connection while it has nothing new. */
 #include "server/http_internal.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -19,13 +20,6 @@
 
 #include "base/log.h"
 #include "pipeline/session.h"
-
-double ff_http_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void ff_req_ref(ff_req *r)
 {
@@ -200,7 +194,7 @@ static enum MHD_Result dispatch(ff_req *r)
     /* Limits first: rate (not for health checks), then header size. */
     if (h->rl && route != R_HEALTH) {
         unsigned retry = 1;
-        if (ff_ratelimit_take(h->rl, r->client, ff_http_now(), &retry)) {
+        if (ff_ratelimit_take(h->rl, r->client, ff_clock_now(), &retry)) {
             struct MHD_Response *resp;
             char *body = NULL;
             if (asprintf(&body, "{\"error\":\"too many requests from your address; retry in %u s\"}", retry) < 0)
@@ -297,7 +291,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_init(&r->refs, 1);
         r->h = h;
         r->conn = conn;
-        r->t0 = ff_http_now();
+        r->t0 = ff_clock_now();
         r->status = 0;
         r->route = "other";
         snprintf(r->method_name, sizeof r->method_name, "%s", method);
@@ -417,7 +411,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         ff_upload_end(r);
     if (r->offload)
         ff_offload_end(r);
-    double ms = (ff_http_now() - r->t0) * 1000.0;
+    double ms = (ff_clock_now() - r->t0) * 1000.0;
     int status = r->status;
     if (code != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
         status = status ? status : 499; /* cut short before an answer */
@@ -613,8 +607,8 @@ void ff_http_stop(ff_http *h, unsigned timeout_s)
     atomic_store(&h->stopping, 1);
     ff_front_stop(h->front);
     ff_sse_stop(h);
-    double until = ff_http_now() + timeout_s;
-    while (atomic_load(&h->inflight) > 0 && ff_http_now() < until)
+    double until = ff_clock_now() + timeout_s;
+    while (atomic_load(&h->inflight) > 0 && ff_clock_now() < until)
         usleep(20 * 1000);
     ff_store_probe_stop(h);
     ff_offload_stop(h); /* queued store work is answered 503; running work ends by its deadline */

@@ -1,6 +1,8 @@
 /* The JSON API: the original Trigger endpoint (presign or start processing), sessions, their
  * status, the limits a client needs, health and metrics. */
 #include "server/http_internal.h"
+#include "base/endings.h"
+#include "base/hex.h"
 #include "pipeline/daily_video.h"
 
 #include <inttypes.h>
@@ -115,8 +117,7 @@ enum MHD_Result ff_api_new_session(ff_req *r)
     if (RAND_bytes(raw, sizeof raw) != 1)
         return ff_http_send_error(r, 503, "no random bytes available for a session id; try again");
     char sid[33];
-    for (int i = 0; i < 16; i++)
-        snprintf(sid + 2 * i, 3, "%02x", raw[i]);
+    ff_hex_encode(raw, sizeof raw, sid);
     const ff_server_config *c = r->h->cfg;
     return ff_http_send_json(r, 201, json_pack("{s:s,s:I,s:I}", "session_id", sid, "limit_bytes",
                                                (json_int_t)c->session_limit_bytes, "presign_ttl",
@@ -257,7 +258,9 @@ enum MHD_Result ff_api_session_status(ff_req *r, const char *sid)
 enum MHD_Result ff_api_config(ff_req *r)
 {
     const ff_server_config *c = r->h->cfg;
-    json_t *ext = json_pack("[s,s,s,s]", ".fits", ".fit", ".fts", ".fits.gz");
+    json_t *ext = json_array();
+    for (size_t i = 0; i < ff_fits_endings_count; i++)
+        json_array_append_new(ext, json_string(ff_fits_endings[i]));
     return ff_http_send_json(r, 200, json_pack("{s:I,s:I,s:o,s:i,s:s,s:s}", "session_limit_bytes",
                                                (json_int_t)c->session_limit_bytes, "presign_ttl",
                                                (json_int_t)c->presign_ttl, "accepted_extensions", ext,

@@ -78,7 +78,6 @@ typedef struct ff_req {
     struct ff_offload_job *offload;
 } ff_req;
 
-double ff_http_now(void); /* monotonic seconds */
 void ff_req_ref(ff_req *r);
 void ff_req_unref(ff_req *r);
 
@@ -249,7 +248,6 @@ time_t ff_http_parse_date(const char *s);
 void ff_http_format_date(time_t t, char *out, size_t cap); /* IMF-fixdate, cap >= 32 */
 /* 1 when an If-None-Match list matches etag (weak comparison, or "*"). */
 int ff_http_etag_match(const char *if_none_match, const char *etag);
-const char *ff_http_content_type(const char *key);
 /* Percent-decodes s in place (the daemon's unescape callback for paths and arguments) and returns
  * the new length. A malformed escape is kept as it is; decoded control characters (%00 included)
  * become 0x01 so they cannot cut a string short: validation then rejects them. */

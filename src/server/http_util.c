@@ -1,6 +1,7 @@
 /* Small HTTP pieces without I/O: Range, HTTP dates, ETag lists, media types by file name,
  * percent-decoding and the Content-Type check of upload URLs. */
 #include "server/http_internal.h"
+#include "base/hex.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -160,53 +161,12 @@ int ff_http_etag_match(const char *inm, const char *etag)
     }
 }
 
-const char *ff_http_content_type(const char *key)
-{
-    static const struct {
-        const char *ext, *type;
-    } types[] = {
-        {".txt", "text/plain; charset=utf-8"},
-        {".json", "application/json"},
-        {".csv", "text/csv; charset=utf-8"},
-        {".npy", "application/octet-stream"},
-        {".png", "image/png"},
-        {".jpg", "image/jpeg"},
-        {".asdf", "application/asdf"},
-        {".fits", "application/fits"},
-        {".fit", "application/fits"},
-        {".fts", "application/fits"},
-        {".gz", "application/gzip"},
-        {".mp4", "video/mp4"},
-        {".zip", "application/zip"},
-        {".html", "text/html; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},
-        {".svg", "image/svg+xml"},
-        {".mjs", "text/javascript; charset=utf-8"},
-    };
-    const char *slash = strrchr(key, '/');
-    const char *dot = strrchr(slash ? slash : key, '.');
-    if (dot)
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (!strcasecmp(dot, types[i].ext))
-                return types[i].type;
-    return "application/octet-stream";
-}
-
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 32);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 size_t ff_http_unescape(char *s)
 {
     char *w = s;
     for (const char *p = s; *p; p++) {
         int hi, lo;
-        if (*p == '%' && p[1] && p[2] && (hi = hexdigit(p[1])) >= 0 && (lo = hexdigit(p[2])) >= 0) {
+        if (*p == '%' && p[1] && p[2] && (hi = ff_hex_digit(p[1])) >= 0 && (lo = ff_hex_digit(p[2])) >= 0) {
             unsigned char c8 = (unsigned char)(hi << 4 | lo);
             *w++ = (char)(c8 < 0x20 || c8 == 0x7f ? 0x01 : c8);
             p += 2;

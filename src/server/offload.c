@@ -7,6 +7,7 @@
  * HTTP threads keep answering /healthz, the page and presigns. Work that waited in the queue past
  * its deadline is not started: the client gets 503 with Retry-After at once. */
 #include "server/http_internal.h"
+#include "base/clock.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -69,7 +70,7 @@ static void *worker(void *arg)
         if (!o->head)
             o->tail = NULL;
         o->queued--;
-        int late = ff_store_clock() >= j->deadline || o->stopping;
+        int late = ff_clock_now() >= j->deadline || o->stopping;
         pthread_mutex_unlock(&o->lock);
         if (!late) {
             ff_store_set_deadline(j->deadline);
@@ -253,14 +254,13 @@ int ff_offload_task(ff_http *h, void (*fn)(void *ctx), void *ctx, void (*ctx_fre
     j->work = fn;
     j->ctx = ctx;
     j->ctx_free = ctx_free;
-    j->deadline = ff_store_clock() + o->timeout;
+    j->deadline = ff_clock_now() + o->timeout;
     if (push(o, j) != 0) {
         free(j);
         return -1;
     }
     return 0;
 }
-
 
 enum MHD_Result ff_http_send_store_error(ff_req *r, const char *what, ff_store_fault f,
                                          const ff_err *err)

@@ -1,5 +1,6 @@
 /* HMAC-SHA256 presigned URLs (OpenSSL) and the server secret kept in the data folder. */
 #include "server/presign.h"
+#include "base/hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,27 +16,6 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <pthread.h>
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static void to_hex(const unsigned char *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 int ff_presign_secret_load(ff_presign_secret *s, const char *text, const char *data_dir, ff_err *err)
 {
@@ -56,7 +36,7 @@ int ff_presign_secret_load(ff_presign_secret *s, const char *text, const char *d
         unsigned char raw[32];
         if (RAND_bytes(raw, sizeof raw) != 1)
             return ff_err_set(err, "cannot get random bytes for the server secret");
-        to_hex(raw, sizeof raw, hex);
+        ff_hex_encode(raw, sizeof raw, hex);
         hex[64] = '\n';
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd >= 0) {
@@ -85,12 +65,8 @@ int ff_presign_secret_load(ff_presign_secret *s, const char *text, const char *d
     if (n != 64)
         return ff_err_set(err, "the server secret %s is damaged; delete it to make a new one "
                                "(outstanding upload URLs stop working)", path);
-    for (int i = 0; i < 32; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return ff_err_set(err, "the server secret %s is not 64 hex digits; delete it to make a new one", path);
-        s->bytes[i] = (unsigned char)(hi << 4 | lo);
-    }
+    if (ff_hex_decode(hex, 32, s->bytes) != 0)
+        return ff_err_set(err, "the server secret %s is not 64 hex digits; delete it to make a new one", path);
     s->len = 32;
     return 0;
 }
@@ -195,7 +171,7 @@ void ff_presign_sign(const ff_presign_secret *s, const char *method, const char 
 {
     unsigned char m[32];
     mac(s, method, key, expires, content_type ? content_type : "", m);
-    to_hex(m, 32, out);
+    ff_hex_encode(m, 32, out);
 }
 
 int ff_presign_url(const ff_presign_secret *s, const char *base_url, const char *method,
@@ -229,12 +205,8 @@ ff_presign_result ff_presign_verify(const ff_presign_secret *s, const char *meth
     if (strlen(signature) != FF_PRESIGN_SIG_HEX)
         goto malformed;
     unsigned char given[32];
-    for (int i = 0; i < 32; i++) {
-        int hi = hexval(signature[2 * i]), lo = hexval(signature[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            goto malformed;
-        given[i] = (unsigned char)(hi << 4 | lo);
-    }
+    if (ff_hex_decode(signature, sizeof given, given) != 0)
+        goto malformed;
     unsigned char want[32];
     int ok = mac(s, method, key, e, content_type ? content_type : "", want) == 0 &&
              CRYPTO_memcmp(want, given, 32) == 0;

@@ -3,6 +3,7 @@
  * on a run-now request. Fire times missed while the process was down are not caught up; start-up
  * jobs (the daily movie a new install lacks) run first, on this thread, after readiness. */
 #include "server/scheduler.h"
+#include "base/clock.h"
 #include "pipeline/daily_video.h"
 
 #include <errno.h>
@@ -138,9 +139,7 @@ static void *run(void *arg)
             wait = MAX_SLEEP_SECONDS;
         if (wait < 1)
             wait = 1;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += wait;
+        struct timespec ts = ff_clock_after(CLOCK_MONOTONIC, (double)wait);
         pthread_cond_timedwait(&s->cond, &s->lock, &ts);
     }
     pthread_mutex_unlock(&s->lock);

@@ -5,6 +5,7 @@
  * the clean). Views nobody holds are dropped least recently used first once there are more than
  * CACHE_MAX of them or they hold more than CACHE_BYTES. */
 #include "server/http_internal.h"
+#include "base/clock.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -101,7 +102,7 @@ ff_session_view *ff_session_cache_get(ff_session_cache *c, const char *sid)
         e->dirty = 1;
     }
     e->refs++;
-    e->last_used = ff_store_clock();
+    e->last_used = ff_clock_now();
     ff_session_view *v = e->v;
     evict(c);
     pthread_mutex_unlock(&c->lock);
@@ -116,7 +117,7 @@ void ff_session_cache_release(ff_session_cache *c, ff_session_view *v)
     entry *e = find(c, ff_session_view_sid(v));
     if (e && e->v == v) {
         e->refs--;
-        e->last_used = ff_store_clock();
+        e->last_used = ff_clock_now();
     }
     evict(c);
     pthread_mutex_unlock(&c->lock);
@@ -135,7 +136,7 @@ void ff_session_cache_touch(ff_session_cache *c, const char *sid)
 
 int ff_session_cache_claim(ff_session_cache *c, ff_session_view *v, double min_age, double max_age)
 {
-    double now = ff_store_clock();
+    double now = ff_clock_now();
     double at = ff_session_view_refreshed_at(v);
     pthread_mutex_lock(&c->lock);
     entry *e = find(c, ff_session_view_sid(v));

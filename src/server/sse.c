@@ -9,6 +9,7 @@
  * stream suspends its connection (no thread is held); one hub thread resumes the suspended
  * streams every 250 ms, and at once when a refresh found something. */
 #include "server/http_internal.h"
+#include "base/clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -106,13 +107,7 @@ static void *hub_main(void *arg)
     pthread_mutex_lock(&hub->lock);
     while (!hub->stopping) {
         if (!hub->woken) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += POLL_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = ff_clock_after(CLOCK_REALTIME, POLL_MS / 1000.0);
             pthread_cond_timedwait(&hub->cond, &hub->lock, &ts);
         }
         hub->woken = 0;
@@ -210,7 +205,7 @@ static ssize_t take(sse_stream *s, char *out, size_t max)
     s->off += n;
     if (s->off == s->buf.len)
         s->off = s->buf.len = 0;
-    s->last_send = ff_http_now();
+    s->last_send = ff_clock_now();
     atomic_fetch_add(&s->r->bytes_out, n);
     return (ssize_t)n;
 }
@@ -223,7 +218,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
         return take(s, out, max);
     if (s->done)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    double now = ff_http_now();
+    double now = ff_clock_now();
     if (now - s->started > MAX_STREAM_S)
         return MHD_CONTENT_READER_END_OF_STREAM;
     if (ff_session_view_events(s->view, &s->pos, &s->buf, CHUNK_BYTES, &s->done) != 0)
@@ -264,7 +259,7 @@ enum MHD_Result ff_sse_events(ff_req *r, const char *sid)
     s->h = r->h;
     s->r = r;
     snprintf(s->sid, sizeof s->sid, "%s", sid);
-    s->started = s->last_send = ff_http_now();
+    s->started = s->last_send = ff_clock_now();
     s->view = ff_session_cache_get(r->h->sessions, sid);
     if (!s->view) {
         free(s);

@@ -4,6 +4,7 @@
  * fs backend's file; from a store without files (s3) they stream through the store's ranged
  * reader, with the store's own validators. */
 #include "server/http_internal.h"
+#include "base/mediatype.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -258,7 +259,7 @@ static enum MHD_Result send_body(ff_req *r, struct MHD_Response *resp, const cha
                                  const char *lastmod, const char *key, const ff_range *range,
                                  int partial, uint64_t size)
 {
-    MHD_add_response_header(resp, "Content-Type", ff_http_content_type(key));
+    MHD_add_response_header(resp, "Content-Type", ff_media_type(key));
     validators(resp, etag, lastmod, key);
     if (partial) {
         char cr[96];

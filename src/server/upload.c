@@ -3,6 +3,7 @@
  * uploads to one session reserve their Content-Length and name before streaming, so together
  * they cannot pass the limits; an upload that is cut short or fails stores nothing. */
 #include "server/http_internal.h"
+#include "base/clock.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -35,7 +36,7 @@ typedef struct usage {
     char sid[FF_SESSION_ID_MAX + 1];
     pthread_mutex_t lock;       /* held while listing: one listing per session at a time */
     int refs;                   /* under the table's lock */
-    double loaded_at;           /* ff_store_clock() of the listing; 0 = none yet */
+    double loaded_at;           /* ff_clock_now() of the listing; 0 = none yet */
     double last_used;
     named_size *stored;         /* sorted by name */
     size_t nstored, capstored;
@@ -103,7 +104,7 @@ void ff_upload_table_free(ff_upload_table *t)
  * none and create is 0. */
 static usage *usage_get(ff_upload_table *t, const char *sid, int create)
 {
-    double now = ff_store_clock();
+    double now = ff_clock_now();
     pthread_mutex_lock(&t->lock);
     usage *u = t->head, **pp;
     while (u && strcmp(u->sid, sid))
@@ -145,7 +146,7 @@ static void usage_put(ff_upload_table *t, usage *u)
 {
     pthread_mutex_lock(&t->lock);
     u->refs--;
-    u->last_used = ff_store_clock();
+    u->last_used = ff_clock_now();
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -239,7 +240,7 @@ static int usage_load(usage *u, ff_store *store, ff_err *err)
     }
     if (u->nstored > 1)
         qsort(u->stored, u->nstored, sizeof *u->stored, cmp_named_size);
-    u->loaded_at = ff_store_clock();
+    u->loaded_at = ff_clock_now();
     return 0;
 }
 
@@ -258,7 +259,7 @@ static int reserve(ff_http *h, const char *sid, const char *name, uint64_t len, 
     }
     pthread_mutex_lock(&u->lock);
     /* One reservation at a time per session: two uploads cannot both see room for themselves. */
-    if ((!u->loaded_at || ff_store_clock() - u->loaded_at > USAGE_TTL_S) &&
+    if ((!u->loaded_at || ff_clock_now() - u->loaded_at > USAGE_TTL_S) &&
         usage_load(u, h->d.store, err) != 0) {
         pthread_mutex_unlock(&u->lock);
         usage_put(h->uploads, u);
@@ -425,7 +426,7 @@ static unsigned store_status(ff_store_fault f)
  * bounded by FITSFLOW_STORE_TIMEOUT_MS (a part sent to S3: without progress for that long). */
 static void store_deadline(ff_http *h)
 {
-    ff_store_set_deadline(ff_store_clock() + ff_offload_timeout(h));
+    ff_store_set_deadline(ff_clock_now() + ff_offload_timeout(h));
 }
 
 enum MHD_Result ff_upload_begin(ff_req *r, const char *key)
@@ -481,7 +482,7 @@ enum MHD_Result ff_upload_begin(ff_req *r, const char *key)
     u->name = u->key + (name - key);
     u->reserved = 1;
     u->expected = len;
-    u->started = ff_http_now();
+    u->started = ff_clock_now();
     store_deadline(h);
     u->w = ff_store_writer_open(h->d.store, key, &err);
     ff_store_set_deadline(0);
@@ -532,7 +533,7 @@ enum MHD_Result ff_upload_data(ff_req *r, const char *data, size_t *size)
         }
         *size = 0;
         /* Slow clients are dropped: after 10 s, the average rate must stay above the minimum. */
-        double el = ff_http_now() - u->started;
+        double el = ff_clock_now() - u->started;
         if (h->cfg->min_upload_rate && el > 10 && (double)r->bytes_in / el < h->cfg->min_upload_rate) {
             ff_log(FF_LOG_WARN, u->sid, NULL, "dropping an upload slower than %u bytes/s", h->cfg->min_upload_rate);
             return MHD_NO;

@@ -5,6 +5,7 @@
  * which file each session is processing, so that one that crashed the server twice is not
  * tried a third time. */
 #include "server/workers.h"
+#include "base/clock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -142,9 +143,7 @@ static void idle_wait(ff_workers *w)
 {
     pthread_mutex_lock(&w->lock);
     unsigned long seen = w->wakes;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += 1;
+    struct timespec ts = ff_clock_after(CLOCK_MONOTONIC, 1.0);
     while (!atomic_load(&w->stop) && w->wakes == seen)
         if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) != 0)
             break;

@@ -3,6 +3,7 @@
  * Security-Token), then X-Amz-Signature last; the signature covers the canonical (sorted) form. */
 #include "store/s3_impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

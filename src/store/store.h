@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "base/err.h"
-#include "core/sink.h"
+#include "base/clock.h"
 
 #define FF_STORE_KEY_MAX 1024
 
@@ -76,12 +76,11 @@ void ff_store_close(ff_store *s);
 /* Returns 0 when key is acceptable, else -1 with a reason. */
 int ff_store_key_valid(const char *key, ff_err *err);
 
-/* Streaming atomic put: open, write any number of times (or use the sink), then commit (the object
+/* Streaming atomic put: open, write any number of times then commit (the object
  * appears) or abort (nothing appears, any earlier object at that key is untouched). commit and
  * abort free the writer. */
 ff_store_writer *ff_store_writer_open(ff_store *s, const char *key, ff_err *err);
 int ff_store_writer_write(ff_store_writer *w, const void *buf, size_t len, ff_err *err);
-ff_sink ff_store_writer_sink(ff_store_writer *w);
 uint64_t ff_store_writer_bytes(const ff_store_writer *w);
 /* Tells the writer how many bytes will follow, before they do. A backend that can set the room
  * aside does (fs: the blocks are allocated at once, which also makes the writes cheaper); a
@@ -169,9 +168,8 @@ int ff_store_fault_transient(ff_store_fault f);
 /* "unavailable", "timeout", ... for logs and JSON. */
 const char *ff_store_fault_name(ff_store_fault f);
 
-/* Monotonic seconds, the clock of deadlines and of ff_store_health. */
-double ff_store_clock(void);
-/* Store calls this thread makes from now on give up at time t (ff_store_clock()), failing with
+/* Deadlines and ff_store_health times are on the monotonic clock of base/clock.h (ff_clock_now). */
+/* Store calls this thread makes from now on give up at time t (ff_clock_now()), failing with
  * FF_STORE_FAULT_TIMEOUT; retries stop in time to meet it. 0 (the default) removes it: calls then
  * use the backend's own long timeouts and retries (s3: 10 s to connect, 60 s without progress,
  * 4 attempts). Backends without a network ignore it. */
@@ -188,7 +186,7 @@ double ff_store_get_stall(void);
 typedef struct ff_store_health {
     int remote;          /* the backend talks to a server (s3) */
     int reachable;       /* the last call that ended reached the store (1 before any call) */
-    double last_ok;      /* ff_store_clock() of the last call that reached it; 0 = none yet */
+    double last_ok;      /* ff_clock_now() of the last call that reached it; 0 = none yet */
     double last_fail;    /* of the last transient failure; 0 = none */
     char reason[256];    /* that failure */
 } ff_store_health;

@@ -3,6 +3,7 @@
  * becomes a multipart upload whose parts go out as they fill and which appears only on
  * CompleteMultipartUpload (abort sends AbortMultipartUpload, so nothing appears). */
 #include "store/s3_http.h"
+#include "base/mediatype.h"
 #include "store/store_impl.h"
 
 #include <stdio.h>
@@ -30,41 +31,11 @@ typedef struct s3_writer {
     size_t nparts, etag_cap;
 } s3_writer;
 
-/* What browsers and CloudFront should be told an object is, from its key's ending. */
-static const char *content_type_for(const char *key)
-{
-    static const struct {
-        const char *ext, *type;
-    } types[] = {
-        {".png", "image/png"},
-        {".jpg", "image/jpeg"},
-        {".json", "application/json"},
-        {".txt", "text/plain; charset=utf-8"},
-        {".csv", "text/csv; charset=utf-8"},
-        {".mp4", "video/mp4"},
-        {".html", "text/html; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},
-        {".fits", "application/fits"},
-        {".fit", "application/fits"},
-        {".fts", "application/fits"},
-        {".zip", "application/zip"},
-        {".gz", "application/gzip"},
-    };
-    size_t kl = strlen(key);
-    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
-        size_t el = strlen(types[i].ext);
-        if (kl > el && !strcasecmp(key + kl - el, types[i].ext))
-            return types[i].type;
-    }
-    return "application/octet-stream";
-}
-
 /* Content-Type and server-side encryption headers for a new object. */
 static size_t put_headers(const s3_store *s, const char *key, ff_sigv4_pair h[2])
 {
     size_t n = 0;
-    h[n++] = (ff_sigv4_pair){"content-type", content_type_for(key)};
+    h[n++] = (ff_sigv4_pair){"content-type", ff_media_type(key)};
     if (s->t.sse[0])
         h[n++] = (ff_sigv4_pair){"x-amz-server-side-encryption", s->t.sse};
     return n;
