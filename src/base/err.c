@@ -24,6 +24,18 @@ int ff_err_set_kind(ff_err *err, ff_err_kind kind)
     return -1;
 }
 
+int ff_err_append(ff_err *err, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    size_t n = strnlen(err->msg, sizeof err->msg - 1);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg + n, sizeof err->msg - n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 int ff_err_prefix(ff_err *err, const char *fmt, ...)
 {
     if (!err)

@@ -26,6 +26,9 @@ int ff_err_set(ff_err *err, const char *fmt, ...) __attribute__((format(printf, 
  * -1. */
 int ff_err_set_kind(ff_err *err, ff_err_kind kind);
 
+/* Appends to an existing message (printf-style), keeping the kind. Returns -1. */
+int ff_err_append(ff_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Prefixes an existing message: "prefix: old message". Returns -1. */
 int ff_err_prefix(ff_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -21,17 +21,6 @@ int ff_log_enabled(ff_log_level level)
     return (int)level >= min_level;
 }
 
-int ff_log_parse_level(const char *s, ff_log_level *out)
-{
-    static const char *names[] = {"debug", "info", "warn", "error"};
-    for (int i = 0; i < 4; i++)
-        if (s && strcasecmp(s, names[i]) == 0) {
-            *out = (ff_log_level)i;
-            return 0;
-        }
-    return -1;
-}
-
 /* Appends s as JSON string content (without quotes). */
 static size_t json_escape(char *dst, size_t cap, const char *s)
 {

@@ -3,14 +3,13 @@
 #ifndef FF_BASE_LOG_H
 #define FF_BASE_LOG_H
 
+/* In the order of FITSFLOW_LOG_LEVEL's choices (base/settings.c), whose index a front end sets. */
 typedef enum ff_log_level { FF_LOG_DEBUG, FF_LOG_INFO, FF_LOG_WARN, FF_LOG_ERROR } ff_log_level;
 
-/* Lines below this level are dropped (default FF_LOG_INFO; FITSFLOW_LOG_LEVEL=debug|info|warn|error
- * is read by the front ends and set here). */
+/* Lines below this level are dropped (default FF_LOG_INFO). */
 void ff_log_set_level(ff_log_level level);
 /* 1 when lines of this level are written (for callers that format their own lines). */
 int ff_log_enabled(ff_log_level level);
-int ff_log_parse_level(const char *s, ff_log_level *out);
 
 /* session and file may be NULL. */
 void ff_log(ff_log_level level, const char *session, const char *file, const char *fmt, ...)

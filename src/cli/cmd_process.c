@@ -7,8 +7,12 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "base/log.h"
+#include "base/number.h"
+#include "base/settings.h"
 #include "pipeline/batch.h"
 #include "pipeline/budget.h"
+#include "remote/remote.h"
 
 static const char usage[] =
     "usage: fitsflow process [-o OUTDIR] [-j JOBS] [--offline] [--png-max N] [--max-pixels N]\n"
@@ -74,18 +78,24 @@ int ff_cmd_process(int argc, char **argv)
         {"outputs", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
+    ff_settings settings;
     ff_pipeline_config cfg;
-    ff_pipeline_config_defaults(&cfg);
-    /* A run is not a session of uploads: its pixel and output budgets apply only when set. */
-    cfg.session_max_pixels = cfg.session_max_output_bytes = 0;
     ff_err err = {0};
-    if (ff_pipeline_config_from_env(&cfg, &err) != 0) {
+    if (ff_settings_load(&settings, FF_USE_PROCESS, &err) != 0 ||
+        ff_pipeline_config_from_settings(&cfg, &settings, &err) != 0) {
         fprintf(stderr, "fitsflow process: %s\n", err.msg);
         return 2;
     }
+    ff_log_set_level((ff_log_level)ff_settings_choice(&settings, FF_SET_LOG_LEVEL));
+    /* A run is not a session of uploads: its pixel and output budgets apply only when set. */
+    if (!ff_settings_given(&settings, FF_SET_SESSION_MAX_PIXELS))
+        cfg.session_max_pixels = 0;
+    if (!ff_settings_given(&settings, FF_SET_SESSION_MAX_OUTPUT_MB))
+        cfg.session_max_output_bytes = 0;
     const char *outdir = "fitsflow-out";
     int jobs = cfg.threads;
     cli_ctx c = {0};
+    ff_setting_value v;
     uint64_t u;
     int ch;
     optind = 1;
@@ -104,7 +114,7 @@ int ff_cmd_process(int argc, char **argv)
         case 'O':
             cfg.offline = 1;
             break;
-        case 'P':
+        case 'P': /* a size to downsample to: unlike FITSFLOW_PNG_MAX, 0 (full size) makes no sense */
             if (ff_parse_u64(optarg, 1, 1 << 20, &u) != 0) {
                 fprintf(stderr, "fitsflow process: --png-max takes a size in pixels, not '%s'\n", optarg);
                 return 2;
@@ -112,11 +122,11 @@ int ff_cmd_process(int argc, char **argv)
             cfg.png_max = (unsigned)u;
             break;
         case 'M':
-            if (ff_parse_u64(optarg, 1, (uint64_t)1 << 40, &u) != 0) {
-                fprintf(stderr, "fitsflow process: --max-pixels takes a number of pixels, not '%s'\n", optarg);
+            if (ff_setting_parse(FF_SET_MAX_PIXELS, "--max-pixels", optarg, &v, &err) != 0) {
+                fprintf(stderr, "fitsflow process: %s\n", err.msg);
                 return 2;
             }
-            cfg.max_pixels = u;
+            cfg.max_pixels = v.u;
             break;
         case 'q':
             c.quiet = 1;
@@ -140,10 +150,20 @@ int ff_cmd_process(int argc, char **argv)
         fprintf(stderr, "fitsflow process: no FITS files given\n\n%s", usage);
         return 2;
     }
-    ff_store *store = ff_store_open_fs(outdir, &err);
+    ff_store *store = ff_store_open_fs(outdir, ff_settings_flag(&settings, FF_SET_FSYNC), &err);
     if (!store) {
         fprintf(stderr, "fitsflow process: cannot use output folder '%s': %s\n", outdir, err.msg);
         return 1;
+    }
+    ff_remote *remote = NULL;
+    if (!cfg.offline) {
+        remote = ff_remote_open_configured(&settings, &err);
+        if (!remote) {
+            fprintf(stderr, "fitsflow process: remote services: %s\n", err.msg);
+            ff_store_close(store);
+            return 1;
+        }
+        cfg.remote = remote;
     }
     ff_batch_input *inputs = calloc(n, sizeof *inputs);
     ff_file_result *results = calloc(n, sizeof *results);
@@ -195,6 +215,7 @@ int ff_cmd_process(int argc, char **argv)
     free(inputs);
     free(results);
     free(bases);
+    ff_remote_close(remote);
     ff_store_close(store);
     return status;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "base/settings.h"
 #include "remote/remote.h"
 #include "base/log.h"
 #include "pipeline/pipeline.h"
@@ -40,7 +41,7 @@ static const char usage[] =
     "      --offline           do not contact Helioviewer, JSOC or HEK (FITSFLOW_OFFLINE=1)\n"
     "  -h, --help              show this help\n";
 
-static int parse_args(int argc, char **argv, ff_server_config *cfg, ff_pipeline_config *pcfg)
+static int parse_args(int argc, char **argv, ff_server_config *cfg, ff_settings *settings)
 {
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},   {"data-dir", required_argument, NULL, 'd'},
@@ -49,7 +50,7 @@ static int parse_args(int argc, char **argv, ff_server_config *cfg, ff_pipeline_
         {NULL, 0, NULL, 0},
     };
     ff_err err = {0};
-    uint64_t u;
+    ff_setting_value v;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "l:d:w:h", opts, NULL)) != -1) {
@@ -75,14 +76,15 @@ static int parse_args(int argc, char **argv, ff_server_config *cfg, ff_pipeline_
             strcpy(cfg->public_url, optarg);
             break;
         case 'w':
-            if (ff_parse_u64(optarg, 1, 64, &u) != 0) {
-                fprintf(stderr, "fitsflow serve: --workers takes a number from 1 to 64, not '%s'\n", optarg);
+            if (ff_setting_parse(FF_SET_WORKERS, "--workers", optarg, &v, &err) != 0) {
+                fprintf(stderr, "fitsflow serve: %s\n", err.msg);
                 return 2;
             }
-            cfg->workers = (unsigned)u;
+            cfg->workers = (unsigned)v.u;
             break;
         case 'O':
-            pcfg->offline = 1;
+            ff_setting_parse(FF_SET_OFFLINE, NULL, "1", &v, NULL);
+            ff_settings_set(settings, FF_SET_OFFLINE, &v);
             break;
         case 'h':
             fputs(usage, stdout);
@@ -101,27 +103,24 @@ static int parse_args(int argc, char **argv, ff_server_config *cfg, ff_pipeline_
 
 int ff_cmd_serve(int argc, char **argv)
 {
+    ff_settings settings;
     ff_server_config cfg;
     ff_pipeline_config pcfg;
     ff_err err = {0};
-    ff_server_config_defaults(&cfg);
-    ff_pipeline_config_defaults(&pcfg);
-    const char *lv = getenv("FITSFLOW_LOG_LEVEL");
-    ff_log_level level;
-    if (lv && *lv) {
-        if (ff_log_parse_level(lv, &level) != 0) {
-            fprintf(stderr, "fitsflow serve: FITSFLOW_LOG_LEVEL must be debug, info, warn or error\n");
-            return 2;
-        }
-        ff_log_set_level(level);
-    }
-    if (ff_server_config_from_env(&cfg, &err) != 0 || ff_pipeline_config_from_env(&pcfg, &err) != 0) {
+    if (ff_settings_load(&settings, FF_USE_SERVE, &err) != 0 ||
+        ff_server_config_from_settings(&cfg, &settings, &err) != 0) {
         fprintf(stderr, "fitsflow serve: %s\n", err.msg);
         return 2;
     }
-    int rc = parse_args(argc, argv, &cfg, &pcfg);
+    ff_log_set_level((ff_log_level)ff_settings_choice(&settings, FF_SET_LOG_LEVEL));
+    int rc = parse_args(argc, argv, &cfg, &settings);
     if (rc >= 0)
         return rc;
+    if (ff_pipeline_config_from_settings(&pcfg, &settings, &err) != 0) {
+        fprintf(stderr, "fitsflow serve: %s\n", err.msg);
+        return 2;
+    }
+    pcfg.session_limit_bytes = cfg.session_limit_bytes;
 
     if (mkdir(cfg.data_dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "fitsflow serve: cannot create data folder '%s': %s\n", cfg.data_dir, strerror(errno));
@@ -152,7 +151,7 @@ int ff_cmd_serve(int argc, char **argv)
     }
     /* Objects live where FITSFLOW_STORE says (the data folder, or S3); the queue and the secret
      * stay in the local data folder either way. */
-    store = ff_store_open_from_env(cfg.data_dir, &err);
+    store = ff_store_open_configured(&settings, cfg.data_dir, &err);
     if (!store) {
         ff_log(FF_LOG_ERROR, NULL, NULL, "cannot open the store: %s", err.msg);
         goto out;
@@ -185,15 +184,13 @@ int ff_cmd_serve(int argc, char **argv)
     }
     /* One remote session (shared connections) for every worker and the nightly movie. */
     if (!pcfg.offline) {
-        ff_remote_config rcfg;
-        ff_remote_config_defaults(&rcfg);
-        if (ff_remote_config_from_env(&rcfg, &err) != 0 || !(remote = ff_remote_open(&rcfg, &err))) {
+        if (!(remote = ff_remote_open_configured(&settings, &err))) {
             ff_log(FF_LOG_ERROR, NULL, NULL, "remote services: %s", err.msg);
             goto out;
         }
         pcfg.remote = remote;
     }
-    workers = ff_workers_start((int)cfg.workers, queue, store, &pcfg, metrics, &err);
+    workers = ff_workers_start((int)cfg.workers, queue, store, &pcfg, &cfg.retry, metrics, &err);
     if (!workers) {
         ff_log(FF_LOG_ERROR, NULL, NULL, "cannot start the workers: %s", err.msg);
         goto out;
@@ -220,11 +217,10 @@ int ff_cmd_serve(int argc, char **argv)
                cfg.clean_cron, err.msg);
         goto out;
     }
-    const char *kind = getenv("FITSFLOW_STORE");
-    const char *bucket = getenv("FITSFLOW_S3_BUCKET");
-    if (kind && !strcmp(kind, "s3"))
+    if (ff_settings_choice(&settings, FF_SET_STORE) == 1)
         ff_log(FF_LOG_INFO, NULL, NULL, "FitsFlow %s listening on %s (objects in s3://%s, queue in %s, "
-               "%u workers, %u HTTP threads)", FF_VERSION, ff_http_public_url(http), bucket ? bucket : "",
+               "%u workers, %u HTTP threads)", FF_VERSION, ff_http_public_url(http),
+               ff_settings_text(&settings, FF_SET_S3_BUCKET),
                cfg.data_dir, cfg.workers, cfg.http_threads);
     else
         ff_log(FF_LOG_INFO, NULL, NULL, "FitsFlow %s listening on %s (data in %s, %u workers, %u HTTP threads)",

@@ -21,7 +21,7 @@ static size_t keep_cb(char *data, size_t size, size_t n, void *p)
     return b->oom ? 0 : len;
 }
 
-int ff_lambda_invoke_async(const char *function, const char *payload, ff_err *err)
+int ff_lambda_invoke_async(const char *ep, const char *function, const char *payload, ff_err *err)
 {
     if (!function || !*function)
         return ff_err_set(err, "no function to invoke (set FITSFLOW_MAIN_FUNCTION)");
@@ -34,7 +34,6 @@ int ff_lambda_invoke_async(const char *function, const char *payload, ff_err *er
     if (!region || !*region)
         return ff_err_set(err, "AWS_REGION is not set; it names the region of the function to invoke");
     char endpoint[300];
-    const char *ep = getenv("FITSFLOW_LAMBDA_ENDPOINT");
     if (ep && *ep)
         snprintf(endpoint, sizeof endpoint, "%s", ep);
     else

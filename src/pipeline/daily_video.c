@@ -2,6 +2,7 @@
  * libavformat and storing the result atomically; and the newest movie for the API. */
 #include "pipeline/daily_video.h"
 #include "base/clock.h"
+#include "base/tmpdir.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -156,10 +157,8 @@ int ff_daily_video_build(ff_remote *r, ff_store *store, const char *date, int fo
         return ff_err_set(err, "offline (FITSFLOW_OFFLINE=1 or --offline): the SDO movies of %s were not fetched",
                           date);
 
-    const char *tmp = getenv("TMPDIR");
+    const char *tmp = ff_tmp_dir();
     char dir[256];
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
     if (strlen(tmp) > 200)
         return ff_err_set(err, "TMPDIR is longer than 200 bytes");
     snprintf(dir, sizeof dir, "%s/fitsflow-daily-XXXXXX", tmp);

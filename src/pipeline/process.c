@@ -5,6 +5,7 @@
 #include "pipeline/pipeline.h"
 #include "base/clock.h"
 
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -23,20 +24,6 @@
 #include "pipeline/budget.h"
 #include "pipeline/output.h"
 #include "remote/remote.h"
-
-void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->max_pixels = FF_FITS_DEFAULT_MAX_PIXELS;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->threads = n > 0 ? (int)n : 1;
-    cfg->asdf_compress = 1;
-    cfg->outputs = FF_OUTPUTS_ALL;
-    cfg->files_at_once = 2;
-    cfg->creator = cfg->institution = cfg->award = cfg->description = "";
-    cfg->session_max_pixels = (uint64_t)1 << 30;
-    cfg->session_max_output_bytes = (uint64_t)16 << 30;
-}
 
 typedef struct step_ctx {
     ff_step_fn fn;
@@ -252,19 +239,6 @@ static void *task_worker(void *arg)
     }
 }
 
-/* The process-wide remote session used when the front end gives none (cfg->remote NULL). */
-static pthread_once_t default_remote_once = PTHREAD_ONCE_INIT;
-static ff_remote *default_remote;
-static ff_err default_remote_err;
-
-static void open_default_remote(void)
-{
-    ff_remote_config rc;
-    ff_remote_config_defaults(&rc);
-    if (ff_remote_config_from_env(&rc, &default_remote_err) == 0)
-        default_remote = ff_remote_open(&rc, &default_remote_err);
-}
-
 /* Stores one remote step's bytes (when it succeeded) and words its log line. */
 static void finish_remote_step(file_job *j, remote_step *st, const char *name, const char *rel,
                                const char *media, const ff_remote_result *res)
@@ -299,10 +273,8 @@ static void *remote_worker(void *arg)
     if (j->cfg->offline) {
         why = "skipped: offline (FITSFLOW_OFFLINE=1 or --offline)";
     } else if (!remote) {
-        pthread_once(&default_remote_once, open_default_remote);
-        remote = default_remote;
-        if (!remote)
-            why = default_remote_err.msg;
+        assert(!"online, but the front end opened no remote session");
+        why = "no remote session was opened for this run";
     }
     if (why) {
         for (int k = 0; k < 3; k++)
@@ -655,7 +627,7 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
 {
     ff_pipeline_test_file_hook(name);
     double t0 = ff_clock_now();
-    ff_membudget *mem = cfg->memory ? cfg->memory : ff_membudget_default();
+    ff_membudget *mem = cfg->memory ? cfg->memory : ff_membudget_default(cfg->memory_bytes);
     uint64_t max_pixels = cfg->max_pixels ? cfg->max_pixels : FF_FITS_DEFAULT_MAX_PIXELS;
     uint64_t file_cap = max_pixels > (UINT64_MAX - INFLATE_SLACK) / 8 ? UINT64_MAX
                                                                       : max_pixels * 8 + INFLATE_SLACK;

@@ -22,7 +22,6 @@
 #include "pipeline/result_json.h"
 
 #define STATE_MAX (1u << 20)
-#define DEFAULT_SESSION_LIMIT_MB 170
 
 int ff_session_id_valid(const char *sid)
 {
@@ -299,32 +298,16 @@ static void on_start(void *ctx, size_t index)
     /* No local path (object store without files): fetch a copy within the session limit. */
     char key[FF_STORE_KEY_MAX + 1];
     snprintf(key, sizeof key, "%s%s", r->fits, u->name);
-    char *data = NULL;
-    size_t len = 0;
     ff_err e = {0};
-    char tmpl[] = "/tmp/fitsflow-upload-XXXXXX";
-    int fd = -1;
-    if (ff_store_get(r->store, key, r->session_limit, &data, &len, &e) == 0 &&
-        (fd = mkstemp(tmpl)) >= 0) {
-        size_t off = 0;
-        while (off < len) {
-            ssize_t w = write(fd, data + off, len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
-        if (close(fd) == 0 && off == len && (u->tmp_path = strdup(tmpl))) {
+    char path[4096];
+    if (ff_store_get_to_tmpfile(r->store, key, r->session_limit, path, sizeof path, &e) == 0) {
+        if ((u->tmp_path = strdup(path))) {
             r->inputs[index].path = u->tmp_path;
         } else {
-            unlink(tmpl);
-            ff_err_set(&e, "cannot copy the upload to a temporary file");
+            unlink(path);
+            ff_err_set(&e, "out of memory");
         }
-    } else if (fd < 0 && !e.msg[0]) {
-        ff_err_set(&e, "cannot create a temporary file: %s", strerror(errno));
     }
-    free(data);
     if (!r->inputs[index].path) {
         /* The store failed us, not the file: failed (and retried), never skipped. */
         snprintf(u->fail, sizeof u->fail, "cannot read the upload: %.480s", e.msg);
@@ -394,15 +377,6 @@ static int should_stop(void *ctx)
 }
 
 /* ----- the run ---------------------------------------------------------------------------- */
-
-static size_t session_limit(void)
-{
-    const char *v = getenv("FITSFLOW_SESSION_LIMIT_MB");
-    uint64_t mb;
-    if (!v || ff_parse_u64(v, 1, 1 << 20, &mb) != 0)
-        mb = DEFAULT_SESSION_LIMIT_MB;
-    return (size_t)mb << 20;
-}
 
 const char *ff_session_summary_text(const size_t counts[3], char *buf, size_t size)
 {
@@ -560,7 +534,7 @@ int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, cons
         r->opts.max_crashes = 2;
     r->store = store;
     r->sid = sid;
-    r->session_limit = session_limit();
+    r->session_limit = (size_t)cfg->session_limit_bytes;
     pthread_mutex_init(&r->lock, NULL);
     snprintf(r->root, sizeof r->root, "temp/%s/", sid);
     snprintf(r->logs, sizeof r->logs, "%slogs/", r->root);

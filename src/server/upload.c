@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/number.h"
 #include "pipeline/session.h"
 
 /* What the server knows of one session's uploads: the objects under temp/S/fits/ as one paged

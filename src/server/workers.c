@@ -31,7 +31,7 @@ struct ff_workers {
     ff_store *store;
     ff_pipeline_config cfg;
     ff_metrics *metrics;
-    ff_workers_retry retry;
+    ff_job_retry retry;
     atomic_int stop;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -95,40 +95,10 @@ static void hook_file_end(void *ctx, const char *sid, const char *name)
         ff_log(FF_LOG_ERROR, sid, name, "%s", err.msg);
 }
 
-int ff_workers_retry_from_env(ff_workers_retry *r, ff_err *err)
-{
-    r->attempts = 8;
-    r->backoff_ms = 30000;
-    r->backoff_max_ms = 600000;
-    static const struct {
-        const char *name;
-        uint64_t min, max;
-        size_t off;
-    } vars[] = {
-        {"FITSFLOW_JOB_ATTEMPTS", 1, 100, offsetof(ff_workers_retry, attempts)},
-        {"FITSFLOW_JOB_BACKOFF_MS", 1, 86400000, offsetof(ff_workers_retry, backoff_ms)},
-        {"FITSFLOW_JOB_BACKOFF_MAX_MS", 1, 86400000, offsetof(ff_workers_retry, backoff_max_ms)},
-    };
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i].name);
-        uint64_t u;
-        if (!v || !*v)
-            continue;
-        if (ff_parse_u64(v, vars[i].min, vars[i].max, &u) != 0)
-            return ff_err_set(err, "%s must be a whole number from %llu to %llu, not '%.40s'",
-                              vars[i].name, (unsigned long long)vars[i].min,
-                              (unsigned long long)vars[i].max, v);
-        *(int64_t *)((char *)r + vars[i].off) = (int64_t)u;
-    }
-    if (r->backoff_max_ms < r->backoff_ms)
-        r->backoff_max_ms = r->backoff_ms;
-    return 0;
-}
-
 /* The wait before the retry that follows `failures` failed attempts: backoff doubled per
  * failure, capped, then a random point in [d/2, d] so that sessions failing together (the store
  * went away) do not all come back at once. */
-static int64_t retry_delay_ms(const ff_workers_retry *r, int failures, unsigned *seed)
+static int64_t retry_delay_ms(const ff_job_retry *r, int failures, unsigned *seed)
 {
     int64_t d = r->backoff_ms;
     for (int i = 0; i < failures && d < r->backoff_max_ms; i++)
@@ -238,7 +208,7 @@ static void *worker(void *arg)
 }
 
 ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipeline_config *cfg,
-                             ff_metrics *metrics, ff_err *err)
+                             const ff_job_retry *retry, ff_metrics *metrics, ff_err *err)
 {
     if (n < 1 || n > 256) {
         ff_err_set(err, "the number of workers must be from 1 to 256, not %d", n);
@@ -260,11 +230,12 @@ ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipel
     /* The cores are shared between the sessions running at once. */
     w->cfg.threads = cfg->threads / n > 0 ? cfg->threads / n : 1;
     w->metrics = metrics;
-    if (ff_workers_retry_from_env(&w->retry, err) != 0) {
-        free(w->threads);
-        free(w->args);
-        free(w);
-        return NULL;
+    if (retry) {
+        w->retry = *retry;
+    } else {
+        ff_server_config defaults;
+        ff_server_config_defaults(&defaults);
+        w->retry = defaults.retry;
     }
     atomic_init(&w->stop, 0);
     pthread_mutex_init(&w->lock, NULL);

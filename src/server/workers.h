@@ -5,27 +5,19 @@
 #define FF_SERVER_WORKERS_H
 
 #include "pipeline/pipeline.h"
+#include "server/config.h"
 #include "server/metrics.h"
 #include "server/queue.h"
 #include "store/store.h"
 
 typedef struct ff_workers ff_workers;
 
-/* Retries of a session whose processing failed for a transient reason (the store unreachable,
- * a timeout, HTTP 5xx): at most `attempts` attempts in all, the n-th retry after
- * backoff_ms * 2^(n-1), capped at backoff_max_ms, taken at random in [d/2, d]. From
- * FITSFLOW_JOB_ATTEMPTS (8), FITSFLOW_JOB_BACKOFF_MS (30000), FITSFLOW_JOB_BACKOFF_MAX_MS
- * (600000); -1 with the variable named for a bad value. */
-typedef struct ff_workers_retry {
-    int64_t attempts, backoff_ms, backoff_max_ms;
-} ff_workers_retry;
-int ff_workers_retry_from_env(ff_workers_retry *r, ff_err *err);
-
 /* Starts n threads (1 to 256), after putting jobs a previous process left running back to
  * pending (ff_queue_recover). cfg is copied; its threads are shared out between the n workers.
- * Retries follow ff_workers_retry_from_env. metrics may be NULL. */
+ * retry: how sessions failing for a transient reason are retried (NULL: the settings' defaults).
+ * metrics may be NULL. */
 ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipeline_config *cfg,
-                             ff_metrics *metrics, ff_err *err);
+                             const ff_job_retry *retry, ff_metrics *metrics, ff_err *err);
 
 /* Receives every progress log as it is stored (for server-sent events): sid, the log's file name
  * ("x_log_3.txt") and its text. Called from worker threads, one call at a time per session.

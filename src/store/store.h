@@ -24,8 +24,9 @@ typedef struct ff_store_stat {
     char etag[72];     /* quoted strong validator, e.g. "\"5f3a-64b0c1\"" */
 } ff_store_stat;
 
-/* Opens the fs backend rooted at dir (created when missing). */
-ff_store *ff_store_open_fs(const char *dir, ff_err *err);
+/* Opens the fs backend rooted at dir (created when missing). fsync 1: every put is flushed to
+ * disk before the object appears (FITSFLOW_FSYNC). */
+ff_store *ff_store_open_fs(const char *dir, int fsync, ff_err *err);
 
 struct ff_aws_creds; /* store/sigv4.h */
 
@@ -53,15 +54,15 @@ typedef struct ff_s3_config {
  * ff_store_local_path returns NULL for it. */
 ff_store *ff_store_open_s3(const ff_s3_config *cfg, ff_err *err);
 
-/* Opens the store that the environment names:
- *   FITSFLOW_STORE          "fs" (default) or "s3"
- *   fs: the folder fs_dir (the caller's data folder)
- *   s3: FITSFLOW_S3_BUCKET (required), FITSFLOW_S3_REGION (default AWS_REGION, then
- *       AWS_DEFAULT_REGION, then us-east-1), FITSFLOW_S3_ENDPOINT (default: AWS),
- *       FITSFLOW_S3_PATH_STYLE (0 or 1, default 0), FITSFLOW_S3_SSE ("AES256" default, "none"),
- *       credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
+/* Opens the store the settings name (base/settings.h, loaded by a front end):
+ *   FITSFLOW_STORE          fs (default) or s3
+ *   fs: the folder fs_dir (the caller's data folder), FITSFLOW_FSYNC
+ *   s3: FITSFLOW_S3_BUCKET (required), FITSFLOW_S3_REGION, FITSFLOW_S3_ENDPOINT,
+ *       FITSFLOW_S3_PATH_STYLE, FITSFLOW_S3_SSE ("none": no header); credentials from
+ *       AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
  * Returns NULL with a reason naming the variable at fault. */
-ff_store *ff_store_open_from_env(const char *fs_dir, ff_err *err);
+struct ff_settings;
+ff_store *ff_store_open_configured(const struct ff_settings *s, const char *fs_dir, ff_err *err);
 
 /* A presigned S3 PUT URL for key (query-string SigV4, valid expires seconds from now, signing
  * content_type and the backend's server-side encryption, which the uploader must then send as
@@ -72,6 +73,12 @@ ff_store *ff_store_open_from_env(const char *fs_dir, ff_err *err);
 char *ff_store_presign_put(ff_store *s, const char *key, const char *content_type, int expires,
                            time_t now, ff_err *err);
 void ff_store_close(ff_store *s);
+
+/* Copies the object at key (at most max bytes) into a new temporary file in TMPDIR (or /tmp);
+ * its name goes to path (cap bytes). The caller unlinks it. 0, or -1 with err (the store's fault
+ * recorded when the store failed). */
+int ff_store_get_to_tmpfile(ff_store *s, const char *key, size_t max, char *path, size_t cap,
+                            ff_err *err);
 
 /* Returns 0 when key is acceptable, else -1 with a reason. */
 int ff_store_key_valid(const char *key, ff_err *err);

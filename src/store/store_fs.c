@@ -605,7 +605,7 @@ static const ff_store_ops fs_ops = {
     .close = fs_close,
 };
 
-ff_store *ff_store_open_fs(const char *dir, ff_err *err)
+ff_store *ff_store_open_fs(const char *dir, int fsync, ff_err *err)
 {
     if (!dir || !*dir) {
         ff_err_set(err, "no storage folder given");
@@ -639,7 +639,6 @@ ff_store *ff_store_open_fs(const char *dir, ff_err *err)
     }
     ff_store_base_init(&fs->base, &fs_ops, 0);
     fs->root = copy;
-    const char *fsync_env = getenv("FITSFLOW_FSYNC");
-    fs->fsync_puts = fsync_env && strcmp(fsync_env, "1") == 0;
+    fs->fsync_puts = fsync;
     return &fs->base;
 }
