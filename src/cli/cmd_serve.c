@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "pipeline/keys.h"
 #include "base/settings.h"
 #include "remote/remote.h"
 #include "base/log.h"
@@ -171,7 +172,7 @@ int ff_cmd_serve(int argc, char **argv)
         ff_log(FF_LOG_INFO, NULL, NULL, "%d interrupted session(s) back in the queue", recovered);
     /* Nothing writes yet: temporaries left now are from puts a crash interrupted. */
     for (int i = 0; i < 2; i++) {
-        const char *prefix = i ? "daily_videos/" : "temp/";
+        const char *prefix = i ? FF_KEY_DAILY_VIDEOS : FF_KEY_TEMP;
         int swept = ff_store_sweep_temporaries(store, prefix, &err);
         if (swept > 0)
             ff_log(FF_LOG_INFO, NULL, NULL, "removed %d temporaries of interrupted writes under %s",

@@ -1,5 +1,6 @@
 /* The four Lambda handlers (see lambda.h): events in, pipeline calls, JSON results out. */
 #include "lambda/lambda.h"
+#include "pipeline/keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +147,7 @@ int ff_lambda_trigger(void *ctx, const ff_lambda_invocation *inv, char **respons
             rc = http_error(400, "contentType must be 1 to 127 printable characters", response, err);
         } else {
             char key[FF_STORE_KEY_MAX + 1];
-            snprintf(key, sizeof key, "temp/%s/fits/%s", sid, filename);
+            ff_key_upload(key, sizeof key, sid, filename);
             char *url = ff_store_presign_put(c->store, key, ctype ? ctype : "application/octet-stream",
                                              c->presign_ttl, time(NULL), &why);
             if (!url) {
@@ -224,8 +225,8 @@ int ff_lambda_asdf(void *ctx, const ff_lambda_invocation *inv, char **response,
         goto out;
     }
     char key[FF_STORE_KEY_MAX + 1], prefix[FF_STORE_KEY_MAX + 1], path[4096];
-    snprintf(key, sizeof key, "temp/%s/fits/%s", sid, file);
-    snprintf(prefix, sizeof prefix, "temp/%s/processed/", sid);
+    ff_key_upload(key, sizeof key, sid, file);
+    ff_key_processed(prefix, sizeof prefix, sid, "");
     if (ff_store_get_to_tmpfile(c->store, key, FITS_MAX, path, sizeof path, err) != 0) {
         *error_type = "InputUnavailable";
         goto out;

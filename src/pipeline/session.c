@@ -3,6 +3,7 @@
  * steps' outcomes, and the file result once finished) that makes a rerun resume instead of redo
  * and lets the manifest cover files finished in earlier runs. */
 #include "pipeline/session.h"
+#include "pipeline/keys.h"
 #include "base/endings.h"
 #include "base/clock.h"
 
@@ -273,7 +274,7 @@ static void on_start(void *ctx, size_t index)
     u->oks[1] = 1;
     /* A redo starts clean: no stale step logs a client could take for this run's. */
     for (int s = FF_STEP_HEADER; s <= FF_STEP_ASDF; s++) {
-        snprintf(name, sizeof name, "%s_log_%d.txt", u->base, s);
+        ff_key_log_name(name, sizeof name, u->base, s);
         delete_log(r, name);
     }
     put_state(r, u, NULL);
@@ -325,7 +326,7 @@ static void on_step(void *ctx, const ff_file_result *res, int step, int ok, cons
     size_t index = (size_t)(res - r->results);
     upload *u = &r->ups.v[r->todo[index]];
     char name[300];
-    snprintf(name, sizeof name, "%s_log_%d.txt", u->base, step);
+    ff_key_log_name(name, sizeof name, u->base, step);
     put_log(r, name, message);
     u->oks[step] = ok ? 1 : 0;
     if (step < FF_STEP_ASDF && res->status != FF_FILE_SKIPPED)
@@ -503,7 +504,7 @@ int ff_session_has_uploads(ff_store *store, const char *sid, ff_err *err)
         return ff_err_set(err, "'%.80s' is not a session id (8 to 64 of a-z, 0-9 and '-')",
                           sid ? sid : "");
     char prefix[128];
-    snprintf(prefix, sizeof prefix, "temp/%s/fits/", sid);
+    ff_key_upload(prefix, sizeof prefix, sid, "");
     size_t plen = strlen(prefix);
     int rc = ff_store_list(store, prefix, first_upload, &plen, err);
     return rc < 0 ? -1 : rc == 1;
@@ -536,11 +537,11 @@ int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, cons
     r->sid = sid;
     r->session_limit = (size_t)cfg->session_limit_bytes;
     pthread_mutex_init(&r->lock, NULL);
-    snprintf(r->root, sizeof r->root, "temp/%s/", sid);
-    snprintf(r->logs, sizeof r->logs, "%slogs/", r->root);
-    snprintf(r->state, sizeof r->state, "%sstate/", r->root);
-    snprintf(r->fits, sizeof r->fits, "%sfits/", r->root);
-    snprintf(r->processed, sizeof r->processed, "%sprocessed/", r->root);
+    ff_key_session(r->root, sizeof r->root, sid);
+    ff_key_log(r->logs, sizeof r->logs, sid, "");
+    ff_key_state(r->state, sizeof r->state, sid, NULL);
+    ff_key_upload(r->fits, sizeof r->fits, sid, "");
+    ff_key_processed(r->processed, sizeof r->processed, sid, "");
     int rc = 0;
     size_t nvalid = 0, ntodo = 0, k = 0;
     ff_session_budget *budget = NULL;

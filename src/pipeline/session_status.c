@@ -4,6 +4,7 @@
  * per-file state objects tell what exists and what changed (etags); only those objects are read,
  * and only the files they belong to get their part of the JSON rebuilt. */
 #include "pipeline/session_view.h"
+#include "pipeline/keys.h"
 #include "base/clock.h"
 
 #include <jansson.h>
@@ -221,7 +222,7 @@ ff_session_view *ff_session_view_new(const char *sid)
     if (!v)
         return NULL;
     snprintf(v->sid, sizeof v->sid, "%s", sid);
-    snprintf(v->root, sizeof v->root, "temp/%s/", v->sid);
+    ff_key_session(v->root, sizeof v->root, v->sid);
     pthread_mutex_init(&v->lock, NULL);
     pthread_cond_init(&v->cond, NULL);
     return v;
@@ -474,7 +475,7 @@ static char *build_file(const ff_session_view *v, const char *name, const char *
     json_t *steps = json_object();
     for (int s = 1; s <= FF_STEP_ASDF; s++) {
         char lname[300];
-        snprintf(lname, sizeof lname, "%s_log_%d.txt", base, s);
+        ff_key_log_name(lname, sizeof lname, base, s);
         const log_e *l = find_log(v, lname);
         if (!l)
             continue;
@@ -502,7 +503,7 @@ static char *build_file(const ff_session_view *v, const char *name, const char *
             continue;
         json_t *oc = json_deep_copy(o);
         /* Where to fetch it: the store key (also the URL path under the static route). */
-        snprintf(key, sizeof key, "%sprocessed/%s", v->root, json_string_value(path));
+        ff_key_processed(key, sizeof key, v->sid, json_string_value(path));
         json_object_set_new(oc, "key", json_string(key));
         json_array_append_new(outs, oc);
     }
@@ -784,7 +785,7 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
         const log_e *l = parr_find(&v->logs, e->name);
         if (l && l->present && l->fetched && !strcmp(l->etag, e->etag) && e->etag[0])
             continue;
-        snprintf(items[nitems].key, sizeof items[nitems].key, "%slogs/%s", v->root, e->name);
+        ff_key_log(items[nitems].key, sizeof items[nitems].key, v->sid, e->name);
         items[nitems++].max = LOG_MAX;
     }
     size_t first_state = nitems;
@@ -798,7 +799,7 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
         const state_e *s = parr_find(&v->states, base);
         if (s && s->present && s->fetched && !strcmp(s->etag, e->etag) && e->etag[0])
             continue;
-        snprintf(items[nitems].key, sizeof items[nitems].key, "%sstate/%s", v->root, e->name);
+        ff_key_state(items[nitems].key, sizeof items[nitems].key, v->sid, base);
         items[nitems++].max = STATE_MAX;
     }
     size_t manifest_item = SIZE_MAX;
@@ -808,7 +809,7 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
             me = lm.items.v[i];
     if (me && (!v->manifest_present || strcmp(v->manifest_etag, me->etag) || !me->etag[0])) {
         manifest_item = nitems;
-        snprintf(items[nitems].key, sizeof items[nitems].key, "%sprocessed/manifest.json", v->root);
+        ff_key_processed(items[nitems].key, sizeof items[nitems].key, v->sid, "manifest.json");
         items[nitems++].max = MANIFEST_MAX;
     }
     if (nitems && fetch_all(store, items, nitems, err) != 0)

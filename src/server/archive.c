@@ -11,6 +11,7 @@
  * is written; a larger one streams, and its failure cuts the transfer. An object deleted between
  * the listing and its read is left out and README.txt (the last member) names it as missing. */
 #include "server/http_internal.h"
+#include "pipeline/keys.h"
 #include "base/clock.h"
 
 #include <archive.h>
@@ -138,7 +139,7 @@ static int add_file(zip_stream *z, struct archive *a, size_t i, char *buf, char 
 {
     const char *rel = z->keys[i];
     char key[FF_STORE_KEY_MAX + 1];
-    snprintf(key, sizeof key, "temp/%s/processed/%s", z->sid, rel);
+    ff_key_processed(key, sizeof key, z->sid, rel);
     ff_store_stat st;
     ff_store_reader *rd = NULL;
     ff_err err = {0};
@@ -308,7 +309,7 @@ static void list_work(void *ctx)
 {
     zip_stream *z = ctx;
     char prefix[128];
-    snprintf(prefix, sizeof prefix, "temp/%s/processed/", z->sid);
+    ff_key_processed(prefix, sizeof prefix, z->sid, "");
     collect c = {z, strlen(prefix)};
     z->list_rc = ff_store_list(z->h->d.store, prefix, on_key, &c, &z->list_err);
     z->list_fault = z->list_rc ? ff_store_last_fault() : FF_STORE_FAULT_NONE;

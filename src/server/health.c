@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "pipeline/keys.h"
 
 #define PROBE_S 5.0
 #define FAST_PROBE_S 1.0
@@ -40,7 +41,7 @@ static void *probe_main(void *arg)
             pthread_mutex_unlock(&p->lock);
             ff_err err = {0};
             ff_store_set_deadline(ff_clock_now() + ff_offload_timeout(p->h));
-            int rc = ff_store_ping(store, &err);
+            int rc = ff_store_ping(store, FF_KEY_TEMP, &err); /* what every instance may list */
             ff_store_set_deadline(0);
             if (rc != 0 && !ff_store_fault_transient(ff_store_last_fault()))
                 ff_log(FF_LOG_WARN, NULL, NULL, "the store answers but refuses a listing: %s", err.msg);

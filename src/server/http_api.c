@@ -1,6 +1,7 @@
 /* The JSON API: the original Trigger endpoint (presign or start processing), sessions, their
  * status, the limits a client needs, health and metrics. */
 #include "server/http_internal.h"
+#include "pipeline/keys.h"
 #include "base/endings.h"
 #include "base/hex.h"
 #include "pipeline/daily_video.h"
@@ -88,7 +89,7 @@ enum MHD_Result ff_api_trigger(ff_req *r)
         if (ff_upload_presign_check(h, sid, name, &err) != 0)
             return ff_http_send_error(r, 413, "%s", err.msg);
         char key[FF_STORE_KEY_MAX + 1], url[FF_STORE_KEY_MAX + 1024];
-        snprintf(key, sizeof key, "temp/%s/fits/%s", sid, name);
+        ff_key_upload(key, sizeof key, sid, name);
         int64_t expires = (int64_t)time(NULL) + h->cfg->presign_ttl;
         if (ff_presign_url(h->d.secret, h->cfg->public_url, "PUT", key, expires, ct, url, sizeof url) != 0)
             return ff_http_send_error(r, 500, "upload URL too long");

@@ -122,10 +122,6 @@ void ff_upload_end(ff_req *r); /* request over (completed or cut short) */
  * FITSFLOW_SESSION_MAX_FILES files and name is not one of them; 0 otherwise (also when it does
  * not know: the PUT checks). Never calls the store. */
 int ff_upload_presign_check(ff_http *h, const char *sid, const char *name, ff_err *err);
-/* Splits an upload key, which must be exactly temp/{sid}/fits/{name} with a valid store key and
- * session id: 0 with sid copied (sidcap bytes) and *name pointing into key, or -1 with err. The
- * name itself is not checked here (ff_upload_name_valid). */
-int ff_upload_split_key(const char *key, char *sid, size_t sidcap, const char **name, ff_err *err);
 
 /* static.c */
 enum MHD_Result ff_static_serve(ff_req *r, const char *key);

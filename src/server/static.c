@@ -4,6 +4,7 @@
  * fs backend's file; from a store without files (s3) they stream through the store's ranged
  * reader, with the store's own validators. */
 #include "server/http_internal.h"
+#include "pipeline/keys.h"
 #include "base/mediatype.h"
 
 #include <errno.h>
@@ -34,9 +35,10 @@ static void validators(struct MHD_Response *resp, const char *etag, const char *
     MHD_add_response_header(resp, "Last-Modified", lastmod);
     MHD_add_response_header(resp, "Accept-Ranges", "bytes");
     /* Session outputs change while processing runs: revalidate. Daily movies never change. */
+    ff_key_kind kind = ff_key_classify(key);
     MHD_add_response_header(resp, "Cache-Control",
-                            !strncmp(key, "daily_videos/", 13) ? "public, max-age=86400" : "no-cache");
-    if (!strncmp(key, "temp/", 5) && strstr(key, "/processed/")) /* outputs are data, never pages */
+                            kind == FF_KEY_DAILY_VIDEO ? "public, max-age=86400" : "no-cache");
+    if (kind == FF_KEY_OUTPUT) /* outputs are data, never pages */
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 }
 
@@ -60,11 +62,8 @@ enum MHD_Result ff_static_serve(ff_req *r, const char *key)
         if (*p == '.')
             return ff_http_send_error(r, 404, "no object at /%s", key);
     }
-    if (!strncmp(key, "temp/", 5)) {
-        const char *slash = strchr(key + 5, '/');
-        if (slash && !strncmp(slash, "/state/", 7))
-            return ff_http_send_error(r, 404, "no object at /%s", key);
-    }
+    if (ff_key_classify(key) == FF_KEY_STATE)
+        return ff_http_send_error(r, 404, "no object at /%s", key);
     char *path = ff_store_local_path(h->d.store, key);
     if (!path)
         return serve_object(r, key);

@@ -3,6 +3,7 @@
  * uploads to one session reserve their Content-Length and name before streaming, so together
  * they cannot pass the limits; an upload that is cut short or fails stores nothing. */
 #include "server/http_internal.h"
+#include "pipeline/keys.h"
 #include "base/clock.h"
 
 #include <inttypes.h>
@@ -225,7 +226,7 @@ static int usage_load(usage *u, ff_store *store, ff_err *err)
     u->stored_bytes = 0;
     u->loaded_at = 0;
     char prefix[128];
-    snprintf(prefix, sizeof prefix, "temp/%s/fits/", u->sid);
+    ff_key_upload(prefix, sizeof prefix, u->sid, "");
     load_ctx l = {u, strlen(prefix), 0};
     int rc = ff_store_list(store, prefix, on_stored, &l, err);
     if (l.oom) {
@@ -351,25 +352,6 @@ int ff_upload_presign_check(ff_http *h, const char *sid, const char *name, ff_er
     return rc;
 }
 
-int ff_upload_split_key(const char *key, char *sid, size_t sidcap, const char **name, ff_err *err)
-{
-    if (ff_store_key_valid(key, err) != 0)
-        return -1;
-    if (strncmp(key, "temp/", 5) != 0)
-        return ff_err_set(err, "uploads go to temp/{session}/fits/{file}");
-    const char *s = key + 5;
-    const char *slash = strchr(s, '/');
-    if (!slash || (size_t)(slash - s) >= sidcap || strncmp(slash, "/fits/", 6) != 0 ||
-        strchr(slash + 6, '/'))
-        return ff_err_set(err, "uploads go to temp/{session}/fits/{file}");
-    memcpy(sid, s, (size_t)(slash - s));
-    sid[slash - s] = '\0';
-    if (!ff_session_id_valid(sid))
-        return ff_err_set(err, "session id must be 8 to 64 characters of a-z, 0-9 and '-'");
-    *name = slash + 6;
-    return 0;
-}
-
 /* Refuses an upload. A client that sent no Expect: 100-continue is already sending its body: a
  * body of moderate size is read and dropped first, so that the connection can be kept alive. A
  * larger one (or one the client waits to send) is answered at once and the connection closed;
@@ -436,7 +418,7 @@ enum MHD_Result ff_upload_begin(ff_req *r, const char *key)
     ff_err err = {0};
     char sid[FF_SESSION_ID_MAX + 1];
     const char *name = NULL;
-    if (ff_upload_split_key(key, sid, sizeof sid, &name, &err) != 0)
+    if (ff_key_split_upload(key, sid, sizeof sid, &name, &err) != 0)
         return reject(r, 400, "bad upload path: %s", err.msg);
     if (!ff_upload_name_valid(name, &err))
         return reject(r, 400, "%s", err.msg);

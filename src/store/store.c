@@ -138,10 +138,10 @@ static int finish(ff_store *s, int rc, ff_err *err)
     return rc;
 }
 
-int ff_store_ping(ff_store *s, ff_err *err)
+int ff_store_ping(ff_store *s, const char *prefix, ff_err *err)
 {
     begin();
-    return finish(s, s->ops->ping ? s->ops->ping(s, err) : 0, err);
+    return finish(s, s->ops->ping ? s->ops->ping(s, prefix, err) : 0, err);
 }
 
 int ff_store_key_valid(const char *key, ff_err *err)

@@ -199,7 +199,8 @@ typedef struct ff_store_health {
 } ff_store_health;
 void ff_store_health_get(ff_store *s, ff_store_health *out);
 /* The cheapest request that shows the store answers (s3: a listing of at most one key under
- * "temp/"; fs: the folder is there). 0, or -1 with err (and the fault recorded). */
-int ff_store_ping(ff_store *s, ff_err *err);
+ * prefix, which the caller may list; fs: the folder is there). 0, or -1 with err (and the fault
+ * recorded). */
+int ff_store_ping(ff_store *s, const char *prefix, ff_err *err);
 
 #endif

@@ -568,8 +568,9 @@ static char *fs_local_path(ff_store *s, const char *key)
     return join((fs_store *)s, key);
 }
 
-static int fs_ping(ff_store *s, ff_err *err)
+static int fs_ping(ff_store *s, const char *prefix, ff_err *err)
 {
+    (void)prefix;
     fs_store *fs = (fs_store *)s;
     struct stat st;
     if (stat(fs->root, &st) != 0 || !S_ISDIR(st.st_mode))

@@ -29,7 +29,7 @@ typedef struct ff_store_ops {
     char *(*local_path)(ff_store *s, const char *key);
     int (*remove_empty_folders)(ff_store *s, const char *prefix, ff_err *err); /* may be NULL */
     int (*sweep_temporaries)(ff_store *s, const char *prefix, ff_err *err);    /* may be NULL */
-    int (*ping)(ff_store *s, ff_err *err);
+    int (*ping)(ff_store *s, const char *prefix, ff_err *err);
     void (*close)(ff_store *s);
 } ff_store_ops;
 

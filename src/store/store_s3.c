@@ -410,15 +410,15 @@ static int s3_reader_open(ff_store *bs, const char *key, uint64_t offset, uint64
 }
 
 /* A listing of at most one key: needs only the permission every instance has (s3:ListBucket). */
-static int s3_ping(ff_store *bs, ff_err *err)
+static int s3_ping(ff_store *bs, const char *prefix, ff_err *err)
 {
     s3_store *s = (s3_store *)bs;
-    ff_sigv4_pair q[] = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", "temp/"}};
+    ff_sigv4_pair q[] = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", prefix}};
     ff_s3_call c = {.method = "GET", .query = q, .n_query = 3, .max_response = SMALL_BODY_MAX};
     ff_s3_resp r;
     if (ff_s3_http_call(s->http, &s->t, &c, &r, err) != 0)
         return -1;
-    int rc = r.status == 200 ? 0 : ff_s3_fail(err, "listing of", "temp/", &r);
+    int rc = r.status == 200 ? 0 : ff_s3_fail(err, "listing of", prefix, &r);
     ff_s3_resp_free(&r);
     return rc;
 }
