@@ -286,14 +286,21 @@ int ff_cmd_serve(int argc, char **argv)
                cfg.clean_cron, err.msg);
         goto out;
     }
+    /* The address bound, and the public URL when it differs (behind a proxy or a load balancer,
+     * several instances share one). */
+    char addr[300], also[700] = "";
+    snprintf(addr, sizeof addr, strchr(cfg.listen_host, ':') ? "http://[%s]:%u" : "http://%s:%u",
+             cfg.listen_host, ff_http_port(http));
+    if (strcmp(addr, ff_http_public_url(http)) != 0)
+        snprintf(also, sizeof also, "public URL %.500s, ", ff_http_public_url(http));
     const char *bucket = getenv("FITSFLOW_S3_BUCKET");
     if (shared)
-        ff_log(FF_LOG_INFO, NULL, NULL, "FitsFlow %s listening on %s (objects in s3://%s, queue in %s, "
-               "%u workers, %u HTTP threads; leases of %.0f s)", FF_VERSION, ff_http_public_url(http),
+        ff_log(FF_LOG_INFO, NULL, NULL, "FitsFlow %s listening on %s (%sobjects in s3://%s, queue in %s, "
+               "%u workers, %u HTTP threads; leases of %.0f s)", FF_VERSION, addr, also,
                bucket ? bucket : "", cfg.data_dir, cfg.workers, cfg.http_threads, lcfg.seconds);
     else
-        ff_log(FF_LOG_INFO, NULL, NULL, "FitsFlow %s listening on %s (data in %s, %u workers, %u HTTP threads)",
-               FF_VERSION, ff_http_public_url(http), cfg.data_dir, cfg.workers, cfg.http_threads);
+        ff_log(FF_LOG_INFO, NULL, NULL, "FitsFlow %s listening on %s (%sdata in %s, %u workers, %u HTTP threads)",
+               FF_VERSION, addr, also, cfg.data_dir, cfg.workers, cfg.http_threads);
 
     int sig = 0;
     for (;;) {
