@@ -226,6 +226,7 @@ typedef struct attempt {
     const char *name;
     char key[FF_LEASE_NAME_MAX + 32];
     int wrote;          /* our token went out: read back after the settle time */
+    int slow;           /* ... too late to claim it: only take it away again if still there */
     int rc;
     ff_err err;
     char token[33];
@@ -302,12 +303,15 @@ static void attempt_begin(ff_leases *ls, attempt *a)
     if (rc != 0 && ff_store_last_fault() != FF_STORE_FAULT_TIMEOUT) {
         a->rc = ff_err_prefix(&a->err, "cannot write lease %s", a->name);
     } else if (rc != 0 || took > limit) {
-        /* Our write may land after someone else read the lease free: not safe to claim. It is
-         * left to be judged abandoned like any other. */
+        /* Our write may have landed after someone else read the lease free: not safe to claim.
+         * After the settle time it is taken away again if it is still there (then nobody else
+         * wrote since); otherwise it is left to be judged abandoned like any other. */
         a->rc = 1;
         ff_err_set(&a->err, "the store took %.0f ms to read and write lease %s, more than the "
                    "%.0f ms that keep it safe (FITSFLOW_LEASE_SETTLE_MS / 2); trying later",
                    took * 1000, a->name, limit * 1000);
+        a->wrote = a->slow = 1;
+        a->written = ff_store_clock();
     } else {
         a->wrote = 1;
         a->written = ff_store_clock();
@@ -323,6 +327,18 @@ static void attempt_finish(ff_leases *ls, attempt *a)
     double saved = ff_store_get_deadline();
     ff_store_set_deadline(ff_store_clock() + ls->c.seconds / 2);
     char *cur = NULL;
+    if (a->slow) {
+        /* Still ours after the settle time: no other write is on its way, so nobody holds it;
+         * deleting it spares everyone the wait for an abandoned lease. (When another attempt
+         * claimed it before our late write landed, that holder has lost it either way: its
+         * renewal finds our token, or nothing.) */
+        ff_err e = {0};
+        if (read_lease(ls, a->key, &cur, &e) == 0 && !strcmp(cur, a->body))
+            ff_store_delete(ls->store, a->key, &e);
+        free(cur);
+        ff_store_set_deadline(saved);
+        return; /* a->rc and a->err stay as attempt_begin set them */
+    }
     int rc = read_lease(ls, a->key, &cur, &a->err);
     ff_store_set_deadline(saved);
     if (rc < 0) {

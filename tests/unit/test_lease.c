@@ -182,6 +182,21 @@ static void test_holder_notices_a_lost_lease(void **state)
     ff_leases_free(a);
 }
 
+/* An attempt whose read and write took longer than half the settle time does not claim the
+ * lease, and takes its token away again: nobody waits for it to be judged abandoned. */
+static void test_too_slow_attempt_claims_nothing_and_leaves_nothing(void **state)
+{
+    (void)state;
+    ff_leases *a = manager("instance-a", 30, 1e-6); /* every store call is slower than this */
+    ff_lease *la = NULL;
+    ff_err err = {0};
+    assert_int_equal(ff_lease_acquire(a, "sessions/slow-store", &la, &err), 1);
+    assert_null(la);
+    assert_non_null(strstr(err.msg, "to read and write lease sessions/slow-store"));
+    assert_false(exists(FF_LEASE_PREFIX "sessions/slow-store"));
+    ff_leases_free(a);
+}
+
 /* Many instances race for one free lease at the same moment: exactly one gets it, each round. */
 typedef struct racer {
     ff_leases *ls;
@@ -409,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_renewed_lease_is_never_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_holders_lease_is_taken_after_the_lease_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_holder_notices_a_lost_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_slow_attempt_claims_nothing_and_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racing_instances_get_one_holder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_reports_abandoned_leases, setup, teardown),
