@@ -479,6 +479,21 @@ def kill_9_of_the_holder_the_other_takes_over_and_finishes():
 
 
 @check
+def a_second_instance_on_one_data_folder_refuses_to_start():
+    other = Server("multi-a2", env=ENV, data=os.path.join(TMP, "a"))
+    other.log_path = os.path.join(TMP, "a2.log")
+    try:
+        other.start()
+        raise AssertionError("a second serve started on the data folder of another")
+    except AssertionError as e:
+        assert "server exited with 1" in str(e), e
+    log = open(other.log_path).read()
+    assert f"another fitsflow serve (pid {SA.proc.pid}) uses the data folder" in log, log[-2000:]
+    st, _, _ = SA.request("GET", "/healthz")
+    assert st == 200
+
+
+@check
 def every_store_request_was_signed_correctly():
     assert PEER.requests and not PEER.rejected(), PEER.rejected()[:3]
 
