@@ -211,7 +211,7 @@ def sse_collect(srv, sid, out, timeout=180):
     out.append(("status", r.status))
     event, data = None, []
     while True:
-        line = r.fp.readline()
+        line = r.readline()  # chunked: the response decodes the framing
         if not line:
             break
         line = line.decode().rstrip("\n")
