@@ -975,4 +975,8 @@ _serve_cfg("serve_header_timeout_zero", {"FITSFLOW_HEADER_TIMEOUT": "0"}, ["fits
 _serve_cfg("serve_offline_maybe", {"FITSFLOW_OFFLINE": "maybe"}, ["fitsflow_offline"])
 _serve_cfg("serve_log_level_bad", {"FITSFLOW_LOG_LEVEL": "loud"}, ["fitsflow_log_level"])
 _serve_cfg("serve_cron_bad", {"FITSFLOW_CLEAN_CRON": "every day"}, ["fitsflow_clean_cron"])
+_serve_cfg("serve_lease_seconds_one", {"FITSFLOW_LEASE_SECONDS": "1"}, ["fitsflow_lease_seconds"])
+_serve_cfg("serve_lease_settle_text", {"FITSFLOW_LEASE_SETTLE_MS": "soon"}, ["fitsflow_lease_settle_ms"])
+_serve_cfg("serve_lease_settle_too_long", {"FITSFLOW_LEASE_SECONDS": "4", "FITSFLOW_LEASE_SETTLE_MS": "2000"},
+           ["fitsflow_lease_settle_ms", "quarter"])
 _serve_cfg("serve_data_dir_long", {"FITSFLOW_DATA_DIR": "/tmp/" + "d" * 5000}, ["fitsflow_data_dir"], )
