@@ -7,8 +7,8 @@
  *   - the value field starts after "= " in columns 9-10, else after the first '=' anywhere
  *     (COMMENT, HISTORY, CONTINUE, END and blank names have none); a value is a quoted string,
  *     a parenthesised complex number, or a token ending at a blank or '/';
- *   - END is any card whose name is END; the scan only ends a header at "END     ", so that it
- *     never stops before CFITSIO does (it may judge more, never less). */
+ *   - a header ends at the first card whose name is END in capitals ("END", "END=", "END  x";
+ *     not "end" or "END/"). */
 #include "core/prescan.h"
 
 #include <ctype.h>
@@ -26,19 +26,29 @@
 #define MAX_DATA ((uint64_t)1 << 62)
 
 typedef struct card {
-    char text[81];  /* the card as CFITSIO holds it: a C string, ended at a NUL byte */
+    char text[81];  /* the card as CFITSIO holds it: a C string, ended at a NUL byte (CFITSIO also
+                       drops trailing blanks; blank_from stands in for that) */
+    size_t len;     /* strlen(text) */
     char name[76];  /* CFITSIO's keyword name, upper case */
     int has_value;  /* a value field exists */
+    size_t valpos;  /* where the value field starts in text */
     int quoted;     /* the value is a quoted string */
     char value[84]; /* the value as CFITSIO parses it (quotes kept), "" when undefined */
-    size_t valpos;  /* where the value field starts in text */
 } card;
 
-/* ffgknm's name, upper-cased (CFITSIO compares names case-blind). */
-static void card_name(const char *t, char *name)
+/* whether text from i on is blank: CFITSIO, which removes trailing blanks, sees nothing there */
+static int blank_from(const card *c, size_t i)
 {
+    return i >= c->len || strspn(c->text + i, " ") == c->len - i;
+}
+
+/* ffgknm's name, upper-cased (CFITSIO compares names case-blind). */
+static void card_name(card *c)
+{
+    const char *t = c->text;
+    char *name = c->name;
     size_t n = 0;
-    if (strncmp(t, "HIERARCH ", 9) == 0) {
+    if (t[0] == 'H' && strncmp(t, "HIERARCH ", 9) == 0) {
         const char *eq = strchr(t, '=');
         if (!eq) {
             strcpy(name, "HIERARCH");
@@ -52,50 +62,58 @@ static void card_name(const char *t, char *name)
         while (n > 0 && name[n - 1] == ' ')
             n--;
     } else {
-        while (n < 74 && t[n] && t[n] != ' ' && t[n] != '=') {
-            name[n] = t[n];
-            n++;
-        }
+        n = strcspn(t, " =");
+        if (n > 74)
+            n = 74;
+        memcpy(name, t, n);
     }
     name[n] = '\0';
     for (size_t i = 0; i < n; i++)
-        name[i] = (char)toupper((unsigned char)name[i]);
+        if (name[i] >= 'a' && name[i] <= 'z')
+            name[i] = (char)(name[i] - 'a' + 'A');
 }
 
-/* ffpsvc's value field. */
-static void card_value(card *c)
+/* Where ffpsvc finds the value field, if anywhere. */
+static void value_field(card *c)
 {
     const char *t = c->text;
-    size_t len = strlen(t), pos;
-    c->has_value = c->quoted = 0;
-    c->value[0] = '\0';
-    if (strncmp(t, "HIERARCH ", 9) == 0) {
+    c->has_value = 0;
+    if (t[0] == 'H' && strncmp(t, "HIERARCH ", 9) == 0) {
         const char *eq = strchr(t, '=');
         if (!eq)
             return;
-        pos = (size_t)(eq - t) + 1;
-    } else if (len < 9 || !strncmp(t, "COMMENT ", 8) || !strncmp(t, "HISTORY ", 8) ||
-               !strncmp(t, "END     ", 8) || !strncmp(t, "CONTINUE", 8) ||
-               !strncmp(t, "        ", 8)) {
+        c->valpos = (size_t)(eq - t) + 1;
+    } else if (c->len < 9 || blank_from(c, 8) ||
+               ((t[0] == 'C' || t[0] == 'H' || t[0] == 'E' || t[0] == ' ') &&
+                (!strncmp(t, "COMMENT ", 8) || !strncmp(t, "HISTORY ", 8) ||
+                 !strncmp(t, "END     ", 8) || !strncmp(t, "CONTINUE", 8) ||
+                 !strncmp(t, "        ", 8)))) {
         return;
     } else if (t[8] == '=' && t[9] == ' ') {
-        pos = 10;
+        c->valpos = 10;
     } else {
         const char *eq = strchr(t, '=');
         if (!eq)
             return;
-        pos = (size_t)(eq - t) + 1;
+        c->valpos = (size_t)(eq - t) + 1;
     }
     c->has_value = 1;
-    c->valpos = pos;
-    while (pos < len && t[pos] == ' ')
-        pos++;
+}
+
+/* ffpsvc's value: a quoted string (quotes kept, '' read as '), a parenthesised complex number, or
+ * a token ending at a blank or '/'; "" when undefined. */
+static void card_value(card *c)
+{
+    const char *t = c->text;
+    size_t len = c->len, pos = c->valpos + strspn(t + c->valpos, " "), j = 0;
+    c->quoted = 0;
+    c->value[0] = '\0';
     if (pos >= len || t[pos] == '/')
-        return; /* undefined value */
-    size_t j = 0;
+        return;
     if (t[pos] == '\'') {
         c->quoted = 1;
         c->value[j++] = '\'';
+        int closed = 0;
         for (pos++; pos < len; pos++) {
             if (t[pos] == '\'') {
                 if (pos + 1 < len && t[pos + 1] == '\'') {
@@ -103,22 +121,27 @@ static void card_value(card *c)
                     pos++;
                     continue;
                 }
+                closed = 1;
                 break;
             }
             c->value[j++] = t[pos];
         }
-        if (j > 70)
-            j = 70;
+        if (!closed) {
+            while (j > 1 && c->value[j - 1] == ' ') /* CFITSIO's copy ends at the last non-blank */
+                j--;
+            if (j > 69)
+                j = 69;
+        }
         c->value[j++] = '\'';
     } else if (t[pos] == '(') {
         const char *close = strchr(t + pos, ')');
         if (!close)
             return; /* CFITSIO: an error, no value */
-        while (t + pos <= close)
-            c->value[j++] = t[pos++];
+        j = (size_t)(close - (t + pos)) + 1;
+        memcpy(c->value, t + pos, j);
     } else {
-        while (pos < len && t[pos] != ' ' && t[pos] != '/')
-            c->value[j++] = t[pos++];
+        j = strcspn(t + pos, " /");
+        memcpy(c->value, t + pos, j);
     }
     c->value[j] = '\0';
 }
@@ -185,34 +208,95 @@ static long indexed(const char *name, const char *prefix)
     return v;
 }
 
-/* Keywords whose duplicates are refused: CFITSIO reads each with a search that starts from the
- * card it read last, so with two copies the tile layout or table size it uses can differ from
- * the one fits.c checked. */
-static int watched(const char *name)
-{
-    return name[0] == 'Z' || !strcmp(name, "SIMPLE") || !strcmp(name, "XTENSION") ||
-           !strcmp(name, "NAXIS") || indexed(name, "NAXIS") || !strcmp(name, "PCOUNT") ||
-           !strcmp(name, "GCOUNT") || !strcmp(name, "TFIELDS") || !strcmp(name, "THEAP") ||
-           indexed(name, "TFORM") || indexed(name, "TTYPE");
-}
+/* What a keyword is to the checks. */
+enum { K_OTHER, K_NAXIS, K_NAXISN, K_BITPIX, K_PCOUNT, K_GCOUNT, K_ZIMAGE, K_ZCMPTYPE, K_ZNAXIS,
+       K_ZNAXISN, K_ZTILEN, K_ZVAL1, K_ZVAL2 };
+#define F_WATCHED 1 /* a duplicate is refused */
+#define F_NUM_Z 2   /* must hold a number in a compressed image's header */
+#define F_NUM_ANY 4 /* must not hold long text, in any header */
 
-/* The tile-compression keywords CFITSIO reads as numbers. A value that is not a number, 27
- * characters or longer, overflows CFITSIO 4.2's message buffer in its string-to-number
- * conversion (strncat in ffc2j; a fortified build aborts), so any non-number is refused there. */
-static int numeric_z(const char *name)
+/* Sorts a keyword (by its first letter: most cards need one comparison). Watched keywords are
+ * those CFITSIO reads with a search that starts from the card it read last: with two copies the
+ * tile layout or table size it uses can differ from the one fits.c checked. F_NUM_Z: the
+ * tile-compression keywords CFITSIO reads as numbers; a value that is not a number, 27 characters
+ * or longer, overflows CFITSIO 4.2's message buffer in its string-to-number conversion (strncat in
+ * ffc2j; a fortified build aborts), so any non-number is refused there. F_NUM_ANY: read as numbers
+ * in any header CFITSIO moves to, with the same overflow. */
+static int classify(const char *nm, long *idx, int *flags)
 {
-    static const char *const exact[] = {"ZBITPIX", "ZNAXIS", "ZPCOUNT", "ZGCOUNT", "ZTHEAP",
-                                        "ZDITHER0", "ZBLANK", "ZSCALE", "ZZERO"};
-    for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
-        if (!strcmp(name, exact[i]))
-            return 1;
-    return indexed(name, "ZNAXIS") || indexed(name, "ZTILE") || indexed(name, "ZVAL");
-}
-
-/* Read as numbers in any header CFITSIO moves to: the same overflow from 27 characters on. */
-static int numeric_any(const char *name)
-{
-    return !strcmp(name, "THEAP") || !strcmp(name, "BLANK") || indexed(name, "TBCOL");
+    *flags = 0;
+    *idx = 0;
+    switch (nm[0]) {
+    case 'Z': {
+        static const char *const exact[] = {"ZBITPIX", "ZPCOUNT", "ZGCOUNT", "ZTHEAP", "ZDITHER0",
+                                            "ZBLANK", "ZSCALE", "ZZERO"};
+        *flags = F_WATCHED;
+        if (!strcmp(nm, "ZIMAGE"))
+            return K_ZIMAGE;
+        if (!strcmp(nm, "ZCMPTYPE"))
+            return K_ZCMPTYPE;
+        *flags |= F_NUM_Z;
+        if (!strcmp(nm, "ZNAXIS"))
+            return K_ZNAXIS;
+        if ((*idx = indexed(nm, "ZNAXIS")) != 0)
+            return K_ZNAXISN;
+        if ((*idx = indexed(nm, "ZTILE")) != 0)
+            return K_ZTILEN;
+        if ((*idx = indexed(nm, "ZVAL")) != 0)
+            return *idx == 1 ? K_ZVAL1 : *idx == 2 ? K_ZVAL2 : K_OTHER;
+        for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
+            if (!strcmp(nm, exact[i]))
+                return K_OTHER;
+        *flags = F_WATCHED;
+        return K_OTHER;
+    }
+    case 'N':
+        if (!strcmp(nm, "NAXIS")) {
+            *flags = F_WATCHED;
+            return K_NAXIS;
+        }
+        if ((*idx = indexed(nm, "NAXIS")) != 0) {
+            *flags = F_WATCHED;
+            return K_NAXISN;
+        }
+        return K_OTHER;
+    case 'P':
+        if (!strcmp(nm, "PCOUNT")) {
+            *flags = F_WATCHED;
+            return K_PCOUNT;
+        }
+        return K_OTHER;
+    case 'G':
+        if (!strcmp(nm, "GCOUNT")) {
+            *flags = F_WATCHED;
+            return K_GCOUNT;
+        }
+        return K_OTHER;
+    case 'B':
+        if (!strcmp(nm, "BITPIX"))
+            return K_BITPIX;
+        if (!strcmp(nm, "BLANK"))
+            *flags = F_NUM_ANY;
+        return K_OTHER;
+    case 'T':
+        if (!strcmp(nm, "TFIELDS") || indexed(nm, "TFORM") || indexed(nm, "TTYPE"))
+            *flags = F_WATCHED;
+        else if (!strcmp(nm, "THEAP"))
+            *flags = F_WATCHED | F_NUM_ANY;
+        else if (indexed(nm, "TBCOL"))
+            *flags = F_NUM_ANY;
+        return K_OTHER;
+    case 'S':
+        if (!strcmp(nm, "SIMPLE"))
+            *flags = F_WATCHED;
+        return K_OTHER;
+    case 'X':
+        if (!strcmp(nm, "XTENSION"))
+            *flags = F_WATCHED;
+        return K_OTHER;
+    default:
+        return K_OTHER;
+    }
 }
 
 static void printable(const char *in, char *out, size_t n)
@@ -227,6 +311,30 @@ typedef struct seen {
     uint64_t hash;
     size_t off; /* the card's offset in the file */
 } seen;
+
+/* The watched keywords of the open header: on the stack for ordinary headers, grown on the heap
+ * up to MAX_WATCHED for long ones. */
+typedef struct watchlist {
+    seen *v;
+    size_t cap;
+    seen local[128];
+} watchlist;
+
+static int watch_add(watchlist *wl, size_t n, seen x)
+{
+    if (n == wl->cap) {
+        size_t cap = wl->cap * 4 > MAX_WATCHED ? MAX_WATCHED : wl->cap * 4;
+        seen *v = wl->v == wl->local ? malloc(cap * sizeof *v) : realloc(wl->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        if (wl->v == wl->local)
+            memcpy(v, wl->local, sizeof wl->local);
+        wl->v = v;
+        wl->cap = cap;
+    }
+    wl->v[n] = x;
+    return 0;
+}
 
 typedef struct num {
     int state;  /* 0 absent, 1 a number, 2 something else */
@@ -263,14 +371,11 @@ static int by_hash(const void *a, const void *b)
 
 static void read_card(const unsigned char *raw, card *c)
 {
-    /* CFITSIO keeps a card as a C string with its trailing blanks removed ("ZTILE2=7" is then
-     * too short to hold a value) */
     memcpy(c->text, raw, 80);
     c->text[80] = '\0';
-    for (size_t n = strlen(c->text); n > 0 && c->text[n - 1] == ' '; n--)
-        c->text[n - 1] = '\0';
-    card_name(c->text, c->name);
-    card_value(c);
+    c->len = strlen(c->text);
+    card_name(c);
+    value_field(c);
 }
 
 static void set_num(num *n, const card *c)
@@ -285,61 +390,75 @@ static void set_num(num *n, const card *c)
 }
 
 /* One card of an open header: refusals that need no other card, and what the header keeps. */
-static int judge_card(const unsigned char *raw, size_t off, header *h, seen *w, ff_err *err)
+static int judge_card(const unsigned char *raw, size_t off, header *h, watchlist *wl, ff_err *err)
 {
     card c;
     read_card(raw, &c);
     const char *nm = c.name;
-    if (c.has_value && !c.quoted) {
+    if (c.has_value) {
         /* CFITSIO 4.2 copies an unquoted TTYPEn value of 70 characters into a 70-byte field
          * (strcpy in ffgtbp; a fortified build aborts). No number or logical is that long, so an
-         * unquoted value of LONG_UNQUOTED characters or more is refused in every card. */
-        size_t k = c.valpos, n = 0, last = 0;
-        while (k < 80 && c.text[k] == ' ')
-            k++;
-        for (; k < 80 && c.text[k] && c.text[k] != '/'; k++) {
-            n++;
-            if (c.text[k] != ' ')
-                last = n;
-        }
-        if (last >= LONG_UNQUOTED) {
-            char shown[24];
-            printable(nm, shown, sizeof shown);
-            return ff_err_set(err, "the header card %s holds %zu characters of unquoted text (a "
-                                   "string value needs quotes)", shown, last);
+         * unquoted value of LONG_UNQUOTED characters or more (to a '/', blanks trimmed) is refused
+         * in every card. */
+        size_t p = c.valpos + strspn(c.text + c.valpos, " ");
+        if (p < c.len && c.text[p] != '\'') {
+            size_t end = p + strcspn(c.text + p, "/");
+            if (end - p >= LONG_UNQUOTED) {
+                while (end > p && c.text[end - 1] == ' ')
+                    end--;
+                if (end - p >= LONG_UNQUOTED) {
+                    char shown[24];
+                    printable(nm, shown, sizeof shown);
+                    return ff_err_set(err, "the header card %s holds %zu characters of unquoted text "
+                                           "(a string value needs quotes)", shown, end - p);
+                }
+            }
         }
     }
-    if (watched(nm)) {
+    long i;
+    int flags;
+    int kind = classify(nm, &i, &flags);
+    if (flags & F_WATCHED) {
         if (h->nwatched == MAX_WATCHED)
             return ff_err_set(err, "the header of HDU %d holds more than %d structural keywords",
                               h->index, MAX_WATCHED);
-        w[h->nwatched++] = (seen){name_hash(nm), off};
+        if (watch_add(wl, h->nwatched, (seen){name_hash(nm), off}) != 0)
+            return ff_err_set(err, "out of memory scanning the headers");
+        h->nwatched++;
     }
-    if (!c.has_value)
+    if (!c.has_value || (kind == K_OTHER && !(flags & (F_NUM_Z | F_NUM_ANY))))
         return 0;
-    double d;
+    card_value(&c);
+    double d = 0;
     int is_number = !c.quoted && strict_number(c.value, &d);
-    if (numeric_z(nm) && !is_number && !h->string_key[0])
+    if ((flags & F_NUM_Z) && !is_number && !h->string_key[0])
         snprintf(h->string_key, sizeof h->string_key, "%s", nm);
-    if (numeric_any(nm) && !is_number && !h->string_any[0] &&
+    if ((flags & F_NUM_ANY) && !is_number && !h->string_any[0] &&
         strlen(c.value) - (c.quoted ? 2 : 0) >= LONG_VALUE)
         snprintf(h->string_any, sizeof h->string_any, "%s", nm);
-    long i;
-    if (!strcmp(nm, "NAXIS")) {
+    switch (kind) {
+    case K_NAXIS:
         set_num(&h->naxis, &c);
         snprintf(h->naxis_text, sizeof h->naxis_text, "%s", c.value);
-    } else if ((i = indexed(nm, "NAXIS")) != 0 && i <= 3) {
-        set_num(&h->naxes[i], &c);
-    } else if (!strcmp(nm, "BITPIX")) {
+        break;
+    case K_NAXISN:
+        if (i <= 3)
+            set_num(&h->naxes[i], &c);
+        break;
+    case K_BITPIX:
         if (h->bitpix.state == 0)
             set_num(&h->bitpix, &c); /* CFITSIO takes the card in its place, the first */
-    } else if (!strcmp(nm, "PCOUNT")) {
+        break;
+    case K_PCOUNT:
         set_num(&h->pcount, &c);
-    } else if (!strcmp(nm, "GCOUNT")) {
+        break;
+    case K_GCOUNT:
         set_num(&h->gcount, &c);
-    } else if (!strcmp(nm, "ZIMAGE")) {
+        break;
+    case K_ZIMAGE:
         h->zimage |= strchr(c.value, 'T') || strchr(c.value, 't');
-    } else if (!strcmp(nm, "ZCMPTYPE")) {
+        break;
+    case K_ZCMPTYPE: {
         h->rice = strstr(c.value, "RICE_") != NULL;
         size_t a = c.quoted ? 1 : 0, b = strlen(c.value) - (c.quoted ? 1 : 0), n = 0;
         while (a < b && n + 1 < sizeof h->zcmptype)
@@ -347,20 +466,30 @@ static int judge_card(const unsigned char *raw, size_t off, header *h, seen *w, 
         while (n > 0 && h->zcmptype[n - 1] == ' ')
             n--;
         h->zcmptype[n] = '\0';
-    } else if (!strcmp(nm, "ZNAXIS")) {
+        break;
+    }
+    case K_ZNAXIS:
         set_num(&h->znaxis, &c);
-    } else if ((i = indexed(nm, "ZNAXIS")) != 0 && i <= 3) {
-        set_num(&h->znaxes[i], &c);
-    } else if ((i = indexed(nm, "ZTILE")) != 0) {
+        break;
+    case K_ZNAXISN:
+        if (i <= 3)
+            set_num(&h->znaxes[i], &c);
+        break;
+    case K_ZTILEN:
         /* CFITSIO divides by every ZTILEn it uses: each must be a positive number */
         if ((!is_number || d < 1) && !h->bad_tile[0])
             snprintf(h->bad_tile, sizeof h->bad_tile, "%s", nm);
         if (i <= 3)
             set_num(&h->ztile[i], &c);
-    } else if (!strcmp(nm, "ZVAL1")) {
+        break;
+    case K_ZVAL1:
         set_num(&h->zval1, &c);
-    } else if (!strcmp(nm, "ZVAL2")) {
+        break;
+    case K_ZVAL2:
         set_num(&h->zval2, &c);
+        break;
+    default:
+        break;
     }
     return 0;
 }
@@ -371,8 +500,10 @@ static long long trunc_ll(double v)
     return v >= 9.2e18 ? LLONG_MAX : v <= -9.2e18 ? LLONG_MIN : (long long)v;
 }
 
-static int judge_header(const unsigned char *buf, header *h, seen *w, ff_prescan *out, ff_err *err)
+static int judge_header(const unsigned char *buf, header *h, watchlist *wl, ff_prescan *out,
+                        ff_err *err)
 {
+    seen *w = wl->v;
     int k = h->index;
     if (h->nwatched > 1) {
         qsort(w, h->nwatched, sizeof *w, by_hash);
@@ -485,9 +616,9 @@ int ff_fits_prescan(const unsigned char *buf, size_t size, ff_prescan *out, ff_e
         memset(out, 0, sizeof *out);
     if (size < 9 || memcmp(buf, "SIMPLE  =", 9) != 0)
         return ff_err_set(err, "not a FITS file (it does not start with a SIMPLE card)");
-    seen *w = malloc(MAX_WATCHED * sizeof *w);
-    if (!w)
-        return ff_err_set(err, "out of memory scanning the headers");
+    watchlist wl;
+    wl.v = wl.local;
+    wl.cap = sizeof wl.local / sizeof *wl.local;
     header h;
     int in_header = 0, nheaders = 0, primary_ended = 0, rc = 0;
     for (size_t off = 0; off + 80 <= size; off += 80) {
@@ -505,21 +636,22 @@ int ff_fits_prescan(const unsigned char *buf, size_t size, ff_prescan *out, ff_e
             h.primary = off == 0;
             in_header = 1;
         }
-        if (memcmp(c, "END     ", 8) == 0) {
+        if (memcmp(c, "END", 3) == 0 && (c[3] == ' ' || c[3] == '=' || c[3] == '\0')) {
             in_header = 0;
             primary_ended |= h.primary;
-            if ((rc = judge_header(buf, &h, w, out, err)) != 0)
+            if ((rc = judge_header(buf, &h, &wl, out, err)) != 0)
                 break;
             continue;
         }
-        if ((rc = judge_card(c, off, &h, w, err)) != 0)
+        if ((rc = judge_card(c, off, &h, &wl, err)) != 0)
             break;
     }
     if (rc == 0 && !primary_ended)
         rc = ff_err_set(err, "the primary header has no END card (the file is cut short or is not "
                              "FITS)");
     else if (rc == 0 && in_header)
-        rc = judge_header(buf, &h, w, out, err); /* runs to the end of the file */
-    free(w);
+        rc = judge_header(buf, &h, &wl, out, err); /* runs to the end of the file */
+    if (wl.v != wl.local)
+        free(wl.v);
     return rc;
 }
