@@ -624,12 +624,16 @@ int ff_fits_prescan(const unsigned char *buf, size_t size, ff_prescan *out, ff_e
     for (size_t off = 0; off + 80 <= size; off += 80) {
         const unsigned char *c = buf + off;
         if (!in_header) {
+            /* a data unit: its bytes are not cards; a header can start only at a block */
+            if (off % BLOCK != 0) {
+                off += BLOCK - off % BLOCK - 80;
+                continue;
+            }
             char first[9];
             for (int k = 0; k < 9; k++)
                 first[k] = (char)toupper(c[k]);
-            if (!((off == 0 && memcmp(c, "SIMPLE  =", 9) == 0) ||
-                  (off % BLOCK == 0 && memcmp(first, "XTENSION=", 9) == 0)))
-                continue; /* a data unit: its bytes are not cards */
+            if (!((off == 0 && memcmp(c, "SIMPLE  =", 9) == 0) || memcmp(first, "XTENSION=", 9) == 0))
+                continue;
             memset(&h, 0, sizeof h);
             h.index = nheaders++;
             h.offset = off;
