@@ -538,9 +538,11 @@ static int judge_header(const unsigned char *buf, header *h, watchlist *wl, ff_p
                                    "are supported", k, trunc_ll(n), trunc_ll(n));
     }
     /* The data unit CFITSIO skips to find the next header must be a size it can add. */
-    if (h->naxis.state == 1 && h->bitpix.state == 1) {
+    double bp = h->bitpix.v;
+    if (h->naxis.state == 1 && h->bitpix.state == 1 &&
+        (bp == 8 || bp == 16 || bp == 32 || bp == 64 || bp == -32 || bp == -64)) {
         int naxis = (int)h->naxis.v, ok = 1;
-        uint64_t size = (uint64_t)fabs(h->bitpix.v) / 8, prod = 1;
+        uint64_t size = (uint64_t)fabs(bp) / 8, prod = 1;
         int over = 0;
         for (int i = 1; i <= naxis; i++) {
             if (h->naxes[i].state != 1 || h->naxes[i].v < 0)
