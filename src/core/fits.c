@@ -634,9 +634,12 @@ static void *check_tile_range(void *arg)
 }
 
 /* A tile whose COMPRESSED_DATA is empty is read by CFITSIO from one of these columns: each of
- * their descriptors for the tile must lie inside the file, as COMPRESSED_DATA's must. */
+ * their descriptors for the tile must lie inside the file, as COMPRESSED_DATA's must; a gzip tile
+ * there must inflate to whole pixels as GZIP_1 tiles must, and an uncompressed one must hold
+ * exactly the tile's pixels (CFITSIO reads as many values as the descriptor says into a buffer of
+ * the tile's size). */
 static int check_alt_tile_columns(fitsfile *fp, const src *s, long long row, long long data,
-                                  long long theap, ff_err *err)
+                                  long long theap, size_t npix, unsigned widths, ff_err *err)
 {
     static const char *names[] = {"GZIP_COMPRESSED_DATA", "UNCOMPRESSED_DATA"};
     for (int k = 0; k < 2; k++) {
@@ -664,6 +667,18 @@ static int check_alt_tile_columns(fitsfile *fp, const src *s, long long row, lon
             (unsigned long long)len > (room - (unsigned long long)off) / (unsigned long long)esize)
             return ff_err_set(err, "the compressed image's tile %lld (%s) lies beyond the end of the "
                                    "file (it is truncated or damaged)", row, names[k]);
+        if (len == 0)
+            continue;
+        if (k == 0) {
+            if (type != -TBYTE)
+                return ff_err_set(err, "the compressed image's %s column is not a byte array", names[k]);
+            if (ff_tile_check_gzip(s->buf + data + theap + off, (size_t)len, npix, widths, err) != 0)
+                return ff_err_prefix(err, "the compressed image data are damaged: tile %lld (%s)", row,
+                                     names[k]);
+        } else if ((unsigned long long)len != npix) {
+            return ff_err_set(err, "the compressed image data are damaged: tile %lld (%s) holds %lld "
+                                   "values for %zu pixels", row, names[k], len, npix);
+        }
     }
     return 0;
 }
@@ -782,7 +797,7 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
         if (len == 0) {
             /* CFITSIO then takes the tile from GZIP_COMPRESSED_DATA or UNCOMPRESSED_DATA and
              * allocates what their descriptors claim (fuzz_fits_core: a 4 GB malloc) */
-            if (check_alt_tile_columns(fp, s, t + 1, data, theap, err) != 0) {
+            if (check_alt_tile_columns(fp, s, t + 1, data, theap, npix, widths, err) != 0) {
                 free(job.tiles);
                 return -1;
             }
@@ -1407,10 +1422,11 @@ int ff_fits_check_mem(const void *buf, size_t size, const ff_fits_opts *opts, ff
     if (size == 0)
         return ff_err_set(err, "file is empty");
     src s = {.size = size, .cap = round_block(size)};
-    s.buf = calloc(1, s.cap);
+    s.buf = malloc(s.cap);
     if (!s.buf)
         return ff_err_set(err, "out of memory reading a %zu-byte file", size);
     memcpy(s.buf, buf, size);
+    memset(s.buf + size, 0, s.cap - size);
     handle h = {0};
     probe p;
     int hdu = -1;
