@@ -3,6 +3,7 @@
  * 1-2 the tile's pixel count, the rest the tile. When ff_tile_check_gzip accepts a tile, CFITSIO
  * must inflate it without error to exactly a whole number of pixels of an allowed width, reading
  * only the tile (just before a PROT_NONE page). */
+#include <fitsio.h>
 #include <fitsio2.h>
 
 #include "core/tilecheck.h"
@@ -17,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ready) {
         fuzz_guard_init(&in_g, MAX_TILE);
+        fits_init_cfitsio(); /* its lock must be the recursive one fits.c gets */
         ready = 1;
     }
     if (size < 4 || size - 3 > MAX_TILE)

@@ -4,7 +4,9 @@
  * ff_tile_check_hcompress accepts a tile, CFITSIO must decode it without error, reading only the
  * tile (it sits just before a PROT_NONE page) and writing only nx * ny values (so does the output);
  * LeakSanitizer sees CFITSIO's allocations, so a leak on an accepted tile fails too.
- * FF_FUZZ_UNCHECKED=1 hands every tile to CFITSIO: that shows its overread. */
+ * FF_FUZZ_UNCHECKED=1 hands every tile to CFITSIO: that shows its overread. CFITSIO is
+ * initialised first, as fits.c does: its decoder holds CFITSIO's lock while it reports an error,
+ * which self-deadlocks unless fits_init_cfitsio made that lock recursive. */
 #include <fitsio.h>
 
 #include "core/tilecheck.h"
@@ -20,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (unchecked < 0) {
         fuzz_guard_init(&in_g, MAX_TILE);
+        fits_init_cfitsio(); /* its lock must be the recursive one fits.c gets */
         fuzz_guard_init(&out_g, MAX_PIX * sizeof(long long));
         const char *u = getenv("FF_FUZZ_UNCHECKED");
         unchecked = u && *u == '1';
