@@ -4,7 +4,9 @@
  * handle is a memfile over that one buffer: CFITSIO shares one FITSfile between handles opened by
  * name, so per-thread handles must be memfiles to be independent. CFITSIO only decodes raw values
  * (scaling disabled); the BSCALE/BZERO/BLANK arithmetic is done here the way astropy 5.2 does it
- * (hdu/image.py and hdu/compressed.py), including its float32 arithmetic for 8/16-bit data. */
+ * (hdu/image.py and hdu/compressed.py), including its float32 arithmetic for 8/16-bit data.
+ * CFITSIO does not survive every hostile file: before it opens one, every header is judged on its
+ * raw bytes (prescan.h), and before it decodes a tile, every tile is checked (tilecheck.h). */
 #include "core/fits.h"
 #include "core/prescan.h"
 #include "core/rice.h"
