@@ -697,8 +697,17 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
     int gzip = strcmp(ztype, "GZIP_1") == 0 || strcmp(ztype, "GZIP_2") == 0;
     int hcomp = strcmp(ztype, "HCOMPRESS_1") == 0;
     int plio = strcmp(ztype, "PLIO_1") == 0;
-    if (!rice && !gzip && !hcomp && !plio)
-        return 0;
+    /* Other types (NOCOMPRESS, BZIP2_1, anything else) CFITSIO 4.2 refuses tile by tile, and
+     * leaks a tile buffer each time */
+    if (!rice && !gzip && !hcomp && !plio) {
+        char shown[FLEN_VALUE];
+        size_t n = 0;
+        for (; ztype[n] && n + 1 < sizeof shown; n++)
+            shown[n] = ztype[n] > 0x20 && ztype[n] < 0x7f ? ztype[n] : '?';
+        shown[n] = '\0';
+        return ff_err_set(err, "the image is compressed with ZCMPTYPE '%s', which is not supported "
+                               "(RICE_1, GZIP_1, GZIP_2, HCOMPRESS_1 and PLIO_1 are)", shown);
+    }
     int blocksize = 32, bytepix = 4;
     st = 0;
     if (fits_read_key(fp, TINT, "ZVAL1", &blocksize, NULL, &st) != 0)

@@ -814,6 +814,8 @@ for _name, _what, _expect, _base, _mutate in [
      Refused("two ztile1"), rice16, lambda b: _replace_card(b, "EXTNAME", "HIERARCH ZTILE1 = 0")),
     ("comp_ztile2_duplicate.fits", "ZNAME1 turned into a second ZTILE2 = 16 (CFITSIO might use either)",
      Refused("two ztile2"), rice16, lambda b: _replace_card(b, "ZNAME1", "ZTILE2  =                   16")),
+    ("comp_zcmptype_nocompress.fits", "ZCMPTYPE = 'NOCOMPRESS' (CFITSIO refuses each tile and leaks its buffer)",
+     Refused("nocompress", "not supported"), rice16, lambda b: set_card(b, "ZCMPTYPE", "'NOCOMPRESS'")),
     ("comp_naxis2_duplicate.fits", "the table's NAXIS2 given twice", Refused("two naxis2"), rice16,
      lambda b: _replace_card(b, "EXTNAME", card("NAXIS2", "1000"))),
     ("hcompress_planes_past_tile.fits", "an HCOMPRESS_1 tile claiming 40 bit planes with nothing behind them "
