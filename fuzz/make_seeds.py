@@ -114,6 +114,10 @@ def compressed_seeds(out, tmp):
               ("HCOMPRESS_1", smooth.astype(np.int16), {"tile_shape": (16, 20)}),
               ("HCOMPRESS_1", smooth.astype(np.int32), {"tile_shape": (37, 53), "hcomp_scale": 2}),
               ("HCOMPRESS_1", smooth.astype(np.int16)[:7, :9], {"tile_shape": (7, 9)}),
+              ("HCOMPRESS_1", smooth.astype(np.int16)[:4, :5], {"tile_shape": (4, 5)}),
+              ("HCOMPRESS_1", (smooth * 4000).astype(np.int32)[:12, :33], {"tile_shape": (12, 11)}),
+              ("HCOMPRESS_1", smooth.astype(np.float32), {"tile_shape": (16, 16), "hcomp_scale": 2.5}),
+              ("HCOMPRESS_1", smooth.astype(np.uint8), {"tile_shape": (6, 53), "hcomp_smooth": 1}),
               ("PLIO_1", mask, {}), ("PLIO_1", (mask * 700).astype(np.int32), {"tile_shape": (3, 53)}),
               ("PLIO_1", np.zeros((4, 30), np.int16), {})]
     for i, (ctype, data, kw) in enumerate(images):
