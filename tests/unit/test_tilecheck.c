@@ -14,7 +14,9 @@
 
 #include <cmocka.h>
 #include <fitsio.h>
+#include <fitsio2.h>
 
+#include "core/rice.h"
 #include "core/tilecheck.h"
 
 /* The tiles of a 64 x 50 image compressed by CFITSIO itself with ctype (RICE_1: one row per tile;
@@ -144,6 +146,25 @@ static void test_zero_run_refused(void **state)
     ff_err err = {{0}};
     unsigned char one = 0x0a;
     assert_int_equal(ff_tile_check_rice(&one, 1, 11, 1, 32, &err), -1);
+}
+
+/* Found by fuzz_rice: our RICE decoder (rice.c) masked a Rice-coded difference to the pixel's 16
+ * bits before folding its sign, where CFITSIO folds all 32: a difference of 65536 (65536 zero
+ * bits, then the 1 ending the run; FS 0) decodes to 0x8000 in CFITSIO and gave 0 in ours. */
+static void test_rice_wide_difference(void **state)
+{
+    (void)state;
+    static unsigned char t[2 + 1 + 8191 + 1];
+    memset(t, 0, sizeof t);
+    t[2] = 0x10;             /* FS code 1 (FS 0), then four zero bits */
+    t[sizeof t - 1] = 0x08;  /* four more zero bits, then the 1 */
+    ff_err err = {{0}};
+    assert_int_equal(ff_tile_check_rice(t, sizeof t, 1, 2, 32, &err), 0);
+    uint16_t ours = 1, theirs = 2;
+    assert_int_equal(ff_rice_decode(t, sizeof t, &ours, 1, 2, 32, &err), 0);
+    assert_int_equal(fits_rdecomp_short(t, (int)sizeof t, &theirs, 1, 32), 0);
+    assert_int_equal(theirs, 0x8000);
+    assert_int_equal(ours, theirs);
 }
 
 static void test_block_size_and_empty(void **state)
@@ -292,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_real_tiles_pass),
         cmocka_unit_test(test_zero_run_refused),
         cmocka_unit_test(test_block_size_and_empty),
+        cmocka_unit_test(test_rice_wide_difference),
         cmocka_unit_test(test_hcompress_header),
         cmocka_unit_test(test_real_hcompress_tiles),
         cmocka_unit_test(test_hcompress_damaged),
