@@ -402,8 +402,9 @@ static int judge_card(const unsigned char *raw, size_t off, header *h, watchlist
          * in every card. */
         size_t p = c.valpos + strspn(c.text + c.valpos, " ");
         if (p < c.len && c.text[p] != '\'') {
-            size_t end = p + strcspn(c.text + p, "/");
-            if (end - p >= LONG_UNQUOTED) {
+            size_t end = p + strcspn(c.text + p, "/"), far = p + LONG_UNQUOTED - 1;
+            /* long only if something other than a blank lies that far on */
+            if (end > far && strspn(c.text + far, " ") < end - far) {
                 while (end > p && c.text[end - 1] == ' ')
                     end--;
                 if (end - p >= LONG_UNQUOTED) {
