@@ -632,10 +632,13 @@ int ff_fits_prescan(const unsigned char *buf, size_t size, ff_prescan *out, ff_e
                 off += BLOCK - off % BLOCK - 80;
                 continue;
             }
-            char first[9];
-            for (int k = 0; k < 9; k++)
+            /* CFITSIO takes a block for an extension header when its first keyword's name is
+             * XTENSION ("XTENSION = 'IMAGE'" and "XTENSION='IMAGE'" too); any case counts here */
+            char first[8];
+            for (int k = 0; k < 8; k++)
                 first[k] = (char)toupper(c[k]);
-            if (!((off == 0 && memcmp(c, "SIMPLE  =", 9) == 0) || memcmp(first, "XTENSION=", 9) == 0))
+            int xtension = memcmp(first, "XTENSION", 8) == 0 && (c[8] == ' ' || c[8] == '=' || c[8] == 0);
+            if (!((off == 0 && memcmp(c, "SIMPLE  =", 9) == 0) || xtension))
                 continue;
             memset(&h, 0, sizeof h);
             h.index = nheaders++;

@@ -8,7 +8,7 @@
  * so that the tile layout it decodes need not be the one fits.c checked. Cards are read the way
  * CFITSIO reads them (its keyword-name and value-field rules, keywords in any case, HIERARCH
  * names, '=' anywhere when not in column 9), and a header is everything from SIMPLE, or from an
- * XTENSION card at a 2880-byte boundary, to its END card. */
+ * XTENSION card (its "=" anywhere) at a 2880-byte boundary, to its END card. */
 #ifndef FF_CORE_PRESCAN_H
 #define FF_CORE_PRESCAN_H
 

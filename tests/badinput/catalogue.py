@@ -784,6 +784,9 @@ for _name, _what, _build, _expect in [
      Refused("200 axes")),
     ("naxis104_extension.fits", "a good primary image, then an extension with NAXIS = 104 (CFITSIO crashed "
      "moving to it)", _naxis104_extension, Refused("hdu 1", "104 axes")),
+    ("naxis104_xtension_space.fits", "the NAXIS = 104 extension written 'XTENSION = ' (a header CFITSIO reads "
+     "that the checks did not see: SIGSEGV)", lambda: _naxis104_extension().replace(
+         b"XTENSION= 'IMAGE   '", b"XTENSION = 'IMAGE   '", 1), Refused("hdu 1", "104 axes")),
     ("znaxis_neg.fits", "a compressed image with ZNAXIS = -1 (fits.c divided by zero)", _znaxis_neg,
      Refused("znaxis = -1")),
     ("plio-overread.fits", "a PLIO_1 image with two ZTILE2 cards: CFITSIO decoded 50 tiles, the checks one, and "
