@@ -1,5 +1,6 @@
 """Writes the seed corpora of the fuzz harnesses from the project's test fixtures (tests/e2e/fitsgen.py,
-which also copies sunpy's real SDO files) and sunpy's header samples. Seeds are generated, not
+which also copies sunpy's real SDO files), sunpy's header samples and small tile-compressed images
+of every kind (written by astropy through CFITSIO's encoders), whose tiles seed the decoder harnesses. Seeds are generated, not
 committed: run with Debian's /usr/bin/python3 (astropy, numpy).
 
     /usr/bin/python3 fuzz/make_seeds.py fuzz/corpus
@@ -68,6 +69,72 @@ def rice_tiles(path):
                     npix *= min(t, a - k * t)
                 tiles.append((bytepix, blocksize, npix, bytes(np.asarray(col[row], np.uint8))))
     return tiles
+
+
+def tiles_of(path):
+    """(ZCMPTYPE, bytepix, blocksize, npix, raw tile bytes as in the file) of every tile."""
+    tiles = []
+    with fits.open(path, disable_image_compression=True) as hdul:
+        for h in hdul[1:]:
+            hd = h.header
+            if not hd.get("ZIMAGE"):
+                continue
+            ctype = hd.get("ZCMPTYPE", "")
+            blocksize = int(hd.get("ZVAL1", 32))
+            bytepix = int(hd.get("ZVAL2", 4))
+            n = hd["ZNAXIS"]
+            axes = [hd["ZNAXIS%d" % (i + 1)] for i in range(n)]
+            tile = [hd.get("ZTILE%d" % (i + 1), axes[0] if i == 0 else 1) for i in range(n)]
+            counts = [(a + t - 1) // t for a, t in zip(axes, tile)]
+            col = h.data["COMPRESSED_DATA"]
+            for row in range(min(len(col), 40)):
+                idx, npix = row, 1
+                for a, t, c in zip(axes, tile, counts):
+                    k = idx % c
+                    idx //= c
+                    npix *= min(t, a - k * t)
+                arr = np.asarray(col[row])
+                raw = arr.astype(">i2").tobytes() if ctype == "PLIO_1" else bytes(arr.astype(np.uint8))
+                tiles.append((ctype, bytepix, blocksize, npix, raw))
+    return tiles
+
+
+def compressed_seeds(out, tmp):
+    """Small tile-compressed images of every kind astropy writes (through CFITSIO's own encoders):
+    whole files for fuzz_prescan and fuzz_tiles, their tiles for the decoder harnesses."""
+    rng = np.random.default_rng(11)
+    y, x = np.mgrid[0:37, 0:53]
+    smooth = (900 * np.exp(-((x - 26) ** 2 + (y - 18) ** 2) / 300.0) + rng.normal(0, 6, x.shape))
+    mask = ((x // 7 + y // 5) % 4 * ((x + y) % 11 > 3)).astype(np.int16)
+    images = [("RICE_1", smooth.astype(np.int16), {}), ("RICE_1", smooth.astype(np.int32), {}),
+              ("RICE_1", smooth.astype(np.uint8), {"tile_shape": (5, 53)}),
+              ("RICE_1", smooth.astype(np.float32), {"tile_shape": (4, 16)}),
+              ("GZIP_1", smooth.astype(np.int16), {}), ("GZIP_2", smooth.astype(np.float64), {"quantize_level": 0.0}),
+              ("GZIP_1", smooth.astype(np.float32), {"tile_shape": (8, 8)}),
+              ("HCOMPRESS_1", smooth.astype(np.int16), {"tile_shape": (16, 20)}),
+              ("HCOMPRESS_1", smooth.astype(np.int32), {"tile_shape": (37, 53), "hcomp_scale": 2}),
+              ("HCOMPRESS_1", smooth.astype(np.int16)[:7, :9], {"tile_shape": (7, 9)}),
+              ("HCOMPRESS_1", smooth.astype(np.int16)[:4, :5], {"tile_shape": (4, 5)}),
+              ("HCOMPRESS_1", (smooth * 4000).astype(np.int32)[:12, :33], {"tile_shape": (12, 11)}),
+              ("HCOMPRESS_1", smooth.astype(np.float32), {"tile_shape": (16, 16), "hcomp_scale": 2.5}),
+              ("HCOMPRESS_1", smooth.astype(np.uint8), {"tile_shape": (6, 53), "hcomp_smooth": 1}),
+              ("PLIO_1", mask, {}), ("PLIO_1", (mask * 700).astype(np.int32), {"tile_shape": (3, 53)}),
+              ("PLIO_1", np.zeros((4, 30), np.int16), {})]
+    for i, (ctype, data, kw) in enumerate(images):
+        p = os.path.join(tmp, "seed_%d.fits" % i)
+        fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data, compression_type=ctype, **kw)]).writeto(p, overwrite=True)
+        raw = open(p, "rb").read()
+        for h in ("fuzz_prescan", "fuzz_tiles", "fuzz_fits_core"):
+            put(os.path.join(out, h), raw)
+        for ctype_, bytepix, blocksize, npix, tile in tiles_of(p):
+            if ctype_ == "PLIO_1":
+                put(os.path.join(out, "fuzz_plio"), bytes([((npix - 1) >> 8) & 0xFF, (npix - 1) & 0xFF]) + tile)
+            elif ctype_ == "HCOMPRESS_1":
+                put(os.path.join(out, "fuzz_hcompress"), tile)
+            elif ctype_.startswith("GZIP"):
+                widths = 0b1100 if data.dtype.kind == "f" and "quantize_level" in kw else 0xF
+                put(os.path.join(out, "fuzz_gzip"),
+                    bytes([widths, ((npix - 1) >> 8) & 0xFF, (npix - 1) & 0xFF]) + tile)
 
 
 def server_and_remote_seeds(out):
@@ -146,12 +213,16 @@ def main():
     try:
         good = fitsgen.write_good(tmp)
         bad = fitsgen.write_bad(tmp)
+        compressed_seeds(out, tmp)
         for name in good + bad:
             p = os.path.join(tmp, name)
             data = open(p, "rb").read()
             if len(data) <= MAX_SEED:
                 put(os.path.join(out, "fuzz_fits_core"), data)
                 put(os.path.join(out, "fuzz_fits_scan"), b"\0" + data)
+                if data[:2] != b"\x1f\x8b":  # the check harnesses take FITS bytes, not gzip
+                    put(os.path.join(out, "fuzz_prescan"), data)
+                    put(os.path.join(out, "fuzz_tiles"), data)
             try:
                 for cards in header_cards(p):
                     put(os.path.join(out, "fuzz_header"), cards)

@@ -84,6 +84,10 @@ static const ff_setting table[FF_SET_COUNT] = {
                                "wait before the first retry, in ms; doubles for each further one"},
     [FF_SET_JOB_BACKOFF_MAX_MS] = {"FITSFLOW_JOB_BACKOFF_MAX_MS", UINT(1, 86400000), "600000", S, NULL,
                                    "longest wait between attempts, in ms"},
+    [FF_SET_LEASE_SECONDS] = {"FITSFLOW_LEASE_SECONDS", UINT(2, 86400), "60", S, NULL,
+                              "with FITSFLOW_STORE=s3: a lease not renewed for this long is abandoned"},
+    [FF_SET_LEASE_SETTLE_MS] = {"FITSFLOW_LEASE_SETTLE_MS", UINT(10, 60000), "1000", S, NULL,
+                                "the wait before a lease just written is read back (a quarter of the lease at most)"},
 
     [FF_SET_MAX_PIXELS] = {"FITSFLOW_MAX_PIXELS", UINT(1, (double)(1ull << 40)), "268435456", PROCESSING,
                            NULL, "largest image accepted, in pixels"},

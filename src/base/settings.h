@@ -53,6 +53,8 @@ typedef enum ff_setting_id {
     FF_SET_JOB_ATTEMPTS,
     FF_SET_JOB_BACKOFF_MS,
     FF_SET_JOB_BACKOFF_MAX_MS,
+    FF_SET_LEASE_SECONDS,
+    FF_SET_LEASE_SETTLE_MS,
     /* processing (every command that processes files) */
     FF_SET_MAX_PIXELS,
     FF_SET_PNG_MAX,

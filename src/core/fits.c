@@ -4,8 +4,11 @@
  * handle is a memfile over that one buffer: CFITSIO shares one FITSfile between handles opened by
  * name, so per-thread handles must be memfiles to be independent. CFITSIO only decodes raw values
  * (scaling disabled); the BSCALE/BZERO/BLANK arithmetic is done here the way astropy 5.2 does it
- * (hdu/image.py and hdu/compressed.py), including its float32 arithmetic for 8/16-bit data. */
+ * (hdu/image.py and hdu/compressed.py), including its float32 arithmetic for 8/16-bit data.
+ * CFITSIO does not survive every hostile file: before it opens one, every header is judged on its
+ * raw bytes (prescan.h), and before it decodes a tile, every tile is checked (tilecheck.h). */
 #include "core/fits.h"
+#include "core/prescan.h"
 #include "core/rice.h"
 #include "core/tilecheck.h"
 
@@ -221,238 +224,6 @@ static int load_file(const char *path, uint64_t max_pixels, src *s, ff_err *err)
     if (rc != 0)
         src_free(s);
     return rc;
-}
-
-/* The primary header must start with SIMPLE and end with an END card inside the file. */
-static int check_primary(const src *s, ff_err *err)
-{
-    if (s->size < 9 || memcmp(s->buf, "SIMPLE  =", 9) != 0)
-        return ff_err_set(err, "not a FITS file (it does not start with a SIMPLE card)");
-    for (size_t off = 0; off + 80 <= s->size; off += 80) {
-        const unsigned char *c = s->buf + off;
-        if (memcmp(c, "END", 3) == 0) {
-            int blank = 1;
-            for (int k = 3; k < 8; k++)
-                blank &= c[k] == ' ';
-            if (blank)
-                return 0;
-        }
-    }
-    return ff_err_set(err, "the primary header has no END card (the file is cut short or is not "
-                           "FITS)");
-}
-
-/* CFITSIO 4.2 divides by ZTILEn and by the RICE_1 block size (ZVAL1) when it merely moves to a
- * tile-compressed HDU, so a zero there kills the process with SIGFPE before any check of ours
- * could run. Every header of the file is scanned for those cards first. Cards sit at multiples
- * of 80 bytes from the start of the file in every header; a new header begins at SIMPLE or at an
- * XTENSION card on a block boundary and is judged at its END card. */
-static long long card_int(const unsigned char *c, int *ok)
-{
-    char v[72];
-    memcpy(v, c + 9, 71);
-    v[71] = '\0';
-    char *slash = strchr(v, '/');
-    if (slash)
-        *slash = '\0';
-    char *end;
-    double d = strtod(v, &end);
-    while (*end == ' ')
-        end++;
-    *ok = end != v && *end == '\0' && isfinite(d) && fabs(d) < 2147483648.0;
-    return *ok ? (long long)d : 0; /* CFITSIO truncates a float value read as an integer */
-}
-
-/* The tile-compression keywords CFITSIO reads as numbers. Given a value that is not a number
- * and is 27 characters or longer (a string, or text such as 1.5.5.5...), CFITSIO 4.2 overflows
- * its error message buffer (strncat in ffc2j; a fortified build aborts), so any value that is not
- * a number is refused in such a card. */
-/* Whether the card's keyword is prefix followed by an index (1-999...) and blank padding. */
-static int indexed_key(const unsigned char *c, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    if (memcmp(c, prefix, n) != 0 || c[n] < '1' || c[n] > '9')
-        return 0;
-    size_t k = n + 1;
-    while (k < 8 && c[k] >= '0' && c[k] <= '9')
-        k++;
-    while (k < 8 && c[k] == ' ')
-        k++;
-    return k == 8;
-}
-
-static int numeric_z_key(const unsigned char *c)
-{
-    static const char *const exact[] = {"ZBITPIX ", "ZNAXIS  ", "ZPCOUNT ", "ZGCOUNT ", "ZTHEAP  ",
-                                        "ZDITHER0", "ZBLANK  ", "ZSCALE  ", "ZZERO   "};
-    for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
-        if (memcmp(c, exact[i], 8) == 0)
-            return 1;
-    return indexed_key(c, "ZNAXIS") || indexed_key(c, "ZTILE") || indexed_key(c, "ZVAL");
-}
-
-/* Keywords CFITSIO reads as numbers in any header it moves to, with the same overflow from 27
- * characters on; a short non-number there is ignored as before (BLANK = 'none' means no BLANK). */
-#define LONG_VALUE 20
-static int numeric_any_key(const unsigned char *c)
-{
-    return memcmp(c, "THEAP   ", 8) == 0 || memcmp(c, "BLANK   ", 8) == 0 ||
-           indexed_key(c, "TBCOL");
-}
-
-/* The length of a card's value when it is not a number (a string to its closing quote or the
- * card's end; anything else to the comment's slash, spaces trimmed), or -1 for a number. */
-static int non_number_len(const unsigned char *c)
-{
-    if (c[8] != '=')
-        return -1;
-    int k = 9;
-    while (k < 80 && c[k] == ' ')
-        k++;
-    if (k < 80 && c[k] == '\'') {
-        int n = 0;
-        while (++k < 80 && c[k] != '\'')
-            n++;
-        return n;
-    }
-    char v[72];
-    int n = 0;
-    while (k < 80 && c[k] != '/') {
-        char ch = (char)c[k++];
-        v[n++] = ch == 'D' || ch == 'd' ? 'E' : ch; /* FITS allows a Fortran D exponent */
-    }
-    while (n > 0 && v[n - 1] == ' ')
-        n--;
-    v[n] = '\0';
-    char *end;
-    double d = strtod(v, &end);
-    return n > 0 && *end == '\0' && isfinite(d) ? -1 : n;
-}
-
-/* The length of a card's value when it is not quoted (to the comment's slash, spaces trimmed),
- * else -1. CFITSIO 4.2 copies an unquoted TTYPEn value of 70 characters into a 70-byte field
- * (strcpy in ffgtbp; a fortified build aborts). No number or logical is that long, so an
- * unquoted value of LONG_UNQUOTED characters or more is refused in every header. */
-#define LONG_UNQUOTED 60
-static int unquoted_len(const unsigned char *c)
-{
-    if (c[8] != '=')
-        return -1;
-    int k = 9;
-    while (k < 80 && c[k] == ' ')
-        k++;
-    if (k < 80 && c[k] == '\'')
-        return -1;
-    int n = 0, last = 0;
-    for (; k < 80 && c[k] != '/'; k++) {
-        n++;
-        if (c[k] != ' ')
-            last = n;
-    }
-    return last;
-}
-
-static int check_tile_params(const src *s, ff_err *err)
-{
-    int in_header = 0;        /* between a SIMPLE or XTENSION card and its END */
-    char string_key[9] = "";  /* a numeric Z keyword holding something else */
-    char string_any[9] = "";  /* THEAP, BLANK or TBCOLn holding a long something else */
-    int zimage = 0, rice = 0, have_v1 = 0, have_v2 = 0, bad_tile = 0, have_tile1 = 0;
-    int empty_axis1 = 0; /* some ZNAXIS1 card holds a number <= 0 */
-    long long v1 = 0, v2 = 0;
-    for (size_t off = 0; off + 80 <= s->size; off += 80) {
-        /* CFITSIO matches keywords whatever their case (ZBItPIX is ZBITPIX): so do we. */
-        unsigned char card[80];
-        memcpy(card, s->buf + off, 80);
-        for (int k = 0; k < 8; k++)
-            card[k] = (unsigned char)toupper(card[k]);
-        const unsigned char *c = card;
-        if ((off == 0 && memcmp(c, "SIMPLE  =", 9) == 0) ||
-            (off % BLOCK == 0 && memcmp(c, "XTENSION=", 9) == 0)) {
-            zimage = rice = have_v1 = have_v2 = bad_tile = have_tile1 = empty_axis1 = 0;
-            string_key[0] = string_any[0] = '\0';
-            in_header = 1;
-            continue;
-        }
-        /* Data units are not cards: only a header's own 80-byte records are judged. */
-        if (!in_header)
-            continue;
-        if (memcmp(c, "END     ", 8) == 0) {
-            in_header = 0;
-            if (string_any[0])
-                return ff_err_set(err, "a header's %s holds long text where a number "
-                                       "belongs", string_any);
-            if (zimage && string_key[0])
-                return ff_err_set(err, "the compressed image's %s holds text where a number "
-                                       "belongs", string_key);
-            if (zimage && bad_tile)
-                return ff_err_set(err, "the compressed image's ZTILE%d is not a positive number",
-                                  bad_tile);
-            /* Without ZTILE1 the tile's first side is ZNAXIS1, and CFITSIO divides by it. */
-            if (zimage && empty_axis1 && !have_tile1)
-                return ff_err_set(err, "the compressed image's ZNAXIS1 is not positive and it has "
-                                       "no ZTILE1");
-            if (zimage && rice && have_v1) {
-                long long bs = v1;
-                if (bs < 16 && have_v2 && v2 > 8)
-                    bs = v2; /* CFITSIO swaps values written the other way round */
-                if (bs <= 0)
-                    return ff_err_set(err, "the RICE_1 block size (ZVAL1) is %lld; it must be "
-                                           "positive", bs);
-            }
-            zimage = rice = have_v1 = have_v2 = bad_tile = have_tile1 = empty_axis1 = 0;
-            string_key[0] = string_any[0] = '\0';
-            continue;
-        }
-        if (unquoted_len(c) >= LONG_UNQUOTED) {
-            char key[9];
-            int n = 0;
-            for (int k = 0; k < 8; k++)
-                key[k] = c[k] > 0x20 && c[k] < 0x7f ? (char)c[k] : c[k] == ' ' ? ' ' : '?';
-            for (n = 8; n > 0 && key[n - 1] == ' '; n--)
-                ;
-            key[n] = '\0';
-            return ff_err_set(err, "the header card %s holds %d characters of unquoted text (a "
-                                   "string value needs quotes)", key, unquoted_len(c));
-        }
-        int z = numeric_z_key(c);
-        char *seen = z ? string_key : numeric_any_key(c) ? string_any : NULL;
-        if (seen && !seen[0] && non_number_len(c) >= (z ? 0 : LONG_VALUE)) {
-            memcpy(seen, c, 8);
-            for (int k = 7; k > 0 && seen[k] == ' '; k--)
-                seen[k] = '\0';
-        }
-        int ok = 0;
-        if (memcmp(c, "ZIMAGE  =", 9) == 0) {
-            for (int k = 9; k < 80 && c[k] != '/'; k++)
-                if (c[k] == 'T')
-                    zimage = 1;
-        } else if (memcmp(c, "ZCMPTYPE=", 9) == 0) {
-            /* Duplicates count too (CFITSIO may read any of them): the smallest values below. */
-            rice |= memmem(c + 9, 71, "'RICE_", 6) != NULL;
-        } else if (memcmp(c, "ZVAL1   =", 9) == 0) {
-            long long v = card_int(c, &ok);
-            if (ok && (!have_v1 || v < v1))
-                v1 = v;
-            have_v1 |= ok;
-        } else if (memcmp(c, "ZVAL2   =", 9) == 0) {
-            long long v = card_int(c, &ok);
-            if (ok && (!have_v2 || v < v2))
-                v2 = v;
-            have_v2 |= ok;
-        } else if (memcmp(c, "ZTILE", 5) == 0 && c[5] >= '1' && c[5] <= '9' && c[8] == '=') {
-            /* CFITSIO finds the card by searching onward from where it last read, so it may take
-             * a later duplicate; every ZTILEn card must hold a positive number. */
-            long long t = card_int(c, &ok);
-            if ((!ok || t <= 0) && !bad_tile)
-                bad_tile = c[5] - '0';
-            have_tile1 |= c[5] == '1' && c[6] == ' ';
-        } else if (memcmp(c, "ZNAXIS1 =", 9) == 0) {
-            long long n = card_int(c, &ok);
-            empty_axis1 |= ok && n <= 0;
-        }
-    }
-    return 0;
 }
 
 /* ---- CFITSIO helpers -------------------------------------------------------------------- */
@@ -672,6 +443,10 @@ static void probe_hdu(fitsfile *fp, int hdu, probe *p)
         p->kind = P_BAD;
         return;
     }
+    if (p->naxis < 0) {
+        p->kind = P_BAD; /* e.g. ZNAXIS = -1, which CFITSIO lets through */
+        return;
+    }
     if (p->naxis == 0) {
         p->kind = P_EMPTY;
         return;
@@ -861,9 +636,12 @@ static void *check_tile_range(void *arg)
 }
 
 /* A tile whose COMPRESSED_DATA is empty is read by CFITSIO from one of these columns: each of
- * their descriptors for the tile must lie inside the file, as COMPRESSED_DATA's must. */
+ * their descriptors for the tile must lie inside the file, as COMPRESSED_DATA's must; a gzip tile
+ * there must inflate to whole pixels as GZIP_1 tiles must, and an uncompressed one must hold
+ * exactly the tile's pixels (CFITSIO reads as many values as the descriptor says into a buffer of
+ * the tile's size). */
 static int check_alt_tile_columns(fitsfile *fp, const src *s, long long row, long long data,
-                                  long long theap, ff_err *err)
+                                  long long theap, size_t npix, unsigned widths, ff_err *err)
 {
     static const char *names[] = {"GZIP_COMPRESSED_DATA", "UNCOMPRESSED_DATA"};
     for (int k = 0; k < 2; k++) {
@@ -891,6 +669,18 @@ static int check_alt_tile_columns(fitsfile *fp, const src *s, long long row, lon
             (unsigned long long)len > (room - (unsigned long long)off) / (unsigned long long)esize)
             return ff_err_set(err, "the compressed image's tile %lld (%s) lies beyond the end of the "
                                    "file (it is truncated or damaged)", row, names[k]);
+        if (len == 0)
+            continue;
+        if (k == 0) {
+            if (type != -TBYTE)
+                return ff_err_set(err, "the compressed image's %s column is not a byte array", names[k]);
+            if (ff_tile_check_gzip(s->buf + data + theap + off, (size_t)len, npix, widths, err) != 0)
+                return ff_err_prefix(err, "the compressed image data are damaged: tile %lld (%s)", row,
+                                     names[k]);
+        } else if ((unsigned long long)len != npix) {
+            return ff_err_set(err, "the compressed image data are damaged: tile %lld (%s) holds %lld "
+                                   "values for %zu pixels", row, names[k], len, npix);
+        }
     }
     return 0;
 }
@@ -907,8 +697,17 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
     int gzip = strcmp(ztype, "GZIP_1") == 0 || strcmp(ztype, "GZIP_2") == 0;
     int hcomp = strcmp(ztype, "HCOMPRESS_1") == 0;
     int plio = strcmp(ztype, "PLIO_1") == 0;
-    if (!rice && !gzip && !hcomp && !plio)
-        return 0;
+    /* Other types (NOCOMPRESS, BZIP2_1, anything else) CFITSIO 4.2 refuses tile by tile, and
+     * leaks a tile buffer each time */
+    if (!rice && !gzip && !hcomp && !plio) {
+        char shown[FLEN_VALUE];
+        size_t n = 0;
+        for (; ztype[n] && n + 1 < sizeof shown; n++)
+            shown[n] = ztype[n] > 0x20 && ztype[n] < 0x7f ? ztype[n] : '?';
+        shown[n] = '\0';
+        return ff_err_set(err, "the image is compressed with ZCMPTYPE '%s', which is not supported "
+                               "(RICE_1, GZIP_1, GZIP_2, HCOMPRESS_1 and PLIO_1 are)", shown);
+    }
     int blocksize = 32, bytepix = 4;
     st = 0;
     if (fits_read_key(fp, TINT, "ZVAL1", &blocksize, NULL, &st) != 0)
@@ -953,6 +752,8 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
             return ff_err_set(err, "the compressed image's tiles (ZTILEn) hold more than the limit "
                                    "of %llu pixels", (unsigned long long)max_pixels);
         }
+        if (p->naxes[i] <= 0) /* choose_hdu takes only axes > 0; no tile count may be 0 */
+            return ff_err_set(err, "the compressed image's axis %d is empty", i + 1);
         ntiles[i] = (p->naxes[i] + tile[i] - 1) / tile[i];
         total *= ntiles[i]; /* at most the pixel count, which is bounded */
     }
@@ -1007,7 +808,7 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
         if (len == 0) {
             /* CFITSIO then takes the tile from GZIP_COMPRESSED_DATA or UNCOMPRESSED_DATA and
              * allocates what their descriptors claim (fuzz_fits_core: a 4 GB malloc) */
-            if (check_alt_tile_columns(fp, s, t + 1, data, theap, err) != 0) {
+            if (check_alt_tile_columns(fp, s, t + 1, data, theap, npix, widths, err) != 0) {
                 free(job.tiles);
                 return -1;
             }
@@ -1514,7 +1315,12 @@ static int read_data(fitsfile *fp, const src *s, int hdu, const probe *p, const 
         return ff_err_set(err, "out of memory for a %zu-pixel image", img->nelem);
     int unsigned_blank = sc->blank_on_converted && !sc->do_scale;
 
-    size_t rowlen = (size_t)p->naxes[0];
+    size_t rowlen = p->naxis >= 1 && p->naxes[0] > 0 ? (size_t)p->naxes[0] : 0;
+    if (rowlen == 0 || img->nelem % rowlen != 0) { /* choose_hdu takes only axes > 0 */
+        free(img->data);
+        img->data = NULL;
+        return ff_err_set(err, "the image's first axis is empty");
+    }
     size_t nrows = img->nelem / rowlen;
     long long unit = p->naxis >= 2 ? tile_rows(fp, p) : 0;
     if (nthreads > MAX_THREADS)
@@ -1580,6 +1386,71 @@ static void cfitsio_init(void)
     fits_init_cfitsio();
 }
 
+/* Everything ff_fits_read checks before it decodes a pixel: the header pre-scan, CFITSIO's open,
+ * the HDU choice, the pixel limit, the data size and the tile table with every tile. On success
+ * h is open on the chosen HDU, *p and *hdu describe it, *npix is its pixel count and tl holds its
+ * RICE_1 tiles when read_band decodes them itself. */
+static int open_checked(const src *s, const ff_fits_opts *opts, handle *h, probe *p, int *hdu,
+                        uint64_t *npix, tile_list *tl, ff_err *err)
+{
+    uint64_t max_pixels = opts && opts->max_pixels ? opts->max_pixels : FF_FITS_DEFAULT_MAX_PIXELS;
+    if (ff_fits_prescan(s->buf, s->size, NULL, err) != 0)
+        return -1;
+    int st = 0;
+    if (handle_open(h, s, &st)) {
+        char t[FLEN_STATUS];
+        cfitsio_text(st, t, sizeof t);
+        return ff_err_set(err, "the primary header is not valid FITS (CFITSIO: %s)", t);
+    }
+    if (choose_hdu(h->fp, hdu, p, err) != 0)
+        return -1;
+    *npix = 1;
+    for (int i = 0; i < p->naxis; i++) {
+        if ((uint64_t)p->naxes[i] > max_pixels || *npix * (uint64_t)p->naxes[i] > max_pixels) {
+            uint64_t shown = 1;
+            int over = 0;
+            for (int k = 0; k < p->naxis; k++)
+                over |= __builtin_mul_overflow(shown, (uint64_t)p->naxes[k], &shown);
+            if (over)
+                return ff_err_set(err, "the image in HDU %d is too large to address (axes multiply "
+                                       "past 2^64 pixels)", *hdu);
+            return ff_err_set(err, "the image in HDU %d has %llu pixels, more than the limit of %llu",
+                              *hdu, (unsigned long long)shown, (unsigned long long)max_pixels);
+        }
+        *npix *= (uint64_t)p->naxes[i];
+    }
+    if (check_size(h->fp, s, p, err) != 0)
+        return -1;
+    if (p->compressed &&
+        check_tiles(h->fp, s, p, max_pixels, opts ? opts->nthreads : 1, tl, err) != 0)
+        return -1;
+    return 0;
+}
+
+int ff_fits_check_mem(const void *buf, size_t size, const ff_fits_opts *opts, ff_err *err)
+{
+    pthread_once(&cfitsio_once, cfitsio_init);
+    if (size == 0)
+        return ff_err_set(err, "file is empty");
+    src s = {.size = size, .cap = round_block(size)};
+    s.buf = malloc(s.cap);
+    if (!s.buf)
+        return ff_err_set(err, "out of memory reading a %zu-byte file", size);
+    memcpy(s.buf, buf, size);
+    memset(s.buf + size, 0, s.cap - size);
+    handle h = {0};
+    probe p;
+    int hdu = -1;
+    uint64_t npix = 0;
+    tile_list tl = {0};
+    int rc = open_checked(&s, opts, &h, &p, &hdu, &npix, &tl, err);
+    free(tl.tiles);
+    handle_close(&h);
+    src_free(&s);
+    fits_clear_errmsg();
+    return rc;
+}
+
 int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_err *err)
 {
     pthread_once(&cfitsio_once, cfitsio_init);
@@ -1590,45 +1461,14 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
     src s;
     if (load_file(path, max_pixels, &s, err) != 0)
         return -1;
-    if (check_primary(&s, err) != 0 || check_tile_params(&s, err) != 0) {
-        src_free(&s);
-        return -1;
-    }
     handle h = {0};
     int st = 0, rc = -1;
     char *hdr = NULL;
     tile_list tl = {0};
-    if (handle_open(&h, &s, &st)) {
-        char t[FLEN_STATUS];
-        cfitsio_text(st, t, sizeof t);
-        ff_err_set(err, "the primary header is not valid FITS (CFITSIO: %s)", t);
-        goto done;
-    }
     probe p;
     int hdu = -1;
-    if (choose_hdu(h.fp, &hdu, &p, err) != 0)
-        goto done;
-
-    uint64_t npix = 1;
-    for (int i = 0; i < p.naxis; i++) {
-        if ((uint64_t)p.naxes[i] > max_pixels || npix * (uint64_t)p.naxes[i] > max_pixels) {
-            uint64_t shown = 1;
-            int over = 0;
-            for (int k = 0; k < p.naxis; k++)
-                over |= __builtin_mul_overflow(shown, (uint64_t)p.naxes[k], &shown);
-            if (over)
-                ff_err_set(err, "the image in HDU %d is too large to address (axes multiply past "
-                                "2^64 pixels)", hdu);
-            else
-                ff_err_set(err, "the image in HDU %d has %llu pixels, more than the limit of %llu",
-                           hdu, (unsigned long long)shown, (unsigned long long)max_pixels);
-            goto done;
-        }
-        npix *= (uint64_t)p.naxes[i];
-    }
-    if (check_size(h.fp, &s, &p, err) != 0)
-        goto done;
-    if (p.compressed && check_tiles(h.fp, &s, &p, max_pixels, opts ? opts->nthreads : 1, &tl, err) != 0)
+    uint64_t npix = 0;
+    if (open_checked(&s, opts, &h, &p, &hdu, &npix, &tl, err) != 0)
         goto done;
 
     int nkeys = 0;

@@ -40,4 +40,11 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
 
 void ff_fits_free(ff_fits *f);
 
+/* Runs every check ff_fits_read makes before it decodes a pixel (the header pre-scan, the HDU
+ * choice, the pixel limit, the data size, the tile table and every tile) on a FITS file already
+ * in memory (not gzip-compressed), decoding nothing: 0 when ff_fits_read would go on to read the
+ * pixels, else -1 with err as ff_fits_read gives it. The checks are what a hostile upload meets
+ * first; fuzz/fuzz_tiles.c runs them far faster than a whole read. */
+int ff_fits_check_mem(const void *buf, size_t size, const ff_fits_opts *opts, ff_err *err);
+
 #endif

@@ -77,9 +77,10 @@ static inline int nbits_of(uint32_t v) /* position of the highest set bit + 1; v
                         b = (b << 8) | *p++;                                                       \
                         nbits += 8;                                                                \
                     }                                                                              \
+                    /* the sign fold works on all 32 bits, as CFITSIO's does (a damaged stream  \
+                     * can give a difference wider than the pixel) */                              \
                     uint32_t d = ((uint32_t)nzero << fs) | (b >> nbits);                           \
                     b &= (1u << nbits) - 1;                                                        \
-                    d &= (MASK);                                                                   \
                     d = (d & 1) == 0 ? d >> 1 : ~(d >> 1);                                         \
                     lastpix = (d + lastpix) & (MASK);                                              \
                     out[i] = (T)lastpix;                                                           \

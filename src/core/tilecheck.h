@@ -1,7 +1,7 @@
 /* Checks of tile-compressed image data, run before CFITSIO decodes a tile, for the corruptions
  * CFITSIO does not survive.
  *
- * RICE_1: a bounds-checked pass over the tile.
+ * RICE_1: a bounds-checked pass over the tile (HCOMPRESS_1 and PLIO_1 below).
  * CFITSIO's Rice decoder (fits_rdecomp and its byte/short variants) checks for the end of its
  * input only after each block of pixels, and a run of zero bits makes it read on without limit,
  * so corrupted (not truncated) tile bytes make it read past its buffer (a crash under ASan, and
@@ -29,16 +29,21 @@ int ff_tile_check_rice(const unsigned char *c, size_t clen, size_t npix, int byt
 int ff_tile_check_gzip(const unsigned char *c, size_t clen, size_t npix, unsigned widths_mask,
                        ff_err *err);
 
-/* HCOMPRESS_1: CFITSIO allocates the tile from the nx and ny written in the stream itself, so a
- * damaged header asks for gigabytes. Checks the stream's magic code and that nx * ny is the tile's
- * pixel count. (The rest of the stream is not walked.) Returns 0, or -1 with err. */
+/* HCOMPRESS_1: CFITSIO's decoder (fits_hdecompress) takes no input length: it reads as far as the
+ * codes say, decodes nx * ny pixels (written in the stream itself) into the tile's buffer, and
+ * leaks its scratch memory on some damaged streams. Walks the whole stream the way the decoder
+ * reads it, every byte checked: nx * ny must be the tile's pixel count, every bit-plane code must
+ * be one the decoder accepts, the planes must end with the 0 code, and the sign bits must fit.
+ * Returns 0 when CFITSIO's decoder would read only these clen bytes and succeed, or -1 with err. */
 int ff_tile_check_hcompress(const unsigned char *c, size_t clen, size_t npix, ff_err *err);
 
 /* PLIO_1: CFITSIO's line-list decoder (pl_l2pi) takes the list length and first instruction from
- * the list's own header words and reads that far without looking at the tile's size. Checks, on
- * the big-endian 16-bit words at c (nwords of them), that the header words exist, that the
- * instructions start inside the list, and that every word the decoder reads (including the extra
- * word of opcodes 4 and 5) lies inside the tile. Returns 0, or -1 with err. */
+ * the list's own header words and reads that far without looking at the tile's size; what it
+ * writes is bounded by the pixel count. Checks, on the big-endian 16-bit words at c (nwords of
+ * them), that the header words exist, that the list is not empty (the decoder would then write
+ * nothing), that the instructions start inside the list, and that every word the decoder reads
+ * (including the second word of opcode 1, "set high value") lies inside the tile.
+ * Returns 0, or -1 with err. */
 int ff_tile_check_plio(const unsigned char *c, size_t nwords, ff_err *err);
 
 #endif

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "pipeline/lease.h"
+#include "pipeline/session.h"
 
 #define TEMP FF_KEY_TEMP
 
@@ -31,6 +33,8 @@ static int collect_ages(const char *key, const ff_store_stat *st, void *ctx)
     const char *rest = key + strlen(TEMP);
     const char *slash = strchr(rest, '/');
     if (!slash) /* temp/.keep and other loose objects are not sessions */
+        return 0;
+    if (rest[0] == '.') /* hidden folders are the store's own (temp/.leases/): not sessions */
         return 0;
     size_t len = (size_t)(slash - rest);
     session_age *s = NULL;
@@ -133,57 +137,129 @@ static long delete_session(ff_store *store, const char *sid, time_t cutoff, ff_e
     return deleted;
 }
 
-int ff_clean_sessions_ex(ff_store *store, time_t now, int retention_hours, int dry_run,
-                         int (*busy)(void *ctx, const char *sid), ff_clean_session_fn on_session,
-                         void *ctx, ff_clean_report *rep, ff_err *err)
+static void report(ff_clean_report *rep, const ff_clean_opts *o, const session_age *s,
+                   ff_clean_action action, long objects)
+{
+    if (action == FF_CLEAN_DELETED) {
+        rep->sessions_deleted++;
+        rep->objects_deleted += objects;
+    } else if (action == FF_CLEAN_KEPT) {
+        rep->sessions_kept++;
+    } else {
+        rep->sessions_busy++;
+    }
+    if (o->on_session)
+        o->on_session(o->ctx, s->sid, action, s->newest, objects);
+}
+
+/* Deletes s (its lease held, when there are leases): reports what was done; -1 on a store
+ * error. */
+static int clean_one(ff_store *store, const ff_clean_opts *o, session_age *s, time_t cutoff,
+                     ff_clean_report *rep, ff_err *err)
+{
+    long n = delete_session(store, s->sid, cutoff, err);
+    if (n == -1)
+        return ff_err_prefix(err, "cleaning session %s", s->sid);
+    if (n == 0) {
+        /* Nothing left: another instance's clean deleted it meanwhile. Not ours to count. */
+        ff_log(FF_LOG_DEBUG, s->sid, NULL, "clean: already gone");
+        return 0;
+    }
+    if (n > 0)
+        ff_log(FF_LOG_INFO, s->sid, NULL, "clean: deleted %ld objects (newest %lld s old)", n,
+               (long long)(o->now - s->newest));
+    report(rep, o, s, n == -2 ? FF_CLEAN_KEPT : FF_CLEAN_DELETED, n > 0 ? n : s->objects);
+    return 0;
+}
+
+#define LEASE_BATCH 32
+
+/* The sessions in v (old, not busy here) with leases: taken LEASE_BATCH at a time (one settle
+ * wait per batch); a session whose lease is held elsewhere is being processed there: busy. */
+static int clean_leased(ff_store *store, const ff_clean_opts *o, session_age **v, size_t n,
+                        time_t cutoff, ff_clean_report *rep, ff_err *err)
+{
+    for (size_t at = 0; at < n; at += LEASE_BATCH) {
+        size_t k = n - at < LEASE_BATCH ? n - at : LEASE_BATCH;
+        char names[LEASE_BATCH][FF_LEASE_NAME_MAX + 1];
+        const char *np[LEASE_BATCH];
+        ff_lease *leases[LEASE_BATCH];
+        int rcs[LEASE_BATCH];
+        ff_err *errs = calloc(k, sizeof *errs);
+        if (!errs)
+            return ff_err_set(err, "out of memory");
+        for (size_t i = 0; i < k; i++) {
+            snprintf(names[i], sizeof names[i], "sessions/%s", v[at + i]->sid);
+            np[i] = names[i];
+        }
+        ff_lease_acquire_many(o->leases, np, k, leases, rcs, errs);
+        int rc = 0;
+        for (size_t i = 0; i < k; i++) {
+            session_age *s = v[at + i];
+            if (rc == 0 && rcs[i] < 0) {
+                *err = errs[i];
+                rc = ff_err_prefix(err, "cleaning session %s", s->sid);
+            } else if (rc == 0 && rcs[i] == 1) {
+                ff_log(FF_LOG_INFO, s->sid, NULL, "clean: spared: %s", errs[i].msg);
+                report(rep, o, s, FF_CLEAN_BUSY, s->objects);
+            } else if (rc == 0 && !ff_lease_valid(leases[i])) {
+                report(rep, o, s, FF_CLEAN_BUSY, s->objects);
+            } else if (rc == 0) {
+                rc = clean_one(store, o, s, cutoff, rep, err);
+            }
+            ff_lease_release(leases[i]);
+        }
+        free(errs);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int ff_clean_sessions_opts(ff_store *store, const ff_clean_opts *o, ff_clean_report *rep,
+                           ff_err *err)
 {
     memset(rep, 0, sizeof *rep);
-    if (retention_hours < 0)
-        return ff_err_set(err, "the retention must be 0 hours or more, not %d", retention_hours);
+    if (o->retention_hours < 0)
+        return ff_err_set(err, "the retention must be 0 hours or more, not %d", o->retention_hours);
     age_list ages = {0};
     int rc = ff_store_list(store, TEMP, collect_ages, &ages, err);
     if (ages.oom)
         rc = ff_err_set(err, "out of memory listing temp/");
-    const time_t cutoff = now - (time_t)retention_hours * 3600;
+    const time_t cutoff = o->now - (time_t)o->retention_hours * 3600;
+    session_age **leased = NULL;
+    size_t nleased = 0;
+    if (rc == 0 && o->leases && !o->dry_run && !(leased = calloc(ages.n ? ages.n : 1, sizeof *leased)))
+        rc = ff_err_set(err, "out of memory");
     for (size_t i = 0; rc == 0 && i < ages.n; i++) {
         session_age *s = &ages.v[i];
-        ff_clean_action action;
-        long objects = s->objects;
-        if (s->newest > cutoff) {
-            action = FF_CLEAN_KEPT;
-        } else if (busy && busy(ctx, s->sid)) {
-            action = FF_CLEAN_BUSY;
-        } else if (dry_run) {
-            action = FF_CLEAN_DELETED;
-        } else {
-            long n = delete_session(store, s->sid, cutoff, err);
-            if (n == -1) {
-                ff_err_prefix(err, "cleaning session %s", s->sid);
-                rc = -1;
-                break;
-            }
-            action = n == -2 ? FF_CLEAN_KEPT : FF_CLEAN_DELETED;
-            if (n >= 0) {
-                objects = n;
-                ff_log(FF_LOG_INFO, s->sid, NULL, "clean: deleted %ld objects (newest %lld s old)",
-                       n, (long long)(now - s->newest));
-            }
-        }
-        if (action == FF_CLEAN_DELETED) {
-            rep->sessions_deleted++;
-            rep->objects_deleted += objects;
-        } else if (action == FF_CLEAN_KEPT) {
-            rep->sessions_kept++;
-        } else {
-            rep->sessions_busy++;
-        }
-        if (on_session)
-            on_session(ctx, s->sid, action, s->newest, objects);
+        if (s->newest > cutoff)
+            report(rep, o, s, FF_CLEAN_KEPT, s->objects);
+        else if (o->busy && o->busy(o->ctx, s->sid))
+            report(rep, o, s, FF_CLEAN_BUSY, s->objects);
+        else if (o->dry_run)
+            report(rep, o, s, FF_CLEAN_DELETED, s->objects);
+        else if (leased && ff_session_id_valid(s->sid)) /* other folders are never processed */
+            leased[nleased++] = s;
+        else if (clean_one(store, o, s, cutoff, rep, err) != 0)
+            rc = -1;
     }
+    if (rc == 0 && nleased)
+        rc = clean_leased(store, o, leased, nleased, cutoff, rep, err);
+    free(leased);
     for (size_t i = 0; i < ages.n; i++)
         free(ages.v[i].sid);
     free(ages.v);
     return rc < 0 ? -1 : 0;
+}
+
+int ff_clean_sessions_ex(ff_store *store, time_t now, int retention_hours, int dry_run,
+                         int (*busy)(void *ctx, const char *sid), ff_clean_session_fn on_session,
+                         void *ctx, ff_clean_report *rep, ff_err *err)
+{
+    ff_clean_opts o = {.now = now, .retention_hours = retention_hours, .dry_run = dry_run,
+                       .busy = busy, .on_session = on_session, .ctx = ctx};
+    return ff_clean_sessions_opts(store, &o, rep, err);
 }
 
 int ff_clean_sessions(ff_store *store, time_t now, int retention_hours,

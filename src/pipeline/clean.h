@@ -34,4 +34,21 @@ int ff_clean_sessions_ex(ff_store *store, time_t now, int retention_hours, int d
                          int (*busy)(void *ctx, const char *sid), ff_clean_session_fn on_session,
                          void *ctx, ff_clean_report *rep, ff_err *err);
 
+/* Everything a clean can be told. leases (non-NULL when the store is shared with other
+ * instances): each old session's lease ("sessions/{sid}") is taken before it is deleted and given
+ * up after, so that no instance processes a session while it is deleted, and two cleans at once
+ * delete each session once; a session whose lease is held elsewhere is counted busy. */
+struct ff_leases;
+typedef struct ff_clean_opts {
+    time_t now;
+    int retention_hours;
+    int dry_run;
+    int (*busy)(void *ctx, const char *sid);
+    ff_clean_session_fn on_session;
+    void *ctx;
+    struct ff_leases *leases;
+} ff_clean_opts;
+int ff_clean_sessions_opts(ff_store *store, const ff_clean_opts *o, ff_clean_report *rep,
+                           ff_err *err);
+
 #endif

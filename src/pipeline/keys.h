@@ -7,6 +7,8 @@
  *   temp/{sid}/logs/{name}            the log protocol's objects
  *   temp/{sid}/state/{base}.json      per-file state for resuming; never served
  *   daily_videos/{YYYYMMDD}_stitched.mp4
+ *   temp/.leases/{name}              leases of instances sharing a bucket (pipeline/lease.h);
+ *                                    hidden: never served, never a session
  *
  * Each maker writes into out (cap bytes) and returns 0, or -1 when the key would not fit (out
  * then holds "", never a cut key). An empty last part ("") gives the folder, ending in '/'. The
@@ -20,6 +22,7 @@
 
 #define FF_KEY_TEMP "temp/"                  /* every session is a folder under it */
 #define FF_KEY_DAILY_VIDEOS "daily_videos/"  /* the nightly movies */
+#define FF_KEY_LEASES "temp/.leases/"        /* the leases */
 
 int ff_key_session(char *out, size_t cap, const char *sid);                       /* temp/{sid}/ */
 int ff_key_upload(char *out, size_t cap, const char *sid, const char *name);

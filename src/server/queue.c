@@ -317,6 +317,19 @@ int ff_queue_retry(ff_queue *q, int64_t id, int64_t delay_ms, const char *reason
     return rc;
 }
 
+int ff_queue_defer(ff_queue *q, int64_t id, int64_t delay_ms, const char *reason, ff_err *err)
+{
+    if (delay_ms < 0)
+        delay_ms = 0;
+    pthread_mutex_lock(&q->lock);
+    int rc = exec(q, err, "putting a job off",
+                  "UPDATE jobs SET state = 'pending', rerun = 0, not_before = ?1, last_error = ?2 "
+                  "WHERE id = ?3",
+                  "isi", now_ms() + delay_ms, reason, id);
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
 static int recover_tx(ff_queue *q, void *ctx, ff_err *err)
 {
     (void)ctx;

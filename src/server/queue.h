@@ -49,6 +49,11 @@ int ff_queue_release(ff_queue *q, int64_t id, ff_err *err);
  * now, one more failure counted, reason kept (for the operator: sqlite3 queue.db). */
 int ff_queue_retry(ff_queue *q, int64_t id, int64_t delay_ms, const char *reason, ff_err *err);
 
+/* The job could not run yet for a reason that is not a failure (its session's lease is held by
+ * another instance): back to pending, not claimed before delay_ms from now, no failure counted,
+ * reason kept. */
+int ff_queue_defer(ff_queue *q, int64_t id, int64_t delay_ms, const char *reason, ff_err *err);
+
 /* At start: every running job back to pending; a job cut short while no file was in progress
  * counts a crash, and so does every file that was in progress. Returns how many jobs, or -1. */
 int ff_queue_recover(ff_queue *q, ff_err *err);

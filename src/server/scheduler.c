@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "pipeline/clean.h"
+#include "pipeline/lease.h"
 #include "server/queue.h"
 
 #define MAX_JOBS 16
@@ -223,6 +224,18 @@ static void build_daily_video(ff_clean_job *job, int at_start)
     if (at_start)
         ff_log(FF_LOG_INFO, NULL, NULL, "daily video %s: at start-up, built now unless it is already there",
                date);
+    ff_lease *lease = NULL;
+    if (job->leases) {
+        /* Instances sharing the store would each fetch the same parts: one builds it. */
+        char name[FF_LEASE_NAME_MAX + 1];
+        snprintf(name, sizeof name, "daily_videos/%s", date);
+        int lrc = ff_lease_acquire(job->leases, name, &lease, &err);
+        if (lrc != 0) {
+            ff_log(lrc > 0 ? FF_LOG_INFO : FF_LOG_WARN, NULL, NULL, "daily video %s: not built "
+                   "here: %s", date, err.msg);
+            return;
+        }
+    }
     if (ff_daily_video_build(job->remote, job->store, date, 0, &vrep, &err) != 0)
         ff_log(FF_LOG_WARN, NULL, NULL, "daily video %s: %s", date, err.msg);
     else if (vrep.already_built)
@@ -231,6 +244,7 @@ static void build_daily_video(ff_clean_job *job, int at_start)
     else
         ff_log(FF_LOG_INFO, NULL, NULL, "daily video %s: daily_videos/%s_stitched.mp4 built (%d channels)",
                date, date, vrep.channels_used);
+    ff_lease_release(lease);
 }
 
 void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when)
@@ -241,8 +255,9 @@ void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when)
     ff_clean_report rep;
     ff_err err = {0};
     /* Age is measured from now, not from the fire time: a late run must not delete more. */
-    if (ff_clean_sessions(job->store, time(NULL), job->retention_hours, clean_busy, job, &rep,
-                          &err) != 0)
+    ff_clean_opts o = {.now = time(NULL), .retention_hours = job->retention_hours,
+                       .busy = clean_busy, .ctx = job, .leases = job->leases};
+    if (ff_clean_sessions_opts(job->store, &o, &rep, &err) != 0)
         ff_log(FF_LOG_ERROR, NULL, NULL, "clean: %s", err.msg);
     else
         ff_log(FF_LOG_INFO, NULL, NULL,

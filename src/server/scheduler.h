@@ -74,6 +74,9 @@ typedef struct ff_clean_job {
     ff_queue *queue;     /* may be NULL */
     int retention_hours;
     struct ff_remote *remote; /* NULL: no daily movie */
+    struct ff_leases *leases; /* non-NULL when other instances share the store: the clean takes
+                                 each session's lease before deleting it, and one instance builds
+                                 the movie (lease "daily_videos/{date}") while others skip it */
 } ff_clean_job;
 void ff_clean_job_run(void *ctx, ff_scheduler *s, time_t when);
 

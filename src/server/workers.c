@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "pipeline/lease.h"
 #include "pipeline/session.h"
 
 struct ff_workers {
@@ -38,11 +39,18 @@ struct ff_workers {
     unsigned long wakes;
     ff_workers_log_fn log_fn;
     void *log_ctx;
+    ff_leases *leases;      /* NULL: the only instance on its store (fs) */
 };
+
+/* What the session hooks of one worker see: the workers, and the lease its session runs under. */
+typedef struct wctx {
+    ff_workers *w;
+    ff_lease *lease;
+} wctx;
 
 static void hook_log(void *ctx, const char *sid, const char *name, const char *text)
 {
-    ff_workers *w = ctx;
+    ff_workers *w = ((wctx *)ctx)->w;
     pthread_mutex_lock(&w->lock);
     ff_workers_log_fn fn = w->log_fn;
     void *fctx = w->log_ctx;
@@ -53,25 +61,27 @@ static void hook_log(void *ctx, const char *sid, const char *name, const char *t
 
 static void hook_step_time(void *ctx, int step, double seconds)
 {
-    ff_workers *w = ctx;
+    ff_workers *w = ((wctx *)ctx)->w;
     ff_metrics_step(w->metrics, step, seconds);
 }
 
 static void hook_file(void *ctx, const ff_file_result *r)
 {
-    ff_workers *w = ctx;
+    ff_workers *w = ((wctx *)ctx)->w;
     ff_metrics_file(w->metrics, ff_file_status_name(r->status));
 }
 
+/* Shutdown, or the session's lease lost (another instance may take the session over): stop
+ * between files. */
 static int hook_should_stop(void *ctx)
 {
-    ff_workers *w = ctx;
-    return atomic_load(&w->stop);
+    wctx *c = ctx;
+    return atomic_load(&c->w->stop) || (c->lease && !ff_lease_valid(c->lease));
 }
 
 static int hook_file_crashes(void *ctx, const char *sid, const char *name, const ff_store_stat *st)
 {
-    ff_workers *w = ctx;
+    ff_workers *w = ((wctx *)ctx)->w;
     ff_err err = {0};
     int n = ff_queue_file_crashes(w->q, sid, name, st->size, (int64_t)st->mtime, &err);
     if (n < 0)
@@ -81,7 +91,7 @@ static int hook_file_crashes(void *ctx, const char *sid, const char *name, const
 
 static void hook_file_begin(void *ctx, const char *sid, const char *name, const ff_store_stat *st)
 {
-    ff_workers *w = ctx;
+    ff_workers *w = ((wctx *)ctx)->w;
     ff_err err = {0};
     if (ff_queue_file_begin(w->q, sid, name, st->size, (int64_t)st->mtime, &err) != 0)
         ff_log(FF_LOG_ERROR, sid, name, "%s", err.msg);
@@ -89,7 +99,7 @@ static void hook_file_begin(void *ctx, const char *sid, const char *name, const 
 
 static void hook_file_end(void *ctx, const char *sid, const char *name)
 {
-    ff_workers *w = ctx;
+    ff_workers *w = ((wctx *)ctx)->w;
     ff_err err = {0};
     if (ff_queue_file_end(w->q, sid, name, &err) != 0)
         ff_log(FF_LOG_ERROR, sid, name, "%s", err.msg);
@@ -120,12 +130,64 @@ static void idle_wait(ff_workers *w)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* A wait of about ms, taken at random in [3/4, 5/4] of it, so that instances waiting for the
+ * same lease do not look at the same moment. */
+static int64_t jitter_ms(int64_t ms, unsigned *seed)
+{
+    return ms * 3 / 4 + (int64_t)(rand_r(seed) % (unsigned)(ms / 2 + 1));
+}
+
+/* Takes the session's lease when the store is shared with other instances. 0: go on (*lease set,
+ * or no leases); 1: the job was put off or retried (the caller moves on). */
+static int take_lease(ff_workers *w, const ff_queue_job *job, int final, unsigned *seed,
+                      ff_lease **lease)
+{
+    *lease = NULL;
+    if (!w->leases)
+        return 0;
+    char name[FF_LEASE_NAME_MAX + sizeof job->sid];
+    snprintf(name, sizeof name, "sessions/%s", job->sid);
+    ff_err err = {0}, qerr = {0};
+    int rc = ff_lease_acquire(w->leases, name, lease, &err);
+    if (rc == 0) {
+        ff_log(FF_LOG_INFO, job->sid, NULL, "lease taken (job %lld)", (long long)job->id);
+        return 0;
+    }
+    if (rc == 1) {
+        /* Not a failure: the session runs elsewhere now; look again soon, as often as needed. */
+        int64_t delay = jitter_ms(ff_leases_wait_ms(w->leases), seed);
+        ff_log(FF_LOG_INFO, job->sid, NULL, "job %lld waits: %s; looking again in %.1f s",
+               (long long)job->id, err.msg, (double)delay / 1000);
+        if (ff_queue_defer(w->q, job->id, delay, err.msg, &qerr) != 0)
+            ff_log(FF_LOG_ERROR, job->sid, NULL, "%s", qerr.msg);
+        return 1;
+    }
+    /* The store failed: an attempt lost, as when processing fails for that reason. Without the
+     * lease nothing may be processed, so the last attempt ends the job. */
+    if (!final) {
+        int64_t delay = retry_delay_ms(&w->retry, job->failures, seed);
+        ff_log(FF_LOG_WARN, job->sid, NULL, "job %lld: attempt %d of %d failed: %s; next attempt "
+               "in %.1f s", (long long)job->id, job->failures + 1, (int)w->retry.attempts, err.msg,
+               (double)delay / 1000);
+        if (ff_queue_retry(w->q, job->id, delay, err.msg, &qerr) != 0)
+            ff_log(FF_LOG_ERROR, job->sid, NULL, "%s", qerr.msg);
+    } else {
+        ff_log(FF_LOG_ERROR, job->sid, NULL, "job %lld failed on its last attempt: %s; trigger the "
+               "session again once the store answers", (long long)job->id, err.msg);
+        ff_metrics_job(w->metrics, 0);
+        if (ff_queue_done(w->q, job->id, &qerr) != 0)
+            ff_log(FF_LOG_ERROR, job->sid, NULL, "%s", qerr.msg);
+    }
+    return 1;
+}
+
 static void *worker(void *arg)
 {
     ff_workers *w = ((struct worker_arg *)arg)->w;
     int index = ((struct worker_arg *)arg)->index;
+    wctx c = {.w = w};
     ff_session_hooks hooks = {.on_log = hook_log, .on_step_time = hook_step_time,
-                              .should_stop = hook_should_stop, .ctx = w, .on_file = hook_file,
+                              .should_stop = hook_should_stop, .ctx = &c, .on_file = hook_file,
                               .file_crashes = hook_file_crashes, .file_begin = hook_file_begin,
                               .file_end = hook_file_end};
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&hooks;
@@ -169,6 +231,8 @@ static void *worker(void *arg)
             opts.give_up = give_up;
             opts.final = 1;
         }
+        if (take_lease(w, &job, opts.final, &seed, &c.lease) != 0)
+            continue;
         ff_log(FF_LOG_INFO, sid, NULL, "job %lld started (attempt %d of %d)", (long long)id,
                job.failures + 1, (int)w->retry.attempts);
         if (careful)
@@ -178,6 +242,12 @@ static void *worker(void *arg)
                                      careful ? 1 : w->cfg.files_at_once > 0 ? w->cfg.files_at_once
                                                                             : 1,
                                      &hooks, &opts, &err);
+        int lost = c.lease && !ff_lease_valid(c.lease);
+        if (c.lease) {
+            ff_lease_release(c.lease);
+            c.lease = NULL;
+            ff_log(FF_LOG_INFO, sid, NULL, "lease released (job %lld)", (long long)id);
+        }
         if (rc < 0 && err.kind == FF_ERR_TRANSIENT && !opts.final) {
             int64_t delay = retry_delay_ms(&w->retry, job.failures, &seed);
             ff_log(FF_LOG_WARN, sid, NULL, "job %lld: attempt %d of %d failed: %s; next attempt in "
@@ -186,6 +256,17 @@ static void *worker(void *arg)
             ff_err qerr = {0};
             if (ff_queue_retry(w->q, id, delay, err.msg, &qerr) != 0)
                 ff_log(FF_LOG_ERROR, sid, NULL, "%s", qerr.msg);
+            continue;
+        }
+        if (rc == 1 && lost && !atomic_load(&w->stop)) {
+            /* The lease could not be renewed (the store away, or this process paused): another
+             * instance may be processing the session now. Look again later; files finished are
+             * not redone. */
+            int64_t delay = jitter_ms(ff_leases_wait_ms(w->leases), &seed);
+            ff_log(FF_LOG_WARN, sid, NULL, "job %lld stopped: the session's lease was lost; "
+                   "looking again in %.1f s", (long long)id, (double)delay / 1000);
+            if (ff_queue_defer(w->q, id, delay, "the session's lease was lost", &err) != 0)
+                ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);
             continue;
         }
         if (rc == 1) {
@@ -207,8 +288,34 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A session whose lease was abandoned (its holder died or was stopped for good): queued here, so
+ * that it is finished even when no trigger reached this instance. */
+static void on_orphan(void *ctx, const char *name)
+{
+    ff_workers *w = ctx;
+    const char *sid = name + strlen("sessions/");
+    ff_err err = {0};
+    if (strncmp(name, "sessions/", 9) != 0 || !ff_session_id_valid(sid) ||
+        ff_queue_is_active(w->q, sid))
+        return;
+    if (ff_queue_push(w->q, sid, &err) != 0) {
+        ff_log(FF_LOG_ERROR, sid, NULL, "cannot queue an abandoned session: %s", err.msg);
+        return;
+    }
+    ff_log(FF_LOG_INFO, sid, NULL, "session queued here: its lease was not renewed for %.0f s "
+           "(the instance processing it stopped)", ff_leases_config(w->leases)->seconds);
+    ff_workers_wake(w);
+}
+
 ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipeline_config *cfg,
                              const ff_job_retry *retry, ff_metrics *metrics, ff_err *err)
+{
+    return ff_workers_start_leased(n, q, store, cfg, retry, metrics, NULL, err);
+}
+
+ff_workers *ff_workers_start_leased(int n, ff_queue *q, ff_store *store,
+                                    const ff_pipeline_config *cfg, const ff_job_retry *retry,
+                                    ff_metrics *metrics, ff_leases *leases, ff_err *err)
 {
     if (n < 1 || n > 256) {
         ff_err_set(err, "the number of workers must be from 1 to 256, not %d", n);
@@ -230,6 +337,7 @@ ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipel
     /* The cores are shared between the sessions running at once. */
     w->cfg.threads = cfg->threads / n > 0 ? cfg->threads / n : 1;
     w->metrics = metrics;
+    w->leases = leases;
     if (retry) {
         w->retry = *retry;
     } else {
@@ -252,6 +360,8 @@ ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipel
     }
     if (recovered > 0)
         ff_log(FF_LOG_INFO, NULL, NULL, "%d interrupted job(s) queued again", recovered);
+    if (leases)
+        ff_leases_watch(leases, "sessions/", on_orphan, w);
     for (; w->started < n; w->started++) {
         w->args[w->started] = (struct worker_arg){w, w->started};
         int rc = pthread_create(&w->threads[w->started], NULL, worker, &w->args[w->started]);
@@ -289,6 +399,8 @@ void ff_workers_stop(ff_workers *w)
 {
     if (!w)
         return;
+    if (w->leases)
+        ff_leases_watch(w->leases, NULL, NULL, NULL);
     pthread_mutex_lock(&w->lock);
     atomic_store(&w->stop, 1);
     pthread_cond_broadcast(&w->cond);

@@ -19,6 +19,17 @@ typedef struct ff_workers ff_workers;
 ff_workers *ff_workers_start(int n, ff_queue *q, ff_store *store, const ff_pipeline_config *cfg,
                              const ff_job_retry *retry, ff_metrics *metrics, ff_err *err);
 
+/* ff_workers_start for an instance that shares its store with others: each session is processed
+ * under its lease (pipeline/lease.h, "sessions/{sid}"); a job whose lease is held elsewhere waits
+ * (put off, no failure counted) and looks again every ff_leases_wait_ms until the lease is free;
+ * a lease lost while processing stops the session between files and puts the job off the same
+ * way; sessions whose leases are abandoned (their holder died) are queued here. leases must
+ * outlive the workers. */
+struct ff_leases;
+ff_workers *ff_workers_start_leased(int n, ff_queue *q, ff_store *store,
+                                    const ff_pipeline_config *cfg, const ff_job_retry *retry,
+                                    ff_metrics *metrics, struct ff_leases *leases, ff_err *err);
+
 /* Receives every progress log as it is stored (for server-sent events): sid, the log's file name
  * ("x_log_3.txt") and its text. Called from worker threads, one call at a time per session.
  * fn NULL removes the listener. May be called at any time. */

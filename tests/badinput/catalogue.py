@@ -4,7 +4,10 @@ every case against the real binary (also the ASan build, so a crash or leak fail
 
 A case is Case(name, what, build, expect):
   kind "file": build(dirpath) writes the file(s) and returns the path to process;
-               the driver runs `fitsflow process -q -o OUT <file> <a good file>`.
+               the driver runs `fitsflow process -q -o OUT <file> <a good file>`; a file case
+               marked serve=True is also uploaded with a good file to one session of a real
+               `fitsflow serve` (serve_cases.py): the session must end with the file skipped for
+               the same reason, the good file processed, and the server still answering.
   kind "cli":  build(dirpath) returns (argv after `fitsflow`, extra environment).
   expect:      Refused(words...)  the file is skipped: exit 1, one stderr line naming it with
                                   every word (lower case), no outputs for it, the good file done
@@ -55,16 +58,17 @@ class Usage:
 
 
 class Case:
-    def __init__(self, name, what, build, expect, kind="file"):
+    def __init__(self, name, what, build, expect, kind="file", serve=False):
         self.name, self.what, self.build, self.expect, self.kind = name, what, build, expect, kind
+        self.serve = serve
 
 
 CASES = []
 
 
-def case(name, what, expect, kind="file"):
+def case(name, what, expect, kind="file", serve=False):
     def deco(fn):
-        CASES.append(Case(name, what, fn, expect, kind))
+        CASES.append(Case(name, what, fn, expect, kind, serve))
         return fn
     return deco
 
@@ -671,6 +675,165 @@ _comp_case("comp_bad_xtension_cut.fits", "malformed XTENSION value with ZIMAGE =
            Refused("truncated"), gzip16, _bad_xtension_cut)
 
 
+# ------------------------------------------------------------------ E2. files that crashed CFITSIO or us
+# One upload must never take the service down: each of these killed `fitsflow process` (SIGSEGV,
+# SIGFPE) and, uploaded, `fitsflow serve`, whose queue then resumed the session at every restart.
+# Every header is now judged on its raw bytes, the way CFITSIO reads cards, before CFITSIO opens
+# the file (src/core/prescan.c). Run against serve too.
+REGRESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fuzz", "regress", "fuzz_fits_core")
+
+
+def _regress_file(name):
+    with open(os.path.join(REGRESS, name), "rb") as f:
+        return bytearray(f.read())
+
+
+def _naxis_cards(n, first=None):
+    return [card("SIMPLE", "T"), card("BITPIX", "-64"), card("NAXIS", str(n))] + \
+        [card("NAXIS%d" % (i + 1), "1") for i in range(n)]
+
+
+def _naxis104():
+    """CFITSIO 4.2 frees a bad pointer while opening a header with NAXIS 104 or more."""
+    return header(_naxis_cards(104)) + b"\0" * BLOCK
+
+
+def _naxis104_extension():
+    ext = [card("XTENSION", "'IMAGE   '"), card("BITPIX", "8"), card("NAXIS", "104")] + \
+        [card("NAXIS%d" % (i + 1), "1") for i in range(104)] + [card("PCOUNT", "0"), card("GCOUNT", "1")]
+    return GOOD16 + header(ext) + b"\0" * BLOCK
+
+
+def _znaxis_neg():
+    """A tile-compressed table with ZNAXIS = -1: CFITSIO gave -1 axes, fits.c divided by its empty
+    first axis (SIGFPE)."""
+    return header([card("SIMPLE", "T"), card("BITPIX", "8"), card("NAXIS", "0"), card("EXTEND", "T")]) + \
+        header([card("XTENSION", "'BINTABLE'"), card("BITPIX", "8"), card("NAXIS", "2"), card("NAXIS1", "8"),
+                card("NAXIS2", "1"), card("PCOUNT", "0"), card("GCOUNT", "1"), card("TFIELDS", "1"),
+                "TTYPE1  = 'COMPRESSED_DATA'".ljust(80), "TFORM1  = '1PB(0)'".ljust(80), card("ZIMAGE", "T"),
+                "ZCMPTYPE= 'RICE_1'".ljust(80), card("ZBITPIX", "16"), card("ZNAXIS", "-1")]) + b"\0" * BLOCK
+
+
+def _replace_card(b, key, text, start=BLOCK):
+    pos = b.find(key.ljust(8).encode("latin-1"), start)
+    assert pos >= 0 and (pos - start) % 80 == 0, key
+    b[pos:pos + 80] = text.ljust(80).encode("latin-1")
+    return b
+
+
+def _plio_single_ztile(b):
+    """plio-overread.fits without its first ZTILE2 card: CFITSIO and the checks now agree on 50
+    one-row tiles, and tile 15's line list claims 2047 words in a 67-word tile."""
+    pos = b.find(b"ZTILE2  =                   60", BLOCK)
+    b[pos:pos + 80] = card("COMMENT", None, " was ZTILE2 = 60").encode("latin-1")
+    return b
+
+
+def plio16():
+    return compressed("PLIO_1", np.random.default_rng(3).integers(0, 4000, (20, 30)).astype(np.int16))
+
+
+def _plio_words(b, row):
+    start, n = tile_bytes(b, row)  # n counts 16-bit words
+    return start, n
+
+
+def _plio_opcode1_last(b):
+    """The last tile's list ends with opcode 1 ("set high value", two words): pl_l2pi reads the
+    word after the tile."""
+    desc, _ = descriptors(b)
+    row = len(desc) - 1
+    start, n = _plio_words(b, row)
+    w = list(struct.unpack(">%dh" % n, bytes(b[start:start + 2 * n])))
+    if w[2] > 0:
+        w[2] = n
+    else:
+        w[3], w[4] = n % 32768, n // 32768
+    w[n - 1] = 0x1000 | 5
+    b[start:start + 2 * n] = struct.pack(">%dh" % n, *w)
+    return b
+
+
+def _plio_empty_list(b):
+    """A tile whose list length is 0: pl_l2pi returns without writing a pixel, and CFITSIO hands
+    on whatever its tile buffer held (memory of the process in the image)."""
+    start, n = _plio_words(b, 2)
+    w = list(struct.unpack(">%dh" % n, bytes(b[start:start + 2 * n])))
+    if w[2] > 0:
+        w[2] = 0
+    else:
+        w[3] = w[4] = 0
+    b[start:start + 2 * n] = struct.pack(">%dh" % n, *w)
+    return b
+
+
+def hcomp16():
+    return compressed("HCOMPRESS_1", smooth16((64, 64)))
+
+
+def _hcompress_planes(t):
+    """Bit-plane counts raised to 40 with nothing behind them: the decoder reads on past the tile."""
+    t[22:25] = b"\x28\x28\x28"
+    t[25:] = b"\xff" * (len(t) - 25)
+
+
+for _name, _what, _build, _expect in [
+    ("naxis104.fits", "NAXIS = 104 with its 104 axes (CFITSIO crashed opening it: free(0x1))",
+     _naxis104, Refused("104 axes")),
+    ("naxis200_all_axes.fits", "NAXIS = 200 with all its NAXISn cards", lambda: header(_naxis_cards(200)) + b"\0" * BLOCK,
+     Refused("200 axes")),
+    ("naxis104_extension.fits", "a good primary image, then an extension with NAXIS = 104 (CFITSIO crashed "
+     "moving to it)", _naxis104_extension, Refused("hdu 1", "104 axes")),
+    ("naxis104_xtension_space.fits", "the NAXIS = 104 extension written 'XTENSION = ' (a header CFITSIO reads "
+     "that the checks did not see: SIGSEGV)", lambda: _naxis104_extension().replace(
+         b"XTENSION= 'IMAGE   '", b"XTENSION = 'IMAGE   '", 1), Refused("hdu 1", "104 axes")),
+    ("znaxis_neg.fits", "a compressed image with ZNAXIS = -1 (fits.c divided by zero)", _znaxis_neg,
+     Refused("znaxis = -1")),
+    ("plio-overread.fits", "a PLIO_1 image with two ZTILE2 cards: CFITSIO decoded 50 tiles, the checks one, and "
+     "pl_l2pi read past tile 15 (found by fuzz_fits_core; SIGSEGV)", lambda: bytes(_regress_file("overread-plio-duplicate-ztile2")),
+     Refused("two ztile2")),
+    ("plio_overread_one_ztile2.fits", "the same file with one ZTILE2: tile 15's list claims 2047 of 67 words",
+     lambda: bytes(_plio_single_ztile(_regress_file("overread-plio-duplicate-ztile2"))),
+     Refused("damaged", "tile 15", "plio_1", "2047")),
+]:
+    case(_name, _what, _expect, serve=True)(writer(_name, _build))
+
+for _name, _what, _expect, _base, _mutate in [
+    ("plio_opcode1_last.fits", "a PLIO_1 list ending in the first word of a two-word instruction",
+     Refused("damaged", "plio_1", "inside an instruction"), plio16, _plio_opcode1_last),
+    ("plio_empty_list.fits", "a PLIO_1 list of length 0 (the decoder writes no pixel)",
+     Refused("damaged", "plio_1", "empty"), plio16, _plio_empty_list),
+    ("comp_znaxis_count_zero.fits", "a compressed image with ZNAXIS = 0", Refused("znaxis = 0"), rice16,
+     lambda b: set_card(b, "ZNAXIS", "0")),
+    ("comp_znaxis_count_four.fits", "a compressed image with ZNAXIS = 4", Refused("znaxis = 4"), rice16,
+     lambda b: set_card(b, "ZNAXIS", "4")),
+    ("comp_znaxis2_negative.fits", "ZNAXIS2 = -40", Refused("znaxis2", "positive"), rice16,
+     lambda b: set_card(b, "ZNAXIS2", "-40")),
+    ("comp_ztile1_equals_col7.fits", "'ZTILE1= 0' ('=' in column 7, which CFITSIO reads as ZTILE1 = 0: SIGFPE)",
+     Refused("ztile1"), rice16, lambda b: _replace_card(b, "ZTILE1", "ZTILE1= 0")),
+    ("comp_ztile1_equals_col11.fits", "'ZTILE1    = 0' ('=' in column 11, read by CFITSIO as a value)",
+     Refused("ztile1"), rice16, lambda b: _replace_card(b, "ZTILE1", "ZTILE1    = 0")),
+    ("comp_ztile1_hierarch.fits", "'HIERARCH ZTILE1 = 0' added (CFITSIO finds it for ZTILE1: SIGFPE)",
+     Refused("two ztile1"), rice16, lambda b: _replace_card(b, "EXTNAME", "HIERARCH ZTILE1 = 0")),
+    ("comp_ztile2_duplicate.fits", "ZNAME1 turned into a second ZTILE2 = 16 (CFITSIO might use either)",
+     Refused("two ztile2"), rice16, lambda b: _replace_card(b, "ZNAME1", "ZTILE2  =                   16")),
+    ("comp_zcmptype_nocompress.fits", "ZCMPTYPE = 'NOCOMPRESS' (CFITSIO refuses each tile and leaks its buffer)",
+     Refused("nocompress", "not supported"), rice16, lambda b: set_card(b, "ZCMPTYPE", "'NOCOMPRESS'")),
+    ("comp_naxis2_duplicate.fits", "the table's NAXIS2 given twice", Refused("two naxis2"), rice16,
+     lambda b: _replace_card(b, "EXTNAME", card("NAXIS2", "1000"))),
+    ("hcompress_planes_past_tile.fits", "an HCOMPRESS_1 tile claiming 40 bit planes with nothing behind them "
+     "(CFITSIO's decoder takes no length and reads on)", Refused("damaged", "hcompress_1"), hcomp16,
+     lambda b: corrupt_tile(b, 0, _hcompress_planes)),
+    ("hcompress_tile_cut.fits", "an HCOMPRESS_1 tile cut to half by its descriptor", Refused("damaged", "runs past"),
+     hcomp16, lambda b: set_descriptor(b, 0, descriptors(b)[0][0][0] // 2, descriptors(b)[0][0][1])),
+]:
+    def _build(d, name=_name, base=_base, mutate=_mutate):
+        b = base()
+        mutate(b)
+        return writer(name, bytes(b))(d)
+    case(_name, _what, _expect, serve=True)(_build)
+
+
 # ------------------------------------------------------------------ F. odd observation metadata
 # Files that read fine but whose metadata is nonsense: processed, the time problem noted.
 
@@ -975,4 +1138,8 @@ _serve_cfg("serve_header_timeout_zero", {"FITSFLOW_HEADER_TIMEOUT": "0"}, ["fits
 _serve_cfg("serve_offline_maybe", {"FITSFLOW_OFFLINE": "maybe"}, ["fitsflow_offline"])
 _serve_cfg("serve_log_level_bad", {"FITSFLOW_LOG_LEVEL": "loud"}, ["fitsflow_log_level"])
 _serve_cfg("serve_cron_bad", {"FITSFLOW_CLEAN_CRON": "every day"}, ["fitsflow_clean_cron"])
+_serve_cfg("serve_lease_seconds_one", {"FITSFLOW_LEASE_SECONDS": "1"}, ["fitsflow_lease_seconds"])
+_serve_cfg("serve_lease_settle_text", {"FITSFLOW_LEASE_SETTLE_MS": "soon"}, ["fitsflow_lease_settle_ms"])
+_serve_cfg("serve_lease_settle_too_long", {"FITSFLOW_LEASE_SECONDS": "4", "FITSFLOW_LEASE_SETTLE_MS": "2000"},
+           ["fitsflow_lease_settle_ms", "quarter"])
 _serve_cfg("serve_data_dir_long", {"FITSFLOW_DATA_DIR": "/tmp/" + "d" * 5000}, ["fitsflow_data_dir"], )

@@ -85,8 +85,9 @@ def snapshot(root):
     return out
 
 
-def run_requests(cases, work, report):
-    """Starts one server and runs every request case; report(case, ok, text) per case."""
+def run_requests(cases, work, report, files=()):
+    """Starts one server and runs every request case, then the file cases marked serve=True
+    (run_files); report(case, ok, text) per case."""
     from serve_harness import Server
     srv = Server("badinput-serve", env={"FITSFLOW_SECRET": SECRET, "FITSFLOW_SESSION_LIMIT_MB": "1",
                                         "FITSFLOW_REQUEST_TIMEOUT": "3", "FITSFLOW_WORKERS": "1"},
@@ -108,6 +109,8 @@ def run_requests(cases, work, report):
                 else:
                     report(c, False, str(ex)[:600])
                 before = snapshot(srv.data)
+        if files:
+            run_files(srv, files, work, report)
         alive, _, _ = send(srv.port, "GET", "/healthz")
         assert alive == 200, "the server stopped answering"
     finally:
@@ -162,3 +165,62 @@ def run_serve_config(binary, c, work):
     for w in words:
         assert w.lower() in low, "%r missing from %r" % (w, err.strip())
     return "exit %d: %s" % (r.returncode, err.strip().splitlines()[-1] if err.strip() else "")
+
+
+def run_files(srv, cases, work, report, timeout=180):
+    """Each bad file and a good one uploaded to a session of their own, all sessions triggered, then
+    each waited for: the bad file must be skipped with the catalogued reason (manifest and its log),
+    the good one processed, and the server must answer /healthz after every session."""
+    from catalogue import GOOD16
+    ctx = Ctx(srv, None, None)
+    started = []
+    for i, c in enumerate(cases):
+        sid = "catalogue-file-%04d" % i
+        d = os.path.join(work, "serve-files", sid)
+        os.makedirs(d, exist_ok=True)
+        try:
+            built = c.build(d)
+            path = built[0] if isinstance(built, tuple) else built
+            name = os.path.basename(path)
+            with open(path, "rb") as f:
+                data = f.read()
+            for n, body in ((name, data), ("good.fits", GOOD16)):
+                key = f"temp/{sid}/fits/{n}"
+                st, _, b = send(srv.port, "PUT", ctx.signed(key), [("Content-Type", "application/octet-stream")], body)
+                assert st == 200, "upload of %s: %d %r" % (n, st, b[:200])
+            st, _, b = send(srv.port, "GET", f"/FitsFlow-2-Trigger?session_id={sid}")
+            assert st == 200, "trigger: %d %r" % (st, b[:200])
+            started.append((c, sid, name))
+        except (AssertionError, OSError, http.client.HTTPException, ValueError) as ex:
+            report(_serve_case(c), False, str(ex)[:600])
+    for c, sid, name in started:
+        try:
+            deadline = time.time() + timeout
+            while True:
+                st, _, _ = send(srv.port, "GET", f"/temp/{sid}/logs/summary_log_2.txt")
+                if st == 200:
+                    break
+                assert time.time() < deadline, "session %s did not finish within %d s" % (sid, timeout)
+                alive, _, _ = send(srv.port, "GET", "/healthz")
+                assert alive == 200, "the server stopped answering while processing %s" % name
+                time.sleep(0.1)
+            st, _, body = send(srv.port, "GET", f"/temp/{sid}/processed/manifest.json")
+            assert st == 200, "no manifest: %d" % st
+            files = {f["input"]: f for f in json.loads(body)["files"]}
+            assert files.get("good.fits", {}).get("status") == "processed", "good file: %r" % files.get("good.fits")
+            bad = files.get(name)
+            assert bad and bad["status"] != "processed", "bad file: %r" % bad
+            reason = (bad.get("reason") or "").lower()
+            assert reason and "\n" not in reason, "reason: %r" % bad.get("reason")
+            for w in c.expect.words:
+                assert w in reason, "reason %r missing from %r" % (w, bad.get("reason"))
+            alive, _, _ = send(srv.port, "GET", "/healthz")
+            assert alive == 200, "the server stopped answering after %s" % name
+            report(_serve_case(c), True, "serve: " + bad["reason"][:120])
+        except (AssertionError, OSError, http.client.HTTPException, ValueError, KeyError) as ex:
+            report(_serve_case(c), False, str(ex)[:600])
+
+
+def _serve_case(c):
+    from catalogue import Case
+    return Case(c.name + " (serve)", c.what, None, c.expect)

@@ -122,6 +122,10 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
         peer = self.server.peer
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
+        if len(body) < n:
+            # The client went away mid-body (a killed server): nothing to answer or to judge.
+            self.close_connection = True
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}
         reason = verify_sigv4(self.command, self.path, headers, body, peer.region, peer.token)
         with peer.lock:

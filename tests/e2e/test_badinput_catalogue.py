@@ -1,6 +1,7 @@
 """End-to-end: every case of the bad-input catalogue (tests/badinput/catalogue.py) against the real
 binary. A file case runs `fitsflow process` on the bad file together with a good one and checks the
-catalogued outcome (refused with its reason and nothing written for it, or processed); a CLI case
+catalogued outcome (refused with its reason and nothing written for it, or processed), and a file
+case marked serve=True is also uploaded to a session of the real `fitsflow serve`; a CLI case
 checks the exit status and message; request cases run against one real `fitsflow serve`
 (tests/badinput/serve_cases.py) and serve cases check that bad settings stop it. Under the ASan build any memory error or leak fails the case.
 Plain script: exit status 0 means every case passed. FF_BADINPUT_ONLY=name1,name2 runs a subset."""
@@ -110,11 +111,13 @@ def main():
     with open(os.path.join(work, GOOD), "wb") as f:
         f.write(catalogue.GOOD16)
     only = set(filter(None, os.environ.get("FF_BADINPUT_ONLY", "").split(",")))
-    requests, others = [], []
+    requests, others, serve_files = [], [], []
     for c in catalogue.CASES:
         if only and c.name not in only:
             continue
         (requests if c.kind == "request" else others).append(c)
+        if c.kind == "file" and c.serve:
+            serve_files.append(c)
     counts = [0, 0]
     lock = threading.Lock()
 
@@ -139,9 +142,9 @@ def main():
     # request cases run against their server.
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         futures = [pool.submit(one, c) for c in others]
-        if requests:
+        if requests or serve_files:
             try:
-                serve_cases.run_requests(requests, work, report)
+                serve_cases.run_requests(requests, work, report, serve_files)
             except (AssertionError, OSError) as ex:
                 report(catalogue.Case("serve (request cases)", "the server", None, None), False, str(ex)[:1500])
         for f in futures:

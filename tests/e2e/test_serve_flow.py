@@ -35,7 +35,7 @@ def sse_collect(sid, out, timeout=120):
     out.append(("status", r.status, r.getheader("Content-Type")))
     event, data = None, []
     while True:
-        line = r.fp.readline()
+        line = r.readline()  # chunked: the response decodes the framing
         if not line:
             break
         line = line.decode().rstrip("\n")

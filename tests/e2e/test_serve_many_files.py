@@ -86,7 +86,7 @@ def stream(out):
     r = c.getresponse()
     event = None
     while True:
-        line = r.fp.readline()
+        line = r.readline()  # chunked: the response decodes the framing
         if not line:
             break
         line = line.decode().rstrip("\n")

@@ -193,6 +193,38 @@ static void test_open_errors(void **state)
 
 /* A transient failure puts the job back with a time before which it is not claimed, counting
  * the failure; pushes do not bring it forward; a rerun starts the counts again. */
+/* A job put off (its session's lease held by another instance) waits like a retry but counts no
+ * failed attempt, however often. */
+static void test_defer_counts_no_failure(void **state)
+{
+    (void)state;
+    ff_err err = {0};
+    ff_queue *q = ff_queue_open(db, &err);
+    assert_non_null(q);
+    ff_queue_job job;
+    assert_int_equal(ff_queue_push(q, "session-defer", &err), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+        assert_int_equal(job.failures, 0);
+        assert_int_equal(job.attempts, i + 1);
+        assert_int_equal(ff_queue_defer(q, job.id, 0, "lease held elsewhere", &err), 0);
+    }
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_int_equal(ff_queue_defer(q, job.id, 3600 * 1000, "lease held elsewhere", &err), 0);
+    expect_counts(q, 1, 0);
+    assert_true(ff_queue_is_active(q, "session-defer"));
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 1); /* not before its time */
+    ff_queue_close(q);
+    make_retries_due(db);
+    q = ff_queue_open(db, &err);
+    assert_non_null(q);
+    assert_int_equal(ff_queue_claim_job(q, &job, &err), 0);
+    assert_int_equal(job.failures, 0);
+    assert_int_equal(ff_queue_done(q, job.id, &err), 0);
+    expect_counts(q, 0, 0);
+    ff_queue_close(q);
+}
+
 static void test_retry_waits(void **state)
 {
     (void)state;
@@ -364,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_survives_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_waits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defer_counts_no_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crashes_are_remembered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_schema_is_upgraded, setup, teardown),
     };
