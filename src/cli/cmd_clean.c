@@ -13,7 +13,7 @@
 #include "base/settings.h"
 #include "pipeline/clean.h"
 #include "pipeline/pipeline.h"
-#include "server/queue.h"
+#include "server/jobs/queue.h"
 
 static const char usage[] =
     "usage: fitsflow clean [--data-dir DIR] [--retention-hours N] [--dry-run]\n"

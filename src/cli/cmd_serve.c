@@ -24,9 +24,9 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/presign.h"
-#include "server/queue.h"
-#include "server/scheduler.h"
-#include "server/workers.h"
+#include "server/jobs/queue.h"
+#include "server/jobs/scheduler.h"
+#include "server/jobs/workers.h"
 
 static const char usage[] =
     "usage: fitsflow serve [--listen HOST:PORT] [--data-dir DIR] [--public-url URL] [--workers N]\n"

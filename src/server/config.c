@@ -1,6 +1,6 @@
 /* The server's settings (base/settings.h's serve rows) as an ff_server_config. */
 #include "server/config.h"
-#include "server/scheduler.h"
+#include "server/jobs/cron.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,8 +8,8 @@
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/presign.h"
-#include "server/queue.h"
-#include "server/workers.h"
+#include "server/jobs/queue.h"
+#include "server/jobs/workers.h"
 #include "store/store.h"
 
 typedef struct ff_http ff_http;

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/workers.h"
+#include "server/jobs/workers.h"
 
 #define AIA "/usr/lib/python3/dist-packages/sunpy/data/test/aia_171_level1.fits"
 

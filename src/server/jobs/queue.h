@@ -6,8 +6,8 @@
  * the process died (ff_queue_file_begin/end), so that a file that brought the server down twice
  * is not tried a third time, and how often a job failed for a transient reason (a job waiting
  * for its retry stays pending with a time before which it is not claimed). */
-#ifndef FF_SERVER_QUEUE_H
-#define FF_SERVER_QUEUE_H
+#ifndef FF_SERVER_JOBS_QUEUE_H
+#define FF_SERVER_JOBS_QUEUE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
  * stays as small as the work outstanding. A second table holds the uploads being processed
  * now and those whose processing a crash cut short (kept so that a poison file is recognised
  * when its session is triggered again). One connection, one mutex. */
-#include "server/queue.h"
+#include "server/jobs/queue.h"
 
 #include <pthread.h>
 #include <sqlite3.h>

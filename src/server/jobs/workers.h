@@ -1,13 +1,13 @@
 /* The worker threads of `fitsflow serve`: each takes a session from the queue and runs the
  * session pipeline on it. Stopping is graceful: a running session stops between files and its
  * job goes back to the queue, so no object is left half-written and nothing is lost. */
-#ifndef FF_SERVER_WORKERS_H
-#define FF_SERVER_WORKERS_H
+#ifndef FF_SERVER_JOBS_WORKERS_H
+#define FF_SERVER_JOBS_WORKERS_H
 
 #include "pipeline/pipeline.h"
 #include "server/config.h"
 #include "server/metrics.h"
-#include "server/queue.h"
+#include "server/jobs/queue.h"
 #include "store/store.h"
 
 typedef struct ff_workers ff_workers;

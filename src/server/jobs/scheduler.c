@@ -2,7 +2,7 @@
  * changed wall clock is noticed), runs due jobs one after another, and wakes at once on stop or
  * on a run-now request. Fire times missed while the process was down are not caught up; start-up
  * jobs (the daily movie a new install lacks) run first, on this thread, after readiness. */
-#include "server/scheduler.h"
+#include "server/jobs/scheduler.h"
 #include "base/clock.h"
 #include "pipeline/daily_video.h"
 
@@ -16,7 +16,7 @@
 #include "base/log.h"
 #include "pipeline/clean.h"
 #include "pipeline/lease.h"
-#include "server/queue.h"
+#include "server/jobs/queue.h"
 
 #define MAX_JOBS 16
 #define MAX_SLEEP_SECONDS 30

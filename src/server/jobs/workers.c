@@ -4,7 +4,7 @@
  * poll as a safety net (another process may push too; retries come due). The queue also hears
  * which file each session is processing, so that one that crashed the server twice is not
  * tried a third time. */
-#include "server/workers.h"
+#include "server/jobs/workers.h"
 #include "base/clock.h"
 
 #include <pthread.h>

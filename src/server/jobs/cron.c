@@ -1,5 +1,5 @@
 /* 5-field cron expressions in UTC: parsing into bit sets and finding the next fire time. */
-#include "server/scheduler.h"
+#include "server/jobs/cron.h"
 
 #include <ctype.h>
 #include <stdio.h>
