@@ -18,8 +18,8 @@
 #include "pipeline/session.h"
 #include "pipeline/keys.h"
 #include "base/mediatype.h"
-#include "server/http_internal.h"
-#include "server/presign.h"
+#include "server/http/protocol.h"
+#include "server/routes/presign.h"
 #include "store/store.h"
 #include "fuzz_util.h"
 

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "server/http_internal.h"
+#include "server/http/protocol.h"
 #include "base/mediatype.h"
 
 static void range(const char *h, uint64_t size, int want, uint64_t start, uint64_t len)

@@ -2,8 +2,8 @@
  * door (front.c) counts a connection from accept until libmicrohttpd reports it closed, whichever
  * of the two daemons serves it, so the limit holds for the whole server and not per daemon.
  * Memory is fixed at creation: room for `capacity` distinct addresses. */
-#ifndef FF_SERVER_CONNCOUNT_H
-#define FF_SERVER_CONNCOUNT_H
+#ifndef FF_SERVER_HTTP_CONNCOUNT_H
+#define FF_SERVER_HTTP_CONNCOUNT_H
 
 #include <stddef.h>
 

@@ -1,8 +1,9 @@
-/* The store's reachability for GET /healthz, known without making /healthz wait on the store:
- * every store call records whether it reached the store (ff_store_health), and a thread here pings
- * it (the cheapest listing) every PROBE_S seconds, every FAST_PROBE_S while it is unreachable,
- * each ping bounded by FITSFLOW_STORE_TIMEOUT_MS. /healthz only reads what was recorded. */
-#include "server/http_internal.h"
+/* GET /healthz, and the store's reachability for it, known without making /healthz wait on the
+ * store: every store call records whether it reached the store (ff_store_health), and a thread
+ * here pings it (the cheapest listing) every PROBE_S seconds, every FAST_PROBE_S while it is
+ * unreachable, each ping bounded by FITSFLOW_STORE_TIMEOUT_MS. /healthz only reads what was
+ * recorded. */
+#include "server/routes/routes.h"
 #include "base/clock.h"
 
 #include <pthread.h>
@@ -16,18 +17,19 @@
 #define PROBE_S 5.0
 #define FAST_PROBE_S 1.0
 
-typedef struct ff_store_probe {
-    ff_http *h;
+struct ff_store_probe {
+    ff_store *store;
+    double timeout;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int stopping, started;
-} ff_store_probe;
+};
 
 static void *probe_main(void *arg)
 {
     ff_store_probe *p = arg;
-    ff_store *store = p->h->d.store;
+    ff_store *store = p->store;
     int was_reachable = 1;
     pthread_mutex_lock(&p->lock);
     while (!p->stopping) {
@@ -40,7 +42,7 @@ static void *probe_main(void *arg)
             /* Nothing recent from other calls: ask the store ourselves. */
             pthread_mutex_unlock(&p->lock);
             ff_err err = {0};
-            ff_store_set_deadline(ff_clock_now() + ff_offload_timeout(p->h));
+            ff_store_set_deadline(ff_clock_now() + p->timeout);
             int rc = ff_store_ping(store, FF_KEY_TEMP, &err); /* what every instance may list */
             ff_store_set_deadline(0);
             if (rc != 0 && !ff_store_fault_transient(ff_store_last_fault()))
@@ -61,28 +63,30 @@ static void *probe_main(void *arg)
     return NULL;
 }
 
-int ff_store_probe_start(ff_http *h, ff_err *err)
+ff_store_probe *ff_store_probe_start(ff_store *store, double timeout_s, ff_err *err)
 {
     ff_store_probe *p = calloc(1, sizeof *p);
-    if (!p)
-        return ff_err_set(err, "out of memory");
-    p->h = h;
+    if (!p) {
+        ff_err_set(err, "out of memory");
+        return NULL;
+    }
+    p->store = store;
+    p->timeout = timeout_s;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     if (pthread_create(&p->thread, NULL, probe_main, p) != 0) {
         pthread_mutex_destroy(&p->lock);
         pthread_cond_destroy(&p->cond);
         free(p);
-        return ff_err_set(err, "cannot start the store probe");
+        ff_err_set(err, "cannot start the store probe");
+        return NULL;
     }
     p->started = 1;
-    h->probe = p;
-    return 0;
+    return p;
 }
 
-void ff_store_probe_stop(ff_http *h)
+void ff_store_probe_stop(ff_store_probe *p)
 {
-    ff_store_probe *p = h ? h->probe : NULL;
     if (!p)
         return;
     pthread_mutex_lock(&p->lock);
@@ -94,13 +98,12 @@ void ff_store_probe_stop(ff_http *h)
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     free(p);
-    h->probe = NULL;
 }
 
-int ff_store_probe_json(ff_http *h, json_t *out)
+int ff_store_probe_json(ff_store *store, json_t *out)
 {
     ff_store_health hs;
-    ff_store_health_get(h->d.store, &hs);
+    ff_store_health_get(store, &hs);
     double now = ff_clock_now();
     double last = hs.last_ok > hs.last_fail ? hs.last_ok : hs.last_fail;
     json_t *s = json_object();
@@ -115,4 +118,21 @@ int ff_store_probe_json(ff_http *h, json_t *out)
     }
     json_object_set_new(out, "store", s);
     return hs.reachable;
+}
+
+/* Never waits on the store: its reachability is what the last calls and the probe found. An
+ * unreachable store makes the status "degraded", still with 200: the page, presigns and
+ * everything else that needs no store keep working. */
+enum MHD_Result ff_api_healthz(ff_req *r, void *app, const char *arg)
+{
+    (void)arg;
+    ff_app *a = app;
+    int pending = 0, running = 0;
+    if (ff_queue_counts(a->queue, &pending, &running) != 0)
+        return ff_req_send_error(r, 503, "the job queue cannot be read");
+    json_t *j = json_pack("{s:s,s:i,s:i}", "status", "ok", "queue_pending", pending, "queue_running",
+                          running);
+    if (j && !ff_store_probe_json(a->store, j))
+        json_object_set_new(j, "status", json_string("degraded"));
+    return ff_req_send_json(r, 200, j);
 }

@@ -3,7 +3,8 @@
  * ranges (206, 416), no directory listings, a JSON 404. Bodies go out with sendfile from the
  * fs backend's file; from a store without files (s3) they stream through the store's ranged
  * reader, with the store's own validators. */
-#include "server/http_internal.h"
+#include "server/routes/routes.h"
+#include "server/http/protocol.h"
 #include "pipeline/keys.h"
 #include "base/mediatype.h"
 
@@ -43,53 +44,53 @@ static void validators(struct MHD_Response *resp, const char *etag, const char *
 }
 
 static enum MHD_Result serve_file(ff_req *r, const char *path, const char *key);
-static enum MHD_Result serve_object(ff_req *r, const char *key);
+static enum MHD_Result serve_object(ff_req *r, ff_store *store, const char *key);
 
-enum MHD_Result ff_static_serve(ff_req *r, const char *key)
+enum MHD_Result ff_static_object(ff_req *r, void *app, const char *key)
 {
-    ff_http *h = r->h;
+    ff_app *a = app;
     ff_err err = {0};
     size_t kl = strlen(key);
     if (ff_store_key_valid(key, &err) != 0)
-        return ff_http_send_error(r, 400, "bad object path: %s", err.msg);
+        return ff_req_send_error(r, 400, "bad object path: %s", err.msg);
     if (kl == 0 || key[kl - 1] == '/')
-        return ff_http_send_error(r, 404, "no object at /%s (folders are not listed)", key);
+        return ff_req_send_error(r, 404, "no object at /%s (folders are not listed)", key);
     /* Hidden names are the store's own (temporaries, markers): never served. Nor is a session's
      * per-file state (temp/S/state/): it is how processing resumes, not an output. */
     for (const char *p = key; p; p = strchr(p, '/')) {
         if (*p == '/')
             p++;
         if (*p == '.')
-            return ff_http_send_error(r, 404, "no object at /%s", key);
+            return ff_req_send_error(r, 404, "no object at /%s", key);
     }
     if (ff_key_classify(key) == FF_KEY_STATE)
-        return ff_http_send_error(r, 404, "no object at /%s", key);
-    char *path = ff_store_local_path(h->d.store, key);
+        return ff_req_send_error(r, 404, "no object at /%s", key);
+    char *path = ff_store_local_path(a->store, key);
     if (!path)
-        return serve_object(r, key);
+        return serve_object(r, a->store, key);
     enum MHD_Result rc = serve_file(r, path, key);
     free(path);
     return rc;
 }
 
-enum MHD_Result ff_static_serve_web(ff_req *r, const char *rel)
+enum MHD_Result ff_static_web(ff_req *r, void *app, const char *rel)
 {
-    ff_http *h = r->h;
+    ff_app *a = app;
     ff_err err = {0};
-    if (!h->cfg->web_dir[0])
-        return ff_http_send_error(r, 404, "the browser client is not installed (set FITSFLOW_WEB_DIR)");
+    if (!a->cfg->web_dir[0])
+        return ff_req_send_error(r, 404, "the browser client is not installed (set FITSFLOW_WEB_DIR)");
     if (!*rel)
         rel = "index.html";
     if (ff_store_key_valid(rel, &err) != 0 || rel[strlen(rel) - 1] == '/')
-        return ff_http_send_error(r, 404, "nothing at /%s", rel);
+        return ff_req_send_error(r, 404, "nothing at /%s", rel);
     for (const char *p = rel; p; p = strchr(p, '/')) {
         if (*p == '/')
             p++;
         if (*p == '.')
-            return ff_http_send_error(r, 404, "nothing at /%s", rel);
+            return ff_req_send_error(r, 404, "nothing at /%s", rel);
     }
     char path[2300];
-    snprintf(path, sizeof path, "%s/%s", h->cfg->web_dir, rel);
+    snprintf(path, sizeof path, "%s/%s", a->cfg->web_dir, rel);
     return serve_file(r, path, rel);
 }
 
@@ -205,7 +206,7 @@ static enum MHD_Result send_not_modified(ff_req *r, const char *etag, const char
     if (!resp)
         return MHD_NO;
     validators(resp, etag, lastmod, key);
-    return ff_http_send(r, 304, resp);
+    return ff_req_send(r, 304, resp);
 }
 
 static enum MHD_Result send_precondition_failed(ff_req *r, const char *etag, const char *lastmod,
@@ -217,10 +218,10 @@ static enum MHD_Result send_precondition_failed(ff_req *r, const char *etag, con
                                                                 MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
-    atomic_store(&r->bytes_out, strlen(body));
+    ff_req_count_out(r, strlen(body));
     MHD_add_response_header(resp, "Content-Type", "application/json");
     validators(resp, etag, lastmod, key);
-    return ff_http_send(r, 412, resp);
+    return ff_req_send(r, 412, resp);
 }
 
 /* The answer evaluate() chose, when it is not the body. */
@@ -250,7 +251,7 @@ static enum MHD_Result send_unsatisfiable(ff_req *r, const char *etag, const cha
     MHD_add_response_header(resp, "Content-Range", cr);
     MHD_add_response_header(resp, "Content-Type", "application/json");
     validators(resp, etag, lastmod, key);
-    return ff_http_send(r, 416, resp);
+    return ff_req_send(r, 416, resp);
 }
 
 /* Headers of a 200 or 206 body, then sends it. */
@@ -266,7 +267,7 @@ static enum MHD_Result send_body(ff_req *r, struct MHD_Response *resp, const cha
                  range->start + range->len - 1, size);
         MHD_add_response_header(resp, "Content-Range", cr);
     }
-    return ff_http_send(r, partial ? 206 : 200, resp);
+    return ff_req_send(r, partial ? 206 : 200, resp);
 }
 
 /* Sends the regular file at path (named key, for its media type and caching). */
@@ -277,7 +278,7 @@ static enum MHD_Result serve_file(ff_req *r, const char *path, const char *key)
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
             close(fd);
-        return ff_http_send_error(r, 404, "no object at /%s", key);
+        return ff_req_send_error(r, 404, "no object at /%s", key);
     }
     char etag[80], lastmod[40];
     etag_of(&st, etag, sizeof etag);
@@ -302,8 +303,8 @@ static enum MHD_Result serve_file(ff_req *r, const char *path, const char *key)
         close(fd);
         return MHD_NO;
     }
-    if (r->method != FF_M_HEAD)
-        atomic_store(&r->bytes_out, range.len);
+    if (ff_req_method(r) != FF_M_HEAD)
+        ff_req_count_out(r, range.len);
     return send_body(r, resp, etag, lastmod, key, &range, partial, size);
 }
 
@@ -431,12 +432,12 @@ static enum MHD_Result object_done(ff_req *r, void *ctx)
 {
     object_job *j = ctx;
     if (j->rc == 1)
-        return ff_http_send_error(r, 404, "no object at /%s", j->key);
+        return ff_req_send_error(r, 404, "no object at /%s", j->key);
     if (j->rc == 2)
-        return ff_http_send_error(r, 503, "/%s keeps changing while it is read; try again", j->key);
+        return ff_req_send_error(r, 503, "/%s keeps changing while it is read; try again", j->key);
     if (j->rc != 0) {
         ff_log(FF_LOG_ERROR, NULL, j->key, "cannot read an object from the store: %s", j->err.msg);
-        return ff_http_send_store_error(r, "cannot read the object from the store", j->fault, &j->err);
+        return ff_req_send_store_error(r, "cannot read the object from the store", j->fault, &j->err);
     }
     if (j->w != WANT_BODY)
         return send_no_body(r, j->w, j->st.etag, j->lastmod, j->key, j->st.size);
@@ -455,21 +456,21 @@ static enum MHD_Result object_done(ff_req *r, void *ctx)
     struct MHD_Response *resp = ff_pump_response(r, j->range.len, OBJECT_RING, send_object_bytes, b,
                                                  object_body_free);
     if (!resp)
-        return ff_http_send_error(r, 503, "the server is stopping or out of memory; try again");
+        return ff_req_send_error(r, 503, "the server is stopping or out of memory; try again");
     return send_body(r, resp, j->st.etag, j->lastmod, j->key, &j->range, j->partial, j->st.size);
 }
 
-static enum MHD_Result serve_object(ff_req *r, const char *key)
+static enum MHD_Result serve_object(ff_req *r, ff_store *store, const char *key)
 {
     object_job *j = calloc(1, sizeof *j);
     if (!j)
         return MHD_NO;
     snprintf(j->key, sizeof j->key, "%s", key);
-    j->store = r->h->d.store;
-    j->head = r->method == FF_M_HEAD;
+    j->store = store;
+    j->head = ff_req_method(r) == FF_M_HEAD;
     if (conds_from(r, &j->c) != 0) {
         object_job_free(j);
         return MHD_NO;
     }
-    return ff_offload_request(r, object_work, object_done, j, object_job_free);
+    return ff_req_offload(r, object_work, object_done, j, object_job_free);
 }

@@ -26,7 +26,8 @@
  *  - When every connection is taken, a new one evicts the connection that has waited longest for
  *    a request header (or is lingering), so that slow or idle clients cannot starve the others.
  */
-#include "server/http_internal.h"
+#include "server/http/httpd_impl.h"
+#include "server/http/protocol.h"
 #include "base/clock.h"
 
 #include <errno.h>
@@ -44,7 +45,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "server/conncount.h"
+#include "server/http/conncount.h"
 
 #define EV_LISTEN 0
 #define EV_STOP 1

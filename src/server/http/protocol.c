@@ -1,6 +1,6 @@
-/* Small HTTP pieces without I/O: Range, HTTP dates, ETag lists, media types by file name,
+/* Small HTTP pieces without I/O: Range, HTTP dates, ETag lists,
  * percent-decoding and the Content-Type check of upload URLs. */
-#include "server/http_internal.h"
+#include "server/http/protocol.h"
 #include "base/hex.h"
 
 #include <ctype.h>

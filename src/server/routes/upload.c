@@ -2,7 +2,7 @@
  * files), then streams the body into an atomic store writer (never whole in memory). Concurrent
  * uploads to one session reserve their Content-Length and name before streaming, so together
  * they cannot pass the limits; an upload that is cut short or fails stores nothing. */
-#include "server/http_internal.h"
+#include "server/routes/routes.h"
 #include "pipeline/keys.h"
 #include "base/clock.h"
 
@@ -54,6 +54,7 @@ struct ff_upload_table {
 };
 
 typedef struct ff_upload {
+    ff_app *a;
     unsigned reject;          /* nonzero: the body is drained and then this status is sent */
     char reject_msg[FF_ERR_MAX + 256];
     char key[FF_STORE_KEY_MAX + 1];
@@ -251,10 +252,10 @@ enum { RES_OK = 0, RES_BYTES = 1, RES_FILES = 2 };
 
 /* Reserves len bytes and the name for an upload to sid: RES_OK, RES_BYTES (over the size limit;
  * *used filled), RES_FILES (over the number of files; *used = files), or -1 with err. */
-static int reserve(ff_http *h, const char *sid, const char *name, uint64_t len, uint64_t *used,
+static int reserve(ff_app *a, const char *sid, const char *name, uint64_t len, uint64_t *used,
                    ff_err *err)
 {
-    usage *u = usage_get(h->uploads, sid, 1);
+    usage *u = usage_get(a->uploads, sid, 1);
     if (!u) {
         ff_store_fault_set(FF_STORE_FAULT_LOCAL);
         return ff_err_set(err, "out of memory");
@@ -262,9 +263,9 @@ static int reserve(ff_http *h, const char *sid, const char *name, uint64_t len, 
     pthread_mutex_lock(&u->lock);
     /* One reservation at a time per session: two uploads cannot both see room for themselves. */
     if ((!u->loaded_at || ff_clock_now() - u->loaded_at > USAGE_TTL_S) &&
-        usage_load(u, h->d.store, err) != 0) {
+        usage_load(u, a->store, err) != 0) {
         pthread_mutex_unlock(&u->lock);
-        usage_put(h->uploads, u);
+        usage_put(a->uploads, u);
         return -1;
     }
     const named_size *old = stored_find(u, name);
@@ -278,10 +279,10 @@ static int reserve(ff_http *h, const char *sid, const char *name, uint64_t len, 
     for (size_t i = 0; i < u->nflight; i++)
         if (!stored_find(u, u->flight[i].name) && !in_flight_before(u, i))
             files++;
-    if (!old && !in_flight(u, name) && files + 1 > h->cfg->session_max_files) {
+    if (!old && !in_flight(u, name) && files + 1 > a->cfg->session_max_files) {
         *used = files;
         rc = RES_FILES;
-    } else if (stored + pending + len > h->cfg->session_limit_bytes) {
+    } else if (stored + pending + len > a->cfg->session_limit_bytes) {
         *used = stored + pending;
         rc = RES_BYTES;
     } else if (grow(&u->flight, u->nflight, &u->capflight) != 0 ||
@@ -292,16 +293,16 @@ static int reserve(ff_http *h, const char *sid, const char *name, uint64_t len, 
         u->flight[u->nflight++].size = len;
     }
     pthread_mutex_unlock(&u->lock);
-    usage_put(h->uploads, u);
+    usage_put(a->uploads, u);
     return rc;
 }
 
 /* An upload ended: its reservation goes; when it was stored (stored_size), the name now holds
  * that size. */
-static void release(ff_http *h, const char *sid, const char *name, uint64_t len, int stored,
+static void release(ff_app *a, const char *sid, const char *name, uint64_t len, int stored,
                     uint64_t stored_size)
 {
-    usage *u = usage_get(h->uploads, sid, 0);
+    usage *u = usage_get(a->uploads, sid, 0);
     if (!u)
         return;
     pthread_mutex_lock(&u->lock);
@@ -327,13 +328,13 @@ static void release(ff_http *h, const char *sid, const char *name, uint64_t len,
         }
     }
     pthread_mutex_unlock(&u->lock);
-    usage_put(h->uploads, u);
+    usage_put(a->uploads, u);
 }
 
-int ff_upload_presign_check(ff_http *h, const char *sid, const char *name, ff_err *err)
+int ff_upload_presign_check(ff_app *a, const char *sid, const char *name, ff_err *err)
 {
     /* Only what is known already: a presign never waits on the store. */
-    usage *u = usage_get(h->uploads, sid, 0);
+    usage *u = usage_get(a->uploads, sid, 0);
     if (!u)
         return 0;
     int rc = 0;
@@ -343,12 +344,12 @@ int ff_upload_presign_check(ff_http *h, const char *sid, const char *name, ff_er
             if (!stored_find(u, u->flight[i].name) && !in_flight_before(u, i))
                 files++;
         if (u->loaded_at && !stored_find(u, name) && !in_flight(u, name) &&
-            files >= h->cfg->session_max_files)
+            files >= a->cfg->session_max_files)
             rc = ff_err_set(err, "session %s already has %zu files, the most a session may hold "
                             "(FITSFLOW_SESSION_MAX_FILES)", sid, files);
         pthread_mutex_unlock(&u->lock);
     }
-    usage_put(h->uploads, u);
+    usage_put(a->uploads, u);
     return rc;
 }
 
@@ -357,9 +358,12 @@ int ff_upload_presign_check(ff_http *h, const char *sid, const char *name, ff_er
  * larger one (or one the client waits to send) is answered at once and the connection closed;
  * the front door then lingers, reading and dropping the rest of the body for a while, so that the
  * client reads the answer instead of a reset (lingering close, as nginx does). */
-static enum MHD_Result reject(ff_req *r, unsigned status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static enum MHD_Result reject(ff_req *r, unsigned status, const char *fmt, ...)
+static enum MHD_Result upload_data(ff_req *r, void *ctx, const char *data, size_t *size);
+static void upload_end(ff_req *r, void *ctx);
+
+static enum MHD_Result reject(ff_req *r, ff_app *a, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result reject(ff_req *r, ff_app *a, unsigned status, const char *fmt, ...)
 {
     char msg[sizeof(((ff_upload *)0)->reject_msg)];
     va_list ap;
@@ -373,128 +377,110 @@ static enum MHD_Result reject(ff_req *r, unsigned status, const char *fmt, ...)
                 ff_parse_u64(cl, 0, UINT64_MAX / 2, &len) == 0 && len > 0 && len <= FF_HTTP_DRAIN_MAX;
     if (!drain) {
         if (ff_req_header(r, "Transfer-Encoding") || (cl && (ff_parse_u64(cl, 0, UINT64_MAX / 2, &len) != 0 || len))) {
-            r->early = 1; /* a body may follow: close, and linger */
-            r->close = 1;
+            ff_req_close_after(r, 1); /* a body may follow: close, and linger */
         }
-        return ff_http_send_error(r, status, "%s", msg);
+        return ff_req_send_error(r, status, "%s", msg);
     }
     ff_upload *u = calloc(1, sizeof *u);
     if (!u)
         return MHD_NO;
+    u->a = a;
     u->reject = status;
     memcpy(u->reject_msg, msg, sizeof msg);
-    r->upload = u;
+    ff_req_take_body(r, upload_data, upload_end, u);
     return MHD_YES;
-}
-
-/* The status for a store failure of an upload: a full disk is 507, an unreachable or slow store
- * 503/504 (never 507: that means our storage is full), a store that refused 502. */
-static unsigned store_status(ff_store_fault f)
-{
-    switch (f) {
-    case FF_STORE_FAULT_FULL:
-        return 507;
-    case FF_STORE_FAULT_UNAVAILABLE:
-        return 503;
-    case FF_STORE_FAULT_TIMEOUT:
-        return 504;
-    case FF_STORE_FAULT_REMOTE:
-        return 502;
-    default:
-        return 500;
-    }
 }
 
 /* Store calls of an upload run on the HTTP thread (the body streams through them): each is
  * bounded by FITSFLOW_STORE_TIMEOUT_MS (a part sent to S3: without progress for that long). */
-static void store_deadline(ff_http *h)
+static void store_deadline(const ff_app *a)
 {
-    ff_store_set_deadline(ff_clock_now() + ff_offload_timeout(h));
+    ff_store_set_deadline(ff_clock_now() + ff_offload_timeout(a->offload));
 }
 
-enum MHD_Result ff_upload_begin(ff_req *r, const char *key)
+enum MHD_Result ff_upload_put(ff_req *r, void *app, const char *key)
 {
-    ff_http *h = r->h;
+    ff_app *a = app;
     ff_err err = {0};
     char sid[FF_SESSION_ID_MAX + 1];
     const char *name = NULL;
     if (ff_key_split_upload(key, sid, sizeof sid, &name, &err) != 0)
-        return reject(r, 400, "bad upload path: %s", err.msg);
+        return reject(r, a, 400, "bad upload path: %s", err.msg);
     if (!ff_upload_name_valid(name, &err))
-        return reject(r, 400, "%s", err.msg);
+        return reject(r, a, 400, "%s", err.msg);
     const char *ctype = ff_req_header(r, "Content-Type");
-    ff_presign_result pr = ff_presign_verify(h->d.secret, "PUT", key, ff_req_arg(r, FF_PRESIGN_EXPIRES_ARG),
+    ff_presign_result pr = ff_presign_verify(a->secret, "PUT", key, ff_req_arg(r, FF_PRESIGN_EXPIRES_ARG),
                                              ff_req_arg(r, FF_PRESIGN_SIGNATURE_ARG), ctype ? ctype : "",
                                              (int64_t)time(NULL), &err);
     if (pr != FF_PRESIGN_OK)
-        return reject(r, 403, "%s", err.msg);
+        return reject(r, a, 403, "%s", err.msg);
     const char *cl = ff_req_header(r, "Content-Length");
     const char *te = ff_req_header(r, "Transfer-Encoding");
     if (te || !cl)
-        return reject(r, 411, "an upload needs a Content-Length header (no chunked bodies)");
+        return reject(r, a, 411, "an upload needs a Content-Length header (no chunked bodies)");
     uint64_t len = 0;
     if (ff_parse_u64(cl, 0, UINT64_MAX / 2, &len) != 0)
-        return reject(r, 400, "Content-Length '%.32s' is not a number", cl);
-    uint64_t limit = h->cfg->session_limit_bytes, used = 0;
+        return reject(r, a, 400, "Content-Length '%.32s' is not a number", cl);
+    uint64_t limit = a->cfg->session_limit_bytes, used = 0;
     if (len > limit)
-        return reject(r, 413, "this file is %" PRIu64 " bytes, more than a session may hold "
+        return reject(r, a, 413, "this file is %" PRIu64 " bytes, more than a session may hold "
                                           "(%" PRIu64 " bytes)", len, limit);
-    store_deadline(h);
-    int rc = reserve(h, sid, name, len, &used, &err);
+    store_deadline(a);
+    int rc = reserve(a, sid, name, len, &used, &err);
     ff_store_set_deadline(0);
     if (rc < 0) {
         ff_store_fault f = ff_store_last_fault();
         ff_log(FF_LOG_WARN, sid, name, "cannot check the session's size: %s", err.msg);
-        return reject(r, store_status(f), "cannot check the session's size: %s%s", err.msg,
+        return reject(r, a, ff_http_store_status(f), "cannot check the session's size: %s%s", err.msg,
                       ff_store_fault_transient(f) ? " (try again shortly)" : "");
     }
     if (rc == RES_FILES)
-        return reject(r, 413, "session %s already has %" PRIu64 " files, the most a session may "
+        return reject(r, a, 413, "session %s already has %" PRIu64 " files, the most a session may "
                               "hold (FITSFLOW_SESSION_MAX_FILES)", sid, used);
     if (rc == RES_BYTES)
-        return reject(r, 413, "this file (%" PRIu64 " bytes) would take session %s past its "
+        return reject(r, a, 413, "this file (%" PRIu64 " bytes) would take session %s past its "
                                           "limit of %" PRIu64 " bytes (%" PRIu64 " already uploaded or uploading)",
                                   len, sid, limit, used);
     ff_upload *u = calloc(1, sizeof *u);
     if (!u) {
-        release(h, sid, name, len, 0, 0);
+        release(a, sid, name, len, 0, 0);
         return MHD_NO;
     }
+    u->a = a;
     snprintf(u->key, sizeof u->key, "%s", key);
     snprintf(u->sid, sizeof u->sid, "%s", sid);
     u->name = u->key + (name - key);
     u->reserved = 1;
     u->expected = len;
     u->started = ff_clock_now();
-    store_deadline(h);
-    u->w = ff_store_writer_open(h->d.store, key, &err);
+    store_deadline(a);
+    u->w = ff_store_writer_open(a->store, key, &err);
     ff_store_set_deadline(0);
     if (!u->w) {
         ff_store_fault f = ff_store_last_fault();
-        release(h, sid, name, len, 0, 0);
+        release(a, sid, name, len, 0, 0);
         free(u);
         ff_log(FF_LOG_ERROR, sid, name, "cannot store an upload: %s", err.msg);
-        return reject(r, store_status(f), "cannot store the upload: %s", err.msg);
+        return reject(r, a, ff_http_store_status(f), "cannot store the upload: %s", err.msg);
     }
     /* The room is set aside before the body is read: a full disk is a 507 at once. */
     int room = ff_store_writer_reserve(u->w, len, &err);
     if (room != 0) {
         ff_store_writer_abort(u->w);
-        release(h, sid, name, len, 0, 0);
+        release(a, sid, name, len, 0, 0);
         free(u);
         ff_log(room > 0 ? FF_LOG_WARN : FF_LOG_ERROR, sid, name, "cannot store an upload: %s", err.msg);
-        return reject(r, room > 0 ? 507 : 500, "the server could not store the file: %s", err.msg);
+        return reject(r, a, room > 0 ? 507 : 500, "the server could not store the file: %s", err.msg);
     }
-    r->upload = u;
+    ff_req_take_body(r, upload_data, upload_end, u);
     return MHD_YES; /* the body follows (MHD answers Expect: 100-continue now) */
 }
 
-enum MHD_Result ff_upload_data(ff_req *r, const char *data, size_t *size)
+static enum MHD_Result upload_data(ff_req *r, void *ctx, const char *data, size_t *size)
 {
-    ff_upload *u = r->upload;
-    ff_http *h = r->h;
+    ff_upload *u = ctx;
+    ff_app *a = u->a;
     if (u->reject) {
-        r->bytes_in += *size;
         if (*size) {
             *size = 0;
             return MHD_YES;
@@ -502,12 +488,11 @@ enum MHD_Result ff_upload_data(ff_req *r, const char *data, size_t *size)
         if (u->done)
             return MHD_YES;
         u->done = 1;
-        return ff_http_send_error(r, u->reject, "%s", u->reject_msg);
+        return ff_req_send_error(r, u->reject, "%s", u->reject_msg);
     }
     if (*size) {
-        r->bytes_in += *size;
         if (!u->failed) {
-            store_deadline(h);
+            store_deadline(a);
             if (ff_store_writer_write(u->w, data, *size, &u->err) != 0) {
                 u->failed = 1;
                 u->fault = ff_store_last_fault();
@@ -517,8 +502,8 @@ enum MHD_Result ff_upload_data(ff_req *r, const char *data, size_t *size)
         *size = 0;
         /* Slow clients are dropped: after 10 s, the average rate must stay above the minimum. */
         double el = ff_clock_now() - u->started;
-        if (h->cfg->min_upload_rate && el > 10 && (double)r->bytes_in / el < h->cfg->min_upload_rate) {
-            ff_log(FF_LOG_WARN, u->sid, NULL, "dropping an upload slower than %u bytes/s", h->cfg->min_upload_rate);
+        if (a->cfg->min_upload_rate && el > 10 && (double)ff_req_bytes_in(r) / el < a->cfg->min_upload_rate) {
+            ff_log(FF_LOG_WARN, u->sid, NULL, "dropping an upload slower than %u bytes/s", a->cfg->min_upload_rate);
             return MHD_NO;
         }
         return MHD_YES;
@@ -532,23 +517,23 @@ enum MHD_Result ff_upload_data(ff_req *r, const char *data, size_t *size)
     if (u->failed) {
         ff_store_writer_abort(w);
         ff_log(FF_LOG_ERROR, u->sid, u->key, "upload failed: %s", u->err.msg);
-        return ff_http_send_store_error(r, "the server could not store the file", u->fault, &u->err);
+        return ff_req_send_store_error(r, "the server could not store the file", u->fault, &u->err);
     }
     ff_store_stat st;
     memset(&st, 0, sizeof st);
-    store_deadline(h);
+    store_deadline(a);
     int crc = ff_store_writer_commit_stat(w, &st, &u->err);
     ff_store_fault f = ff_store_last_fault();
     ff_store_set_deadline(0);
     if (crc != 0) {
         ff_log(FF_LOG_ERROR, u->sid, u->key, "upload failed: %s", u->err.msg);
-        return ff_http_send_store_error(r, "the server could not store the file", f, &u->err);
+        return ff_req_send_store_error(r, "the server could not store the file", f, &u->err);
     }
     /* Counted as stored now (its reservation goes when the request ends). */
-    release(h, u->sid, u->name, u->expected, 1, r->bytes_in);
+    release(a, u->sid, u->name, u->expected, 1, ff_req_bytes_in(r));
     u->reserved = 0;
-    ff_session_cache_touch(h->sessions, u->sid);
-    json_t *body = json_pack("{s:s,s:I}", "key", u->key, "bytes", (json_int_t)r->bytes_in);
+    ff_session_cache_touch(a->sessions, u->sid);
+    json_t *body = json_pack("{s:s,s:I}", "key", u->key, "bytes", (json_int_t)ff_req_bytes_in(r));
     struct MHD_Response *resp = NULL;
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
@@ -558,26 +543,25 @@ enum MHD_Result ff_upload_data(ff_req *r, const char *data, size_t *size)
         free(text);
         return MHD_NO;
     }
-    atomic_store(&r->bytes_out, strlen(text));
+    ff_req_count_out(r, strlen(text));
     MHD_add_response_header(resp, "Content-Type", "application/json");
     if (st.etag[0]) /* what the store said at the commit: no second request to ask */
         MHD_add_response_header(resp, "ETag", st.etag);
-    return ff_http_send(r, 200, resp);
+    return ff_req_send(r, 200, resp);
 }
 
-void ff_upload_end(ff_req *r)
+static void upload_end(ff_req *r, void *ctx)
 {
-    ff_upload *u = r->upload;
-    if (!u)
-        return;
+    (void)r;
+    ff_upload *u = ctx;
+    ff_app *a = u->a;
     if (u->w) {
         /* Cut short: nothing is stored (an S3 multipart upload is aborted: bounded too). */
-        store_deadline(r->h);
+        store_deadline(a);
         ff_store_writer_abort(u->w);
         ff_store_set_deadline(0);
     }
     if (u->reserved)
-        release(r->h, u->sid, u->name, u->expected, 0, 0);
+        release(a, u->sid, u->name, u->expected, 0, 0);
     free(u);
-    r->upload = NULL;
 }

@@ -1,8 +1,8 @@
 /* Presigned upload URLs, in place of S3's: a URL names one key, one method, one Content-Type and
  * an expiry, and carries an HMAC-SHA256 over them keyed by a server secret, so whoever holds the
  * URL may PUT exactly that object until it expires and nothing else. */
-#ifndef FF_SERVER_PRESIGN_H
-#define FF_SERVER_PRESIGN_H
+#ifndef FF_SERVER_ROUTES_PRESIGN_H
+#define FF_SERVER_ROUTES_PRESIGN_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* Token buckets in a sharded open-addressing table (one mutex per shard). */
-#include "server/ratelimit.h"
+#include "server/http/ratelimit.h"
 
 #include <arpa/inet.h>
 #include <math.h>

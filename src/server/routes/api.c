@@ -1,6 +1,7 @@
 /* The JSON API: the original Trigger endpoint (presign or start processing), sessions, their
- * status, the limits a client needs, health and metrics. */
-#include "server/http_internal.h"
+ * status, the limits a client needs, the newest daily movie and metrics. */
+#include "server/routes/routes.h"
+#include "server/http/protocol.h"
 #include "pipeline/keys.h"
 #include "base/endings.h"
 #include "base/hex.h"
@@ -27,10 +28,10 @@ static int needs_json_escape(const char *s)
     return 0;
 }
 
-/* A trigger looks for the session's uploads on a store thread (offload.c), never on the HTTP
+/* A trigger looks for the session's uploads on a store thread (ff_req_offload), never on the HTTP
  * thread: a slow store delays this answer only. */
 typedef struct trigger_job {
-    ff_http *h;
+    ff_app *a;
     char sid[FF_SESSION_ID_MAX + 1];
     int has; /* ff_session_has_uploads: 1, 0, or -1 with err */
     ff_err err;
@@ -39,7 +40,7 @@ typedef struct trigger_job {
 static void trigger_work(void *ctx)
 {
     trigger_job *j = ctx;
-    j->has = ff_session_has_uploads(j->h->d.store, j->sid, &j->err);
+    j->has = ff_session_has_uploads(j->a->store, j->sid, &j->err);
 }
 
 /* A session without uploads has nothing to process: say so, and store nothing. When the store
@@ -48,51 +49,52 @@ static void trigger_work(void *ctx)
 static enum MHD_Result trigger_done(ff_req *r, void *ctx)
 {
     trigger_job *j = ctx;
-    ff_http *h = r->h;
+    ff_app *a = j->a;
     const char *sid = j->sid;
     ff_err err = {0};
     if (j->has == 0)
-        return ff_http_send_error(r, 404, "session %s has no uploads: upload its files first "
+        return ff_req_send_error(r, 404, "session %s has no uploads: upload its files first "
                                   "(GET /FitsFlow-2-Trigger?session_id=S&filename=F gives an upload "
                                   "URL), then trigger it", sid);
     if (j->has < 0)
         ff_log(FF_LOG_WARN, sid, NULL, "cannot look for the session's uploads (%s); queued anyway",
                j->err.msg);
-    if (ff_queue_push(h->d.queue, sid, &err) != 0) {
+    if (ff_queue_push(a->queue, sid, &err) != 0) {
         ff_log(FF_LOG_ERROR, sid, NULL, "cannot queue the session: %s", err.msg);
-        return ff_http_send_error(r, 503, "cannot queue the session: %s", err.msg);
+        return ff_req_send_error(r, 503, "cannot queue the session: %s", err.msg);
     }
-    if (h->d.workers)
-        ff_workers_wake(h->d.workers);
+    if (a->workers)
+        ff_workers_wake(a->workers);
     ff_log(FF_LOG_INFO, sid, NULL, "session queued for processing");
-    return ff_http_send_json(r, 200, json_pack("{s:s,s:s}", "status", "Processing Started!", "session_id", sid));
+    return ff_req_send_json(r, 200, json_pack("{s:s,s:s}", "status", "Processing Started!", "session_id", sid));
 }
 
-enum MHD_Result ff_api_trigger(ff_req *r)
+enum MHD_Result ff_api_trigger(ff_req *r, void *app, const char *arg)
 {
-    ff_http *h = r->h;
+    (void)arg;
+    ff_app *a = app;
     ff_err err = {0};
     const char *sid = ff_req_arg(r, "session_id");
     if (!sid || !*sid)
-        return ff_http_send_error(r, 400, "session_id required");
+        return ff_req_send_error(r, 400, "session_id required");
     if (!ff_session_id_valid(sid))
-        return ff_http_send_error(r, 400, "session_id must be 8 to 64 characters of a-z, 0-9 and '-'");
+        return ff_req_send_error(r, 400, "session_id must be 8 to 64 characters of a-z, 0-9 and '-'");
     const char *name = ff_req_arg(r, "filename");
     if (name) {
         if (!ff_upload_name_valid(name, &err))
-            return ff_http_send_error(r, 400, "%s", err.msg);
+            return ff_req_send_error(r, 400, "%s", err.msg);
         const char *ct = ff_req_arg(r, "contentType");
         if (!ct)
             ct = "";
         if (!ff_http_content_type_ok(ct))
-            return ff_http_send_error(r, 400, "contentType must be printable ASCII of at most 200 bytes");
-        if (ff_upload_presign_check(h, sid, name, &err) != 0)
-            return ff_http_send_error(r, 413, "%s", err.msg);
+            return ff_req_send_error(r, 400, "contentType must be printable ASCII of at most 200 bytes");
+        if (ff_upload_presign_check(a, sid, name, &err) != 0)
+            return ff_req_send_error(r, 413, "%s", err.msg);
         char key[FF_STORE_KEY_MAX + 1], url[FF_STORE_KEY_MAX + 1024];
         ff_key_upload(key, sizeof key, sid, name);
-        int64_t expires = (int64_t)time(NULL) + h->cfg->presign_ttl;
-        if (ff_presign_url(h->d.secret, h->cfg->public_url, "PUT", key, expires, ct, url, sizeof url) != 0)
-            return ff_http_send_error(r, 500, "upload URL too long");
+        int64_t expires = (int64_t)time(NULL) + a->cfg->presign_ttl;
+        if (ff_presign_url(a->secret, a->cfg->public_url, "PUT", key, expires, ct, url, sizeof url) != 0)
+            return ff_req_send_error(r, 500, "upload URL too long");
         /* Hot path (one call per file a browser uploads): the JSON is written directly when
          * nothing in it needs escaping, which is always so unless FITSFLOW_PUBLIC_URL has quotes,
          * backslashes or non-ASCII; jansson otherwise. */
@@ -100,27 +102,28 @@ enum MHD_Result ff_api_trigger(ff_req *r)
             char body[sizeof url + sizeof key + 32];
             int n = snprintf(body, sizeof body, "{\"url\":\"%s\",\"key\":\"%s\"}", url, key);
             if (n > 0 && (size_t)n < sizeof body)
-                return ff_http_send_text(r, 200, "application/json", body, (size_t)n);
+                return ff_req_send_text(r, 200, "application/json", body, (size_t)n);
         }
-        return ff_http_send_json(r, 200, json_pack("{s:s,s:s}", "url", url, "key", key));
+        return ff_req_send_json(r, 200, json_pack("{s:s,s:s}", "url", url, "key", key));
     }
     trigger_job *j = calloc(1, sizeof *j);
     if (!j)
-        return ff_http_send_error(r, 503, "out of memory; try again");
-    j->h = h;
+        return ff_req_send_error(r, 503, "out of memory; try again");
+    j->a = a;
     snprintf(j->sid, sizeof j->sid, "%s", sid);
-    return ff_offload_request(r, trigger_work, trigger_done, j, free);
+    return ff_req_offload(r, trigger_work, trigger_done, j, free);
 }
 
-enum MHD_Result ff_api_new_session(ff_req *r)
+enum MHD_Result ff_api_new_session(ff_req *r, void *app, const char *arg)
 {
+    (void)arg;
     unsigned char raw[16];
     if (RAND_bytes(raw, sizeof raw) != 1)
-        return ff_http_send_error(r, 503, "no random bytes available for a session id; try again");
+        return ff_req_send_error(r, 503, "no random bytes available for a session id; try again");
     char sid[33];
     ff_hex_encode(raw, sizeof raw, sid);
-    const ff_server_config *c = r->h->cfg;
-    return ff_http_send_json(r, 201, json_pack("{s:s,s:I,s:I}", "session_id", sid, "limit_bytes",
+    const ff_server_config *c = ((ff_app *)app)->cfg;
+    return ff_req_send_json(r, 201, json_pack("{s:s,s:I,s:I}", "session_id", sid, "limit_bytes",
                                                (json_int_t)c->session_limit_bytes, "presign_ttl",
                                                (json_int_t)c->presign_ttl));
 }
@@ -132,7 +135,7 @@ enum MHD_Result ff_api_new_session(ff_req *r)
 #define STATUS_MAX_AGE 1.0 /* seconds: older than this, look again (writes by other processes) */
 
 typedef struct status_job {
-    ff_http *h;
+    ff_app *a;
     ff_session_view *v;
     char sid[FF_SESSION_ID_MAX + 1];
     int rc;
@@ -145,24 +148,6 @@ static void blob_free(void *cls)
     ff_session_blob_unref(cls);
 }
 
-/* 1 when an Accept-Encoding header accepts gzip: a "gzip" (or "*") token without q=0. */
-static int accepts_gzip(const char *ae)
-{
-    while (ae && *ae) {
-        ae += strspn(ae, " \t,");
-        size_t n = strcspn(ae, ",");
-        size_t t = strcspn(ae, " \t;,");
-        if ((t == 4 && !strncasecmp(ae, "gzip", 4)) || (t == 1 && ae[0] == '*')) {
-            char item[64];
-            snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), ae);
-            const char *q = strstr(item, "q=");
-            return !q || strtod(q + 2, NULL) > 0;
-        }
-        ae += n;
-    }
-    return 0;
-}
-
 /* Sends the blob (takes the reference): 304 when the client holds these bytes already, gzip when
  * it takes it. Cache-Control no-cache (not no-store): a browser polling the status revalidates
  * with If-None-Match and gets an empty 304 while nothing changed. */
@@ -170,7 +155,7 @@ static enum MHD_Result send_status_blob(ff_req *r, ff_session_blob *b, const cha
 {
     if (b->empty) {
         ff_session_blob_unref(b);
-        return ff_http_send_error(r, 404, "session %s has no uploads or outputs", sid);
+        return ff_req_send_error(r, 404, "session %s has no uploads or outputs", sid);
     }
     const char *inm = ff_req_header(r, "If-None-Match");
     struct MHD_Response *resp;
@@ -180,7 +165,7 @@ static enum MHD_Result send_status_blob(ff_req *r, ff_session_blob *b, const cha
         status = 304;
         resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     } else {
-        gz = b->gz && accepts_gzip(ff_req_header(r, "Accept-Encoding"));
+        gz = b->gz && ff_req_accepts_gzip(r);
         size_t len = gz ? b->gz_len : b->len;
         ff_session_blob_ref(b);
         resp = MHD_create_response_from_buffer_with_free_callback_cls(len, gz ? b->gz : b->json,
@@ -188,7 +173,7 @@ static enum MHD_Result send_status_blob(ff_req *r, ff_session_blob *b, const cha
         if (!resp)
             ff_session_blob_unref(b);
         else
-            atomic_store(&r->bytes_out, len);
+            ff_req_count_out(r, len);
     }
     if (!resp) {
         ff_session_blob_unref(b);
@@ -204,13 +189,13 @@ static enum MHD_Result send_status_blob(ff_req *r, ff_session_blob *b, const cha
         MHD_add_response_header(resp, "Vary", "Accept-Encoding");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     ff_session_blob_unref(b);
-    return ff_http_send(r, status, resp);
+    return ff_req_send(r, status, resp);
 }
 
 static void status_work(void *ctx)
 {
     status_job *j = ctx;
-    j->rc = ff_session_view_refresh(j->v, j->h->d.store, &j->err);
+    j->rc = ff_session_view_refresh(j->v, j->a->store, &j->err);
     j->fault = j->rc ? ff_store_last_fault() : FF_STORE_FAULT_NONE;
 }
 
@@ -218,81 +203,69 @@ static enum MHD_Result status_done(ff_req *r, void *ctx)
 {
     status_job *j = ctx;
     if (j->rc != 0)
-        return ff_http_send_store_error(r, "cannot read the session", j->fault, &j->err);
+        return ff_req_send_store_error(r, "cannot read the session", j->fault, &j->err);
     ff_session_blob *b = ff_session_view_status(j->v);
     if (!b)
-        return ff_http_send_error(r, 500, "out of memory");
+        return ff_req_send_error(r, 500, "out of memory");
     return send_status_blob(r, b, j->sid);
 }
 
 static void status_free(void *ctx)
 {
     status_job *j = ctx;
-    ff_session_cache_release(j->h->sessions, j->v);
+    ff_session_cache_release(j->a->sessions, j->v);
     free(j);
 }
 
-enum MHD_Result ff_api_session_status(ff_req *r, const char *sid)
+enum MHD_Result ff_api_session_status(ff_req *r, void *app, const char *sid)
 {
-    ff_http *h = r->h;
-    ff_session_view *v = ff_session_cache_get(h->sessions, sid);
+    ff_app *a = app;
+    ff_session_view *v = ff_session_cache_get(a->sessions, sid);
     if (!v)
-        return ff_http_send_error(r, 503, "out of memory; try again");
-    if (!ff_session_cache_claim(h->sessions, v, STATUS_MIN_AGE, STATUS_MAX_AGE)) {
+        return ff_req_send_error(r, 503, "out of memory; try again");
+    if (!ff_session_cache_claim(a->sessions, v, STATUS_MIN_AGE, STATUS_MAX_AGE)) {
         ff_session_blob *b = ff_session_view_status(v);
         if (b) {
-            ff_session_cache_release(h->sessions, v);
+            ff_session_cache_release(a->sessions, v);
             return send_status_blob(r, b, sid);
         }
     }
     status_job *j = calloc(1, sizeof *j);
     if (!j) {
-        ff_session_cache_release(h->sessions, v);
-        return ff_http_send_error(r, 503, "out of memory; try again");
+        ff_session_cache_release(a->sessions, v);
+        return ff_req_send_error(r, 503, "out of memory; try again");
     }
-    j->h = h;
+    j->a = a;
     j->v = v;
     snprintf(j->sid, sizeof j->sid, "%s", sid);
-    return ff_offload_request(r, status_work, status_done, j, status_free);
+    return ff_req_offload(r, status_work, status_done, j, status_free);
 }
 
-enum MHD_Result ff_api_config(ff_req *r)
+enum MHD_Result ff_api_config(ff_req *r, void *app, const char *arg)
 {
-    const ff_server_config *c = r->h->cfg;
+    (void)arg;
+    const ff_server_config *c = ((ff_app *)app)->cfg;
     json_t *ext = json_array();
     for (size_t i = 0; i < ff_fits_endings_count; i++)
         json_array_append_new(ext, json_string(ff_fits_endings[i]));
-    return ff_http_send_json(r, 200, json_pack("{s:I,s:I,s:o,s:i,s:s,s:s}", "session_limit_bytes",
+    return ff_req_send_json(r, 200, json_pack("{s:I,s:I,s:o,s:i,s:s,s:s}", "session_limit_bytes",
                                                (json_int_t)c->session_limit_bytes, "presign_ttl",
                                                (json_int_t)c->presign_ttl, "accepted_extensions", ext,
                                                "max_name_bytes", 200, "public_url", c->public_url,
                                                "version", FF_VERSION));
 }
 
-/* Never waits on the store: its reachability is what the last calls and the probe found
- * (health.c). An unreachable store makes the status "degraded", still with 200: the page,
- * presigns and everything else that needs no store keep working. */
-enum MHD_Result ff_api_healthz(ff_req *r)
+enum MHD_Result ff_api_metrics(ff_req *r, void *app, const char *arg)
 {
+    (void)arg;
+    ff_app *a = app;
+    if (!a->metrics)
+        return ff_req_send_error(r, 503, "metrics are not enabled");
     int pending = 0, running = 0;
-    if (ff_queue_counts(r->h->d.queue, &pending, &running) != 0)
-        return ff_http_send_error(r, 503, "the job queue cannot be read");
-    json_t *j = json_pack("{s:s,s:i,s:i}", "status", "ok", "queue_pending", pending, "queue_running",
-                          running);
-    if (j && !ff_store_probe_json(r->h, j))
-        json_object_set_new(j, "status", json_string("degraded"));
-    return ff_http_send_json(r, 200, j);
-}
-
-enum MHD_Result ff_api_metrics(ff_req *r)
-{
-    if (!r->h->d.metrics)
-        return ff_http_send_error(r, 503, "metrics are not enabled");
-    int pending = 0, running = 0;
-    ff_queue_counts(r->h->d.queue, &pending, &running);
-    char *base = ff_metrics_render(r->h->d.metrics, pending, running);
+    ff_queue_counts(a->queue, &pending, &running);
+    char *base = ff_metrics_render(a->metrics, pending, running);
     ff_front_counts fc;
-    ff_front_stats(r->h->front, &fc);
+    ff_req_server_counts(r, &fc);
     char *text = NULL;
     if (!base || asprintf(&text,
                           "%s# HELP fitsflow_connections_open Client connections open now.\n"
@@ -318,33 +291,21 @@ enum MHD_Result ff_api_metrics(ff_req *r)
         text = NULL;
     free(base);
     if (!text)
-        return ff_http_send_error(r, 500, "out of memory");
+        return ff_req_send_error(r, 500, "out of memory");
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         return MHD_NO;
     }
-    atomic_store(&r->bytes_out, strlen(text));
+    ff_req_count_out(r, strlen(text));
     MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
-    return ff_http_send(r, 200, resp);
-}
-
-enum MHD_Result ff_api_index(ff_req *r)
-{
-    json_t *routes = json_pack("[s,s,s,s,s,s,s,s,s,s,s]",
-                               "GET /FitsFlow-2-Trigger?session_id=S&filename=F&contentType=T",
-                               "GET /FitsFlow-2-Trigger?session_id=S", "POST /api/sessions",
-                               "GET /api/sessions/S", "GET /api/sessions/S/events",
-                               "GET /api/sessions/S/archive.zip", "GET /api/config", "GET /healthz",
-                               "GET /metrics", "GET|HEAD /temp/... and /daily_videos/...",
-                               "GET /api/daily-video/latest");
-    return ff_http_send_json(r, 200, json_pack("{s:s,s:s,s:o}", "service", "FitsFlow", "version", FF_VERSION,
-                                               "routes", routes));
+    return ff_req_send(r, 200, resp);
 }
 
 typedef struct latest_job {
     ff_store *store;
+    const char *public_url;
     char *text;
     int rc;
     ff_err err;
@@ -369,30 +330,33 @@ static enum MHD_Result latest_done(ff_req *r, void *ctx)
 {
     latest_job *job = ctx;
     if (job->rc == 1)
-        return ff_http_send_error(r, 404, "no daily movie has been built yet");
+        return ff_req_send_error(r, 404, "no daily movie has been built yet");
     if (job->rc != 0)
-        return ff_http_send_store_error(r, "cannot look for the daily movie", job->fault, &job->err);
+        return ff_req_send_store_error(r, "cannot look for the daily movie", job->fault, &job->err);
     char *text = job->text;
     job->text = NULL;
     json_error_t je;
     json_t *j = json_loads(text, 0, &je);
     free(text);
     if (!j)
-        return ff_http_send_error(r, 500, "cannot describe the daily movie");
+        return ff_req_send_error(r, 500, "cannot describe the daily movie");
     const char *path = json_string_value(json_object_get(j, "url_path"));
     if (path) {
         char url[1200];
-        snprintf(url, sizeof url, "%s%s", ff_http_public_url(r->h), path);
+        snprintf(url, sizeof url, "%s%s", job->public_url, path);
         json_object_set_new(j, "url", json_string(url));
     }
-    return ff_http_send_json(r, 200, j);
+    return ff_req_send_json(r, 200, j);
 }
 
-enum MHD_Result ff_api_daily_video_latest(ff_req *r)
+enum MHD_Result ff_api_daily_video_latest(ff_req *r, void *app, const char *arg)
 {
+    (void)arg;
+    ff_app *a = app;
     latest_job *j = calloc(1, sizeof *j);
     if (!j)
-        return ff_http_send_error(r, 503, "out of memory; try again");
-    j->store = r->h->d.store;
-    return ff_offload_request(r, latest_work, latest_done, j, latest_free);
+        return ff_req_send_error(r, 503, "out of memory; try again");
+    j->store = a->store;
+    j->public_url = a->cfg->public_url;
+    return ff_req_offload(r, latest_work, latest_done, j, latest_free);
 }

@@ -1,7 +1,7 @@
 /* CORS as the original API Gateway and S3 bucket were configured: a list of allowed origins
  * (FITSFLOW_CORS_ORIGINS, "*" = any), the methods each route takes, preflights answered, and the
  * validators and lengths a client needs exposed. */
-#include "server/http_internal.h"
+#include "server/http/httpd_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #define EXPOSE_HEADERS "ETag, Content-Length, Content-Range, Content-Type, Last-Modified, " \
                        "Accept-Ranges, Retry-After"
 
-static int add_origin(ff_http *h, const char *s, size_t n)
+static int add_origin(ff_httpd *h, const char *s, size_t n)
 {
     while (n && (*s == ' ' || *s == '\t'))
         s++, n--;
@@ -35,7 +35,7 @@ static int add_origin(ff_http *h, const char *s, size_t n)
     return 0;
 }
 
-int ff_cors_init(ff_http *h, ff_err *err)
+int ff_cors_init(ff_httpd *h, ff_err *err)
 {
     const char *list = h->cfg->cors_origins;
     char own[600];
@@ -59,7 +59,7 @@ int ff_cors_init(ff_http *h, ff_err *err)
     return 0;
 }
 
-void ff_cors_free(ff_http *h)
+void ff_cors_free(ff_httpd *h)
 {
     for (size_t i = 0; i < h->norigins; i++)
         free(h->origins[i]);
@@ -68,7 +68,7 @@ void ff_cors_free(ff_http *h)
     h->norigins = 0;
 }
 
-static int origin_allowed(ff_http *h, const char *origin)
+static int origin_allowed(ff_httpd *h, const char *origin)
 {
     if (!origin || !*origin)
         return 0;
@@ -107,10 +107,10 @@ enum MHD_Result ff_cors_preflight(ff_req *r)
     const char *origin = ff_req_header(r, "Origin");
     const char *want = ff_req_header(r, "Access-Control-Request-Method");
     if (!origin || !want)
-        return ff_http_send_error(r, 400, "an OPTIONS request must be a CORS preflight, with Origin and "
+        return ff_req_send_error(r, 400, "an OPTIONS request must be a CORS preflight, with Origin and "
                                           "Access-Control-Request-Method headers");
     if (!origin_allowed(r->h, origin))
-        return ff_http_send_error(r, 403, "origin %.200s is not allowed; the server's FITSFLOW_CORS_ORIGINS "
+        return ff_req_send_error(r, 403, "origin %.200s is not allowed; the server's FITSFLOW_CORS_ORIGINS "
                                           "lists the allowed ones", origin);
     static const char *names[] = {"GET", "HEAD", "PUT", "POST"};
     int bit = 0;
@@ -118,7 +118,7 @@ enum MHD_Result ff_cors_preflight(ff_req *r)
         if (!strcmp(want, names[i]))
             bit = 1 << i;
     if (!bit || !(r->allow & bit))
-        return ff_http_send_error(r, 403, "method %.16s is not allowed on this path", want);
+        return ff_req_send_error(r, 403, "method %.16s is not allowed on this path", want);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
@@ -127,5 +127,5 @@ enum MHD_Result ff_cors_preflight(ff_req *r)
     MHD_add_response_header(resp, "Access-Control-Allow-Methods", methods);
     MHD_add_response_header(resp, "Access-Control-Allow-Headers", ALLOW_HEADERS);
     MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
-    return ff_http_send(r, 204, resp);
+    return ff_req_send(r, 204, resp);
 }

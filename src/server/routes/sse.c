@@ -8,7 +8,7 @@
  * elsewhere). An HTTP thread only copies finished event text: it never calls the store. An idle
  * stream suspends its connection (no thread is held); one hub thread resumes the suspended
  * streams every 250 ms, and at once when a refresh found something. */
-#include "server/http_internal.h"
+#include "server/routes/routes.h"
 #include "base/clock.h"
 
 #include <pthread.h>
@@ -30,6 +30,7 @@
 typedef struct sse_stream sse_stream;
 
 struct ff_sse_hub {
+    ff_app *a;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_t thread;
@@ -40,7 +41,7 @@ struct ff_sse_hub {
 
 struct sse_stream {
     sse_stream *next;
-    ff_http *h;
+    ff_app *a;
     ff_req *r;
     char sid[FF_SESSION_ID_MAX + 1];
     ff_session_view *view;
@@ -52,7 +53,7 @@ struct sse_stream {
 };
 
 typedef struct refresh_task {
-    ff_http *h;
+    ff_app *a;
     ff_session_view *view;
 } refresh_task;
 
@@ -60,15 +61,15 @@ static void refresh_run(void *ctx)
 {
     refresh_task *t = ctx;
     ff_err err = {0};
-    ff_session_view_refresh(t->view, t->h->d.store, &err); /* a failure: the next tick tries again */
+    ff_session_view_refresh(t->view, t->a->store, &err); /* a failure: the next tick tries again */
 }
 
 static void refresh_free(void *ctx)
 {
     refresh_task *t = ctx;
-    ff_session_cache_background(t->h->sessions, t->view, 0);
-    ff_session_cache_release(t->h->sessions, t->view);
-    ff_sse_hub *hub = t->h->sse;
+    ff_session_cache_background(t->a->sessions, t->view, 0);
+    ff_session_cache_release(t->a->sessions, t->view);
+    ff_sse_hub *hub = t->a->sse;
     if (hub) {
         pthread_mutex_lock(&hub->lock);
         hub->woken = 1;
@@ -79,31 +80,31 @@ static void refresh_free(void *ctx)
 }
 
 /* Queues a refresh of v on a store thread when it is due and none is queued. */
-static void kick(ff_http *h, ff_session_view *v)
+static void kick(ff_app *a, ff_session_view *v)
 {
-    if (!ff_session_cache_background(h->sessions, v, 1))
+    if (!ff_session_cache_background(a->sessions, v, 1))
         return;
-    if (!ff_session_cache_claim(h->sessions, v, REFRESH_MIN_S, REFRESH_MAX_S)) {
-        ff_session_cache_background(h->sessions, v, 0);
+    if (!ff_session_cache_claim(a->sessions, v, REFRESH_MIN_S, REFRESH_MAX_S)) {
+        ff_session_cache_background(a->sessions, v, 0);
         return;
     }
     refresh_task *t = calloc(1, sizeof *t);
-    ff_session_view *ref = t ? ff_session_cache_get(h->sessions, ff_session_view_sid(v)) : NULL;
+    ff_session_view *ref = t ? ff_session_cache_get(a->sessions, ff_session_view_sid(v)) : NULL;
     if (!ref) {
         free(t);
-        ff_session_cache_background(h->sessions, v, 0);
+        ff_session_cache_background(a->sessions, v, 0);
         return;
     }
-    t->h = h;
+    t->a = a;
     t->view = ref;
-    if (ff_offload_task(h, refresh_run, t, refresh_free) != 0)
+    if (ff_offload_task(a->offload, refresh_run, t, refresh_free) != 0)
         refresh_free(t);
 }
 
 static void *hub_main(void *arg)
 {
-    ff_http *h = arg;
-    ff_sse_hub *hub = h->sse;
+    ff_sse_hub *hub = arg;
+    ff_app *a = hub->a;
     pthread_mutex_lock(&hub->lock);
     while (!hub->stopping) {
         if (!hub->woken) {
@@ -121,54 +122,49 @@ static void *hub_main(void *arg)
          * thread may end and free it: read its successor first. */
         pthread_mutex_unlock(&hub->lock);
         for (sse_stream *s = list; s; s = s->next)
-            kick(h, s->view);
+            kick(a, s->view);
         pthread_mutex_lock(&hub->lock);
         for (sse_stream *s = list, *next; s; s = next) {
             next = s->next;
-            MHD_resume_connection(s->r->conn);
+            ff_req_resume(s->r);
         }
     }
     pthread_mutex_unlock(&hub->lock);
     return NULL;
 }
 
-int ff_sse_start(ff_http *h, ff_err *err)
+ff_sse_hub *ff_sse_hub_start(ff_app *a, ff_err *err)
 {
     ff_sse_hub *hub = calloc(1, sizeof *hub);
-    if (!hub)
-        return ff_err_set(err, "out of memory");
+    if (!hub) {
+        ff_err_set(err, "out of memory");
+        return NULL;
+    }
+    hub->a = a;
     pthread_mutex_init(&hub->lock, NULL);
     pthread_cond_init(&hub->cond, NULL);
-    h->sse = hub;
-    if (pthread_create(&hub->thread, NULL, hub_main, h) != 0) {
-        h->sse = NULL;
+    if (pthread_create(&hub->thread, NULL, hub_main, hub) != 0) {
         pthread_mutex_destroy(&hub->lock);
         pthread_cond_destroy(&hub->cond);
         free(hub);
-        return ff_err_set(err, "cannot start the event-stream thread");
+        ff_err_set(err, "cannot start the event-stream thread");
+        return NULL;
     }
     hub->started = 1;
-    return 0;
+    return hub;
 }
 
-void ff_http_logs_changed(void *ctx, const char *sid, const char *name, const char *text)
+void ff_sse_hub_wake(ff_sse_hub *hub)
 {
-    (void)name;
-    (void)text;
-    ff_http *h = ctx;
-    if (!h)
+    if (!hub)
         return;
-    ff_session_cache_touch(h->sessions, sid);
-    if (!h->sse)
-        return;
-    pthread_mutex_lock(&h->sse->lock);
-    pthread_cond_signal(&h->sse->cond);
-    pthread_mutex_unlock(&h->sse->lock);
+    pthread_mutex_lock(&hub->lock);
+    pthread_cond_signal(&hub->cond);
+    pthread_mutex_unlock(&hub->lock);
 }
 
-void ff_sse_stop(ff_http *h)
+void ff_sse_hub_stop(ff_sse_hub *hub)
 {
-    ff_sse_hub *hub = h ? h->sse : NULL;
     if (!hub || !hub->started)
         return;
     pthread_mutex_lock(&hub->lock);
@@ -177,7 +173,7 @@ void ff_sse_stop(ff_http *h)
     hub->suspended = NULL;
     for (sse_stream *s = list, *next; s; s = next) {
         next = s->next; /* s may be freed once resumed */
-        MHD_resume_connection(s->r->conn);
+        ff_req_resume(s->r);
     }
     pthread_cond_broadcast(&hub->cond);
     pthread_mutex_unlock(&hub->lock);
@@ -185,15 +181,14 @@ void ff_sse_stop(ff_http *h)
     hub->started = 0;
 }
 
-void ff_sse_free(ff_http *h)
+void ff_sse_hub_free(ff_sse_hub *hub)
 {
-    if (!h || !h->sse)
+    if (!hub)
         return;
-    ff_sse_stop(h);
-    pthread_mutex_destroy(&h->sse->lock);
-    pthread_cond_destroy(&h->sse->cond);
-    free(h->sse);
-    h->sse = NULL;
+    ff_sse_hub_stop(hub);
+    pthread_mutex_destroy(&hub->lock);
+    pthread_cond_destroy(&hub->cond);
+    free(hub);
 }
 
 static ssize_t take(sse_stream *s, char *out, size_t max)
@@ -206,7 +201,7 @@ static ssize_t take(sse_stream *s, char *out, size_t max)
     if (s->off == s->buf.len)
         s->off = s->buf.len = 0;
     s->last_send = ff_clock_now();
-    atomic_fetch_add(&s->r->bytes_out, n);
+    ff_req_count_out(s->r, n);
     return (ssize_t)n;
 }
 
@@ -229,13 +224,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     if (s->buf.len > s->off)
         return take(s, out, max);
-    ff_sse_hub *hub = s->h->sse;
+    ff_sse_hub *hub = s->a->sse;
     pthread_mutex_lock(&hub->lock);
     if (hub->stopping) {
         pthread_mutex_unlock(&hub->lock);
         return MHD_CONTENT_READER_END_OF_STREAM;
     }
-    MHD_suspend_connection(s->r->conn);
+    ff_req_suspend(s->r);
     s->next = hub->suspended;
     hub->suspended = s;
     pthread_mutex_unlock(&hub->lock);
@@ -245,37 +240,38 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 static void sse_free(void *cls)
 {
     sse_stream *s = cls;
-    ff_session_cache_release(s->h->sessions, s->view);
+    ff_session_cache_release(s->a->sessions, s->view);
     free(s->buf.p);
     ff_req_unref(s->r);
     free(s);
 }
 
-enum MHD_Result ff_sse_events(ff_req *r, const char *sid)
+enum MHD_Result ff_sse_events(ff_req *r, void *app, const char *sid)
 {
+    ff_app *a = app;
     sse_stream *s = calloc(1, sizeof *s);
     if (!s)
         return MHD_NO;
-    s->h = r->h;
+    s->a = a;
     s->r = r;
     snprintf(s->sid, sizeof s->sid, "%s", sid);
     s->started = s->last_send = ff_clock_now();
-    s->view = ff_session_cache_get(r->h->sessions, sid);
+    s->view = ff_session_cache_get(a->sessions, sid);
     if (!s->view) {
         free(s);
-        return ff_http_send_error(r, 503, "out of memory; try again");
+        return ff_req_send_error(r, 503, "out of memory; try again");
     }
     ff_strbuf_addf(&s->buf, ": events of session %s\nretry: 2000\n\n", sid);
     if (s->buf.oom) {
-        ff_session_cache_release(r->h->sessions, s->view);
+        ff_session_cache_release(a->sessions, s->view);
         free(s->buf.p);
         free(s);
         return MHD_NO;
     }
-    kick(r->h, s->view); /* a late client's catch-up starts now, not at the next tick */
+    kick(a, s->view); /* a late client's catch-up starts now, not at the next tick */
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, s, sse_free);
     if (!resp) {
-        ff_session_cache_release(r->h->sessions, s->view);
+        ff_session_cache_release(a->sessions, s->view);
         free(s->buf.p);
         free(s);
         return MHD_NO;
@@ -284,5 +280,5 @@ enum MHD_Result ff_sse_events(ff_req *r, const char *sid)
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    return ff_http_send(r, 200, resp);
+    return ff_req_send(r, 200, resp);
 }

@@ -4,7 +4,7 @@
  * or when it is older than a second (writes by other processes: the workers of another instance,
  * the clean). Views nobody holds are dropped least recently used first once there are more than
  * CACHE_MAX of them or they hold more than CACHE_BYTES. */
-#include "server/http_internal.h"
+#include "server/routes/routes.h"
 #include "base/clock.h"
 
 #include <pthread.h>

@@ -6,7 +6,8 @@
  * slow or unreachable S3 costs the requests that need it a 503/504 after the deadline, while the
  * HTTP threads keep answering /healthz, the page and presigns. Work that waited in the queue past
  * its deadline is not started: the client gets 503 with Retry-After at once. */
-#include "server/http_internal.h"
+#include "server/http/httpd_impl.h"
+#include "server/http/offload.h"
 #include "base/clock.h"
 
 #include <pthread.h>
@@ -87,34 +88,36 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int ff_offload_start(ff_http *h, ff_err *err)
+ff_offload *ff_offload_new(unsigned threads, double timeout_s, ff_err *err)
 {
     ff_offload *o = calloc(1, sizeof *o);
-    if (!o)
-        return ff_err_set(err, "out of memory");
+    if (!o) {
+        ff_err_set(err, "out of memory");
+        return NULL;
+    }
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->cond, NULL);
-    o->timeout = h->cfg->store_timeout_ms / 1000.0;
-    size_t n = h->cfg->store_threads ? h->cfg->store_threads : 1;
+    o->timeout = timeout_s;
+    size_t n = threads ? threads : 1;
     o->threads = calloc(n, sizeof *o->threads);
     if (!o->threads) {
-        free(o);
-        return ff_err_set(err, "out of memory");
+        ff_offload_free(o);
+        ff_err_set(err, "out of memory");
+        return NULL;
     }
     for (; o->nthreads < n; o->nthreads++)
         if (pthread_create(&o->threads[o->nthreads], NULL, worker, o) != 0)
             break;
-    h->offload = o;
     if (!o->nthreads) {
-        ff_offload_free(h);
-        return ff_err_set(err, "cannot start the store threads");
+        ff_offload_free(o);
+        ff_err_set(err, "cannot start the store threads");
+        return NULL;
     }
-    return 0;
+    return o;
 }
 
-void ff_offload_stop(ff_http *h)
+void ff_offload_stop(ff_offload *o)
 {
-    ff_offload *o = h ? h->offload : NULL;
     if (!o || !o->threads)
         return;
     pthread_mutex_lock(&o->lock);
@@ -129,21 +132,20 @@ void ff_offload_stop(ff_http *h)
     o->nthreads = 0;
 }
 
-void ff_offload_free(ff_http *h)
+void ff_offload_free(ff_offload *o)
 {
-    ff_offload *o = h ? h->offload : NULL;
     if (!o)
         return;
-    ff_offload_stop(h);
+    ff_offload_stop(o);
+    free(o->threads);
     pthread_mutex_destroy(&o->lock);
     pthread_cond_destroy(&o->cond);
     free(o);
-    h->offload = NULL;
 }
 
-double ff_offload_timeout(const ff_http *h)
+double ff_offload_timeout(const ff_offload *o)
 {
-    return h->cfg->store_timeout_ms / 1000.0;
+    return o->timeout;
 }
 
 /* Queues j; 0, or -1 when the queue is full or the server stops. */
@@ -169,32 +171,14 @@ static int push(ff_offload *o, job *j)
 /* 503 with Retry-After: the store (or the queue in front of it) is too slow right now. */
 static enum MHD_Result send_busy(ff_req *r, const char *why)
 {
-    char *body = NULL;
-    unsigned retry = (unsigned)(r->h->cfg->store_timeout_ms / 1000) + 1;
-    json_t *j = json_pack("{s:s}", "error", why);
-    body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!body)
-        return MHD_NO;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
-    atomic_store(&r->bytes_out, strlen(body));
-    char ra[16];
-    snprintf(ra, sizeof ra, "%u", retry);
-    MHD_add_response_header(resp, "Retry-After", ra);
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    return ff_http_send(r, 503, resp);
+    return ff_req_send_error_retry(r, 503, r->h->cfg->store_timeout_ms / 1000 + 1, "%s", why);
 }
 
-enum MHD_Result ff_offload_request(ff_req *r, void (*work)(void *ctx),
-                                   enum MHD_Result (*done)(ff_req *r, void *ctx), void *ctx,
-                                   void (*ctx_free)(void *ctx))
+enum MHD_Result ff_req_offload(ff_req *r, void (*work)(void *ctx),
+                               enum MHD_Result (*done)(ff_req *r, void *ctx), void *ctx,
+                               void (*ctx_free)(void *ctx))
 {
-    ff_offload *o = r->h->offload;
+    ff_offload *o = r->h->d.offload;
     job *j = o ? calloc(1, sizeof *j) : NULL;
     if (!j) {
         if (ctx_free)
@@ -245,9 +229,8 @@ void ff_offload_end(ff_req *r)
     ff_req_unref(r);
 }
 
-int ff_offload_task(ff_http *h, void (*fn)(void *ctx), void *ctx, void (*ctx_free)(void *ctx))
+int ff_offload_task(ff_offload *o, void (*fn)(void *ctx), void *ctx, void (*ctx_free)(void *ctx))
 {
-    ff_offload *o = h->offload;
     job *j = o ? calloc(1, sizeof *j) : NULL;
     if (!j)
         return -1;
@@ -260,50 +243,4 @@ int ff_offload_task(ff_http *h, void (*fn)(void *ctx), void *ctx, void (*ctx_fre
         return -1;
     }
     return 0;
-}
-
-enum MHD_Result ff_http_send_store_error(ff_req *r, const char *what, ff_store_fault f,
-                                         const ff_err *err)
-{
-    unsigned status;
-    switch (f) {
-    case FF_STORE_FAULT_TIMEOUT:
-        status = 504;
-        break;
-    case FF_STORE_FAULT_UNAVAILABLE:
-        status = 503;
-        break;
-    case FF_STORE_FAULT_REMOTE:
-        status = 502;
-        break;
-    case FF_STORE_FAULT_FULL:
-        status = 507;
-        break;
-    default:
-        status = 500;
-    }
-    char msg[FF_ERR_MAX + 256];
-    snprintf(msg, sizeof msg, "%s: %s%s", what, err ? err->msg : "the store failed",
-             ff_store_fault_transient(f) ? " (try again shortly)" : "");
-    ff_log(status >= 500 && status != 507 ? FF_LOG_WARN : FF_LOG_INFO, NULL, NULL, "%s (%s)", msg,
-           ff_store_fault_name(f));
-    json_t *j = json_pack("{s:s}", "error", msg);
-    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!body)
-        return MHD_NO;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
-    atomic_store(&r->bytes_out, strlen(body));
-    if (ff_store_fault_transient(f)) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%u", (unsigned)(r->h->cfg->store_timeout_ms / 1000) + 1);
-        MHD_add_response_header(resp, "Retry-After", ra);
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    return ff_http_send(r, status, resp);
 }

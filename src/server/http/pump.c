@@ -4,7 +4,7 @@
  * network or compresses) and the producer resumes it as soon as it has written more. Every pump is
  * registered with the server so that shutdown can end them all before the daemon stops (MHD
  * refuses to stop with a connection still suspended). */
-#include "server/http_internal.h"
+#include "server/http/httpd_impl.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@ struct ff_pump_hub {
 
 struct ff_pump {
     ff_pump *prev, *next;   /* in the hub, under the hub's lock */
-    ff_http *h;
+    ff_httpd *h;
     ff_req *r;
     pthread_mutex_t lock;
     pthread_cond_t can_write;
@@ -32,7 +32,7 @@ struct ff_pump {
     void (*ctx_free)(void *ctx);
 };
 
-int ff_pump_hub_start(ff_http *h, ff_err *err)
+int ff_pump_hub_start(ff_httpd *h, ff_err *err)
 {
     ff_pump_hub *hub = calloc(1, sizeof *hub);
     if (!hub)
@@ -42,7 +42,7 @@ int ff_pump_hub_start(ff_http *h, ff_err *err)
     return 0;
 }
 
-void ff_pump_hub_stop(ff_http *h)
+void ff_pump_hub_stop(ff_httpd *h)
 {
     ff_pump_hub *hub = h ? h->pumps : NULL;
     if (!hub)
@@ -62,7 +62,7 @@ void ff_pump_hub_stop(ff_http *h)
     pthread_mutex_unlock(&hub->lock);
 }
 
-void ff_pump_hub_free(ff_http *h)
+void ff_pump_hub_free(ff_httpd *h)
 {
     if (!h || !h->pumps)
         return;

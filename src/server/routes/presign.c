@@ -1,5 +1,5 @@
 /* HMAC-SHA256 presigned URLs (OpenSSL) and the server secret kept in the data folder. */
-#include "server/presign.h"
+#include "server/routes/presign.h"
 #include "base/hex.h"
 
 #include <errno.h>

@@ -10,7 +10,8 @@
  * transfer fails. A member up to MEMBER_BUFFER bytes is read whole and checked before any of it
  * is written; a larger one streams, and its failure cuts the transfer. An object deleted between
  * the listing and its read is left out and README.txt (the last member) names it as missing. */
-#include "server/http_internal.h"
+#include "server/routes/routes.h"
+#include "server/http/protocol.h"
 #include "pipeline/keys.h"
 #include "base/clock.h"
 
@@ -29,7 +30,7 @@
 
 typedef struct zip_stream {
     ff_pump *pump;
-    ff_http *h;
+    ff_app *a;
     char sid[FF_SESSION_ID_MAX + 1];
     char **keys;
     size_t nkeys, capkeys;
@@ -143,10 +144,10 @@ static int add_file(zip_stream *z, struct archive *a, size_t i, char *buf, char 
     ff_store_stat st;
     ff_store_reader *rd = NULL;
     ff_err err = {0};
-    double timeout = ff_offload_timeout(z->h);
+    double timeout = ff_offload_timeout(z->a->offload);
     ff_store_set_deadline(ff_clock_now() + timeout);
     ff_store_set_stall(timeout);
-    int rc = ff_store_reader_open(z->h->d.store, key, 0, FF_STORE_TO_END, &st, &rd, &err);
+    int rc = ff_store_reader_open(z->a->store, key, 0, FF_STORE_TO_END, &st, &rd, &err);
     ff_store_set_deadline(0);
     ff_store_set_stall(0);
     if (rc == 1) {
@@ -311,7 +312,7 @@ static void list_work(void *ctx)
     char prefix[128];
     ff_key_processed(prefix, sizeof prefix, z->sid, "");
     collect c = {z, strlen(prefix)};
-    z->list_rc = ff_store_list(z->h->d.store, prefix, on_key, &c, &z->list_err);
+    z->list_rc = ff_store_list(z->a->store, prefix, on_key, &c, &z->list_err);
     z->list_fault = z->list_rc ? ff_store_last_fault() : FF_STORE_FAULT_NONE;
     if (z->list_rc && z->list_fault == FF_STORE_FAULT_NONE) { /* on_key ran out of memory */
         z->list_fault = FF_STORE_FAULT_LOCAL;
@@ -333,20 +334,20 @@ static enum MHD_Result list_done(ff_req *r, void *ctx)
 {
     zip_stream *z = *(zip_stream **)ctx;
     if (z->list_rc != 0)
-        return ff_http_send_store_error(r, "cannot list the session's outputs", z->list_fault,
+        return ff_req_send_store_error(r, "cannot list the session's outputs", z->list_fault,
                                         &z->list_err);
     if (z->nkeys == 0)
-        return ff_http_send_error(r, 404, "session %s has no outputs yet", z->sid);
+        return ff_req_send_error(r, 404, "session %s has no outputs yet", z->sid);
     *(zip_stream **)ctx = NULL; /* owned by the pump from here, whatever happens */
     struct MHD_Response *resp = ff_pump_response(r, MHD_SIZE_UNKNOWN, RING, build, z, zip_free);
     if (!resp)
-        return ff_http_send_error(r, 503, "cannot start building the archive; try again");
+        return ff_req_send_error(r, 503, "cannot start building the archive; try again");
     char cd[160];
     snprintf(cd, sizeof cd, "attachment; filename=\"fitsflow-%s.zip\"", z->sid);
     MHD_add_response_header(resp, "Content-Type", "application/zip");
     MHD_add_response_header(resp, "Content-Disposition", cd);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
-    return ff_http_send(r, 200, resp);
+    return ff_req_send(r, 200, resp);
 }
 
 static void list_work_slot(void *ctx)
@@ -362,7 +363,7 @@ static void slot_free(void *ctx)
     free(slot);
 }
 
-enum MHD_Result ff_archive_zip(ff_req *r, const char *sid)
+enum MHD_Result ff_archive_zip(ff_req *r, void *app, const char *sid)
 {
     zip_stream *z = calloc(1, sizeof *z);
     zip_stream **slot = malloc(sizeof *slot);
@@ -371,8 +372,8 @@ enum MHD_Result ff_archive_zip(ff_req *r, const char *sid)
         free(slot);
         return MHD_NO;
     }
-    z->h = r->h;
+    z->a = app;
     snprintf(z->sid, sizeof z->sid, "%s", sid);
     *slot = z;
-    return ff_offload_request(r, list_work_slot, list_done, slot, slot_free);
+    return ff_req_offload(r, list_work_slot, list_done, slot, slot_free);
 }

@@ -1,6 +1,6 @@
 /* Per-address connection counts: one linear-probing table under a mutex, sized at creation to at
  * most half full, with backward-shift deletion so that no tombstones pile up. */
-#include "server/conncount.h"
+#include "server/http/conncount.h"
 
 #include <netinet/in.h>
 #include <pthread.h>

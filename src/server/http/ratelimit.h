@@ -2,8 +2,8 @@
  * client key (an IP address; IPv6 by /64) has a bucket of `burst` tokens refilled at `rate` per
  * second; a request takes one. Memory is bounded: at most max_clients buckets, and when full the
  * least recently seen bucket in the probe window is reused (a long-idle bucket is full anyway). */
-#ifndef FF_SERVER_RATELIMIT_H
-#define FF_SERVER_RATELIMIT_H
+#ifndef FF_SERVER_HTTP_RATELIMIT_H
+#define FF_SERVER_HTTP_RATELIMIT_H
 
 #include <stddef.h>
 
