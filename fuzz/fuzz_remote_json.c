@@ -10,7 +10,7 @@
 
 #include "core/asdf.h"
 #include "core/sink.h"
-#include "remote/remote_impl.h"
+#include "remote/answers.h"
 #include "fuzz_util.h"
 
 static void one_line(const ff_remote_result *res)

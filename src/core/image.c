@@ -20,11 +20,6 @@ int ff_dtype_is_float(ff_dtype t)
     return t == FF_F32 || t == FF_F64;
 }
 
-int ff_dtype_is_signed(ff_dtype t)
-{
-    return t == FF_I8 || t == FF_I16 || t == FF_I32 || t == FF_I64 || ff_dtype_is_float(t);
-}
-
 const char *ff_dtype_name(ff_dtype t)
 {
     static const char *names[] = {"uint8", "int8", "int16", "uint16", "int32",

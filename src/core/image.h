@@ -31,7 +31,6 @@ typedef struct ff_image {
 
 size_t ff_dtype_size(ff_dtype t);
 int ff_dtype_is_float(ff_dtype t);
-int ff_dtype_is_signed(ff_dtype t);
 /* numpy names: "uint8", "int16", "float32", ... */
 const char *ff_dtype_name(ff_dtype t);
 /* .npy descr strings for little-endian output: "|u1", "<i2", "<f4", ... */

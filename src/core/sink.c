@@ -100,34 +100,6 @@ int ff_bufw_puts(ff_bufw *w, const char *s)
     return ff_bufw_put(w, s, strlen(s));
 }
 
-int ff_bufw_printf(ff_bufw *w, const char *fmt, ...)
-{
-    char small[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        w->failed = 1;
-        ff_err_set(&w->err, "formatting failed");
-        return -1;
-    }
-    if ((size_t)n < sizeof small)
-        return ff_bufw_put(w, small, (size_t)n);
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        w->failed = 1;
-        ff_err_set(&w->err, "out of memory");
-        return -1;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    int rc = ff_bufw_put(w, big, (size_t)n);
-    free(big);
-    return rc;
-}
-
 char *ff_bufw_reserve(ff_bufw *w, size_t n)
 {
     if (w->failed || n > w->cap)

@@ -47,7 +47,6 @@ typedef struct ff_bufw {
 int ff_bufw_init(ff_bufw *w, ff_sink *sink, size_t cap, ff_err *err);
 int ff_bufw_put(ff_bufw *w, const void *data, size_t len);
 int ff_bufw_puts(ff_bufw *w, const char *s);
-int ff_bufw_printf(ff_bufw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Returns a pointer to at least n free bytes in the buffer (flushing first if needed), or NULL
  * after a failure or when n > cap. Commit what was used with ff_bufw_commit. */
 char *ff_bufw_reserve(ff_bufw *w, size_t n);

@@ -5,7 +5,7 @@
  * leaves the data in the TCP window. */
 #include "store/s3_http.h"
 #include "base/clock.h"
-#include "store/store_impl.h"
+#include "store/backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* The backend-independent half of the object store: key validation, dispatch, and what every
  * call leaves behind: the kind of its failure (per thread), the thread's deadline, and the
  * store's reachability as calls found it. */
-#include "store/store_impl.h"
+#include "store/backend.h"
 #include "base/clock.h"
 
 #include <stdio.h>

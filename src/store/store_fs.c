@@ -1,7 +1,7 @@
 /* The fs backend: objects are files under a root directory. A put writes a hidden temporary file
  * in the target's directory and renames it into place, so a reader sees all or nothing and a
  * crash leaves at most a stray temporary (named ".ff-tmp-*", ignored by list). */
-#include "store/store_impl.h"
+#include "store/backend.h"
 
 #include <dirent.h>
 #include <errno.h>

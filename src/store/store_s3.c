@@ -4,7 +4,7 @@
  * CompleteMultipartUpload (abort sends AbortMultipartUpload, so nothing appears). */
 #include "store/s3_http.h"
 #include "base/mediatype.h"
-#include "store/store_impl.h"
+#include "store/backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@
 #include "base/settings.h"
 #include "core/obsmeta.h"
 #include "pipeline/daily_video.h"
-#include "remote/remote_impl.h"
+#include "remote/answers.h"
 
 static const char *opt(int argc, char **argv, const char *name, const char *def)
 {

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "pipeline/session.h"
-#include "store/store_impl.h"
+#include "store/backend.h"
 
 #define SUNPY "/usr/lib/python3/dist-packages/sunpy/data/test/"
 #define SID "testsession-01"

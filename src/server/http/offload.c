@@ -10,6 +10,7 @@
 #include "server/http/offload.h"
 #include "base/clock.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -205,6 +206,7 @@ enum MHD_Result ff_req_offload(ff_req *r, void (*work)(void *ctx),
 enum MHD_Result ff_offload_finish(ff_req *r)
 {
     job *j = r->offload;
+    assert(j && j->r == r);
     r->offload = NULL;
     enum MHD_Result res = j->ran ? j->done(r, j->ctx)
                                  : send_busy(r, "the store did not answer in time; try again");

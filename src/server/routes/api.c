@@ -7,6 +7,7 @@
 #include "base/hex.h"
 #include "pipeline/daily_video.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +220,7 @@ static void status_free(void *ctx)
 
 enum MHD_Result ff_api_session_status(ff_req *r, void *app, const char *sid)
 {
+    assert(ff_session_id_valid(sid)); /* the route's {sid}: the engine checked it */
     ff_app *a = app;
     ff_session_view *v = ff_session_cache_get(a->sessions, sid);
     if (!v)

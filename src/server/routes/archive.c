@@ -15,6 +15,7 @@
 #include "pipeline/keys.h"
 #include "base/clock.h"
 
+#include <assert.h>
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdio.h>
@@ -365,6 +366,7 @@ static void slot_free(void *ctx)
 
 enum MHD_Result ff_archive_zip(ff_req *r, void *app, const char *sid)
 {
+    assert(ff_session_id_valid(sid)); /* the route's {sid}: the engine checked it */
     zip_stream *z = calloc(1, sizeof *z);
     zip_stream **slot = malloc(sizeof *slot);
     if (!z || !slot) {

@@ -11,6 +11,7 @@
 #include "server/routes/routes.h"
 #include "base/clock.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,6 +249,7 @@ static void sse_free(void *cls)
 
 enum MHD_Result ff_sse_events(ff_req *r, void *app, const char *sid)
 {
+    assert(ff_session_id_valid(sid)); /* the route's {sid}: the engine checked it */
     ff_app *a = app;
     sse_stream *s = calloc(1, sizeof *s);
     if (!s)

@@ -1,6 +1,7 @@
-/* The backend table behind ff_store: each backend (fs, s3) fills one. Private to src/store/. */
-#ifndef FF_STORE_IMPL_H
-#define FF_STORE_IMPL_H
+/* The backend table behind ff_store: what a backend fills (fs, s3, or a test's store that fails on
+ * purpose); the store module calls it. Front ends use store.h, never this. */
+#ifndef FF_STORE_BACKEND_H
+#define FF_STORE_BACKEND_H
 
 #include <pthread.h>
 

@@ -1,7 +1,7 @@
 /* What the s3 backend and the presigner share: an ff_s3_config resolved into the URL pieces and
- * credentials every request needs. Private to src/store/. */
-#ifndef FF_STORE_S3_IMPL_H
-#define FF_STORE_S3_IMPL_H
+ * credentials every request needs (addressing as botocore does it, checked by test_sigv4). */
+#ifndef FF_STORE_S3_TARGET_H
+#define FF_STORE_S3_TARGET_H
 
 #include "store/sigv4.h"
 #include "store/store.h"
