@@ -181,6 +181,91 @@ static int take_lease(ff_workers *w, const ff_queue_job *job, int final, unsigne
     return 1;
 }
 
+/* The next job for worker `index`: 0 with *job (and *careful: after a crash with several files
+ * in progress, one file at a time on one worker until the suspects have been processed alone, so
+ * that a second crash names its file); 1 when there is none now (the worker waited). */
+static int next_job(ff_workers *w, int index, ff_queue_job *job, int *careful)
+{
+    ff_err err = {0};
+    *careful = ff_queue_needs_care(w->q);
+    if (*careful && index > 0) {
+        idle_wait(w);
+        return 1;
+    }
+    int rc = ff_queue_claim_job(w->q, job, &err);
+    if (rc < 0)
+        ff_log(FF_LOG_ERROR, NULL, NULL, "%s", err.msg);
+    if (rc != 0)
+        idle_wait(w);
+    return rc != 0;
+}
+
+/* A job whose runs keep bringing the server down while no file is processed: even finishing it
+ * without processing anything did (3 times: dropped), or it is given up (2 times: every file not
+ * finished fails, the session is finished). 1 when the job was dropped. */
+static int crashed_too_often(ff_workers *w, const ff_queue_job *job, ff_session_opts *opts,
+                             char *give_up, size_t cap)
+{
+    if (job->crashes >= 3) {
+        ff_err err = {0};
+        ff_log(FF_LOG_ERROR, job->sid, NULL, "job %lld dropped: it was cut short %d times while no "
+               "file was being processed", (long long)job->id, job->crashes);
+        ff_metrics_job(w->metrics, 0);
+        if (ff_queue_done(w->q, job->id, &err) != 0)
+            ff_log(FF_LOG_ERROR, job->sid, NULL, "%s", err.msg);
+        return 1;
+    }
+    if (job->crashes >= 2) {
+        snprintf(give_up, cap, "processing of this session was cut short %d times while no file "
+                 "was being processed (the server stopped: a crash, or no memory left); it is not "
+                 "tried again", job->crashes);
+        opts->give_up = give_up;
+        opts->final = 1;
+    }
+    return 0;
+}
+
+/* What the run's outcome means for the job: retried later (a transient failure, not the last
+ * attempt), put off (the lease was lost), back to pending (shutdown), or done. */
+static void settle_job(ff_workers *w, const ff_queue_job *job, int rc, int lost,
+                       const ff_session_opts *opts, const ff_err *run_err, unsigned *seed)
+{
+    const char *sid = job->sid;
+    long long id = (long long)job->id;
+    ff_err err = {0};
+    if (rc < 0 && run_err->kind == FF_ERR_TRANSIENT && !opts->final) {
+        int64_t delay = retry_delay_ms(&w->retry, job->failures, seed);
+        ff_log(FF_LOG_WARN, sid, NULL, "job %lld: attempt %d of %d failed: %s; next attempt in "
+               "%.1f s", id, job->failures + 1, (int)w->retry.attempts, run_err->msg,
+               (double)delay / 1000);
+        if (ff_queue_retry(w->q, job->id, delay, run_err->msg, &err) != 0)
+            ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);
+    } else if (rc == 1 && lost && !atomic_load(&w->stop)) {
+        /* The lease could not be renewed (the store away, or this process paused): another
+         * instance may be processing the session now. Look again later; files finished are not
+         * redone. */
+        int64_t delay = jitter_ms(ff_leases_wait_ms(w->leases), seed);
+        ff_log(FF_LOG_WARN, sid, NULL, "job %lld stopped: the session's lease was lost; looking "
+               "again in %.1f s", id, (double)delay / 1000);
+        if (ff_queue_defer(w->q, job->id, delay, "the session's lease was lost", &err) != 0)
+            ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);
+    } else if (rc == 1) {
+        if (ff_queue_release(w->q, job->id, &err) != 0)
+            ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);
+        ff_log(FF_LOG_INFO, sid, NULL, "job %lld interrupted by shutdown; it resumes at the next "
+               "start", id);
+    } else {
+        if (rc < 0)
+            ff_log(FF_LOG_ERROR, sid, NULL, "job %lld failed%s: %s", id,
+                   opts->final && job->failures ? " on its last attempt" : "", run_err->msg);
+        else
+            ff_log(FF_LOG_INFO, sid, NULL, "job %lld done", id);
+        ff_metrics_job(w->metrics, rc == 0);
+        if (ff_queue_done(w->q, job->id, &err) != 0)
+            ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);
+    }
+}
+
 static void *worker(void *arg)
 {
     ff_workers *w = ((struct worker_arg *)arg)->w;
@@ -193,97 +278,29 @@ static void *worker(void *arg)
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&hooks;
     while (!atomic_load(&w->stop)) {
         ff_queue_job job;
-        ff_err err = {0};
-        /* After a crash with several files in progress, one file at a time on one worker until
-         * the suspects have been processed alone: a second crash then names its file. */
-        int careful = ff_queue_needs_care(w->q);
-        if (careful && index > 0) {
-            idle_wait(w);
+        int careful;
+        if (next_job(w, index, &job, &careful) != 0)
             continue;
-        }
-        int rc = ff_queue_claim_job(w->q, &job, &err);
-        const char *sid = job.sid;
-        int64_t id = job.id;
-        if (rc == 1) {
-            idle_wait(w);
-            continue;
-        }
-        if (rc < 0) {
-            ff_log(FF_LOG_ERROR, NULL, NULL, "%s", err.msg);
-            idle_wait(w);
-            continue;
-        }
-        if (job.crashes >= 3) {
-            /* Even finishing it without processing anything brought the server down. */
-            ff_log(FF_LOG_ERROR, sid, NULL, "job %lld dropped: it was cut short %d times while no "
-                   "file was being processed", (long long)id, job.crashes);
-            ff_metrics_job(w->metrics, 0);
-            if (ff_queue_done(w->q, id, &err) != 0)
-                ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);
-            continue;
-        }
         ff_session_opts opts = {.final = job.failures + 1 >= w->retry.attempts, .max_crashes = 2};
         char give_up[300];
-        if (job.crashes >= 2) {
-            snprintf(give_up, sizeof give_up, "processing of this session was cut short %d times "
-                     "while no file was being processed (the server stopped: a crash, or no memory "
-                     "left); it is not tried again", job.crashes);
-            opts.give_up = give_up;
-            opts.final = 1;
-        }
-        if (take_lease(w, &job, opts.final, &seed, &c.lease) != 0)
+        if (crashed_too_often(w, &job, &opts, give_up, sizeof give_up) ||
+            take_lease(w, &job, opts.final, &seed, &c.lease) != 0)
             continue;
-        ff_log(FF_LOG_INFO, sid, NULL, "job %lld started (attempt %d of %d)", (long long)id,
+        ff_log(FF_LOG_INFO, job.sid, NULL, "job %lld started (attempt %d of %d)", (long long)job.id,
                job.failures + 1, (int)w->retry.attempts);
         if (careful)
-            ff_log(FF_LOG_INFO, sid, NULL, "one file at a time: a crash happened while several "
+            ff_log(FF_LOG_INFO, job.sid, NULL, "one file at a time: a crash happened while several "
                    "files were in progress");
-        rc = ff_session_process_opts(&w->cfg, w->store, sid,
-                                     careful ? 1 : w->cfg.files_at_once > 0 ? w->cfg.files_at_once
-                                                                            : 1,
-                                     &hooks, &opts, &err);
+        int files = careful ? 1 : w->cfg.files_at_once > 0 ? w->cfg.files_at_once : 1;
+        ff_err err = {0};
+        int rc = ff_session_process_opts(&w->cfg, w->store, job.sid, files, &hooks, &opts, &err);
         int lost = c.lease && !ff_lease_valid(c.lease);
         if (c.lease) {
             ff_lease_release(c.lease);
             c.lease = NULL;
-            ff_log(FF_LOG_INFO, sid, NULL, "lease released (job %lld)", (long long)id);
+            ff_log(FF_LOG_INFO, job.sid, NULL, "lease released (job %lld)", (long long)job.id);
         }
-        if (rc < 0 && err.kind == FF_ERR_TRANSIENT && !opts.final) {
-            int64_t delay = retry_delay_ms(&w->retry, job.failures, &seed);
-            ff_log(FF_LOG_WARN, sid, NULL, "job %lld: attempt %d of %d failed: %s; next attempt in "
-                   "%.1f s", (long long)id, job.failures + 1, (int)w->retry.attempts, err.msg,
-                   (double)delay / 1000);
-            ff_err qerr = {0};
-            if (ff_queue_retry(w->q, id, delay, err.msg, &qerr) != 0)
-                ff_log(FF_LOG_ERROR, sid, NULL, "%s", qerr.msg);
-            continue;
-        }
-        if (rc == 1 && lost && !atomic_load(&w->stop)) {
-            /* The lease could not be renewed (the store away, or this process paused): another
-             * instance may be processing the session now. Look again later; files finished are
-             * not redone. */
-            int64_t delay = jitter_ms(ff_leases_wait_ms(w->leases), &seed);
-            ff_log(FF_LOG_WARN, sid, NULL, "job %lld stopped: the session's lease was lost; "
-                   "looking again in %.1f s", (long long)id, (double)delay / 1000);
-            if (ff_queue_defer(w->q, id, delay, "the session's lease was lost", &err) != 0)
-                ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);
-            continue;
-        }
-        if (rc == 1) {
-            if (ff_queue_release(w->q, id, &err) != 0)
-                ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);
-            ff_log(FF_LOG_INFO, sid, NULL, "job %lld interrupted by shutdown; it resumes at the "
-                                           "next start", (long long)id);
-            continue;
-        }
-        if (rc < 0)
-            ff_log(FF_LOG_ERROR, sid, NULL, "job %lld failed%s: %s", (long long)id,
-                   opts.final && job.failures ? " on its last attempt" : "", err.msg);
-        else
-            ff_log(FF_LOG_INFO, sid, NULL, "job %lld done", (long long)id);
-        ff_metrics_job(w->metrics, rc == 0);
-        if (ff_queue_done(w->q, id, &err) != 0)
-            ff_log(FF_LOG_ERROR, sid, NULL, "%s", err.msg);
+        settle_job(w, &job, rc, lost, &opts, &err, &seed);
     }
     return NULL;
 }
