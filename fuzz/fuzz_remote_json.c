@@ -8,8 +8,8 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "core/asdf.h"
-#include "core/sink.h"
+#include "core/out/asdf.h"
+#include "core/out/sink.h"
 #include "remote/answers.h"
 #include "fuzz_util.h"
 

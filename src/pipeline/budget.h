@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "core/fits_scan.h"
+#include "core/fits/fits_scan.h"
 
 struct ff_pipeline_config;
 

@@ -7,7 +7,7 @@
 #include "pipeline/pipeline.h"
 #include "base/settings.h"
 #include "pipeline/budget.h"
-#include "core/header.h"
+#include "core/fits/header.h"
 
 void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
 {

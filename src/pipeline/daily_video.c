@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "core/mp4concat.h"
+#include "core/media/mp4concat.h"
 
 #define FETCH_THREADS 4
 

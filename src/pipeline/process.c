@@ -15,12 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/asdf.h"
-#include "core/fits.h"
+#include "core/out/asdf.h"
+#include "core/fits/fits.h"
 #include "base/log.h"
-#include "core/fits_scan.h"
-#include "core/render.h"
-#include "core/writers.h"
+#include "core/fits/fits_scan.h"
+#include "core/out/render.h"
+#include "core/out/writers.h"
 #include "pipeline/budget.h"
 #include "pipeline/output.h"
 #include "remote/remote.h"

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "core/obsmeta.h"
+#include "core/fits/obsmeta.h"
 
 typedef enum ff_file_status { FF_FILE_PROCESSED, FF_FILE_SKIPPED, FF_FILE_FAILED } ff_file_status;
 

@@ -5,9 +5,9 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "core/jp2.h"
-#include "core/png.h"
-#include "core/jpeg.h"
+#include "core/media/jp2.h"
+#include "core/out/png.h"
+#include "core/media/jpeg.h"
 #include "remote/remote_impl.h"
 
 static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};

@@ -13,7 +13,7 @@
 
 #include "base/urlenc.h"
 #include "base/err.h"
-#include "core/obsmeta.h"
+#include "core/fits/obsmeta.h"
 
 #define FF_REMOTE_URL_MAX 512
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fits_scan.h"
+#include "core/fits/fits_scan.h"
 #include "base/settings.h"
 #include "pipeline/budget.h"
 #include "pipeline/pipeline.h"

@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "core/mp4concat.h"
+#include "core/media/mp4concat.h"
 #include "base/settings.h"
-#include "core/obsmeta.h"
+#include "core/fits/obsmeta.h"
 #include "pipeline/daily_video.h"
 #include "remote/answers.h"
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "core/fits_scan.h"
+#include "core/fits/fits_scan.h"
 #include "pipeline/budget.h"
 #include "pipeline/pipeline.h"
 
