@@ -546,6 +546,142 @@ static void fmt_pct(char *buf, size_t n, double p)
     snprintf(buf, n, "%g", p);
 }
 
+/* The image's rendered plane: w x h pixels (the first of `planes` planes); -1 with err when it
+ * cannot be rendered. */
+static int render_extent(const ff_image *img, const ff_render_params *p, size_t *w, size_t *h,
+                         size_t *planes, ff_err *err)
+{
+    if (!img || !p || !img->data)
+        return ff_err_set(err, "no image to render");
+    if (img->ndim < 1 || img->ndim > 3)
+        return ff_err_set(err, "cannot render a %d-dimensional array (1 to 3 dimensions only)",
+                          img->ndim);
+    if ((unsigned)img->dtype > FF_F64)
+        return ff_err_set(err, "cannot render an array of unknown data type");
+    *planes = img->ndim == 3 ? img->shape[0] : 1;
+    *h = img->ndim == 1 ? 1 : img->shape[img->ndim - 2];
+    *w = img->shape[img->ndim - 1];
+    if (*planes == 0 || *w == 0 || *h == 0)
+        return ff_err_set(err, "the image has no pixels to render");
+    if (*w > MAX_SIDE || *h > MAX_SIDE || *w > SIZE_MAX / *h || *w * *h > img->nelem)
+        return ff_err_set(err, "a %zux%zu image is too large to render as PNG", *w, *h);
+    return 0;
+}
+
+/* The render's size: the long side at most png_max (0: full size), the aspect kept. */
+static void render_size(size_t w, size_t h, unsigned pm, size_t *ow, size_t *oh)
+{
+    *ow = w;
+    *oh = h;
+    if (pm == 0 || (w <= pm && h <= pm))
+        return;
+    size_t lng = w > h ? w : h;
+    *ow = w == lng ? pm : (size_t)(((uint64_t)w * pm + lng / 2) / lng);
+    *oh = h == lng ? pm : (size_t)(((uint64_t)h * pm + lng / 2) / lng);
+    if (*ow < 1)
+        *ow = 1;
+    if (*oh < 1)
+        *oh = 1;
+}
+
+/* The range from the sample's percentiles (or, when they coincide, its extremes), the scaler set
+ * to it and the words for it in desc. */
+static void percentile_range(double *sample, size_t ns, const plan *pn,
+                             const ff_render_params *p, const char *label, scaler *sc, char *desc,
+                             size_t dsize)
+{
+    double lo, hi;
+    ff_percentiles(sample, ns, pn->plo, pn->phi, &lo, &hi);
+    char what[64], plo[16], phi[16];
+    fmt_pct(plo, sizeof plo, pn->plo);
+    fmt_pct(phi, sizeof phi, pn->phi);
+    snprintf(what, sizeof what, "the %s and %s percentiles", plo, phi);
+    if (!(hi > lo)) { /* mostly one value: use the sample's extremes */
+        lo = hi = sample[0];
+        for (size_t i = 1; i < ns; i++) {
+            lo = sample[i] < lo ? sample[i] : lo;
+            hi = sample[i] > hi ? sample[i] : hi;
+        }
+        snprintf(what, sizeof what, "the minimum and maximum (the percentiles coincide)");
+    }
+    scaler_init(sc, pn->kind, lo, hi);
+    const char *kind = pn->kind == ST_ASINH ? "asinh stretch" : "linear";
+    if (sc->constant) {
+        snprintf(desc, dsize, "%s: constant image (value %.6g), shown mid-gray", label, lo);
+    } else if (pn->aia) {
+        int norm = isfinite(p->exptime) && p->exptime > 0;
+        double e = norm ? p->exptime : 1.0;
+        char how_norm[64];
+        if (norm)
+            snprintf(how_norm, sizeof how_norm, "exposure-normalised (%.4g s)", e);
+        else
+            snprintf(how_norm, sizeof how_norm, "not exposure-normalised (no positive EXPTIME)");
+        snprintf(desc, dsize, "%s: %s, %s between %s (%.4g to %.4g %s)", label, how_norm, kind,
+                 what, lo / e, hi / e, norm ? "DN/s" : "DN");
+    } else {
+        snprintf(desc, dsize, "%s: %s between %s (%.4g to %.4g)", label, kind, what, lo, hi);
+    }
+}
+
+/* The stretch's range over what is shown, and its description: nothing finite, a magnetogram's
+ * fixed range, or percentile_range. *ns: finite pixels sampled. */
+static int choose_range(const plane *pl, double *row, const plan *pn, const ff_render_params *p,
+                        const char *label, scaler *sc, char *desc, size_t dsize, size_t *ns,
+                        ff_err *err)
+{
+    double *sample = NULL;
+    if (collect_sample(pl, row, &sample, ns, err) != 0)
+        return -1;
+    if (*ns == 0) {
+        snprintf(desc, dsize, "%s: no finite pixels, the image is all missing", label);
+        scaler_init(sc, pn->kind, 0, 1);
+    } else if (pn->fixed) {
+        snprintf(desc, dsize, "%s: linear, symmetric about 0 G, clipped at -%g and +%g G", label,
+                 MAG_CLIP, MAG_CLIP);
+        scaler_init(sc, pn->kind, pn->lo, pn->hi);
+    } else {
+        percentile_range(sample, *ns, pn, p, label, sc, desc, dsize);
+    }
+    free(sample);
+    return 0;
+}
+
+/* The levels of pl, turned k quarter turns so that north is up and the top row is first, into
+ * out (ow * oh). Returns the missing pixels, or -1 with err. */
+static long map_levels(const plane *pl, const scaler *sc, int k, double *row, uint8_t *out,
+                       ff_err *err)
+{
+    size_t ow = pl->w, oh = pl->h, missing = 0;
+    uint8_t *lev = NULL, *ilut = NULL;
+    if ((k == 1 || k == 3) && !(lev = malloc(ow * oh)))
+        return ff_err_set(err, "out of memory for a %zux%zu render", ow, oh);
+    if (small_int(pl->dtype) && (!(ilut = malloc(65536)) || build_int_lut(pl, sc, ilut, err) != 0)) {
+        free(lev);
+        free(ilut);
+        return ff_err_set(err, "out of memory for a level table");
+    }
+    for (size_t r = 0; r < oh; r++) {
+        if (k == 0) {
+            missing += map_plane_row(pl, r, sc, ilut, row, out + (oh - 1 - r) * ow);
+        } else if (k == 2) { /* dst row r = src row r reversed */
+            uint8_t *d = out + r * ow;
+            missing += map_plane_row(pl, r, sc, ilut, row, d);
+            for (size_t a = 0, b = ow - 1; a < b; a++, b--) {
+                uint8_t t = d[a];
+                d[a] = d[b];
+                d[b] = t;
+            }
+        } else {
+            missing += map_plane_row(pl, r, sc, ilut, row, lev + r * ow);
+        }
+    }
+    if (k == 1 || k == 3)
+        orient_turn(lev, ow, oh, k, out);
+    free(lev);
+    free(ilut);
+    return (long)missing;
+}
+
 int ff_render_levels(const ff_image *img, const ff_render_params *p, uint8_t **pix,
                      uint32_t *width, uint32_t *height, char *scaling, size_t scaling_size,
                      ff_err *err)
@@ -554,173 +690,59 @@ int ff_render_levels(const ff_image *img, const ff_render_params *p, uint8_t **p
     *width = *height = 0;
     if (scaling && scaling_size)
         scaling[0] = 0;
-    if (!img || !p || !img->data)
-        return ff_err_set(err, "no image to render");
-    if (img->ndim < 1 || img->ndim > 3)
-        return ff_err_set(err, "cannot render a %d-dimensional array (1 to 3 dimensions only)",
-                          img->ndim);
-    if ((unsigned)img->dtype > FF_F64)
-        return ff_err_set(err, "cannot render an array of unknown data type");
-    size_t planes = img->ndim == 3 ? img->shape[0] : 1;
-    size_t h = img->ndim == 1 ? 1 : img->shape[img->ndim - 2];
-    size_t w = img->shape[img->ndim - 1];
-    if (planes == 0 || w == 0 || h == 0)
-        return ff_err_set(err, "the image has no pixels to render");
-    if (w > MAX_SIDE || h > MAX_SIDE || w > SIZE_MAX / h || w * h > img->nelem)
-        return ff_err_set(err, "a %zux%zu image is too large to render as PNG", w, h);
-
+    size_t w = 0, h = 0, planes = 0, ow, oh;
+    if (render_extent(img, p, &w, &h, &planes, err) != 0)
+        return -1;
     char desc[1024] = "", label[96];
-    int wl = effective_wavelength(p);
-    make_label(p, wl, label, sizeof label);
+    make_label(p, effective_wavelength(p), label, sizeof label);
     plan pn;
     make_plan(nz(p->instrument), nz(p->measurement), &pn);
-
     plane src = {.dtype = img->dtype, .data = img->data, .w = w, .h = h};
     src.use_blank = p->has_blank && blank_fits(img->dtype, p->blank);
     src.blank = p->blank;
-
-    int rc = -1;
-    double *row = NULL, *small = NULL, *sample = NULL;
-    uint8_t *lev = NULL, *out = NULL, *ilut = NULL;
-    scaler *sc = NULL;
-    size_t rowcap = w;
-
     /* Downsample first when asked: the stretch is then taken over what is shown. */
-    size_t ow = w, oh = h;
-    unsigned pm = p->png_max;
-    if (pm > 0 && (w > pm || h > pm)) {
-        size_t lng = w > h ? w : h;
-        ow = w == lng ? pm : (size_t)(((uint64_t)w * pm + lng / 2) / lng);
-        oh = h == lng ? pm : (size_t)(((uint64_t)h * pm + lng / 2) / lng);
-        if (ow < 1)
-            ow = 1;
-        if (oh < 1)
-            oh = 1;
-    }
-    if (!(row = malloc(rowcap * sizeof *row)) || !(sc = malloc(sizeof *sc))) {
-        ff_err_set(err, "out of memory rendering a %zux%zu image", w, h);
-        goto done;
-    }
+    render_size(w, h, p->png_max, &ow, &oh);
+    double *row = malloc(w * sizeof *row), *small = NULL;
+    scaler *sc = malloc(sizeof *sc);
+    uint8_t *out = malloc(ow * oh);
     plane pl = src;
-    if (ow != w || oh != h) {
-        if (downsample(&src, ow, oh, row, &small, err) != 0)
-            goto done;
-        pl = (plane){.dtype = FF_F64, .data = small, .w = ow, .h = oh};
-    }
-
-    /* The range. */
+    int rc = -1;
     size_t ns = 0;
-    if (collect_sample(&pl, row, &sample, &ns, err) != 0)
-        goto done;
-    char plo[16], phi[16];
-    fmt_pct(plo, sizeof plo, pn.plo);
-    fmt_pct(phi, sizeof phi, pn.phi);
-    if (ns == 0) {
-        snprintf(desc, sizeof desc, "%s: no finite pixels, the image is all missing", label);
-        scaler_init(sc, pn.kind, 0, 1);
-    } else if (pn.fixed) {
-        snprintf(desc, sizeof desc, "%s: linear, symmetric about 0 G, clipped at -%g and +%g G",
-                 label, MAG_CLIP, MAG_CLIP);
-        scaler_init(sc, pn.kind, pn.lo, pn.hi);
-    } else {
-        double lo, hi;
-        ff_percentiles(sample, ns, pn.plo, pn.phi, &lo, &hi);
-        const char *how = "percentiles";
-        if (!(hi > lo)) { /* mostly one value: use the sample's extremes */
-            lo = hi = sample[0];
-            for (size_t i = 1; i < ns; i++) {
-                lo = sample[i] < lo ? sample[i] : lo;
-                hi = sample[i] > hi ? sample[i] : hi;
-            }
-            how = "extremes";
-        }
-        scaler_init(sc, pn.kind, lo, hi);
-        const char *kind = pn.kind == ST_ASINH ? "asinh stretch" : "linear";
-        char what[64];
-        if (strcmp(how, "percentiles") == 0)
-            snprintf(what, sizeof what, "the %s and %s percentiles", plo, phi);
-        else
-            snprintf(what, sizeof what, "the minimum and maximum (the percentiles coincide)");
-        if (sc->constant) {
-            snprintf(desc, sizeof desc, "%s: constant image (value %.6g), shown mid-gray", label,
-                     lo);
-        } else if (pn.aia) {
-            int norm = isfinite(p->exptime) && p->exptime > 0;
-            double e = norm ? p->exptime : 1.0;
-            char how_norm[64];
-            if (norm)
-                snprintf(how_norm, sizeof how_norm, "exposure-normalised (%.4g s)", e);
-            else
-                snprintf(how_norm, sizeof how_norm, "not exposure-normalised (no positive EXPTIME)");
-            snprintf(desc, sizeof desc, "%s: %s, %s between %s (%.4g to %.4g %s)", label,
-                     how_norm, kind, what, lo / e, hi / e, norm ? "DN/s" : "DN");
-        } else {
-            snprintf(desc, sizeof desc, "%s: %s between %s (%.4g to %.4g)", label, kind, what, lo,
-                     hi);
-        }
-    }
-
-    /* Levels in source orientation, then turned so that north is up and the top row is first. */
     double residual;
     int k = quarter_turns(p->crota2, &residual);
-    size_t npx = ow * oh, missing = 0;
-    out = malloc(npx);
-    if (!out || ((k == 1 || k == 3) && !(lev = malloc(npx)))) {
-        ff_err_set(err, "out of memory for a %zux%zu render", ow, oh);
-        goto done;
+    long missing = 0;
+    if (!row || !sc || !out)
+        ff_err_set(err, "out of memory rendering a %zux%zu image", w, h);
+    else if ((ow == w && oh == h) || downsample(&src, ow, oh, row, &small, err) == 0) {
+        if (small)
+            pl = (plane){.dtype = FF_F64, .data = small, .w = ow, .h = oh};
+        if (choose_range(&pl, row, &pn, p, label, sc, desc, sizeof desc, &ns, err) == 0 &&
+            (missing = map_levels(&pl, sc, k, row, out, err)) >= 0)
+            rc = 0;
     }
-    if (small_int(pl.dtype)) {
-        if (!(ilut = malloc(65536)) || build_int_lut(&pl, sc, ilut, err) != 0) {
-            ff_err_set(err, "out of memory for a level table");
-            goto done;
-        }
+    if (rc == 0) {
+        if (ns > 0 && missing > 0)
+            append(desc, sizeof desc, "; %ld of %zu pixels missing (NaN%s), black in gray and "
+                   "transparent in colour", missing, ow * oh, src.use_blank ? " or BLANK" : "");
+        if (k)
+            append(desc, sizeof desc, "; turned %d degrees counter-clockwise for solar north up "
+                   "(CROTA2 %.4g)", 90 * k, p->crota2);
+        if (fabs(residual) > 1.0)
+            append(desc, sizeof desc, "; a further %.3g degree rotation is not corrected", residual);
+        if (ow != w || oh != h)
+            append(desc, sizeof desc, "; area-averaged from %zux%zu to %zux%zu", w, h, ow, oh);
+        if (planes > 1)
+            append(desc, sizeof desc, "; first of %zu planes", planes);
+        *pix = out;
+        out = NULL;
+        *width = (uint32_t)(k == 1 || k == 3 ? oh : ow);
+        *height = (uint32_t)(k == 1 || k == 3 ? ow : oh);
+        if (scaling && scaling_size)
+            snprintf(scaling, scaling_size, "%s", desc);
     }
-    for (size_t r = 0; r < oh; r++) {
-        if (k == 0) {
-            missing += map_plane_row(&pl, r, sc, ilut, row, out + (oh - 1 - r) * ow);
-        } else if (k == 2) { /* dst row r = src row r reversed */
-            uint8_t *d = out + r * ow;
-            missing += map_plane_row(&pl, r, sc, ilut, row, d);
-            for (size_t a = 0, b = ow - 1; a < b; a++, b--) {
-                uint8_t t = d[a];
-                d[a] = d[b];
-                d[b] = t;
-            }
-        } else {
-            missing += map_plane_row(&pl, r, sc, ilut, row, lev + r * ow);
-        }
-    }
-    if (k == 1 || k == 3)
-        orient_turn(lev, ow, oh, k, out);
-
-    if (ns > 0 && missing > 0)
-        append(desc, sizeof desc, "; %zu of %zu pixels missing (NaN%s), black in gray and "
-               "transparent in colour", missing, npx, src.use_blank ? " or BLANK" : "");
-    if (k)
-        append(desc, sizeof desc, "; turned %d degrees counter-clockwise for solar north up "
-               "(CROTA2 %.4g)", 90 * k, p->crota2);
-    if (fabs(residual) > 1.0)
-        append(desc, sizeof desc, "; a further %.3g degree rotation is not corrected",
-               residual);
-    if (ow != w || oh != h)
-        append(desc, sizeof desc, "; area-averaged from %zux%zu to %zux%zu", w, h, ow, oh);
-    if (planes > 1)
-        append(desc, sizeof desc, "; first of %zu planes", planes);
-
-    *pix = out;
-    out = NULL;
-    *width = (uint32_t)(k == 1 || k == 3 ? oh : ow);
-    *height = (uint32_t)(k == 1 || k == 3 ? ow : oh);
-    if (scaling && scaling_size)
-        snprintf(scaling, scaling_size, "%s", desc);
-    rc = 0;
-done:
     free(row);
     free(small);
-    free(sample);
-    free(lev);
     free(out);
-    free(ilut);
     free(sc);
     return rc;
 }

@@ -652,6 +652,193 @@ static int skip_with(ff_err *err, const char *msg)
     return FF_PREP_SKIP;
 }
 
+/* The coefficient window j->W (the scratch's, grown when too small, else fresh) and the result
+ * buffer (*outbuf: the scratch's spare when large enough, else fresh); fresh ones are faulted in
+ * ahead. -1 when out of memory. */
+static int alloc_buffers(job *j, const plan *pl, ff_prep_scratch *scratch, float **outbuf)
+{
+    size_t wbytes = (size_t)j->Wn[0] * (size_t)j->Wn[1] * sizeof(double);
+    int fresh_w = 0, fresh_out = 0;
+    if (scratch && scratch->size < wbytes) {
+        free(scratch->buf);
+        scratch->size = 0;
+        if ((scratch->buf = malloc(wbytes))) {
+            scratch->size = wbytes;
+            fresh_w = 1;
+        }
+    }
+    if (!scratch) {
+        j->W = malloc(wbytes);
+        fresh_w = 1;
+    } else {
+        j->W = scratch->buf;
+    }
+    size_t obytes = (size_t)pl->out[0] * (size_t)pl->out[1] * sizeof(float);
+    if (scratch && scratch->out && scratch->out_size >= obytes) {
+        *outbuf = scratch->out; /* the result owns it from here */
+        scratch->out = NULL;
+        scratch->out_size = 0;
+    } else {
+        *outbuf = malloc(obytes);
+        fresh_out = 1;
+    }
+    if (!j->W || !*outbuf)
+        return -1;
+    if (fresh_w)
+        prefault(j->W, wbytes, j->nth);
+    if (fresh_out)
+        prefault(*outbuf, obytes, j->nth);
+    return 0;
+}
+
+typedef struct value_stats {
+    size_t nan, inf, finite;
+    double mn, mx;
+} value_stats;
+
+/* The image's NaNs, infinities, finite values and range, scanned on the job's threads. */
+static value_stats scan_values(job *j)
+{
+    ff_prep_parallel(j->nth, (size_t)j->n, scan_rows, j);
+    value_stats v = {0, 0, 0, INFINITY, -INFINITY};
+    for (int t = 0; t < j->nth; t++) {
+        v.nan += j->sc[t].nan;
+        v.inf += j->sc[t].inf;
+        v.finite += j->sc[t].finite;
+        v.mn = fmin(v.mn, j->sc[t].mn);
+        v.mx = fmax(v.mx, j->sc[t].mx);
+    }
+    return v;
+}
+
+/* The map of input NaNs over the image plus NAN_REACH around it (dilation reaches into the
+ * padding too), dilated by NAN_REACH. -1 when out of memory. */
+static int build_nanmask(job *j)
+{
+    const long nm = j->n + 2 * NAN_REACH;
+    size_t nn = (size_t)nm * (size_t)nm;
+    uint8_t *raw = calloc(nn, 1), *tmp = malloc(nn);
+    j->nanmask = malloc(nn);
+    int rc = raw && tmp && j->nanmask ? 0 : -1;
+    for (long y = 0; rc == 0 && y < j->n; y++) {
+        const double *row = data_row(j, y);
+        uint8_t *m = raw + (size_t)(y + NAN_REACH) * (size_t)nm + NAN_REACH;
+        for (long x = 0; x < j->n; x++)
+            m[x] = isnan(row[x]) ? 1 : 0;
+    }
+    if (rc == 0)
+        dilate(raw, j->nanmask, tmp, nm);
+    free(raw);
+    free(tmp);
+    return rc;
+}
+
+/* sunpy's handling of missing values: what the padding and input NaNs become (the median of the
+ * finite values, as numpy substitutes it in the image's own dtype, when NaNs are in play), the
+ * clip range, and the NaN map. -1 when out of memory. */
+static int plan_missing(job *j, const plan *pl, const value_stats *v)
+{
+    const int padded = pl->pad[0] > 0 || pl->pad[1] > 0;
+    const double missing = j->missing_min ? v->mn : NAN;
+    j->pad_nan = !j->missing_min && padded;
+    j->path_nan = v->nan > 0 || j->pad_nan;
+    j->cval = missing;
+    j->lo = v->mn;
+    j->hi = v->mx;
+    j->fill = missing;
+    j->nanfill = NAN;
+    if (!j->path_nan)
+        return 0;
+    uint64_t extra = 0;
+    if (j->missing_min && padded)
+        extra = (uint64_t)pl->P[0] * (uint64_t)pl->P[1] - (uint64_t)pl->n * (uint64_t)pl->n;
+    double med;
+    if (ff_prep_nanmedian(j->img, v->finite, j->nth, extra, v->mn, &med) != 0)
+        return -1;
+    if (j->img->dtype == FF_F32)
+        med = (float)med;
+    j->nanfill = med;
+    if (j->pad_nan)
+        j->fill = med;
+    return v->nan ? build_nanmask(j) : 0;
+}
+
+/* Exposure normalisation: AIA only, EXPTIME > 0 and plausible; otherwise why not. */
+static void plan_normalisation(job *j, const ff_prep_geom *g, ff_prep *out)
+{
+    j->div = 1.0;
+    if (g->inst != FF_PREP_AIA) {
+        snprintf(out->norm_reason, sizeof out->norm_reason, "HMI images are not normalised");
+    } else if (!isfinite(g->exptime)) {
+        snprintf(out->norm_reason, sizeof out->norm_reason, "EXPTIME missing or not a number");
+    } else if (!(g->exptime > 0)) {
+        snprintf(out->norm_reason, sizeof out->norm_reason, "EXPTIME is %.6g s (not positive)",
+                 g->exptime);
+    } else if (!(g->exptime >= 1e-6 && g->exptime <= 1e5)) {
+        /* AIA exposes for milliseconds to seconds; dividing by 1e-300 would overflow. */
+        snprintf(out->norm_reason, sizeof out->norm_reason, "EXPTIME %.6g s is implausible",
+                 g->exptime);
+    } else {
+        j->div = g->exptime;
+        out->normalised = 1;
+    }
+}
+
+/* The result: the registered image (outbuf, taken) and where it sits. */
+static void fill_result(ff_prep *out, const ff_prep_geom *g, const plan *pl, float *outbuf)
+{
+    out->geom = *g;
+    out->image.dtype = FF_F32;
+    out->image.ndim = 2;
+    out->image.shape[0] = (size_t)pl->out[1];
+    out->image.shape[1] = (size_t)pl->out[0];
+    out->image.nelem = (size_t)pl->out[0] * (size_t)pl->out[1];
+    out->image.data = outbuf;
+    out->crpix[0] = pl->crpix[0];
+    out->crpix[1] = pl->crpix[1];
+    out->crval[0] = g->crval[0];
+    out->crval[1] = g->crval[1];
+    out->cdelt = g->target;
+    out->rsun_px = g->rsun_arcsec / g->target;
+}
+
+/* After the checks: scan, plan what missing values become, fill and prefilter the window, then
+ * interpolate every output row. */
+static int register_image(job *j, const plan *pl, const ff_prep_geom *g, ff_prep_scratch *scratch,
+                          ff_prep *out, ff_err *err)
+{
+    float *outbuf = NULL;
+    if (alloc_buffers(j, pl, scratch, &outbuf) != 0) {
+        free(outbuf);
+        return ff_err_set(err, "level 1.5: out of memory for a %ldx%ld image", pl->P[0], pl->P[1]);
+    }
+    value_stats v = scan_values(j);
+    int rc = FF_PREP_OK;
+    if (v.inf)
+        rc = skip_with(err, "the image holds infinite values");
+    else if (!v.finite)
+        rc = skip_with(err, "the image has no finite pixel (all NaN)");
+    else if (plan_missing(j, pl, &v) != 0)
+        rc = ff_err_set(err, "level 1.5: out of memory");
+    if (rc != FF_PREP_OK) {
+        free(outbuf);
+        return rc;
+    }
+    ff_prep_parallel(j->nth, (size_t)j->Wn[1], fill_rows, j);
+    ff_prep_parallel(j->nth, (size_t)j->Wn[1], prefilter_rows, j);
+    ff_prep_parallel(j->nth, (size_t)j->Wn[0], prefilter_cols, j);
+    plan_normalisation(j, g, out);
+    j->out = outbuf;
+    j->coords = malloc((size_t)j->nth * 2 * (size_t)pl->out[0] * sizeof(double));
+    if (!j->coords) {
+        free(outbuf);
+        return ff_err_set(err, "level 1.5: out of memory");
+    }
+    ff_prep_parallel(j->nth, (size_t)pl->out[1], interp_rows, j);
+    fill_result(out, g, pl, outbuf);
+    return FF_PREP_OK;
+}
+
 int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opts, ff_prep *out,
                 ff_err *err)
 {
@@ -664,7 +851,6 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
     plan pl;
     if (make_plan(&g, &pl, err) != 0)
         return -1;
-
     job *j = calloc(1, sizeof *j);
     if (!j)
         return ff_err_set(err, "level 1.5: out of memory");
@@ -678,155 +864,9 @@ int ff_prep_run(const ff_header *h, const ff_image *img, const ff_prep_opts *opt
         j->Wn[k] = pl.n + 2 * mk;
         j->woff[k] = pl.pad[k] - mk;
     }
-    size_t wcount = (size_t)j->Wn[0] * (size_t)j->Wn[1];
-    const size_t wbytes = wcount * sizeof(double);
-    int fresh_w = 0, fresh_out = 0;
-    if (o.scratch && o.scratch->size < wbytes) {
-        free(o.scratch->buf);
-        o.scratch->size = 0;
-        if ((o.scratch->buf = malloc(wbytes))) {
-            o.scratch->size = wbytes;
-            fresh_w = 1;
-        }
-    }
-    if (!o.scratch) {
-        j->W = malloc(wbytes);
-        fresh_w = 1;
-    } else {
-        j->W = o.scratch->buf;
-    }
-    const size_t obytes = (size_t)pl.out[0] * (size_t)pl.out[1] * sizeof(float);
-    float *outbuf = NULL;
-    if (o.scratch && o.scratch->out && o.scratch->out_size >= obytes) {
-        outbuf = o.scratch->out; /* the result owns it from here */
-        o.scratch->out = NULL;
-        o.scratch->out_size = 0;
-    } else {
-        outbuf = malloc(obytes);
-        fresh_out = 1;
-    }
-    if (!j->W || !outbuf) {
-        rc = ff_err_set(err, "level 1.5: out of memory for a %ldx%ld image", pl.P[0], pl.P[1]);
-        goto done;
-    }
-    if (fresh_w)
-        prefault(j->W, wbytes, j->nth);
-    if (fresh_out)
-        prefault(outbuf, obytes, j->nth);
-
-    ff_prep_parallel(j->nth, (size_t)pl.n, scan_rows, j);
-    size_t nan = 0, inf = 0, finite = 0;
-    double mn = INFINITY, mx = -INFINITY;
-    for (int t = 0; t < j->nth; t++) {
-        nan += j->sc[t].nan;
-        inf += j->sc[t].inf;
-        finite += j->sc[t].finite;
-        mn = fmin(mn, j->sc[t].mn);
-        mx = fmax(mx, j->sc[t].mx);
-    }
-    if (inf) {
-        rc = skip_with(err, "the image holds infinite values");
-        goto done;
-    }
-    if (!finite) {
-        rc = skip_with(err, "the image has no finite pixel (all NaN)");
-        goto done;
-    }
-    const int padded = pl.pad[0] > 0 || pl.pad[1] > 0;
-    const double missing = j->missing_min ? mn : NAN;
-    j->pad_nan = !j->missing_min && padded;
-    j->path_nan = nan > 0 || j->pad_nan;
-    j->cval = missing;
-    j->lo = mn;
-    j->hi = mx;
-    j->fill = missing;
-    j->nanfill = NAN;
-    if (j->path_nan) {
-        uint64_t extra = 0;
-        if (j->missing_min && padded)
-            extra = (uint64_t)pl.P[0] * (uint64_t)pl.P[1] - (uint64_t)pl.n * (uint64_t)pl.n;
-        double med;
-        if (ff_prep_nanmedian(img, finite, j->nth, extra, mn, &med) != 0) {
-            rc = ff_err_set(err, "level 1.5: out of memory");
-            goto done;
-        }
-        if (img->dtype == FF_F32)
-            med = (float)med; /* numpy substitutes in the image's own dtype */
-        j->nanfill = med;
-        if (j->pad_nan)
-            j->fill = med;
-        if (nan) {
-            /* The NaN map over the image plus NAN_REACH around it: dilation reaches into the
-             * padding too. */
-            const long nm = pl.n + 2 * NAN_REACH;
-            size_t nn = (size_t)nm * (size_t)nm;
-            uint8_t *raw = calloc(nn, 1), *tmp = malloc(nn);
-            j->nanmask = malloc(nn);
-            if (!raw || !tmp || !j->nanmask) {
-                free(raw);
-                free(tmp);
-                rc = ff_err_set(err, "level 1.5: out of memory");
-                goto done;
-            }
-            for (long y = 0; y < pl.n; y++) {
-                const double *row = data_row(j, y);
-                uint8_t *m = raw + (size_t)(y + NAN_REACH) * (size_t)nm + NAN_REACH;
-                for (long x = 0; x < pl.n; x++)
-                    m[x] = isnan(row[x]) ? 1 : 0;
-            }
-            dilate(raw, j->nanmask, tmp, nm);
-            free(raw);
-            free(tmp);
-        }
-    }
-    ff_prep_parallel(j->nth, (size_t)j->Wn[1], fill_rows, j);
-    ff_prep_parallel(j->nth, (size_t)j->Wn[1], prefilter_rows, j);
-    ff_prep_parallel(j->nth, (size_t)j->Wn[0], prefilter_cols, j);
-
-    /* Exposure normalisation: AIA only, EXPTIME > 0. */
-    j->div = 1.0;
-    if (g.inst != FF_PREP_AIA) {
-        snprintf(out->norm_reason, sizeof out->norm_reason, "HMI images are not normalised");
-    } else if (!isfinite(g.exptime)) {
-        snprintf(out->norm_reason, sizeof out->norm_reason, "EXPTIME missing or not a number");
-    } else if (!(g.exptime > 0)) {
-        snprintf(out->norm_reason, sizeof out->norm_reason, "EXPTIME is %.6g s (not positive)",
-                 g.exptime);
-    } else if (!(g.exptime >= 1e-6 && g.exptime <= 1e5)) {
-        /* AIA exposes for milliseconds to seconds; dividing by 1e-300 would overflow. */
-        snprintf(out->norm_reason, sizeof out->norm_reason, "EXPTIME %.6g s is implausible",
-                 g.exptime);
-    } else {
-        j->div = g.exptime;
-        out->normalised = 1;
-    }
-    j->out = outbuf;
-    j->coords = malloc((size_t)j->nth * 2 * (size_t)pl.out[0] * sizeof(double));
-    if (!j->coords) {
-        rc = ff_err_set(err, "level 1.5: out of memory");
-        goto done;
-    }
-    ff_prep_parallel(j->nth, (size_t)pl.out[1], interp_rows, j);
-
-    out->geom = g;
-    out->image.dtype = FF_F32;
-    out->image.ndim = 2;
-    out->image.shape[0] = (size_t)pl.out[1];
-    out->image.shape[1] = (size_t)pl.out[0];
-    out->image.nelem = (size_t)pl.out[0] * (size_t)pl.out[1];
-    out->image.data = outbuf;
-    outbuf = NULL;
-    out->crpix[0] = pl.crpix[0];
-    out->crpix[1] = pl.crpix[1];
-    out->crval[0] = g.crval[0];
-    out->crval[1] = g.crval[1];
-    out->cdelt = g.target;
-    out->rsun_px = g.rsun_arcsec / g.target;
-    rc = FF_PREP_OK;
-done:
+    rc = register_image(j, &pl, &g, o.scratch, out, err);
     if (rc != FF_PREP_OK)
         memset(out, 0, sizeof *out);
-    free(outbuf);
     if (!o.scratch)
         free(j->W);
     free(j->nanmask);
