@@ -121,6 +121,111 @@ static void classify_number(ff_card *card, const char *v, size_t vlen)
     card->kind = FF_CARD_STRING; /* not a valid FITS number: keep the text as it stands */
 }
 
+/* The card's key (a HIERARCH key's long name too) and where its value field starts; val NULL
+ * for a commentary card (no "= " after the key). */
+static void card_key_value(ff_card *card, const char **val, size_t *vlen)
+{
+    const char *c = card->raw;
+    *val = NULL;
+    *vlen = 0;
+    if (strncmp(c, "HIERARCH ", 9) == 0 && memchr(c, '=', 80)) {
+        const char *eq = memchr(c, '=', 80);
+        size_t off = 9;
+        while (off < (size_t)(eq - c) && c[off] == ' ')
+            off++;
+        size_t klen = rtrim_len(c + off, (size_t)(eq - c) - off);
+        memcpy(card->key, c + off, klen);
+        *val = eq + 1;
+        *vlen = 80 - (size_t)(*val - c);
+        return;
+    }
+    memcpy(card->key, c, rtrim_len(c, 8));
+    if (!is_commentary_key(card->key) && c[8] == '=' && c[9] == ' ') {
+        *val = c + 10;
+        *vlen = 70;
+    }
+}
+
+/* A long string's CONTINUE cards from card j on, appended to sbuf (slen) and their comments to
+ * cbuf (clen), as astropy does: each piece loses its trailing blanks and then one trailing '&';
+ * comments join with spaces. */
+static void join_continues(const char *cards, size_t ncards, size_t j, char *sbuf, size_t scap,
+                           size_t *slen, char *cbuf, size_t ccap, size_t *clen)
+{
+    while (j < ncards && memcmp(cards + 80 * j, "CONTINUE", 8) == 0 && *slen < scap - 81 &&
+           *clen < ccap - 82) {
+        const char *cc = cards + 80 * j, *cm;
+        size_t q = 8, cmlen;
+        while (q < 80 && cc[q] == ' ')
+            q++;
+        if (q >= 80 || cc[q] != '\'')
+            break;
+        char piece[81];
+        size_t plen;
+        size_t pused = parse_quoted(cc + q, 80 - q, piece, &plen);
+        plen = rtrim_len(piece, plen);
+        int cont = plen && piece[plen - 1] == '&';
+        if (cont)
+            plen--;
+        memcpy(sbuf + *slen, piece, plen);
+        *slen += plen;
+        comment_after(cc + q + pused, 80 - q - pused, &cm, &cmlen);
+        if (cmlen) {
+            if (*clen)
+                cbuf[(*clen)++] = ' ';
+            memcpy(cbuf + *clen, cm, cmlen);
+            *clen += cmlen;
+        }
+        j++;
+        if (!cont)
+            break;
+    }
+}
+
+/* A string value (val at its opening quote), long strings joined with their CONTINUE cards
+ * (cards[i] is this card). */
+static void string_card(ff_card *card, arena *a, const char *val, size_t vlen, const char *cards,
+                        size_t ncards, size_t i)
+{
+    char sbuf[81 * 64], cbuf[81 * 64];
+    size_t slen, clen, cmlen;
+    const char *cm;
+    size_t used = parse_quoted(val, vlen, sbuf, &slen);
+    comment_after(val + used, vlen - used, &cm, &cmlen);
+    memcpy(cbuf, cm, cmlen);
+    clen = cmlen;
+    int more = i + 1 < ncards && memcmp(cards + 80 * (i + 1), "CONTINUE", 8) == 0;
+    if (more && rtrim_len(sbuf, slen) && sbuf[rtrim_len(sbuf, slen) - 1] == '&') {
+        slen = rtrim_len(sbuf, slen) - 1;
+        join_continues(cards, ncards, i + 1, sbuf, sizeof sbuf, &slen, cbuf, sizeof cbuf, &clen);
+    }
+    card->kind = FF_CARD_STRING;
+    card->text = arena_add(a, sbuf, rtrim_len(sbuf, slen));
+    if (!card->text) /* joined strings exceeded the arena estimate: keep it short */
+        card->text = "";
+    card->comment = arena_add(a, cbuf, clen);
+    if (!card->comment)
+        card->comment = "";
+}
+
+/* A value that is not a string: a number, a logical, or nothing (undefined). */
+static void plain_card(ff_card *card, arena *a, const char *val, size_t vlen)
+{
+    const char *cm;
+    size_t cmlen;
+    const char *slash = memchr(val, '/', vlen);
+    size_t tlen = rtrim_len(val, slash ? (size_t)(slash - val) : vlen);
+    comment_after(val, vlen, &cm, &cmlen);
+    if (tlen == 0) {
+        card->kind = FF_CARD_UNDEFINED;
+        card->text = arena_add(a, "", 0);
+    } else {
+        classify_number(card, val, tlen);
+        card->text = arena_add(a, val, tlen);
+    }
+    card->comment = arena_add(a, cm, cmlen);
+}
+
 int ff_header_parse(const char *cards, size_t ncards, ff_header *out, ff_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -136,7 +241,6 @@ int ff_header_parse(const char *cards, size_t ncards, ff_header *out, ff_err *er
         return ff_err_set(err, "out of memory parsing a header of %zu cards", ncards);
     }
     out->strings = a.base;
-
     for (size_t i = 0; i < ncards; i++) {
         const char *c = cards + 80 * i;
         if (memcmp(c, "END", 3) == 0 && rtrim_len(c, 80) == 3)
@@ -148,109 +252,24 @@ int ff_header_parse(const char *cards, size_t ncards, ff_header *out, ff_err *er
         for (int k = 0; k < 80; k++)
             if ((unsigned char)card->raw[k] < 32 || (unsigned char)card->raw[k] > 126)
                 card->raw[k] = ' ';
-        c = card->raw;
-
-        const char *val = NULL;
-        size_t vlen = 0;
-        if (strncmp(c, "HIERARCH ", 9) == 0 && memchr(c, '=', 80)) {
-            const char *eq = memchr(c, '=', 80);
-            size_t off = 9;
-            while (off < (size_t)(eq - c) && c[off] == ' ')
-                off++;
-            size_t klen = rtrim_len(c + off, (size_t)(eq - c) - off);
-            memcpy(card->key, c + off, klen);
-            val = eq + 1;
-            vlen = 80 - (size_t)(val - c);
-        } else {
-            size_t klen = rtrim_len(c, 8);
-            memcpy(card->key, c, klen);
-            if (!is_commentary_key(card->key) && c[8] == '=' && c[9] == ' ') {
-                val = c + 10;
-                vlen = 70;
-            }
-        }
-
+        const char *val;
+        size_t vlen;
+        card_key_value(card, &val, &vlen);
         if (strcmp(card->key, "CONTINUE") == 0 && out->ncards > 0)
-            continue; /* consumed together with the string it continues, below */
-
+            continue; /* consumed together with the string it continues */
         if (!val) {
             card->kind = FF_CARD_COMMENTARY;
-            card->text = arena_add(&a, c + 8, rtrim_len(c + 8, 72));
+            card->text = arena_add(&a, card->raw + 8, rtrim_len(card->raw + 8, 72));
             card->comment = arena_add(&a, "", 0);
-            out->ncards++;
-            continue;
-        }
-
-        size_t p = 0;
-        while (p < vlen && val[p] == ' ')
-            p++;
-        const char *cm;
-        size_t cmlen;
-        if (p < vlen && val[p] == '\'') {
-            char sbuf[81 * 64], cbuf[81 * 64];
-            size_t slen, clen;
-            size_t used = parse_quoted(val + p, vlen - p, sbuf, &slen);
-            comment_after(val + p + used, vlen - p - used, &cm, &cmlen);
-            memcpy(cbuf, cm, cmlen);
-            clen = cmlen;
-            /* Long strings: 'abc&' followed by CONTINUE 'def' cards. As astropy does, each piece
-             * loses its trailing blanks and then one trailing '&'; comments join with spaces. */
-            size_t j = i + 1;
-            int more = j < ncards && memcmp(cards + 80 * j, "CONTINUE", 8) == 0;
-            if (more && rtrim_len(sbuf, slen) && sbuf[rtrim_len(sbuf, slen) - 1] == '&') {
-                slen = rtrim_len(sbuf, slen) - 1;
-                while (j < ncards && memcmp(cards + 80 * j, "CONTINUE", 8) == 0 &&
-                       slen < sizeof sbuf - 81 && clen < sizeof cbuf - 82) {
-                    const char *cc = cards + 80 * j;
-                    size_t q = 8;
-                    while (q < 80 && cc[q] == ' ')
-                        q++;
-                    if (q >= 80 || cc[q] != '\'')
-                        break;
-                    char piece[81];
-                    size_t plen;
-                    size_t pused = parse_quoted(cc + q, 80 - q, piece, &plen);
-                    plen = rtrim_len(piece, plen);
-                    int cont = plen && piece[plen - 1] == '&';
-                    if (cont)
-                        plen--;
-                    memcpy(sbuf + slen, piece, plen);
-                    slen += plen;
-                    comment_after(cc + q + pused, 80 - q - pused, &cm, &cmlen);
-                    if (cmlen) {
-                        if (clen)
-                            cbuf[clen++] = ' ';
-                        memcpy(cbuf + clen, cm, cmlen);
-                        clen += cmlen;
-                    }
-                    j++;
-                    if (!cont)
-                        break;
-                }
-            }
-            card->kind = FF_CARD_STRING;
-            card->text = arena_add(&a, sbuf, rtrim_len(sbuf, slen));
-            if (!card->text) { /* joined strings exceeded the arena estimate: keep it short */
-                card->text = "";
-            }
-            card->comment = arena_add(&a, cbuf, clen);
-            if (!card->comment)
-                card->comment = "";
-            out->ncards++;
-            continue;
-        }
-        const char *slash = memchr(val + p, '/', vlen - p);
-        size_t tlen = slash ? (size_t)(slash - (val + p)) : vlen - p;
-        tlen = rtrim_len(val + p, tlen);
-        comment_after(val + p, vlen - p, &cm, &cmlen);
-        if (tlen == 0) {
-            card->kind = FF_CARD_UNDEFINED;
-            card->text = arena_add(&a, "", 0);
         } else {
-            classify_number(card, val + p, tlen);
-            card->text = arena_add(&a, val + p, tlen);
+            size_t p = 0;
+            while (p < vlen && val[p] == ' ')
+                p++;
+            if (p < vlen && val[p] == '\'')
+                string_card(card, &a, val + p, vlen - p, cards, ncards, i);
+            else
+                plain_card(card, &a, val + p, vlen - p);
         }
-        card->comment = arena_add(&a, cm, cmlen);
         out->ncards++;
     }
     return 0;
