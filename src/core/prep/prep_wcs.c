@@ -224,14 +224,15 @@ static int well_formed(const char *raw)
     return 0;
 }
 
-static int read_wcs(const ff_header *h, size_t n, lin2 *L, ff_err *reason)
+/* The WCS cards as card images for wcspih, after NAXIS cards stating the image's real shape
+ * (whatever the header claims), any byte outside printable ASCII blanked, END last. NULL when out
+ * of memory; *ncards counts END. */
+static char *wcs_cards(const ff_header *h, size_t n, size_t *ncards)
 {
-    /* The WCS cards as card images for wcspih, after NAXIS cards stating the image's real shape
-     * (whatever the header claims), any byte outside printable ASCII blanked. */
     size_t nc = 0;
     char *text = malloc((h->ncards + 4) * 80 + 1);
     if (!text)
-        return skip(reason, "out of memory reading the WCS");
+        return NULL;
     char own[3][81];
     snprintf(own[0], sizeof own[0], "%-8s= %20d", "NAXIS", 2);
     snprintf(own[1], sizeof own[1], "%-8s= %20zu", "NAXIS1", n);
@@ -257,28 +258,16 @@ static int read_wcs(const ff_header *h, size_t n, lin2 *L, ff_err *reason)
     memcpy(text + nc * 80, "END", 3);
     memset(text + nc * 80 + 3, ' ', 77);
     text[(nc + 1) * 80] = '\0';
+    *ncards = nc + 1;
+    return text;
+}
 
-    int rc = FF_PREP_OK, nreject = 0, nwcs = 0;
-    struct wcsprm *wcs = NULL;
-    pthread_mutex_lock(&wcs_lock);
-    int st = wcspih(text, (int)(nc + 1), WCSHDR_all, 0, &nreject, &nwcs, &wcs);
-    struct wcsprm *w = NULL;
-    if (st != 0) {
-        rc = skip(reason, "WCSLIB could not read the header (wcspih status %d)", st);
-        goto out;
-    }
-    for (int i = 0; i < nwcs; i++)
-        if (wcs[i].alt[0] == ' ' || wcs[i].alt[0] == '\0')
-            w = &wcs[i];
-    if (!w) {
-        rc = skip(reason, "the header has no primary world coordinate system");
-        goto out;
-    }
-    if (w->naxis != 2) {
-        rc = skip(reason, "the WCS has %d axes: level 1.5 needs a 2-axis helioprojective WCS",
-                  w->naxis);
-        goto out;
-    }
+/* The primary WCS's linear part into L, checked to be a 2-axis HPLN/HPLT pair that wcsset takes. */
+static int take_linear(struct wcsprm *w, lin2 *L, ff_err *reason)
+{
+    if (w->naxis != 2)
+        return skip(reason, "the WCS has %d axes: level 1.5 needs a 2-axis helioprojective WCS",
+                    w->naxis);
     for (int i = 0; i < 2; i++) {
         L->crpix[i] = w->crpix[i];
         L->crval[i] = w->crval[i];
@@ -290,38 +279,30 @@ static int read_wcs(const ff_header *h, size_t n, lin2 *L, ff_err *reason)
     }
     L->crota2 = w->crota[1];
     L->altlin = w->altlin;
-    char cunit[2][72], ctype[2][72];
+    char ctype[2][72];
     for (int i = 0; i < 2; i++) {
-        memcpy(cunit[i], w->cunit[i], 72);
-        cunit[i][71] = '\0';
         memcpy(ctype[i], w->ctype[i], 72);
         ctype[i][71] = '\0';
         clean_text(ctype[i]);
     }
-    if (!starts_with(ctype[0], "HPLN") || !starts_with(ctype[1], "HPLT")) {
-        rc = skip(reason, "CTYPE1/CTYPE2 are '%.16s'/'%.16s': level 1.5 needs helioprojective "
-                  "HPLN/HPLT axes in that order", ctype[0], ctype[1]);
-        goto out;
-    }
-    st = wcsset(w);
-    if (st != 0) {
-        /* Detailed messages stay off (wcserr_enable is global, its messages allocated and
-         * not always freed); the status text says enough. */
-        rc = skip(reason, "WCSLIB rejected the WCS: %s",
-                  st > 0 && st <= WCSERR_UNSET ? wcs_errmsg[st] : "wcsset failed");
-        goto out;
-    }
-    if (w->lng != 0 || w->lat != 1) {
-        rc = skip(reason, "the WCS is not a longitude/latitude pair on axes 1 and 2");
-        goto out;
-    }
+    if (!starts_with(ctype[0], "HPLN") || !starts_with(ctype[1], "HPLT"))
+        return skip(reason, "CTYPE1/CTYPE2 are '%.16s'/'%.16s': level 1.5 needs helioprojective "
+                    "HPLN/HPLT axes in that order", ctype[0], ctype[1]);
+    return FF_PREP_OK;
+}
+
+/* After wcsset: the effective PC matrix, and each axis' unit in arcsec (level 1.5 works in
+ * arcsec; celestial axes default to degrees). cunit: the header's CUNITi, read before wcsset. */
+static int take_units(struct wcsprm *w, char cunit[2][72], lin2 *L, ff_err *reason)
+{
+    if (w->lng != 0 || w->lat != 1)
+        return skip(reason, "the WCS is not a longitude/latitude pair on axes 1 and 2");
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++)
             L->eff[i][j] = w->pc[i * 2 + j];
-    /* The header's own numbers are in CUNITi; level 1.5 works in arcsec. */
     for (int i = 0; i < 2; i++) {
         if (!cunit[i][0]) {
-            L->unit[i] = 3600.0; /* FITS: celestial axes default to degrees */
+            L->unit[i] = 3600.0;
             continue;
         }
         double scale = 0, offset = 0, power = 0;
@@ -335,12 +316,53 @@ static int read_wcs(const ff_header *h, size_t n, lin2 *L, ff_err *reason)
         wcserr_clear(&e);
         if (bad) {
             clean_text(u);
-            rc = skip(reason, "CUNIT%d '%.16s' is not an angle", i + 1, u);
-            goto out;
+            return skip(reason, "CUNIT%d '%.16s' is not an angle", i + 1, u);
         }
         L->unit[i] = scale;
     }
-out:
+    return FF_PREP_OK;
+}
+
+/* The primary WCS of wcspih's nwcs, checked and set (wcsset) into L. Under wcs_lock. */
+static int use_primary(struct wcsprm *wcs, int nwcs, lin2 *L, ff_err *reason)
+{
+    struct wcsprm *w = NULL;
+    for (int i = 0; i < nwcs; i++)
+        if (wcs[i].alt[0] == ' ' || wcs[i].alt[0] == '\0')
+            w = &wcs[i];
+    if (!w)
+        return skip(reason, "the header has no primary world coordinate system");
+    int rc = take_linear(w, L, reason);
+    if (rc != FF_PREP_OK)
+        return rc;
+    char cunit[2][72];
+    for (int i = 0; i < 2; i++) {
+        memcpy(cunit[i], w->cunit[i], 72);
+        cunit[i][71] = '\0';
+    }
+    int st = wcsset(w);
+    if (st != 0)
+        /* Detailed messages stay off (wcserr_enable is global, its messages allocated and not
+         * always freed); the status text says enough. */
+        return skip(reason, "WCSLIB rejected the WCS: %s",
+                    st > 0 && st <= WCSERR_UNSET ? wcs_errmsg[st] : "wcsset failed");
+    return take_units(w, cunit, L, reason);
+}
+
+static int read_wcs(const ff_header *h, size_t n, lin2 *L, ff_err *reason)
+{
+    size_t nc = 0;
+    char *text = wcs_cards(h, n, &nc);
+    if (!text)
+        return skip(reason, "out of memory reading the WCS");
+    int rc, nreject = 0, nwcs = 0;
+    struct wcsprm *wcs = NULL;
+    pthread_mutex_lock(&wcs_lock);
+    int st = wcspih(text, (int)nc, WCSHDR_all, 0, &nreject, &nwcs, &wcs);
+    if (st != 0)
+        rc = skip(reason, "WCSLIB could not read the header (wcspih status %d)", st);
+    else
+        rc = use_primary(wcs, nwcs, L, reason);
     wcsvfree(&nwcs, &wcs);
     pthread_mutex_unlock(&wcs_lock);
     free(text);
