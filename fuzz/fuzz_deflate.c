@@ -1,10 +1,10 @@
-/* Harness 8: the fast deflate encoder (src/core/deflate_fast.c) against zlib's inflate. Input:
+/* Harness 8: the fast deflate encoder (src/core/out/deflate_fast.c) against zlib's inflate. Input:
  * byte 0 picks the run period (0-8, or a far one), byte 1 how many times the rest is repeated
  * (1-4, so runs and long inputs are reached), the rest is the data. zlib must inflate the stream
  * to exactly the data, within ff_deflate_fast_bound. */
 #include <zlib.h>
 
-#include "core/deflate_fast.h"
+#include "core/out/deflate_fast.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -4,12 +4,12 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "core/asdf.h"
-#include "core/fits.h"
-#include "core/obsmeta.h"
-#include "core/render.h"
-#include "core/sink.h"
-#include "core/writers.h"
+#include "core/out/asdf.h"
+#include "core/fits/fits.h"
+#include "core/fits/obsmeta.h"
+#include "core/out/render.h"
+#include "core/out/sink.h"
+#include "core/out/writers.h"
 #include "fuzz_util.h"
 
 #define SINK_MAX ((size_t)256 << 20)

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "core/fits_scan.h"
+#include "core/fits/fits_scan.h"
 #include "fuzz_util.h"
 
 static void check(const ff_fits_scan *s, uint64_t cap)

@@ -6,7 +6,7 @@
 #include <fitsio.h>
 #include <fitsio2.h>
 
-#include "core/tilecheck.h"
+#include "core/fits/tilecheck.h"
 #include "fuzz_util.h"
 
 #define MAX_TILE (1 << 18)

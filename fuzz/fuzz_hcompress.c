@@ -9,7 +9,7 @@
  * which self-deadlocks unless fits_init_cfitsio made that lock recursive. */
 #include <fitsio.h>
 
-#include "core/tilecheck.h"
+#include "core/fits/tilecheck.h"
 #include "fuzz_util.h"
 
 #define MAX_TILE (1 << 18)

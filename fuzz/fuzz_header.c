@@ -2,11 +2,11 @@
  * images (the last one blank-padded) -> ff_header_parse -> lookups, obsmeta (instrument, time),
  * header text and JSON; each card's value and the input's first line also go through
  * ff_time_parse / ff_time_parse_date_time / ff_time_to_utc / ff_time_format_iso directly. */
-#include "core/header.h"
-#include "core/obsmeta.h"
-#include "core/obstime.h"
-#include "core/sink.h"
-#include "core/writers.h"
+#include "core/fits/header.h"
+#include "core/fits/obsmeta.h"
+#include "core/fits/obstime.h"
+#include "core/out/sink.h"
+#include "core/out/writers.h"
 #include "fuzz_util.h"
 
 static void check_time(const ff_time *t)

@@ -4,7 +4,7 @@
  *     by ff_http_unescape; session_id, filename and contentType are validated as the Trigger route
  *     does, and a presigned upload URL is made and verified for them (and with the input's own
  *     X-FitsFlow-Expires / X-FitsFlow-Signature values);
- *   - as a path: unescaped, then checked as a store key and as an upload key (ff_upload_split_key);
+ *   - as a path: unescaped, then checked as a store key and as an upload key (ff_key_split_upload);
  *   - as Range, If-None-Match and HTTP-date header values;
  *   - as the first bytes of a connection, raw, by the front door's header scan (ff_http_head_scan).
  * Invariants: a URL we sign verifies (and an altered one does not), a range is inside the object,
@@ -16,8 +16,10 @@
 #include <time.h>
 
 #include "pipeline/session.h"
-#include "server/http_internal.h"
-#include "server/presign.h"
+#include "pipeline/keys.h"
+#include "base/mediatype.h"
+#include "server/http/protocol.h"
+#include "server/routes/presign.h"
 #include "store/store.h"
 #include "fuzz_util.h"
 
@@ -92,7 +94,7 @@ static void query(const char *q)
         char got_sid[FF_SESSION_ID_MAX + 1];
         const char *got_name = NULL;
         /* what the Trigger route signs must be accepted as an upload path */
-        if (ff_upload_split_key(key, got_sid, sizeof got_sid, &got_name, &err) != 0 ||
+        if (ff_key_split_upload(key, got_sid, sizeof got_sid, &got_name, &err) != 0 ||
             strcmp(got_sid, sid) || strcmp(got_name, name))
             abort();
         if (ff_presign_url(&secret, "http://127.0.0.1:8080", "PUT", key, NOW + 300, ct, url, sizeof url) == 0) {
@@ -131,7 +133,7 @@ static void path(const char *s, size_t n)
         one_line(&err);
     char sid[FF_SESSION_ID_MAX + 1];
     const char *name = NULL;
-    if (ff_upload_split_key(key, sid, sizeof sid, &name, &err) == 0) {
+    if (ff_key_split_upload(key, sid, sizeof sid, &name, &err) == 0) {
         if (!ff_session_id_valid(sid) || !name || name < key || name > key + strlen(key))
             abort();
         if (!ff_upload_name_valid(name, &err))
@@ -139,7 +141,7 @@ static void path(const char *s, size_t n)
     } else {
         one_line(&err);
     }
-    (void)ff_http_content_type(key);
+    (void)ff_media_type(key);
     free(key);
 }
 

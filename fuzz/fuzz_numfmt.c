@@ -5,7 +5,7 @@
 #include <inttypes.h>
 #include <math.h>
 
-#include "core/numfmt.h"
+#include "base/numfmt.h"
 #include "fuzz_util.h"
 
 /* significant digits of a formatted number: mantissa digits without leading/trailing zeros */

@@ -7,7 +7,7 @@
 #include <fitsio.h>
 #include <fitsio2.h>
 
-#include "core/tilecheck.h"
+#include "core/fits/tilecheck.h"
 #include "fuzz_util.h"
 
 #define MAX_WORDS (1 << 16)

@@ -8,8 +8,8 @@
  * whole 2880-byte blocks and the ML array has its size. */
 #include <math.h>
 
-#include "core/prep.h"
-#include "core/sink.h"
+#include "core/prep/prep.h"
+#include "core/out/sink.h"
 #include "fuzz_util.h"
 
 static size_t base_cards(char *out, int side, int hmi)

@@ -1,4 +1,4 @@
-/* Harness: the header pre-scan (src/core/prescan.c), what every upload meets first, against
+/* Harness: the header pre-scan (src/core/fits/prescan.c), what every upload meets first, against
  * CFITSIO. Input: a FITS file's bytes. A refusal must be one line. When the pre-scan passes a file,
  * CFITSIO opens it from memory and moves to each of its first HDUs as fits.c would (no pixel is
  * read): that must not crash, and where CFITSIO sees an image the pre-scan must have judged that
@@ -6,7 +6,7 @@
  * judged values other than the ones CFITSIO acts on. */
 #include <fitsio.h>
 
-#include "core/prescan.h"
+#include "core/fits/prescan.h"
 #include "fuzz_util.h"
 
 #define BLOCK 2880

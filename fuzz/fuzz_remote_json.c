@@ -8,9 +8,9 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "core/asdf.h"
-#include "core/sink.h"
-#include "remote/remote_impl.h"
+#include "core/out/asdf.h"
+#include "core/out/sink.h"
+#include "remote/answers.h"
 #include "fuzz_util.h"
 
 static void one_line(const ff_remote_result *res)

@@ -10,8 +10,8 @@
 #include <fitsio.h>
 #include <sys/mman.h>
 
-#include "core/rice.h"
-#include "core/tilecheck.h"
+#include "core/fits/rice.h"
+#include "core/fits/tilecheck.h"
 #include "fuzz_util.h"
 
 /* CFITSIO exports these (ricecomp.c) without declaring them in fitsio.h */

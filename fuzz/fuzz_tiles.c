@@ -4,7 +4,7 @@
  * of every tile (RICE_1 walk, GZIP inflate, HCOMPRESS_1 walk, PLIO_1 list). The same path as
  * fuzz_fits_core without the pixel decoding and the writers, so it runs many times faster. A
  * refusal must be one line. */
-#include "core/fits.h"
+#include "core/fits/fits.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

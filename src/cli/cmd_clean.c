@@ -9,9 +9,11 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "base/log.h"
+#include "base/settings.h"
 #include "pipeline/clean.h"
 #include "pipeline/pipeline.h"
-#include "server/queue.h"
+#include "server/jobs/queue.h"
 
 static const char usage[] =
     "usage: fitsflow clean [--data-dir DIR] [--retention-hours N] [--dry-run]\n"
@@ -69,16 +71,16 @@ int ff_cmd_clean(int argc, char **argv)
         {"dry-run", no_argument, NULL, 'n'},        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
-    const char *dir = getenv("FITSFLOW_DATA_DIR");
-    if (!dir || !*dir)
-        dir = "fitsflow-data";
-    uint64_t hours = 24;
-    const char *env = getenv("FITSFLOW_RETENTION_HOURS");
-    if (env && *env && ff_parse_u64(env, 0, 1000000, &hours) != 0) {
-        fprintf(stderr, "fitsflow clean: FITSFLOW_RETENTION_HOURS must be a whole number of hours, "
-                        "not '%s'\n", env);
+    ff_settings settings;
+    ff_err err = {0};
+    if (ff_settings_load(&settings, FF_USE_CLEAN, &err) != 0) {
+        fprintf(stderr, "fitsflow clean: %s\n", err.msg);
         return 2;
     }
+    ff_log_set_level((ff_log_level)ff_settings_choice(&settings, FF_SET_LOG_LEVEL));
+    const char *dir = ff_settings_text(&settings, FF_SET_DATA_DIR);
+    uint64_t hours = ff_settings_uint(&settings, FF_SET_RETENTION_HOURS);
+    ff_setting_value v;
     clean_ctx c = {.now = time(NULL)};
     int ch;
     optind = 1;
@@ -87,12 +89,13 @@ int ff_cmd_clean(int argc, char **argv)
         case 'd':
             dir = optarg;
             break;
-        case 'r':
-            if (ff_parse_u64(optarg, 0, 1000000, &hours) != 0) {
-                fprintf(stderr, "fitsflow clean: --retention-hours takes a whole number of hours, "
-                                "not '%s'\n", optarg);
+        case 'r': /* 0 here (never in the variable): delete every idle session now */
+            if (strcmp(optarg, "0") &&
+                ff_setting_parse(FF_SET_RETENTION_HOURS, "--retention-hours", optarg, &v, &err) != 0) {
+                fprintf(stderr, "fitsflow clean: %s\n", err.msg);
                 return 2;
             }
+            hours = strcmp(optarg, "0") ? v.u : 0;
             break;
         case 'n':
             c.dry_run = 1;
@@ -117,7 +120,6 @@ int ff_cmd_clean(int argc, char **argv)
         fprintf(stderr, "fitsflow clean: data folder '%s' does not exist\n", dir);
         return 1;
     }
-    ff_err err = {0};
     char db[4096];
     snprintf(db, sizeof db, "%s/queue.db", dir);
     if (stat(db, &st) == 0) {
@@ -128,7 +130,7 @@ int ff_cmd_clean(int argc, char **argv)
             return 1;
         }
     }
-    ff_store *store = ff_store_open_fs(dir, &err);
+    ff_store *store = ff_store_open_fs(dir, ff_settings_flag(&settings, FF_SET_FSYNC), &err);
     if (!store) {
         fprintf(stderr, "fitsflow clean: cannot use data folder '%s': %s\n", dir, err.msg);
         ff_queue_close(c.queue);

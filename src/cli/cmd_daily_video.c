@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "base/log.h"
+#include "base/settings.h"
 #include "pipeline/daily_video.h"
 
 static const char usage[] =
@@ -34,15 +36,15 @@ int ff_cmd_daily_video(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     ff_err err = {0};
-    ff_remote_config rcfg;
-    ff_remote_config_defaults(&rcfg);
-    if (ff_remote_config_from_env(&rcfg, &err) != 0) {
+    ff_settings settings;
+    if (ff_settings_load(&settings, FF_USE_DAILY_VIDEO, &err) != 0) {
         fprintf(stderr, "fitsflow daily-video: %s\n", err.msg);
         return 2;
     }
-    const char *date = NULL, *data_dir = getenv("FITSFLOW_DATA_DIR");
-    if (!data_dir || !*data_dir)
-        data_dir = "fitsflow-data";
+    ff_log_set_level((ff_log_level)ff_settings_choice(&settings, FF_SET_LOG_LEVEL));
+    ff_remote_config rcfg;
+    ff_remote_config_from_settings(&rcfg, &settings);
+    const char *date = NULL, *data_dir = ff_settings_text(&settings, FF_SET_DATA_DIR);
     int force = 0, ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "fd:h", opts, NULL)) != -1) {
@@ -81,7 +83,7 @@ int ff_cmd_daily_video(int argc, char **argv)
                 date);
         return 2;
     }
-    ff_store *store = ff_store_open_fs(data_dir, &err);
+    ff_store *store = ff_store_open_fs(data_dir, ff_settings_flag(&settings, FF_SET_FSYNC), &err);
     if (!store) {
         fprintf(stderr, "fitsflow daily-video: %s\n", err.msg);
         return 1;

@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "core/log.h"
+#include "base/log.h"
+#include "base/settings.h"
 #include "lambda/lambda.h"
 
 static const char usage[] =
@@ -56,12 +57,12 @@ int ff_cmd_lambda(int argc, char **argv)
             return 2;
         }
     }
-    const char *level = getenv("FITSFLOW_LOG_LEVEL");
-    ff_log_level lv;
-    if (level && ff_log_parse_level(level, &lv) == 0)
-        ff_log_set_level(lv);
-
     ff_err err = {0};
+    ff_settings settings;
+    int loaded = ff_settings_load(&settings, FF_USE_LAMBDA, &err) == 0;
+    if (loaded)
+        ff_log_set_level((ff_log_level)ff_settings_choice(&settings, FF_SET_LOG_LEVEL));
+
     ff_lambda_runtime *rt = ff_lambda_runtime_open(getenv("AWS_LAMBDA_RUNTIME_API"), &err);
     if (!rt) {
         fprintf(stderr, "fitsflow lambda: %s\n", err.msg);
@@ -70,11 +71,13 @@ int ff_cmd_lambda(int argc, char **argv)
     ff_lambda_handler_fn fn = ff_lambda_handler_find(handler);
     ff_lambda_ctx ctx;
     int rc = 1;
-    if (!fn) {
+    if (!loaded) {
+        /* err says which setting */
+    } else if (!fn) {
         snprintf(err.msg, sizeof err.msg,
                  "unknown handler '%.100s'; set the function's handler to trigger, main, asdf or clean",
                  handler ? handler : "");
-    } else if (ff_lambda_ctx_init(&ctx, &err) == 0) {
+    } else if (ff_lambda_ctx_init(&ctx, &settings, &err) == 0) {
         ff_log(FF_LOG_INFO, NULL, NULL, "lambda runtime ready: handler %s", handler);
         ff_err lerr = {0};
         if (ff_lambda_loop(rt, fn, &ctx, max, &lerr) == 0)

@@ -7,8 +7,12 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "base/log.h"
+#include "base/number.h"
+#include "base/settings.h"
 #include "pipeline/batch.h"
 #include "pipeline/budget.h"
+#include "remote/remote.h"
 
 static const char usage[] =
     "usage: fitsflow process [-o OUTDIR] [-j JOBS] [--offline] [--png-max N] [--max-pixels N]\n"
@@ -65,7 +69,16 @@ static void on_done(void *ctx, size_t index, const ff_file_result *r)
         fprintf(stderr, "[%zu/%zu files]", c->done, c->total);
 }
 
-int ff_cmd_process(int argc, char **argv)
+/* What the command line asks for, on top of the settings. */
+typedef struct run_opts {
+    ff_pipeline_config cfg;
+    const char *outdir;
+    int jobs;
+    int quiet;
+} run_opts;
+
+/* Parses the options into o: -1 to go on (the files are argv[optind..]), else the exit status. */
+static int parse_args(int argc, char **argv, run_opts *o)
 {
     static const struct option opts[] = {
         {"output", required_argument, NULL, 'o'}, {"jobs", required_argument, NULL, 'j'},
@@ -74,55 +87,45 @@ int ff_cmd_process(int argc, char **argv)
         {"outputs", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    ff_pipeline_config cfg;
-    ff_pipeline_config_defaults(&cfg);
-    /* A run is not a session of uploads: its pixel and output budgets apply only when set. */
-    cfg.session_max_pixels = cfg.session_max_output_bytes = 0;
     ff_err err = {0};
-    if (ff_pipeline_config_from_env(&cfg, &err) != 0) {
-        fprintf(stderr, "fitsflow process: %s\n", err.msg);
-        return 2;
-    }
-    const char *outdir = "fitsflow-out";
-    int jobs = cfg.threads;
-    cli_ctx c = {0};
+    ff_setting_value v;
     uint64_t u;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "o:j:qh", opts, NULL)) != -1) {
         switch (ch) {
         case 'o':
-            outdir = optarg;
+            o->outdir = optarg;
             break;
         case 'j':
             if (ff_parse_u64(optarg, 1, 256, &u) != 0) {
                 fprintf(stderr, "fitsflow process: -j takes a number of jobs from 1 to 256, not '%s'\n", optarg);
                 return 2;
             }
-            jobs = (int)u;
+            o->jobs = (int)u;
             break;
         case 'O':
-            cfg.offline = 1;
+            o->cfg.offline = 1;
             break;
-        case 'P':
+        case 'P': /* a size to downsample to: unlike FITSFLOW_PNG_MAX, 0 (full size) makes no sense */
             if (ff_parse_u64(optarg, 1, 1 << 20, &u) != 0) {
                 fprintf(stderr, "fitsflow process: --png-max takes a size in pixels, not '%s'\n", optarg);
                 return 2;
             }
-            cfg.png_max = (unsigned)u;
+            o->cfg.png_max = (unsigned)u;
             break;
         case 'M':
-            if (ff_parse_u64(optarg, 1, (uint64_t)1 << 40, &u) != 0) {
-                fprintf(stderr, "fitsflow process: --max-pixels takes a number of pixels, not '%s'\n", optarg);
+            if (ff_setting_parse(FF_SET_MAX_PIXELS, "--max-pixels", optarg, &v, &err) != 0) {
+                fprintf(stderr, "fitsflow process: %s\n", err.msg);
                 return 2;
             }
-            cfg.max_pixels = u;
+            o->cfg.max_pixels = v.u;
             break;
         case 'q':
-            c.quiet = 1;
+            o->quiet = 1;
             break;
         case 'U':
-            if (ff_pipeline_parse_outputs(optarg, &cfg.outputs, &err) != 0) {
+            if (ff_pipeline_parse_outputs(optarg, &o->cfg.outputs, &err) != 0) {
                 fprintf(stderr, "fitsflow process: --outputs: %s\n", err.msg);
                 return 2;
             }
@@ -135,25 +138,19 @@ int ff_cmd_process(int argc, char **argv)
             return 2;
         }
     }
-    size_t n = (size_t)(argc - optind);
-    if (n == 0) {
+    if (optind >= argc) {
         fprintf(stderr, "fitsflow process: no FITS files given\n\n%s", usage);
         return 2;
     }
-    ff_store *store = ff_store_open_fs(outdir, &err);
-    if (!store) {
-        fprintf(stderr, "fitsflow process: cannot use output folder '%s': %s\n", outdir, err.msg);
-        return 1;
-    }
-    ff_batch_input *inputs = calloc(n, sizeof *inputs);
-    ff_file_result *results = calloc(n, sizeof *results);
-    char(*bases)[256] = calloc(n, sizeof *bases);
-    if (!inputs || !results || !bases) {
-        fprintf(stderr, "fitsflow process: out of memory\n");
-        return 1;
-    }
+    return -1;
+}
+
+/* The batch's inputs: each path with its name; a name with nothing before its ending, or the same
+ * base as an earlier input's (outputs would collide), is skipped with the reason. */
+static void name_inputs(char **paths, size_t n, ff_batch_input *inputs, char (*bases)[256])
+{
     for (size_t i = 0; i < n; i++) {
-        const char *path = argv[optind + (int)i];
+        const char *path = paths[i];
         const char *slash = strrchr(path, '/');
         inputs[i].path = path;
         inputs[i].name = slash ? slash + 1 : path;
@@ -164,37 +161,89 @@ int ff_cmd_process(int argc, char **argv)
             if (!strcmp(bases[i], bases[j]))
                 inputs[i].skip_reason = "another input of this run has the same name; outputs would collide";
     }
-    c.total = n;
-    c.progress = isatty(STDERR_FILENO) && !c.quiet;
+}
+
+/* Processes the n files into store (their results in results) and writes the manifest: the exit
+ * status (1 when a file was not processed or the manifest could not be written). */
+static int run_batch(run_opts *o, ff_store *store, char **paths, size_t n, ff_file_result *results)
+{
+    ff_batch_input *inputs = calloc(n, sizeof *inputs);
+    char(*bases)[256] = calloc(n, sizeof *bases);
+    ff_session_budget *budget = NULL;
+    if (!inputs || !bases || ((o->cfg.session_max_pixels || o->cfg.session_max_output_bytes) &&
+                              !(budget = ff_session_budget_new(o->cfg.session_max_pixels,
+                                                               o->cfg.session_max_output_bytes)))) {
+        fprintf(stderr, "fitsflow process: out of memory\n");
+        free(inputs);
+        free(bases);
+        return 1;
+    }
+    o->cfg.budget = budget;
+    name_inputs(paths, n, inputs, bases);
+    cli_ctx c = {.total = n, .quiet = o->quiet, .progress = isatty(STDERR_FILENO) && !o->quiet};
     if (c.progress)
         fprintf(stderr, "[0/%zu files]", n);
-    ff_session_budget *budget = NULL;
-    if (cfg.session_max_pixels || cfg.session_max_output_bytes) {
-        budget = ff_session_budget_new(cfg.session_max_pixels, cfg.session_max_output_bytes);
-        if (!budget) {
-            fprintf(stderr, "fitsflow process: out of memory\n");
-            return 1;
-        }
-        cfg.budget = budget;
-    }
-    ff_pipeline_run_batch(&cfg, store, "", inputs, n, jobs, NULL, on_done, &c, results);
+    ff_pipeline_run_batch(&o->cfg, store, "", inputs, n, o->jobs, NULL, on_done, &c, results);
     ff_session_budget_free(budget);
-
+    free(inputs);
+    free(bases);
     int status = 0;
     for (size_t i = 0; i < n; i++)
         if (results[i].status != FF_FILE_PROCESSED)
             status = 1;
+    ff_err err = {0};
     if (ff_pipeline_write_manifest(store, "", NULL, results, n, &err) != 0) {
         fprintf(stderr, "fitsflow process: cannot write manifest.json: %s\n", err.msg);
         status = 1;
     }
-    if (!c.quiet)
-        printf("outputs in %s/ (manifest.json lists them)\n", outdir);
-    for (size_t i = 0; i < n; i++)
+    return status;
+}
+
+int ff_cmd_process(int argc, char **argv)
+{
+    ff_settings settings;
+    run_opts o = {.outdir = "fitsflow-out"};
+    ff_err err = {0};
+    if (ff_settings_load(&settings, FF_USE_PROCESS, &err) != 0 ||
+        ff_pipeline_config_from_settings(&o.cfg, &settings, &err) != 0) {
+        fprintf(stderr, "fitsflow process: %s\n", err.msg);
+        return 2;
+    }
+    ff_log_set_level((ff_log_level)ff_settings_choice(&settings, FF_SET_LOG_LEVEL));
+    /* A run is not a session of uploads: its pixel and output budgets apply only when set. */
+    if (!ff_settings_given(&settings, FF_SET_SESSION_MAX_PIXELS))
+        o.cfg.session_max_pixels = 0;
+    if (!ff_settings_given(&settings, FF_SET_SESSION_MAX_OUTPUT_MB))
+        o.cfg.session_max_output_bytes = 0;
+    o.jobs = o.cfg.threads;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    size_t n = (size_t)(argc - optind);
+    ff_store *store = ff_store_open_fs(o.outdir, ff_settings_flag(&settings, FF_SET_FSYNC), &err);
+    if (!store) {
+        fprintf(stderr, "fitsflow process: cannot use output folder '%s': %s\n", o.outdir, err.msg);
+        return 1;
+    }
+    ff_remote *remote = NULL;
+    if (!o.cfg.offline && !(remote = ff_remote_open_configured(&settings, &err))) {
+        fprintf(stderr, "fitsflow process: remote services: %s\n", err.msg);
+        ff_store_close(store);
+        return 1;
+    }
+    o.cfg.remote = remote;
+    ff_file_result *results = calloc(n, sizeof *results);
+    int status = 1;
+    if (!results)
+        fprintf(stderr, "fitsflow process: out of memory\n");
+    else
+        status = run_batch(&o, store, argv + optind, n, results);
+    if (results && !o.quiet)
+        printf("outputs in %s/ (manifest.json lists them)\n", o.outdir);
+    for (size_t i = 0; results && i < n; i++)
         ff_file_result_free(&results[i]);
-    free(inputs);
     free(results);
-    free(bases);
+    ff_remote_close(remote);
     ff_store_close(store);
     return status;
 }

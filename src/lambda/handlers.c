@@ -1,71 +1,68 @@
 /* The four Lambda handlers (see lambda.h): events in, pipeline calls, JSON results out. */
-#include "lambda/glue.h"
+#include "lambda/lambda.h"
+#include "pipeline/keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
-#include "core/log.h"
+#include "base/log.h"
+#include "pipeline/clean.h"
+#include "pipeline/daily_video.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/session.h"
+#include "remote/remote.h"
 
 #define FITS_MAX ((size_t)2 << 30)
 
-static int env_int(const char *name, int dflt, int min, int max, int *out, ff_err *err)
+/* Polled between files: the invocation's deadline is near. */
+static int should_stop(void *ctx)
 {
-    const char *v = getenv(name);
-    if (!v || !*v) {
-        *out = dflt;
-        return 0;
-    }
-    uint64_t x;
-    if (ff_parse_u64(v, (uint64_t)min, (uint64_t)max, &x) != 0)
-        return ff_err_set(err, "%s is '%.32s'; use a whole number from %d to %d", name, v, min, max);
-    *out = (int)x;
+    ff_lambda_ctx *c = ctx;
+    return c->current &&
+           ff_lambda_remaining_ms(c->current) < (int64_t)c->deadline_margin_s * 1000;
+}
+
+/* 0 when the session is done, 1 when it stopped before the deadline, -1 on error. */
+static int run_session(ff_lambda_ctx *c, const char *sid, ff_err *err)
+{
+    ff_session_hooks hooks = {.should_stop = should_stop, .ctx = c};
+    return ff_session_process(&c->pipeline, c->store, sid, c->jobs, &hooks, err);
+}
+
+/* Adds {"sessions_deleted", "sessions_kept", "sessions_busy", "objects_deleted"} to report. */
+static int run_clean(ff_lambda_ctx *c, time_t now, json_t *report, ff_err *err)
+{
+    ff_clean_report rep = {0};
+    if (ff_clean_sessions(c->store, now, c->retention_hours, NULL, NULL, &rep, err) != 0)
+        return -1;
+    json_object_set_new(report, "sessions_deleted", json_integer(rep.sessions_deleted));
+    json_object_set_new(report, "sessions_kept", json_integer(rep.sessions_kept));
+    json_object_set_new(report, "sessions_busy", json_integer(rep.sessions_busy));
+    json_object_set_new(report, "objects_deleted", json_integer(rep.objects_deleted));
     return 0;
 }
 
-int ff_lambda_ctx_init(ff_lambda_ctx *c, ff_err *err)
+/* Adds {"date", "key", "already_built", "channels_used", "missing", "bytes"} to report. */
+static int run_daily_video(ff_lambda_ctx *c, time_t now, json_t *report, ff_err *err)
 {
-    memset(c, 0, sizeof *c);
-    ff_pipeline_config_defaults(&c->pipeline);
-    if (ff_pipeline_config_from_env(&c->pipeline, err) != 0 ||
-        env_int("FITSFLOW_PRESIGN_TTL", 300, 1, 604800, &c->presign_ttl, err) != 0 ||
-        env_int("FITSFLOW_RETENTION_HOURS", 24, 1, 24 * 365, &c->retention_hours, err) != 0 ||
-        env_int("FITSFLOW_JOBS", 1, 1, 64, &c->jobs, err) != 0 ||
-        env_int("FITSFLOW_DEADLINE_MARGIN", 60, 0, 900, &c->deadline_margin_s, err) != 0)
+    char date[9];
+    ff_daily_video_date(now, date);
+    ff_daily_video_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (ff_daily_video_build(c->remote, c->store, date, 0, &rep, err) != 0)
         return -1;
-    c->main_function = getenv("FITSFLOW_MAIN_FUNCTION");
-    const char *dir = getenv("FITSFLOW_DATA_DIR");
-    c->store = ff_store_open_from_env(dir && *dir ? dir : "/tmp/fitsflow-data", err);
-    return c->store ? 0 : -1;
-}
-
-void ff_lambda_ctx_free(ff_lambda_ctx *c)
-{
-    ff_store_close(c->store);
-    c->store = NULL;
-}
-
-ff_lambda_handler_fn ff_lambda_handler_find(const char *name)
-{
-    if (!name)
-        return NULL;
-    const char *dot = strrchr(name, '.');
-    if (dot)
-        name = dot + 1;
-    if (!strcmp(name, "trigger"))
-        return ff_lambda_trigger;
-    if (!strcmp(name, "main"))
-        return ff_lambda_main;
-    if (!strcmp(name, "asdf"))
-        return ff_lambda_asdf;
-    if (!strcmp(name, "clean"))
-        return ff_lambda_clean;
-    return NULL;
+    json_object_set_new(report, "date", json_string(rep.date));
+    json_object_set_new(report, "key", json_string(rep.key));
+    json_object_set_new(report, "already_built", json_boolean(rep.already_built));
+    json_object_set_new(report, "channels_used", json_integer(rep.channels_used));
+    json_object_set_new(report, "missing", json_string(rep.missing));
+    json_object_set_new(report, "bytes", json_integer((json_int_t)rep.bytes));
+    return 0;
 }
 
 static json_t *parse_event(const ff_lambda_invocation *inv, const char **etype, ff_err *err)
@@ -141,16 +138,16 @@ int ff_lambda_trigger(void *ctx, const ff_lambda_invocation *inv, char **respons
     ff_err why = {0};
     if (method && strcmp(method, "GET") && strcmp(method, "POST")) {
         rc = http_error(405, "use GET", response, err);
-    } else if (!sid || !ff_lambda_sid_valid(sid)) {
+    } else if (!sid || !ff_session_id_valid(sid)) {
         rc = http_error(400, "session_id must be 8 to 64 characters of a-z, 0-9 and '-'", response, err);
     } else if (filename) {
-        if (!ff_lambda_upload_name_valid(filename, &why)) {
+        if (!ff_upload_name_valid(filename, &why)) {
             rc = http_error(400, why.msg, response, err);
         } else if (ctype && !content_type_ok(ctype)) {
             rc = http_error(400, "contentType must be 1 to 127 printable characters", response, err);
         } else {
             char key[FF_STORE_KEY_MAX + 1];
-            snprintf(key, sizeof key, "temp/%s/fits/%s", sid, filename);
+            ff_key_upload(key, sizeof key, sid, filename);
             char *url = ff_store_presign_put(c->store, key, ctype ? ctype : "application/octet-stream",
                                              c->presign_ttl, time(NULL), &why);
             if (!url) {
@@ -172,7 +169,7 @@ int ff_lambda_trigger(void *ctx, const ff_lambda_invocation *inv, char **respons
         json_decref(payload);
         if (!text) {
             rc = ff_err_set(err, "out of memory");
-        } else if (ff_lambda_invoke_async(c->main_function, text, &why) != 0) {
+        } else if (ff_lambda_invoke_async(c->lambda_endpoint, c->main_function, text, &why) != 0) {
             ff_log(FF_LOG_ERROR, sid, NULL, "cannot start processing: %s", why.msg);
             rc = http_error(502, "cannot start processing; try again", response, err);
         } else {
@@ -195,12 +192,12 @@ int ff_lambda_main(void *ctx, const ff_lambda_invocation *inv, char **response,
         return -1;
     const char *sid = get_str(ev, "session_id");
     int rc;
-    if (!sid || !ff_lambda_sid_valid(sid)) {
+    if (!sid || !ff_session_id_valid(sid)) {
         *error_type = "InvalidEvent";
         rc = ff_err_set(err, "the event needs \"session_id\": 8 to 64 characters of a-z, 0-9 and '-'");
     } else {
         c->current = inv;
-        rc = ff_lambda_run_session(c, sid, err);
+        rc = run_session(c, sid, err);
         c->current = NULL;
         if (rc == 0) {
             rc = dump(json_pack("{s:s, s:s}", "session_id", sid, "status", "done"), response, err);
@@ -215,37 +212,6 @@ int ff_lambda_main(void *ctx, const ff_lambda_invocation *inv, char **response,
     return rc;
 }
 
-/* Copies a store object into a new temporary file; its path goes to path (PATH_MAX). */
-static int fetch_to_tmp(ff_store *s, const char *key, char *path, size_t pathsz, ff_err *err)
-{
-    char *buf;
-    size_t len;
-    int rc = ff_store_get(s, key, FITS_MAX, &buf, &len, err);
-    if (rc != 0)
-        return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(path, pathsz, "%s/ff-asdf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        free(buf);
-        return ff_err_set(err, "cannot create a temporary file in %s", tmp && *tmp ? tmp : "/tmp");
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, buf + off, len - off);
-        if (n <= 0) {
-            close(fd);
-            unlink(path);
-            free(buf);
-            return ff_err_set(err, "cannot write the temporary copy of '%s'", key);
-        }
-        off += (size_t)n;
-    }
-    close(fd);
-    free(buf);
-    return 0;
-}
-
 int ff_lambda_asdf(void *ctx, const ff_lambda_invocation *inv, char **response,
                    const char **error_type, ff_err *err)
 {
@@ -257,16 +223,16 @@ int ff_lambda_asdf(void *ctx, const ff_lambda_invocation *inv, char **response,
     const char *file = get_str(ev, "file");
     ff_err why = {0};
     int rc = -1;
-    if (!sid || !ff_lambda_sid_valid(sid) || !file || !ff_lambda_upload_name_valid(file, &why)) {
+    if (!sid || !ff_session_id_valid(sid) || !file || !ff_upload_name_valid(file, &why)) {
         *error_type = "InvalidEvent";
         ff_err_set(err, "the event needs \"session_id\" and \"file\" (an upload's name)%s%s",
                    why.msg[0] ? ": " : "", why.msg);
         goto out;
     }
     char key[FF_STORE_KEY_MAX + 1], prefix[FF_STORE_KEY_MAX + 1], path[4096];
-    snprintf(key, sizeof key, "temp/%s/fits/%s", sid, file);
-    snprintf(prefix, sizeof prefix, "temp/%s/processed/", sid);
-    if (fetch_to_tmp(c->store, key, path, sizeof path, err) != 0) {
+    ff_key_upload(key, sizeof key, sid, file);
+    ff_key_processed(prefix, sizeof prefix, sid, "");
+    if (ff_store_get_to_tmpfile(c->store, key, FITS_MAX, path, sizeof path, err) != 0) {
         *error_type = "InputUnavailable";
         goto out;
     }
@@ -303,13 +269,13 @@ int ff_lambda_clean(void *ctx, const ff_lambda_invocation *inv, char **response,
         ff_err_set(err, "out of memory");
         goto out;
     }
-    if (ff_lambda_run_clean(c, now, clean, err) != 0) {
+    if (run_clean(c, now, clean, err) != 0) {
         *error_type = "CleanFailed";
         goto out;
     }
     ff_log(FF_LOG_INFO, NULL, NULL, "clean done");
     ff_err verr = {0};
-    if (ff_lambda_run_daily_video(c, now, video, &verr) != 0) {
+    if (run_daily_video(c, now, video, &verr) != 0) {
         *error_type = "DailyVideoFailed";
         json_int_t deleted = json_integer_value(json_object_get(clean, "sessions_deleted"));
         ff_err_set(err, "clean done (%lld sessions deleted); the daily movie failed: %s",

@@ -13,12 +13,10 @@
  *   clean    the EventBridge scheduled event: deletes sessions older than the retention, then
  *            builds the daily movie of two days ago.
  *
- * Settings (environment): the store's (ff_store_open_from_env; FITSFLOW_DATA_DIR for fs,
- * default /tmp/fitsflow-data), FITSFLOW_PRESIGN_TTL (300 s), FITSFLOW_MAIN_FUNCTION (name or ARN
- * of the main function, for trigger), FITSFLOW_LAMBDA_ENDPOINT (Invoke API endpoint, default
- * https://lambda.REGION.amazonaws.com), FITSFLOW_RETENTION_HOURS (24), FITSFLOW_JOBS (files at
- * once, 1), FITSFLOW_DEADLINE_MARGIN (seconds kept free before the deadline, 60), and the
- * pipeline's own (ff_pipeline_config_from_env). */
+ * Settings: the rows of base/settings.h used by FF_USE_LAMBDA (the store's, with FITSFLOW_DATA_DIR
+ * defaulting to /tmp/fitsflow-data; FITSFLOW_PRESIGN_TTL, FITSFLOW_MAIN_FUNCTION,
+ * FITSFLOW_LAMBDA_ENDPOINT, FITSFLOW_RETENTION_HOURS, FITSFLOW_JOBS, FITSFLOW_DEADLINE_MARGIN, the
+ * pipeline's and the remote services'), loaded once by cmd_lambda. */
 #ifndef FF_LAMBDA_LAMBDA_H
 #define FF_LAMBDA_LAMBDA_H
 
@@ -26,19 +24,24 @@
 #include "pipeline/pipeline.h"
 #include "store/store.h"
 
+struct ff_settings;
+struct ff_remote;
+
 typedef struct ff_lambda_ctx {
     ff_store *store;
+    struct ff_remote *remote;
     ff_pipeline_config pipeline;
     int presign_ttl;
     int retention_hours;
     int jobs;
     int deadline_margin_s;
     const char *main_function;
+    char lambda_endpoint[256]; /* "" = https://lambda.REGION.amazonaws.com */
     const ff_lambda_invocation *current; /* set while an invocation runs */
 } ff_lambda_ctx;
 
-/* Reads the settings and opens the store. -1 with a reason naming the variable at fault. */
-int ff_lambda_ctx_init(ff_lambda_ctx *c, ff_err *err);
+/* Takes the settings, opens the remote session and the store. -1 with a reason. */
+int ff_lambda_ctx_init(ff_lambda_ctx *c, const struct ff_settings *s, ff_err *err);
 void ff_lambda_ctx_free(ff_lambda_ctx *c);
 
 /* The handler for a _HANDLER value ("trigger", or "anything.trigger"), or NULL. */
@@ -54,7 +57,9 @@ int ff_lambda_clean(void *ctx, const ff_lambda_invocation *inv, char **response,
                     const char **error_type, ff_err *err);
 
 /* Invokes function (name or ARN) with payload (JSON) as an asynchronous event through the
- * Lambda Invoke API, signed with the environment's credentials for AWS_REGION. */
-int ff_lambda_invoke_async(const char *function, const char *payload, ff_err *err);
+ * Lambda Invoke API at endpoint ("" = https://lambda.REGION.amazonaws.com), signed with the
+ * environment's credentials for AWS_REGION. */
+int ff_lambda_invoke_async(const char *endpoint, const char *function, const char *payload,
+                           ff_err *err);
 
 #endif

@@ -11,7 +11,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 struct ff_lambda_runtime {
     CURL *curl;

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 #define FF_LAMBDA_EVENT_MAX (6u << 20) /* the largest synchronous payload Lambda accepts */
 

@@ -251,23 +251,17 @@ uint64_t ff_membudget_default_total(void)
     return (uint64_t)pages * (uint64_t)size / 2;
 }
 
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 static ff_membudget *default_budget;
 
-static void make_default(void)
+ff_membudget *ff_membudget_default(uint64_t total)
 {
-    uint64_t total = ff_membudget_default_total(), mb;
-    const char *v = getenv("FITSFLOW_MEMORY_MB");
-    /* A bad value was refused at start (ff_pipeline_config_from_env); here it is ignored. */
-    if (v && *v && ff_parse_u64(v, 0, (uint64_t)1 << 30, &mb) == 0)
-        total = mb * MiB;
-    default_budget = ff_membudget_new(total);
-}
-
-ff_membudget *ff_membudget_default(void)
-{
-    pthread_once(&default_once, make_default);
-    return default_budget;
+    pthread_mutex_lock(&default_lock);
+    if (!default_budget)
+        default_budget = ff_membudget_new(total);
+    ff_membudget *m = default_budget;
+    pthread_mutex_unlock(&default_lock);
+    return m;
 }
 
 int ff_membudget_acquire(ff_membudget *m, uint64_t bytes, ff_err *err)

@@ -12,8 +12,8 @@
 
 #include <stdint.h>
 
-#include "core/err.h"
-#include "core/fits_scan.h"
+#include "base/err.h"
+#include "core/fits/fits_scan.h"
 
 struct ff_pipeline_config;
 
@@ -71,9 +71,10 @@ ff_membudget *ff_membudget_new(uint64_t total);
 void ff_membudget_free(ff_membudget *m);
 uint64_t ff_membudget_total(const ff_membudget *m);
 
-/* The process-wide budget used when a front end sets none: FITSFLOW_MEMORY_MB, by default half
- * of the machine's memory (sysconf). Never freed. NULL when out of memory. */
-ff_membudget *ff_membudget_default(void);
+/* The process-wide budget used when a front end sets none, made by the first call with total
+ * bytes (FITSFLOW_MEMORY_MB: ff_pipeline_config's memory_bytes); later calls get the same one.
+ * Never freed. NULL when out of memory. */
+ff_membudget *ff_membudget_default(uint64_t total);
 
 /* The default total: half of the machine's memory, in bytes. */
 uint64_t ff_membudget_default_total(void);

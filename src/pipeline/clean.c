@@ -3,15 +3,17 @@
  * session is listed again and spared if anything in it became recent (an upload racing the
  * clean), so a live session is never emptied under a user's feet. */
 #include "pipeline/clean.h"
+#include "pipeline/keys.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "pipeline/lease.h"
 #include "pipeline/session.h"
 
-#define TEMP "temp/"
+#define TEMP FF_KEY_TEMP
 
 typedef struct session_age {
     char *sid;

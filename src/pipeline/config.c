@@ -1,93 +1,44 @@
-/* FITSFLOW_* environment variables that shape processing, shared by every front end. */
-#include <errno.h>
-#include <stdlib.h>
+/* The processing settings (base/settings.h's processing rows) as a pipeline config, shared by
+ * every front end; the outputs list; the SDO-only test. */
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "pipeline/pipeline.h"
-#include "core/header.h"
+#include "base/settings.h"
+#include "pipeline/budget.h"
+#include "core/fits/header.h"
 
-int ff_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
 {
-    if (!s || !*s)
-        return -1;
-    for (const char *p = s; *p; p++)
-        if (*p < '0' || *p > '9')
-            return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, NULL, 10);
-    if (errno || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
+    ff_settings s;
+    ff_settings_defaults(&s);
+    ff_pipeline_config_from_settings(cfg, &s, NULL);
 }
 
-int ff_parse_bool(const char *s, int *out)
+int ff_pipeline_config_from_settings(ff_pipeline_config *cfg, const ff_settings *s, ff_err *err)
 {
-    if (!s)
-        return -1;
-    if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on")) {
-        *out = 1;
-        return 0;
-    }
-    if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off") ||
-        !*s) {
-        *out = 0;
-        return 0;
-    }
-    return -1;
-}
-
-int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err)
-{
-    const char *v;
-    uint64_t u;
-    if ((v = getenv("FITSFLOW_MAX_PIXELS")) && *v) {
-        if (ff_parse_u64(v, 1, (uint64_t)1 << 40, &u) != 0)
-            return ff_err_set(err, "FITSFLOW_MAX_PIXELS must be a whole number from 1 to 2^40, not '%s'", v);
-        cfg->max_pixels = u;
-    }
-    if ((v = getenv("FITSFLOW_PNG_MAX")) && *v) {
-        if (ff_parse_u64(v, 0, 1 << 20, &u) != 0)
-            return ff_err_set(err, "FITSFLOW_PNG_MAX must be a whole number of pixels (0 = full size), not '%s'", v);
-        cfg->png_max = (unsigned)u;
-    }
-    if ((v = getenv("FITSFLOW_FILES_AT_ONCE")) && *v) {
-        if (ff_parse_u64(v, 1, 64, &u) != 0)
-            return ff_err_set(err, "FITSFLOW_FILES_AT_ONCE must be a whole number from 1 to 64, not '%s'", v);
-        cfg->files_at_once = (int)u;
-    }
-    if ((v = getenv("FITSFLOW_OFFLINE")) && ff_parse_bool(v, &cfg->offline) != 0)
-        return ff_err_set(err, "FITSFLOW_OFFLINE must be 1 or 0, not '%s'", v);
-    if ((v = getenv("FITSFLOW_SDO_ONLY")) && ff_parse_bool(v, &cfg->sdo_only) != 0)
-        return ff_err_set(err, "FITSFLOW_SDO_ONLY must be 1 or 0, not '%s'", v);
-    if ((v = getenv("FITSFLOW_ASDF_COMPRESS")) && ff_parse_bool(v, &cfg->asdf_compress) != 0)
-        return ff_err_set(err, "FITSFLOW_ASDF_COMPRESS must be 1 or 0, not '%s'", v);
-    if ((v = getenv("FITSFLOW_OUTPUTS")) && *v && ff_pipeline_parse_outputs(v, &cfg->outputs, err) != 0)
+    memset(cfg, 0, sizeof *cfg);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->threads = n > 0 ? (int)n : 1;
+    cfg->max_pixels = ff_settings_uint(s, FF_SET_MAX_PIXELS);
+    cfg->png_max = (unsigned)ff_settings_uint(s, FF_SET_PNG_MAX);
+    cfg->files_at_once = (int)ff_settings_uint(s, FF_SET_FILES_AT_ONCE);
+    cfg->offline = ff_settings_flag(s, FF_SET_OFFLINE);
+    cfg->sdo_only = ff_settings_flag(s, FF_SET_SDO_ONLY);
+    cfg->asdf_compress = ff_settings_flag(s, FF_SET_ASDF_COMPRESS);
+    cfg->creator = ff_settings_text(s, FF_SET_ASDF_CREATOR);
+    cfg->institution = ff_settings_text(s, FF_SET_ASDF_INSTITUTION);
+    cfg->award = ff_settings_text(s, FF_SET_ASDF_AWARD);
+    cfg->description = ff_settings_text(s, FF_SET_ASDF_DESCRIPTION);
+    cfg->session_max_pixels = ff_settings_uint(s, FF_SET_SESSION_MAX_PIXELS);
+    cfg->session_max_output_bytes = ff_settings_uint(s, FF_SET_SESSION_MAX_OUTPUT_MB) << 20;
+    cfg->memory_bytes = ff_settings_given(s, FF_SET_MEMORY_MB)
+                            ? ff_settings_uint(s, FF_SET_MEMORY_MB) << 20
+                            : ff_membudget_default_total();
+    cfg->session_limit_bytes = ff_setting_default_uint(FF_SET_SESSION_LIMIT_MB) << 20;
+    if (ff_pipeline_parse_outputs(ff_settings_text(s, FF_SET_OUTPUTS), &cfg->outputs, err) != 0)
         return ff_err_prefix(err, "FITSFLOW_OUTPUTS");
-    if ((v = getenv("FITSFLOW_SESSION_MAX_PIXELS")) && *v) {
-        if (ff_parse_u64(v, 0, (uint64_t)1 << 50, &u) != 0)
-            return ff_err_set(err, "FITSFLOW_SESSION_MAX_PIXELS must be a whole number of pixels "
-                              "(0 = no limit), not '%.40s'", v);
-        cfg->session_max_pixels = u;
-    }
-    if ((v = getenv("FITSFLOW_SESSION_MAX_OUTPUT_MB")) && *v) {
-        if (ff_parse_u64(v, 0, (uint64_t)1 << 30, &u) != 0)
-            return ff_err_set(err, "FITSFLOW_SESSION_MAX_OUTPUT_MB must be a whole number of MiB "
-                              "(0 = no limit), not '%.40s'", v);
-        cfg->session_max_output_bytes = u << 20;
-    }
-    if ((v = getenv("FITSFLOW_MEMORY_MB")) && *v && ff_parse_u64(v, 0, (uint64_t)1 << 30, &u) != 0)
-        return ff_err_set(err, "FITSFLOW_MEMORY_MB must be a whole number of MiB (0 = no limit), "
-                          "not '%.40s'", v);
-    if ((v = getenv("FITSFLOW_ASDF_CREATOR")))
-        cfg->creator = v;
-    if ((v = getenv("FITSFLOW_ASDF_INSTITUTION")))
-        cfg->institution = v;
-    if ((v = getenv("FITSFLOW_ASDF_AWARD")))
-        cfg->award = v;
-    if ((v = getenv("FITSFLOW_ASDF_DESCRIPTION")))
-        cfg->description = v;
     return 0;
 }
 

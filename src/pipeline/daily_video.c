@@ -1,6 +1,9 @@
 /* The nightly movie: which day, which channels, fetching them side by side, joining them with
  * libavformat and storing the result atomically; and the newest movie for the API. */
 #include "pipeline/daily_video.h"
+#include "pipeline/keys.h"
+#include "base/clock.h"
+#include "base/tmpdir.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -10,17 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/mp4concat.h"
+#include "base/log.h"
+#include "core/media/mp4concat.h"
 
 #define FETCH_THREADS 4
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 void ff_daily_video_date(time_t now, char date[9])
 {
@@ -142,12 +138,12 @@ int ff_daily_video_build(ff_remote *r, ff_store *store, const char *date, int fo
                          ff_daily_video_report *rep, ff_err *err)
 {
     memset(rep, 0, sizeof *rep);
-    double t0 = now_seconds();
+    double t0 = ff_clock_now();
     if (!ff_daily_video_date_valid(date))
         return ff_err_set(err, "the date must be a real day written YYYYMMDD (2010 or later), not '%.20s'",
                           date ? date : "");
     snprintf(rep->date, sizeof rep->date, "%s", date);
-    snprintf(rep->key, sizeof rep->key, FF_DAILY_VIDEO_PREFIX "%s_stitched.mp4", date);
+    ff_key_daily_video(rep->key, sizeof rep->key, date);
     ff_store_stat st;
     int s = ff_store_stat_key(store, rep->key, &st, err);
     if (s < 0)
@@ -155,17 +151,15 @@ int ff_daily_video_build(ff_remote *r, ff_store *store, const char *date, int fo
     if (s == 0 && !force) {
         rep->already_built = 1;
         rep->bytes = st.size;
-        rep->seconds = now_seconds() - t0;
+        rep->seconds = ff_clock_now() - t0;
         return 0;
     }
     if (ff_remote_get_config(r)->offline)
         return ff_err_set(err, "offline (FITSFLOW_OFFLINE=1 or --offline): the SDO movies of %s were not fetched",
                           date);
 
-    const char *tmp = getenv("TMPDIR");
+    const char *tmp = ff_tmp_dir();
     char dir[256];
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
     if (strlen(tmp) > 200)
         return ff_err_set(err, "TMPDIR is longer than 200 bytes");
     snprintf(dir, sizeof dir, "%s/fitsflow-daily-XXXXXX", tmp);
@@ -232,7 +226,7 @@ int ff_daily_video_build(ff_remote *r, ff_store *store, const char *date, int fo
         unlink(parts[i].path);
     unlink(out);
     rmdir(dir);
-    rep->seconds = now_seconds() - t0;
+    rep->seconds = ff_clock_now() - t0;
     return rc;
 }
 
@@ -244,8 +238,8 @@ typedef struct latest_ctx {
 static int on_key(const char *key, const ff_store_stat *st, void *ctx)
 {
     latest_ctx *l = ctx;
-    const char *name = key + strlen(FF_DAILY_VIDEO_PREFIX);
-    if (strncmp(key, FF_DAILY_VIDEO_PREFIX, strlen(FF_DAILY_VIDEO_PREFIX)) || strlen(name) != 21 ||
+    const char *name = key + strlen(FF_KEY_DAILY_VIDEOS);
+    if (strncmp(key, FF_KEY_DAILY_VIDEOS, strlen(FF_KEY_DAILY_VIDEOS)) || strlen(name) != 21 ||
         strcmp(name + 8, "_stitched.mp4"))
         return 0;
     char date[9];
@@ -265,12 +259,12 @@ int ff_daily_video_latest(ff_store *store, char **json, ff_err *err)
     *json = NULL;
     latest_ctx l;
     memset(&l, 0, sizeof l);
-    if (ff_store_list(store, FF_DAILY_VIDEO_PREFIX, on_key, &l, err) != 0)
+    if (ff_store_list(store, FF_KEY_DAILY_VIDEOS, on_key, &l, err) != 0)
         return -1;
     if (!l.date[0])
         return 1;
     char key[64], path[80], iso[11];
-    snprintf(key, sizeof key, FF_DAILY_VIDEO_PREFIX "%s_stitched.mp4", l.date);
+    ff_key_daily_video(key, sizeof key, l.date);
     snprintf(path, sizeof path, "/%s", key);
     snprintf(iso, sizeof iso, "%.4s-%.2s-%.2s", l.date, l.date + 4, l.date + 6);
     json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "date", iso, "key", key, "url_path", path, "bytes",

@@ -10,7 +10,6 @@
 #include "remote/remote.h"
 #include "store/store.h"
 
-#define FF_DAILY_VIDEO_PREFIX "daily_videos/"
 
 typedef struct ff_daily_video_report {
     char date[9];           /* YYYYMMDD */

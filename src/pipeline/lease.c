@@ -2,6 +2,8 @@
  * exclusion, one thread renewing those held and, when asked, finding abandoned ones, and what
  * this process has seen of the others' (the same object for how long, by its own clock). */
 #include "pipeline/lease.h"
+#include "base/clock.h"
+#include "base/settings.h"
 
 #include <jansson.h>
 #include <openssl/rand.h>
@@ -11,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "pipeline/pipeline.h"
 
 #define BODY_MAX 4096
@@ -35,7 +37,7 @@ struct ff_lease {
     long seq;
     char *body;             /* what the object holds while it is ours */
     char *maybe;            /* a renewal whose write failed: it may have landed all the same */
-    double valid_until;     /* ff_store_clock(): ours until then unless renewed */
+    double valid_until;     /* ff_clock_now(): ours until then unless renewed */
     double next_renew;
     int lost;
     int busy;               /* the thread is renewing it (under ls->lock) */
@@ -62,27 +64,15 @@ struct ff_leases {
 
 void ff_lease_config_defaults(ff_lease_config *c)
 {
-    c->seconds = 60;
-    c->settle = 1.0;
+    ff_settings s;
+    ff_settings_defaults(&s);
+    ff_lease_config_from_settings(c, &s, NULL);
 }
 
-int ff_lease_config_from_env(ff_lease_config *c, ff_err *err)
+int ff_lease_config_from_settings(ff_lease_config *c, const ff_settings *s, ff_err *err)
 {
-    uint64_t u;
-    const char *v = getenv("FITSFLOW_LEASE_SECONDS");
-    if (v && *v) {
-        if (ff_parse_u64(v, 2, 86400, &u) != 0)
-            return ff_err_set(err, "FITSFLOW_LEASE_SECONDS must be a whole number from 2 to 86400, "
-                              "not '%.40s'", v);
-        c->seconds = (double)u;
-    }
-    v = getenv("FITSFLOW_LEASE_SETTLE_MS");
-    if (v && *v) {
-        if (ff_parse_u64(v, 10, 60000, &u) != 0)
-            return ff_err_set(err, "FITSFLOW_LEASE_SETTLE_MS must be a whole number from 10 to "
-                              "60000, not '%.40s'", v);
-        c->settle = (double)u / 1000;
-    }
+    c->seconds = (double)ff_settings_uint(s, FF_SET_LEASE_SECONDS);
+    c->settle = (double)ff_settings_uint(s, FF_SET_LEASE_SETTLE_MS) / 1000;
     if (c->settle > c->seconds / 4)
         return ff_err_set(err, "FITSFLOW_LEASE_SETTLE_MS (%.0f) must be at most a quarter of "
                           "FITSFLOW_LEASE_SECONDS (%.0f s)", c->settle * 1000, c->seconds);
@@ -100,7 +90,7 @@ static int name_valid(const char *name)
 static void sleep_until(double t)
 {
     for (;;) {
-        double left = t - ff_store_clock();
+        double left = t - ff_clock_now();
         if (left <= 0)
             return;
         struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
@@ -260,7 +250,7 @@ static void attempt_begin(ff_leases *ls, attempt *a)
     for (int i = 0; i < 16; i++)
         snprintf(a->token + 2 * i, 3, "%02x", raw[i]);
     double saved = ff_store_get_deadline();
-    a->t0 = ff_store_clock();
+    a->t0 = ff_clock_now();
     ff_store_set_deadline(a->t0 + limit);
     char *cur = NULL;
     int rc = read_lease(ls, a->key, &cur, &a->err);
@@ -277,7 +267,7 @@ static void attempt_begin(ff_leases *ls, attempt *a)
     pthread_mutex_lock(&ls->lock);
     double age = 0;
     if (rc == 0)
-        age = observe(ls, a->name, cur, ff_store_clock());
+        age = observe(ls, a->name, cur, ff_clock_now());
     else
         forget(ls, a->name);
     pthread_mutex_unlock(&ls->lock);
@@ -299,7 +289,7 @@ static void attempt_begin(ff_leases *ls, attempt *a)
         goto out;
     }
     rc = ff_store_put(ls->store, a->key, a->body, strlen(a->body), &a->err);
-    double took = ff_store_clock() - a->t0;
+    double took = ff_clock_now() - a->t0;
     if (rc != 0 && ff_store_last_fault() != FF_STORE_FAULT_TIMEOUT) {
         a->rc = ff_err_prefix(&a->err, "cannot write lease %s", a->name);
     } else if (rc != 0 || took > limit) {
@@ -311,10 +301,10 @@ static void attempt_begin(ff_leases *ls, attempt *a)
                    "%.0f ms that keep it safe (FITSFLOW_LEASE_SETTLE_MS / 2); trying later",
                    took * 1000, a->name, limit * 1000);
         a->wrote = a->slow = 1;
-        a->written = ff_store_clock();
+        a->written = ff_clock_now();
     } else {
         a->wrote = 1;
-        a->written = ff_store_clock();
+        a->written = ff_clock_now();
     }
 out:
     free(cur);
@@ -325,7 +315,7 @@ out:
 static void attempt_finish(ff_leases *ls, attempt *a)
 {
     double saved = ff_store_get_deadline();
-    ff_store_set_deadline(ff_store_clock() + ls->c.seconds / 2);
+    ff_store_set_deadline(ff_clock_now() + ls->c.seconds / 2);
     char *cur = NULL;
     if (a->slow) {
         /* Still ours after the settle time: no other write is on its way, so nobody holds it;
@@ -349,7 +339,7 @@ static void attempt_finish(ff_leases *ls, attempt *a)
         char who[128] = "another instance";
         pthread_mutex_lock(&ls->lock);
         if (rc == 0)
-            observe(ls, a->name, cur, ff_store_clock());
+            observe(ls, a->name, cur, ff_clock_now());
         pthread_mutex_unlock(&ls->lock);
         if (rc == 0)
             owner_of(cur, who, sizeof who);
@@ -433,7 +423,7 @@ int ff_lease_valid(ff_lease *l)
 {
     ff_leases *ls = l->ls;
     pthread_mutex_lock(&ls->lock);
-    int v = !l->lost && ff_store_clock() < l->valid_until;
+    int v = !l->lost && ff_clock_now() < l->valid_until;
     pthread_mutex_unlock(&ls->lock);
     return v;
 }
@@ -456,7 +446,7 @@ static void mark_lost(ff_leases *ls, ff_lease *l, const char *why)
 /* On the lease thread, l->busy set: read, check it is still ours, write the next count. */
 static void renew(ff_leases *ls, ff_lease *l)
 {
-    double t = ff_store_clock();
+    double t = ff_clock_now();
     pthread_mutex_lock(&ls->lock);
     double until = l->valid_until;
     pthread_mutex_unlock(&ls->lock);
@@ -531,7 +521,7 @@ void ff_lease_release(ff_lease *l)
             *pp = l->next;
             break;
         }
-    int ours = !l->lost && ff_store_clock() < l->valid_until;
+    int ours = !l->lost && ff_clock_now() < l->valid_until;
     double until = l->valid_until;
     pthread_mutex_unlock(&ls->lock);
     if (ours) {
@@ -588,7 +578,7 @@ static void scan(ff_leases *ls)
     pthread_mutex_unlock(&ls->watch_lock);
     key_list k = {0};
     ff_err err = {0};
-    ff_store_set_deadline(ff_store_clock() + ls->c.seconds / 2);
+    ff_store_set_deadline(ff_clock_now() + ls->c.seconds / 2);
     if (ff_store_list(ls->store, prefix, collect, &k, &err) < 0 && !k.oom)
         ff_log(FF_LOG_WARN, NULL, NULL, "leases: cannot list %s: %s", prefix, err.msg);
     size_t plen = strlen(FF_LEASE_PREFIX);
@@ -599,7 +589,7 @@ static void scan(ff_leases *ls)
             continue;
         pthread_mutex_lock(&ls->lock);
         int mine = held_here(ls, name);
-        double age = mine ? 0 : observe(ls, name, cur, ff_store_clock());
+        double age = mine ? 0 : observe(ls, name, cur, ff_clock_now());
         pthread_mutex_unlock(&ls->lock);
         free(cur);
         if (age >= ls->c.seconds) {
@@ -620,7 +610,7 @@ static void *lease_thread(void *arg)
     ff_leases *ls = arg;
     pthread_mutex_lock(&ls->lock);
     while (!ls->stop) {
-        double now = ff_store_clock();
+        double now = ff_clock_now();
         ff_lease *due = NULL;
         double wake = now + 1.0;
         for (ff_lease *l = ls->held; l; l = l->next) {
@@ -650,7 +640,7 @@ static void *lease_thread(void *arg)
             pthread_mutex_unlock(&ls->lock);
             scan(ls);
             pthread_mutex_lock(&ls->lock);
-            prune_seen(ls, ff_store_clock());
+            prune_seen(ls, ff_clock_now());
             continue;
         }
         if (watching && ls->next_scan < wake)
@@ -733,7 +723,7 @@ void ff_leases_watch(ff_leases *ls, const char *prefix, ff_lease_orphan_fn fn, v
     ls->watch_ctx = fn ? ctx : NULL;
     pthread_mutex_unlock(&ls->watch_lock);
     pthread_mutex_lock(&ls->lock);
-    ls->next_scan = ff_store_clock() + ls->c.seconds / 2;
+    ls->next_scan = ff_clock_now() + ls->c.seconds / 2;
     pthread_cond_broadcast(&ls->cond);
     pthread_mutex_unlock(&ls->lock);
 }

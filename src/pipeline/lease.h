@@ -24,9 +24,10 @@
 
 #include <stddef.h>
 
+#include "pipeline/keys.h"
 #include "store/store.h"
 
-#define FF_LEASE_PREFIX "temp/.leases/"
+#define FF_LEASE_PREFIX FF_KEY_LEASES
 #define FF_LEASE_NAME_MAX 120
 
 typedef struct ff_lease_config {
@@ -34,10 +35,11 @@ typedef struct ff_lease_config {
     double settle;  /* FITSFLOW_LEASE_SETTLE_MS (1000) / 1000: the wait before reading back */
 } ff_lease_config;
 
+/* From loaded settings (base/settings.h): -1 when the settle time is more than a quarter of the
+ * lease. The defaults: the same from the settings' defaults. */
+struct ff_settings;
+int ff_lease_config_from_settings(ff_lease_config *c, const struct ff_settings *s, ff_err *err);
 void ff_lease_config_defaults(ff_lease_config *c);
-/* Reads FITSFLOW_LEASE_SECONDS (2 to 86400) and FITSFLOW_LEASE_SETTLE_MS (10 to 60000, at most a
- * quarter of the lease); -1 naming the variable for a bad value. */
-int ff_lease_config_from_env(ff_lease_config *c, ff_err *err);
 
 typedef struct ff_leases ff_leases;
 typedef struct ff_lease ff_lease;

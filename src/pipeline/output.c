@@ -1,5 +1,6 @@
 /* Hashing, counting output writer over an atomic store put. */
 #include "pipeline/output.h"
+#include "base/hex.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -103,8 +104,7 @@ int ff_out_commit_rec(ff_out *o, ff_output *rec, ff_err *err)
         ff_out_abort(o);
         return -1;
     }
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(o->rec.sha256 + 2 * i, 3, "%02x", dig[i]);
+    ff_hex_encode(dig, 32, o->rec.sha256);
     o->rec.bytes = ff_store_writer_bytes(o->w);
     int rc = ff_store_writer_commit(o->w, err);
     o->w = NULL;

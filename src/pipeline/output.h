@@ -3,7 +3,7 @@
 #ifndef FF_PIPELINE_OUTPUT_H
 #define FF_PIPELINE_OUTPUT_H
 
-#include "core/sink.h"
+#include "core/out/sink.h"
 #include "pipeline/result.h"
 #include "store/store.h"
 

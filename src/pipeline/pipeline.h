@@ -9,6 +9,8 @@
 #include "pipeline/result.h"
 #include "store/store.h"
 
+struct ff_settings;
+
 /* The numbered steps of the log protocol (DESIGN.md): _log_2 .. _log_7. */
 enum {
     FF_STEP_HEADER = 2,
@@ -38,7 +40,7 @@ typedef struct ff_pipeline_config {
     unsigned png_max;        /* 0 = full-resolution PNGs */
     int offline;             /* 1: skip Helioviewer, JSOC and HEK */
     struct ff_remote *remote; /* session for steps 4-6 (remote/remote.h), shared by the files of a
-                                 batch; NULL: one process-wide session from FITSFLOW_* is used */
+                                 batch; the front end opens it (NULL only when offline) */
     int asdf_compress;       /* 1: zlib block (default) */
     unsigned outputs;        /* FF_OUTPUT_* bits (default FF_OUTPUTS_ALL) */
     int files_at_once;       /* files of one server session processed at once (default 2: the
@@ -50,20 +52,24 @@ typedef struct ff_pipeline_config {
     /* Budgets (pipeline/budget.h). A session of the server gets one of session_max_pixels
      * pixels and session_max_output_bytes bytes of outputs (0: not limited; defaults 2^30 and
      * 16 GiB); `budget` is set by whoever runs files under one (the session runner; NULL: none).
-     * Files being processed share `memory` (NULL: the process-wide FITSFLOW_MEMORY_MB one). */
+     * Files being processed share `memory` (NULL: the process-wide one of memory_bytes). */
     uint64_t session_max_pixels;
     uint64_t session_max_output_bytes;
     struct ff_session_budget *budget;
     struct ff_membudget *memory;
+    uint64_t memory_bytes;   /* the size of the process-wide `memory` budget made when memory is
+                                NULL (FITSFLOW_MEMORY_MB; default half the machine's memory) */
+    uint64_t session_limit_bytes; /* upload bytes a session may hold (FITSFLOW_SESSION_LIMIT_MB):
+                                     larger uploads are not read */
 } ff_pipeline_config;
 
+/* Every field from the settings (base/settings.h: the processing rows, loaded by the front end);
+ * threads = the number of cores, session_limit_bytes its default, no remote session, no budgets
+ * attached. -1 with the variable named when FITSFLOW_OUTPUTS names an unknown output. */
+int ff_pipeline_config_from_settings(ff_pipeline_config *cfg, const struct ff_settings *s,
+                                     ff_err *err);
+/* The same from the settings' defaults (no environment). */
 void ff_pipeline_config_defaults(ff_pipeline_config *cfg);
-
-/* Applies FITSFLOW_MAX_PIXELS, FITSFLOW_PNG_MAX, FITSFLOW_OFFLINE, FITSFLOW_ASDF_COMPRESS,
- * FITSFLOW_SDO_ONLY, FITSFLOW_ASDF_{CREATOR,INSTITUTION,AWARD,DESCRIPTION}, FITSFLOW_SESSION_MAX_PIXELS and
- * FITSFLOW_SESSION_MAX_OUTPUT_MB, and checks FITSFLOW_MEMORY_MB (read by ff_membudget_default);
- * -1 with a reason for a bad value. */
-int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err);
 
 /* The reason a file is skipped with sdo_only: the original's words, so that its log reads
  * "Skipping: {base} — Not an SDO FITS file." */
@@ -73,10 +79,6 @@ int ff_pipeline_config_from_env(ff_pipeline_config *cfg, ff_err *err);
  * (any case; a missing TELESCOP too), the original's test. 0 otherwise. */
 struct ff_header;
 int ff_pipeline_skip_not_sdo(const ff_pipeline_config *cfg, const struct ff_header *h);
-
-/* Strict number and flag parsing for configuration: digits only, within [min, max]. */
-int ff_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
-int ff_parse_bool(const char *s, int *out);
 
 /* Called after each step of a file, in order, exactly once per step: step is FF_STEP_*, ok says
  * whether it succeeded, message is the one-line log text. A file that cannot be read (or, with

@@ -3,7 +3,9 @@
  * tasks on the file's threads (the remote fetches on a thread of their own, since they mostly
  * wait); the steps are still reported exactly once each, in order, so the log protocol holds. */
 #include "pipeline/pipeline.h"
+#include "base/clock.h"
 
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -13,36 +15,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/asdf.h"
-#include "core/fits.h"
-#include "core/log.h"
-#include "core/fits_scan.h"
-#include "core/render.h"
-#include "core/writers.h"
+#include "core/out/asdf.h"
+#include "core/fits/fits.h"
+#include "base/log.h"
+#include "core/fits/fits_scan.h"
+#include "core/out/render.h"
+#include "core/out/writers.h"
 #include "pipeline/budget.h"
 #include "pipeline/output.h"
 #include "remote/remote.h"
-
-void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->max_pixels = FF_FITS_DEFAULT_MAX_PIXELS;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->threads = n > 0 ? (int)n : 1;
-    cfg->asdf_compress = 1;
-    cfg->outputs = FF_OUTPUTS_ALL;
-    cfg->files_at_once = 2;
-    cfg->creator = cfg->institution = cfg->award = cfg->description = "";
-    cfg->session_max_pixels = (uint64_t)1 << 30;
-    cfg->session_max_output_bytes = (uint64_t)16 << 30;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 typedef struct step_ctx {
     ff_step_fn fn;
@@ -258,19 +239,6 @@ static void *task_worker(void *arg)
     }
 }
 
-/* The process-wide remote session used when the front end gives none (cfg->remote NULL). */
-static pthread_once_t default_remote_once = PTHREAD_ONCE_INIT;
-static ff_remote *default_remote;
-static ff_err default_remote_err;
-
-static void open_default_remote(void)
-{
-    ff_remote_config rc;
-    ff_remote_config_defaults(&rc);
-    if (ff_remote_config_from_env(&rc, &default_remote_err) == 0)
-        default_remote = ff_remote_open(&rc, &default_remote_err);
-}
-
 /* Stores one remote step's bytes (when it succeeded) and words its log line. */
 static void finish_remote_step(file_job *j, remote_step *st, const char *name, const char *rel,
                                const char *media, const ff_remote_result *res)
@@ -305,10 +273,8 @@ static void *remote_worker(void *arg)
     if (j->cfg->offline) {
         why = "skipped: offline (FITSFLOW_OFFLINE=1 or --offline)";
     } else if (!remote) {
-        pthread_once(&default_remote_once, open_default_remote);
-        remote = default_remote;
-        if (!remote)
-            why = default_remote_err.msg;
+        assert(!"online, but the front end opened no remote session");
+        why = "no remote session was opened for this run";
     }
     if (why) {
         for (int k = 0; k < 3; k++)
@@ -425,6 +391,174 @@ __attribute__((weak)) void ff_pipeline_test_file_hook(const char *name)
     (void)name;
 }
 
+/* Reads the image; 1 when the file is skipped (unreadable, or not SDO's with FITSFLOW_SDO_ONLY:
+ * reported as such), 0 when fits holds it and r its description. */
+static int read_input(const ff_pipeline_config *cfg, const char *path, uint64_t max_pixels,
+                      int threads, step_ctx *sc, ff_fits *fits)
+{
+    ff_file_result *r = sc->r;
+    ff_err err = {0};
+    ff_fits_opts fo = {.max_pixels = max_pixels, .nthreads = threads};
+    if (ff_fits_read(path, &fo, fits, &err) != 0) {
+        r->status = FF_FILE_SKIPPED;
+        snprintf(r->reason, sizeof r->reason, "%s", err.msg);
+        report(sc, FF_STEP_HEADER, 0, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
+        return 1;
+    }
+    r->hdu = fits->hdu;
+    snprintf(r->compression, sizeof r->compression, "%s", fits->compression);
+    snprintf(r->dtype, sizeof r->dtype, "%s", ff_dtype_name(fits->image.dtype));
+    r->ndim = fits->image.ndim;
+    memcpy(r->shape, fits->image.shape, sizeof r->shape);
+    ff_obsmeta_from_header(&fits->header, &r->meta);
+    if (ff_pipeline_skip_not_sdo(cfg, &fits->header)) { /* FITSFLOW_SDO_ONLY: as the original */
+        ff_fits_free(fits);
+        r->status = FF_FILE_SKIPPED;
+        snprintf(r->reason, sizeof r->reason, "%s", FF_PIPELINE_NOT_SDO);
+        report(sc, FF_STEP_HEADER, 0, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
+        return 1;
+    }
+    if (!r->meta.has_time)
+        ff_file_result_note(r, "no observation time: %s", r->meta.time_reason);
+    return 0;
+}
+
+/* Step 2: the header as text and JSON. The text is kept in *text: the ASDF bundle carries it. */
+static int write_header(file_job *j, step_ctx *sc, ff_membuf *text, ff_err *err)
+{
+    const ff_pipeline_config *cfg = j->cfg;
+    ff_file_result *r = j->r;
+    char rel[600];
+    ff_sink header_sink = ff_membuf_sink(text);
+    if (ff_write_header_txt(&j->fits->header, &header_sink, err) != 0 ||
+        ff_sink_write(&header_sink, "", 1, err) != 0)
+        return -1;
+    j->header_text = (const char *)text->data;
+    snprintf(rel, sizeof rel, "header/%s_header.txt", r->base);
+    ff_out *to = out_open(cfg, j->store, j->prefix, rel, "text/plain; charset=utf-8", err);
+    if (to && ff_sink_write(ff_out_sink(to), text->data, text->len - 1, err) != 0) {
+        ff_out_abort(to);
+        to = NULL;
+    }
+    if (!to || ff_out_commit(to, r, err) != 0)
+        return -1;
+    snprintf(rel, sizeof rel, "header/%s_header.json", r->base);
+    ff_out *jo = out_open(cfg, j->store, j->prefix, rel, "application/json", err);
+    if (!jo)
+        return -1;
+    if (ff_write_header_json(&j->fits->header, ff_out_sink(jo), err) != 0) {
+        ff_out_abort(jo);
+        return -1;
+    }
+    if (ff_out_commit(jo, r, err) != 0)
+        return -1;
+    char what[160];
+    describe_meta(r, what, sizeof what);
+    report(sc, FF_STEP_HEADER, 1, "Header: %s, %zu cards (%s, %s)", r->base, j->fits->header.ncards,
+           what, r->meta.has_time ? r->meta.time_iso : "time unknown");
+    return 0;
+}
+
+/* Steps 3 to 7 run together (the outputs on the file's threads, the remote steps beside them);
+ * their outcomes are reported in order afterwards. */
+static void run_outputs(file_job *j, int threads)
+{
+    setup_tasks(j);
+    /* Tasks that can split their own work (CSV formatting, ASDF checksum beside compression) may
+     * use every thread too: a short task next to them then costs no idle core. */
+    j->inner_threads = threads;
+    int enabled = 0;
+    for (int k = 0; k < T_COUNT; k++)
+        enabled += j->tasks[k].enabled && !(k == T_GRAY && j->tasks[T_COLOR].enabled);
+    run_tasks(j, threads < enabled ? threads : enabled);
+    if (j->fits->image.ndim > 2 && (j->cfg->outputs & FF_OUTPUT_CSV))
+        ff_file_result_note(j->r, "CSV skipped: the image is a %zu-plane cube; the NPY holds it",
+                            j->fits->image.shape[0]);
+    snprintf(j->r->scaling, sizeof j->r->scaling, "%s", j->scaling);
+}
+
+/* Step 3: data (NPY, CSV, renders): their outputs join the result; -1 with err for the first
+ * that failed (the ASDF bundle's output joins too then, to be deleted with the others). */
+static int collect_data(file_job *j, step_ctx *sc, ff_err *err)
+{
+    ff_file_result *r = j->r;
+    int failed = 0;
+    for (int k = T_NPY; k <= T_COLOR; k++) {
+        task *t = &j->tasks[k];
+        if (!t->enabled)
+            continue;
+        if (t->rc != 0) {
+            if (!failed)
+                *err = t->err;
+            failed = 1;
+        } else if (ff_file_result_add_output(r, &t->rec) != 0 && !failed) {
+            ff_err_set(err, "out of memory");
+            failed = 1;
+        }
+    }
+    if (failed) {
+        if (j->tasks[T_ASDF].enabled && j->tasks[T_ASDF].rc == 0)
+            ff_file_result_add_output(r, &j->tasks[T_ASDF].rec);
+        return -1;
+    }
+    char shape[64], parts[200] = "";
+    ff_image_shape_str(&j->fits->image, shape, sizeof shape);
+    size_t off = 0;
+    static const char *names[] = {"NPY", "CSV", "gray PNG", "colour PNG"};
+    for (int k = T_NPY; k <= T_COLOR; k++)
+        if (j->tasks[k].enabled && off < sizeof parts)
+            off += (size_t)snprintf(parts + off, sizeof parts - off, "%s%s", off ? ", " : "", names[k]);
+    if (j->fits->image.ndim > 2 && (j->cfg->outputs & FF_OUTPUT_CSV) && off < sizeof parts)
+        snprintf(parts + off, sizeof parts - off, "; CSV skipped for a cube");
+    report(sc, FF_STEP_DATA, 1, "Data: %s %s %s written (%s)%s%s", r->base, shape, r->dtype,
+           parts[0] ? parts : "no data outputs asked for", j->scaling[0] ? "; " : "", j->scaling);
+    return 0;
+}
+
+/* Steps 4 to 6 (the remote services), then step 7 (ASDF): -1 with err when the bundle failed. */
+static int collect_remote_and_asdf(file_job *j, step_ctx *sc, ff_err *err)
+{
+    ff_file_result *r = j->r;
+    for (int k = 0; k < 3; k++) {
+        if (j->remote[k].has_output)
+            ff_file_result_add_output(r, &j->remote[k].rec);
+        report(sc, FF_STEP_HELIOVIEWER + k, j->remote[k].ok, "%s", j->remote[k].message);
+    }
+    task *asdf = &j->tasks[T_ASDF];
+    if (!asdf->enabled) {
+        report(sc, FF_STEP_ASDF, 1, "ASDF: %s \xe2\x80\x94 not asked for", r->base);
+        return 0;
+    }
+    if (asdf->rc != 0) {
+        *err = asdf->err;
+        return -1;
+    }
+    ff_file_result_add_output(r, &asdf->rec);
+    report(sc, FF_STEP_ASDF, 1, "ASDF: %s written (%s block)", asdf->rel,
+           j->cfg->asdf_compress ? "zlib" : "raw");
+    return 0;
+}
+
+/* Step failed_step failed with err: it and every later step report (so that a client waiting for
+ * the last log is not left hanging), and every output already stored is deleted. */
+static void fail_file(file_job *j, step_ctx *sc, int failed_step, const ff_err *err)
+{
+    ff_file_result *r = j->r;
+    static const char *names[] = {"", "", "Header", "Data", "Helioviewer image", "JSOC image",
+                                  "HEK events", "ASDF"};
+    report(sc, failed_step, 0, "%s failed: %s \xe2\x80\x94 %s", names[failed_step], r->base, err->msg);
+    for (int step = failed_step + 1; step <= FF_STEP_ASDF; step++)
+        report(sc, step, 0, "Not run: %s \xe2\x80\x94 an earlier step failed (%s)", r->base, err->msg);
+    /* Remote outputs already stored go too. */
+    for (int k = 0; k < 3; k++)
+        if (j->remote[k].has_output && failed_step <= FF_STEP_DATA)
+            ff_file_result_add_output(r, &j->remote[k].rec);
+    r->status = FF_FILE_FAILED;
+    r->error_kind = err->kind;
+    snprintf(r->reason, sizeof r->reason, "%s", err->msg);
+    delete_outputs(j->cfg, j->store, j->prefix, r);
+}
+
 /* The file once its budgets allow it: read it, write every output. max_pixels bounds the image
  * (the scan's finding, so that the memory set aside for it holds). */
 static int process_admitted(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
@@ -433,184 +567,37 @@ static int process_admitted(const ff_pipeline_config *cfg, ff_store *store, cons
 {
     ff_file_result_init(r, name);
     step_ctx sc = {.fn = on_step, .ctx = ctx, .r = r};
-    ff_err err = {0};
-    char rel[600];
     int threads = cfg->threads > 0 ? cfg->threads : 1;
-    int failed_step = 0;
-
     ff_fits fits;
-    ff_fits_opts fo = {.max_pixels = max_pixels, .nthreads = threads};
-    if (ff_fits_read(path, &fo, &fits, &err) != 0) {
-        r->status = FF_FILE_SKIPPED;
-        snprintf(r->reason, sizeof r->reason, "%s", err.msg);
-        report(&sc, FF_STEP_HEADER, 0, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
-        r->seconds = now_seconds() - t0;
+    if (read_input(cfg, path, max_pixels, threads, &sc, &fits) != 0) {
+        r->seconds = ff_clock_now() - t0;
         return 1;
     }
-    r->hdu = fits.hdu;
-    snprintf(r->compression, sizeof r->compression, "%s", fits.compression);
-    snprintf(r->dtype, sizeof r->dtype, "%s", ff_dtype_name(fits.image.dtype));
-    r->ndim = fits.image.ndim;
-    memcpy(r->shape, fits.image.shape, sizeof r->shape);
-    ff_obsmeta_from_header(&fits.header, &r->meta);
-    if (ff_pipeline_skip_not_sdo(cfg, &fits.header)) { /* FITSFLOW_SDO_ONLY: as the original */
-        ff_fits_free(&fits);
-        r->status = FF_FILE_SKIPPED;
-        snprintf(r->reason, sizeof r->reason, "%s", FF_PIPELINE_NOT_SDO);
-        report(&sc, FF_STEP_HEADER, 0, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
-        r->seconds = now_seconds() - t0;
-        return 1;
-    }
-    if (!r->meta.has_time)
-        ff_file_result_note(r, "no observation time: %s", r->meta.time_reason);
-
     file_job j = {.cfg = cfg, .store = store, .prefix = prefix, .fits = &fits, .r = r};
     pthread_mutex_init(&j.lock, NULL);
     pthread_cond_init(&j.remote_cond, NULL);
-
-    /* Step 2: header. The text is kept: the ASDF bundle carries it too. */
     ff_membuf header_text = {0};
-    ff_sink header_sink = ff_membuf_sink(&header_text);
-    if (ff_write_header_txt(&fits.header, &header_sink, &err) != 0 ||
-        ff_sink_write(&header_sink, "", 1, &err) != 0) {
+    ff_err err = {0};
+    int failed_step = 0;
+    if (write_header(&j, &sc, &header_text, &err) != 0) {
         failed_step = FF_STEP_HEADER;
-        goto failed;
-    }
-    j.header_text = (const char *)header_text.data;
-    snprintf(rel, sizeof rel, "header/%s_header.txt", r->base);
-    ff_out *to = out_open(cfg, store, prefix, rel, "text/plain; charset=utf-8", &err);
-    if (to && ff_sink_write(ff_out_sink(to), header_text.data, header_text.len - 1, &err) != 0) {
-        ff_out_abort(to);
-        to = NULL;
-    }
-    if (!to || ff_out_commit(to, r, &err) != 0) {
-        failed_step = FF_STEP_HEADER;
-        goto failed;
-    }
-    snprintf(rel, sizeof rel, "header/%s_header.json", r->base);
-    ff_out *jo = out_open(cfg, store, prefix, rel, "application/json", &err);
-    int json_rc = jo ? 0 : -1;
-    if (jo && ff_write_header_json(&fits.header, ff_out_sink(jo), &err) != 0) {
-        ff_out_abort(jo);
-        json_rc = -1;
-    } else if (jo) {
-        json_rc = ff_out_commit(jo, r, &err);
-    }
-    if (json_rc != 0) {
-        failed_step = FF_STEP_HEADER;
-        goto failed;
-    }
-    {
-        char what[160];
-        describe_meta(r, what, sizeof what);
-        report(&sc, FF_STEP_HEADER, 1, "Header: %s, %zu cards (%s, %s)", r->base,
-               fits.header.ncards, what, r->meta.has_time ? r->meta.time_iso : "time unknown");
-    }
-
-    /* Steps 3 to 7 run together; their outcomes are reported in order afterwards. */
-    setup_tasks(&j);
-    /* Tasks that can split their own work (CSV formatting, ASDF checksum beside compression) may
-     * use every thread too: a short task next to them then costs no idle core. */
-    j.inner_threads = threads;
-    int enabled = 0;
-    for (int k = 0; k < T_COUNT; k++)
-        enabled += j.tasks[k].enabled && !(k == T_GRAY && j.tasks[T_COLOR].enabled);
-    run_tasks(&j, threads < enabled ? threads : enabled);
-
-    if (fits.image.ndim > 2 && (cfg->outputs & FF_OUTPUT_CSV))
-        ff_file_result_note(r, "CSV skipped: the image is a %zu-plane cube; the NPY holds it",
-                            fits.image.shape[0]);
-    snprintf(r->scaling, sizeof r->scaling, "%s", j.scaling);
-
-    /* Step 3: data (NPY, CSV, renders). */
-    for (int k = T_NPY; k <= T_COLOR; k++) {
-        task *t = &j.tasks[k];
-        if (!t->enabled)
-            continue;
-        if (t->rc != 0) {
-            if (!failed_step) {
-                err = t->err;
-                failed_step = FF_STEP_DATA;
-            }
-        } else if (ff_file_result_add_output(r, &t->rec) != 0 && !failed_step) {
-            ff_err_set(&err, "out of memory");
-            failed_step = FF_STEP_DATA;
-        }
-    }
-    if (failed_step) {
-        /* Outputs of the ASDF task (done or not) go too. */
-        if (j.tasks[T_ASDF].enabled && j.tasks[T_ASDF].rc == 0)
-            ff_file_result_add_output(r, &j.tasks[T_ASDF].rec);
-        goto failed;
-    }
-    {
-        char shape[64];
-        ff_image_shape_str(&fits.image, shape, sizeof shape);
-        char parts[200] = "";
-        size_t off = 0;
-        static const char *names[] = {"NPY", "CSV", "gray PNG", "colour PNG"};
-        for (int k = T_NPY; k <= T_COLOR; k++)
-            if (j.tasks[k].enabled && off < sizeof parts)
-                off += (size_t)snprintf(parts + off, sizeof parts - off, "%s%s", off ? ", " : "",
-                                        names[k]);
-        if (fits.image.ndim > 2 && (cfg->outputs & FF_OUTPUT_CSV) && off < sizeof parts)
-            snprintf(parts + off, sizeof parts - off, "; CSV skipped for a cube");
-        report(&sc, FF_STEP_DATA, 1, "Data: %s %s %s written (%s)%s%s", r->base, shape, r->dtype,
-               parts[0] ? parts : "no data outputs asked for", j.scaling[0] ? "; " : "", j.scaling);
-    }
-
-    /* Steps 4 to 6: the remote services. */
-    for (int k = 0; k < 3; k++) {
-        if (j.remote[k].has_output)
-            ff_file_result_add_output(r, &j.remote[k].rec);
-        report(&sc, FF_STEP_HELIOVIEWER + k, j.remote[k].ok, "%s", j.remote[k].message);
-    }
-
-    /* Step 7: ASDF. */
-    if (j.tasks[T_ASDF].enabled) {
-        if (j.tasks[T_ASDF].rc != 0) {
-            err = j.tasks[T_ASDF].err;
-            failed_step = FF_STEP_ASDF;
-            goto failed;
-        }
-        ff_file_result_add_output(r, &j.tasks[T_ASDF].rec);
-        report(&sc, FF_STEP_ASDF, 1, "ASDF: %s written (%s block)", j.tasks[T_ASDF].rel,
-               cfg->asdf_compress ? "zlib" : "raw");
     } else {
-        report(&sc, FF_STEP_ASDF, 1, "ASDF: %s \xe2\x80\x94 not asked for", r->base);
+        run_outputs(&j, threads);
+        if (collect_data(&j, &sc, &err) != 0)
+            failed_step = FF_STEP_DATA;
+        else if (collect_remote_and_asdf(&j, &sc, &err) != 0)
+            failed_step = FF_STEP_ASDF;
     }
-
-    r->status = FF_FILE_PROCESSED;
-    goto done;
-
-failed:
-    {
-        static const char *names[] = {"", "", "Header", "Data", "Helioviewer image", "JSOC image",
-                                      "HEK events", "ASDF"};
-        report(&sc, failed_step, 0, "%s failed: %s \xe2\x80\x94 %s", names[failed_step], r->base,
-               err.msg);
-        /* Every later step still reports once, so a client waiting for the last log is not left
-         * hanging. */
-        for (int step = failed_step + 1; step <= FF_STEP_ASDF; step++)
-            report(&sc, step, 0, "Not run: %s \xe2\x80\x94 an earlier step failed (%s)", r->base,
-                   err.msg);
-    }
-    /* Remote outputs already stored go too. */
-    for (int k = 0; k < 3; k++)
-        if (j.remote[k].has_output && failed_step <= FF_STEP_DATA)
-            ff_file_result_add_output(r, &j.remote[k].rec);
-    r->status = FF_FILE_FAILED;
-    r->error_kind = err.kind;
-    snprintf(r->reason, sizeof r->reason, "%s", err.msg);
-    delete_outputs(cfg, store, prefix, r);
-
-done:
+    if (failed_step)
+        fail_file(&j, &sc, failed_step, &err);
+    else
+        r->status = FF_FILE_PROCESSED;
     ff_membuf_free(&header_text);
     ff_membuf_free(&j.hek);
     pthread_cond_destroy(&j.remote_cond);
     pthread_mutex_destroy(&j.lock);
     ff_fits_free(&fits);
-    r->seconds = now_seconds() - t0;
+    r->seconds = ff_clock_now() - t0;
     return r->status == FF_FILE_PROCESSED ? 0 : -1;
 }
 
@@ -660,8 +647,8 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
                              ff_file_result *r)
 {
     ff_pipeline_test_file_hook(name);
-    double t0 = now_seconds();
-    ff_membudget *mem = cfg->memory ? cfg->memory : ff_membudget_default();
+    double t0 = ff_clock_now();
+    ff_membudget *mem = cfg->memory ? cfg->memory : ff_membudget_default(cfg->memory_bytes);
     uint64_t max_pixels = cfg->max_pixels ? cfg->max_pixels : FF_FITS_DEFAULT_MAX_PIXELS;
     uint64_t file_cap = max_pixels > (UINT64_MAX - INFLATE_SLACK) / 8 ? UINT64_MAX
                                                                       : max_pixels * 8 + INFLATE_SLACK;
@@ -695,14 +682,14 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
             snprintf(why, sizeof why, "%.500s", err.msg);
         } else {
             reserved = cfg->budget != NULL;
-            double tw = now_seconds();
+            double tw = ff_clock_now();
             int got = mem ? ff_membudget_acquire(mem, cost.memory_bytes, &err) : 0;
             if (got < 0)
                 snprintf(why, sizeof why, "%.500s", err.msg);
             held = mem && got >= 0;
             if (got == 1)
                 ff_log(FF_LOG_INFO, NULL, name, "waited %.2f s for %.0f MiB of the memory budget",
-                       now_seconds() - tw, (double)cost.memory_bytes / 1048576.0);
+                       ff_clock_now() - tw, (double)cost.memory_bytes / 1048576.0);
         }
         /* No image can hold more pixels than the scan found, or than the content has bytes
          * unless it is tile-compressed (then the scan found it). */
@@ -717,7 +704,7 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
         snprintf(r->reason, sizeof r->reason, "%s", why);
         step_ctx sc = {.fn = on_step, .ctx = ctx, .r = r};
         report(&sc, FF_STEP_HEADER, 0, "Skipping: %s \xe2\x80\x94 %s", r->base, r->reason);
-        r->seconds = now_seconds() - t0;
+        r->seconds = ff_clock_now() - t0;
         rc = 1;
     } else {
         rc = process_admitted(cfg, store, prefix, path, name, on_step, ctx, r, max_pixels, t0);

@@ -1,5 +1,6 @@
 /* Bookkeeping for ff_file_result. */
 #include "pipeline/result.h"
+#include "base/endings.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,15 +61,7 @@ const char *ff_file_status_name(ff_file_status s)
 
 void ff_base_name(const char *name, char *base, size_t basesize)
 {
-    static const char *endings[] = {".fits.gz", ".fit.gz", ".fts.gz", ".fits", ".fit", ".fts"};
-    size_t n = strlen(name);
-    for (size_t i = 0; i < sizeof endings / sizeof endings[0]; i++) {
-        size_t e = strlen(endings[i]);
-        if (n > e && strcasecmp(name + n - e, endings[i]) == 0) {
-            n -= e;
-            break;
-        }
-    }
+    size_t n = strlen(name) - ff_fits_base_ending_len(name);
     if (n >= basesize)
         n = basesize - 1;
     memcpy(base, name, n);

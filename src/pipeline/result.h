@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
-#include "core/obsmeta.h"
+#include "base/err.h"
+#include "core/fits/obsmeta.h"
 
 typedef enum ff_file_status { FF_FILE_PROCESSED, FF_FILE_SKIPPED, FF_FILE_FAILED } ff_file_status;
 

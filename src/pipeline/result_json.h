@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "pipeline/result.h"
 
 /* The manifest's object for r: input, base, status, reason, (hdu, compression, metadata, shape,

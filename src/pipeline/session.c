@@ -3,6 +3,10 @@
  * steps' outcomes, and the file result once finished) that makes a rerun resume instead of redo
  * and lets the manifest cover files finished in earlier runs. */
 #include "pipeline/session.h"
+#include "pipeline/keys.h"
+#include "base/strbuf.h"
+#include "base/endings.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -14,13 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "pipeline/batch.h"
 #include "pipeline/budget.h"
 #include "pipeline/result_json.h"
 
 #define STATE_MAX (1u << 20)
-#define DEFAULT_SESSION_LIMIT_MB 170
 
 int ff_session_id_valid(const char *sid)
 {
@@ -37,7 +40,6 @@ int ff_session_id_valid(const char *sid)
 
 int ff_upload_name_valid(const char *name, ff_err *err)
 {
-    static const char *const endings[] = {".fits.gz", ".fits", ".fit", ".fts"};
     static const char *const reserved[] = {"summary", "skipped", "download_summary"};
     size_t n = name ? strlen(name) : 0;
     if (n == 0)
@@ -53,14 +55,9 @@ int ff_upload_name_valid(const char *name, ff_err *err)
             return ff_err_set(err, "the file name may only hold letters, digits, '.', '_' and "
                                    "'-'"), 0;
     }
-    size_t e = 0;
-    for (size_t i = 0; i < sizeof endings / sizeof endings[0] && !e; i++) {
-        size_t el = strlen(endings[i]);
-        if (n > el && strcasecmp(name + n - el, endings[i]) == 0)
-            e = el;
-    }
+    size_t e = ff_fits_ending_len(name);
     if (!e)
-        return ff_err_set(err, "the file name must end in .fits, .fit, .fts or .fits.gz"), 0;
+        return ff_err_set(err, "the file name must end in " FF_FITS_ENDINGS_TEXT), 0;
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         if (n - e == strlen(reserved[i]) && strncmp(name, reserved[i], n - e) == 0)
             return ff_err_set(err, "'%s' is a name the session's own logs use; rename the file",
@@ -103,6 +100,7 @@ typedef struct run {
     char root[128], logs[160], state[160], fits[160], processed[160];
     upload_list ups;
     size_t *todo;           /* batch index -> upload index */
+    size_t ntodo;
     ff_batch_input *inputs;
     ff_file_result *results;
     size_t session_limit;
@@ -112,13 +110,6 @@ typedef struct run {
     size_t transient;       /* files that failed for a transient reason in this run */
     ff_err transient_err;   /* the first of them */
 } run;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void record_error(run *r, const ff_err *e)
 {
@@ -279,13 +270,13 @@ static void on_start(void *ctx, size_t index)
     run *r = ctx;
     upload *u = &r->ups.v[r->todo[index]];
     char name[300], text[300];
-    u->t_last = now_seconds();
+    u->t_last = ff_clock_now();
     for (int s = 0; s < 8; s++)
         u->oks[s] = -1;
     u->oks[1] = 1;
     /* A redo starts clean: no stale step logs a client could take for this run's. */
     for (int s = FF_STEP_HEADER; s <= FF_STEP_ASDF; s++) {
-        snprintf(name, sizeof name, "%s_log_%d.txt", u->base, s);
+        ff_key_log_name(name, sizeof name, u->base, s);
         delete_log(r, name);
     }
     put_state(r, u, NULL);
@@ -310,32 +301,16 @@ static void on_start(void *ctx, size_t index)
     /* No local path (object store without files): fetch a copy within the session limit. */
     char key[FF_STORE_KEY_MAX + 1];
     snprintf(key, sizeof key, "%s%s", r->fits, u->name);
-    char *data = NULL;
-    size_t len = 0;
     ff_err e = {0};
-    char tmpl[] = "/tmp/fitsflow-upload-XXXXXX";
-    int fd = -1;
-    if (ff_store_get(r->store, key, r->session_limit, &data, &len, &e) == 0 &&
-        (fd = mkstemp(tmpl)) >= 0) {
-        size_t off = 0;
-        while (off < len) {
-            ssize_t w = write(fd, data + off, len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
-        if (close(fd) == 0 && off == len && (u->tmp_path = strdup(tmpl))) {
+    char path[4096];
+    if (ff_store_get_to_tmpfile(r->store, key, r->session_limit, path, sizeof path, &e) == 0) {
+        if ((u->tmp_path = strdup(path))) {
             r->inputs[index].path = u->tmp_path;
         } else {
-            unlink(tmpl);
-            ff_err_set(&e, "cannot copy the upload to a temporary file");
+            unlink(path);
+            ff_err_set(&e, "out of memory");
         }
-    } else if (fd < 0 && !e.msg[0]) {
-        ff_err_set(&e, "cannot create a temporary file: %s", strerror(errno));
     }
-    free(data);
     if (!r->inputs[index].path) {
         /* The store failed us, not the file: failed (and retried), never skipped. */
         snprintf(u->fail, sizeof u->fail, "cannot read the upload: %.480s", e.msg);
@@ -353,12 +328,12 @@ static void on_step(void *ctx, const ff_file_result *res, int step, int ok, cons
     size_t index = (size_t)(res - r->results);
     upload *u = &r->ups.v[r->todo[index]];
     char name[300];
-    snprintf(name, sizeof name, "%s_log_%d.txt", u->base, step);
+    ff_key_log_name(name, sizeof name, u->base, step);
     put_log(r, name, message);
     u->oks[step] = ok ? 1 : 0;
     if (step < FF_STEP_ASDF && res->status != FF_FILE_SKIPPED)
         put_state(r, u, NULL);
-    double t = now_seconds();
+    double t = ff_clock_now();
     if (r->hooks && r->hooks->on_step_time) {
         pthread_mutex_lock(&r->lock);
         r->hooks->on_step_time(r->hooks->ctx, step, t - u->t_last);
@@ -406,15 +381,6 @@ static int should_stop(void *ctx)
 
 /* ----- the run ---------------------------------------------------------------------------- */
 
-static size_t session_limit(void)
-{
-    const char *v = getenv("FITSFLOW_SESSION_LIMIT_MB");
-    uint64_t mb;
-    if (!v || ff_parse_u64(v, 1, 1 << 20, &mb) != 0)
-        mb = DEFAULT_SESSION_LIMIT_MB;
-    return (size_t)mb << 20;
-}
-
 const char *ff_session_summary_text(const size_t counts[3], char *buf, size_t size)
 {
     size_t n = counts[FF_FILE_PROCESSED] + counts[FF_FILE_SKIPPED] + counts[FF_FILE_FAILED];
@@ -440,91 +406,80 @@ const char *ff_session_summary_text(const size_t counts[3], char *buf, size_t si
     return buf;
 }
 
+/* Every upload's result, in upload order, as ff_pipeline_write_manifest takes them: this run's,
+ * earlier runs' (from their states), or made here for ignored uploads (in made, freed by the
+ * caller). The structs are copies; their outputs are shared. */
+static void flatten_results(run *r, ff_file_result *made, ff_file_result *flat)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->ups.n; i++) {
+        upload *u = &r->ups.v[i];
+        if (u->done) {
+            flat[i] = u->prev;
+        } else if (u->ignored) {
+            ff_file_result_init(&made[i], u->name);
+            made[i].status = FF_FILE_SKIPPED;
+            snprintf(made[i].reason, sizeof made[i].reason, "%s", u->skip);
+            flat[i] = made[i];
+        } else {
+            flat[i] = r->results[k++];
+        }
+    }
+}
+
+/* skipped_log_1.txt: "Skipped S of N FITS files:" and a line per skipped file (or no such log when
+ * none was). counts[FF_FILE_*] are filled. -1 when out of memory. */
+static int write_skipped_log(run *r, const ff_file_result *flat, size_t n, size_t counts[3])
+{
+    ff_strbuf lines = {0};
+    for (size_t i = 0; i < n; i++) {
+        counts[flat[i].status]++;
+        if (flat[i].status == FF_FILE_SKIPPED)
+            ff_strbuf_addf(&lines, "%s: %s\n", flat[i].input, flat[i].reason);
+    }
+    if (lines.oom) {
+        free(lines.p);
+        return -1;
+    }
+    if (!counts[FF_FILE_SKIPPED]) {
+        delete_log(r, "skipped_log_1.txt");
+        return 0;
+    }
+    ff_strbuf text = {0};
+    ff_strbuf_addf(&text, "Skipped %zu of %zu FITS files:\n%s", counts[FF_FILE_SKIPPED], n, lines.p);
+    free(lines.p);
+    if (text.oom) {
+        free(text.p);
+        return -1;
+    }
+    put_log(r, "skipped_log_1.txt", text.p);
+    free(text.p);
+    return 0;
+}
+
 /* The manifest, skipped_log_1.txt and the summary over every upload, from this run's results and
  * earlier runs' states. */
 static int finish(run *r, ff_err *err)
 {
-    size_t n = r->ups.n;
-    ff_file_result *all = calloc(n ? n : 1, sizeof *all);
-    const ff_file_result **src = calloc(n ? n : 1, sizeof *src);
-    if (!all || !src) {
-        free(all);
-        free(src);
-        return ff_err_set(err, "out of memory");
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        upload *u = &r->ups.v[i];
-        if (u->done) {
-            src[i] = &u->prev;
-        } else if (u->ignored) {
-            ff_file_result_init(&all[i], u->name);
-            all[i].status = FF_FILE_SKIPPED;
-            snprintf(all[i].reason, sizeof all[i].reason, "%s", u->skip);
-            src[i] = &all[i];
-        } else {
-            src[i] = &r->results[k++];
-        }
-    }
-    /* ff_pipeline_write_manifest takes an array of results: copy the structs (outputs shared). */
+    size_t n = r->ups.n, counts[3] = {0, 0, 0};
+    ff_file_result *made = calloc(n ? n : 1, sizeof *made);
     ff_file_result *flat = calloc(n ? n : 1, sizeof *flat);
-    if (!flat) {
-        free(all);
-        free(src);
-        return ff_err_set(err, "out of memory");
-    }
-    size_t counts[3] = {0, 0, 0};
-    size_t text_cap = 256, text_len = 0;
-    char *skipped = malloc(text_cap);
-    int rc = skipped ? 0 : ff_err_set(err, "out of memory");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        flat[i] = *src[i];
-        counts[flat[i].status]++;
-        if (flat[i].status != FF_FILE_SKIPPED)
-            continue;
-        size_t need = strlen(flat[i].input) + strlen(flat[i].reason) + 16;
-        if (text_len + need >= text_cap) {
-            size_t cap = (text_cap + need) * 2;
-            char *p = realloc(skipped, cap);
-            if (!p) {
-                rc = ff_err_set(err, "out of memory");
-                break;
-            }
-            skipped = p;
-            text_cap = cap;
-        }
-        text_len += (size_t)snprintf(skipped + text_len, text_cap - text_len, "%s: %s\n",
-                                     flat[i].input, flat[i].reason);
-    }
-    if (rc == 0)
-        rc = ff_pipeline_write_manifest(r->store, r->processed, r->sid, flat, n, err);
+    int rc = made && flat ? 0 : ff_err_set(err, "out of memory");
     if (rc == 0) {
-        if (counts[FF_FILE_SKIPPED]) {
-            size_t head_cap = text_len + 64;
-            char *t = malloc(head_cap);
-            if (!t) {
-                rc = ff_err_set(err, "out of memory");
-            } else {
-                snprintf(t, head_cap, "Skipped %zu of %zu FITS files:\n%s", counts[FF_FILE_SKIPPED],
-                         n, skipped);
-                put_log(r, "skipped_log_1.txt", t);
-                free(t);
-            }
-        } else {
-            delete_log(r, "skipped_log_1.txt");
-        }
+        flatten_results(r, made, flat);
+        rc = ff_pipeline_write_manifest(r->store, r->processed, r->sid, flat, n, err);
     }
+    if (rc == 0 && write_skipped_log(r, flat, n, counts) != 0)
+        rc = ff_err_set(err, "out of memory");
     if (rc == 0 && !r->failed) {
         char summary[800];
         put_log(r, "summary_log_2.txt", ff_session_summary_text(counts, summary, sizeof summary));
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; made && i < n; i++)
         if (r->ups.v[i].ignored)
-            ff_file_result_free(&all[i]);
-    free(skipped);
+            ff_file_result_free(&made[i]);
     free(flat);
-    free(all);
-    free(src);
+    free(made);
     return rc;
 }
 
@@ -540,7 +495,7 @@ int ff_session_has_uploads(ff_store *store, const char *sid, ff_err *err)
         return ff_err_set(err, "'%.80s' is not a session id (8 to 64 of a-z, 0-9 and '-')",
                           sid ? sid : "");
     char prefix[128];
-    snprintf(prefix, sizeof prefix, "temp/%s/fits/", sid);
+    ff_key_upload(prefix, sizeof prefix, sid, "");
     size_t plen = strlen(prefix);
     int rc = ff_store_list(store, prefix, first_upload, &plen, err);
     return rc < 0 ? -1 : rc == 1;
@@ -552,16 +507,13 @@ int ff_session_process(const ff_pipeline_config *cfg, ff_store *store, const cha
     return ff_session_process_opts(cfg, store, sid, jobs, hooks, NULL, err);
 }
 
-int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, const char *sid,
-                            int jobs, const ff_session_hooks *hooks, const ff_session_opts *opts,
-                            ff_err *err)
+/* The run of session sid over store, its keys made, nothing listed yet; NULL when out of memory. */
+static run *run_new(const ff_pipeline_config *cfg, ff_store *store, const char *sid,
+                    const ff_session_hooks *hooks, const ff_session_opts *opts)
 {
-    if (!ff_session_id_valid(sid))
-        return ff_err_set(err, "'%.80s' is not a session id (8 to 64 of a-z, 0-9 and '-')",
-                          sid ? sid : "");
     run *r = calloc(1, sizeof *r);
     if (!r)
-        return ff_err_set(err, "out of memory");
+        return NULL;
     r->hooks = hooks;
     if (opts)
         r->opts = *opts;
@@ -571,26 +523,21 @@ int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, cons
         r->opts.max_crashes = 2;
     r->store = store;
     r->sid = sid;
-    r->session_limit = session_limit();
+    r->session_limit = (size_t)cfg->session_limit_bytes;
     pthread_mutex_init(&r->lock, NULL);
-    snprintf(r->root, sizeof r->root, "temp/%s/", sid);
-    snprintf(r->logs, sizeof r->logs, "%slogs/", r->root);
-    snprintf(r->state, sizeof r->state, "%sstate/", r->root);
-    snprintf(r->fits, sizeof r->fits, "%sfits/", r->root);
-    snprintf(r->processed, sizeof r->processed, "%sprocessed/", r->root);
-    int rc = 0;
-    size_t nvalid = 0, ntodo = 0, k = 0;
-    ff_session_budget *budget = NULL;
+    ff_key_session(r->root, sizeof r->root, sid);
+    ff_key_log(r->logs, sizeof r->logs, sid, "");
+    ff_key_state(r->state, sizeof r->state, sid, NULL);
+    ff_key_upload(r->fits, sizeof r->fits, sid, "");
+    ff_key_processed(r->processed, sizeof r->processed, sid, "");
+    return r;
+}
 
-    if (ff_store_list(store, r->fits, collect_uploads, r, err) < 0 || r->ups.oom) {
-        rc = r->ups.oom ? ff_err_set(err, "out of memory listing the uploads") : -1;
-        goto out;
-    }
-    if (r->ups.n == 0) {
-        /* Nothing to process, so nothing to say: no logs, no manifest, no summary. */
-        ff_log(FF_LOG_INFO, sid, NULL, "session has no uploads; nothing to do");
-        goto out;
-    }
+/* Which uploads are files of this run: a name that is not an upload's is ignored, and of two
+ * with one base the first (by name) wins; a file finished in an earlier run is done. Counts the
+ * valid names and the files to process. */
+static void plan_uploads(run *r, size_t *nvalid, size_t *ntodo)
+{
     qsort(r->ups.v, r->ups.n, sizeof *r->ups.v, by_name);
     for (size_t i = 0; i < r->ups.n; i++) {
         upload *u = &r->ups.v[i];
@@ -598,7 +545,7 @@ int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, cons
             u->ignored = 1;
             continue;
         }
-        nvalid++;
+        (*nvalid)++;
         /* x.fits and x.fts would share every output and log name: the first one wins. */
         for (size_t j = 0; j < i && !u->ignored; j++)
             if (r->ups.v[j].valid_name && !strcmp(r->ups.v[j].base, u->base)) {
@@ -610,80 +557,89 @@ int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, cons
             continue;
         u->done = finished_before(r, u);
         if (!u->done)
-            ntodo++;
+            (*ntodo)++;
     }
+}
+
+/* One input of the batch for upload i: its local path when the store has one (else it is fetched
+ * as it starts), or the reason it fails at once (given up, or cut short too often). */
+static void prepare_input(run *r, size_t i, ff_batch_input *in)
+{
+    upload *u = &r->ups.v[i];
+    const ff_session_hooks *hooks = r->hooks;
+    in->name = u->name;
+    char key[FF_STORE_KEY_MAX + 1];
+    snprintf(key, sizeof key, "%s%s", r->fits, u->name);
+    u->path = ff_store_local_path(r->store, key);
+    in->path = u->path; /* NULL: fetched in on_start */
+    if (r->opts.give_up) {
+        snprintf(u->fail, sizeof u->fail, "%.500s", r->opts.give_up);
+    } else if (hooks && hooks->file_crashes) {
+        int crashes = hooks->file_crashes(hooks->ctx, r->sid, u->name, &u->st);
+        if (crashes >= r->opts.max_crashes)
+            snprintf(u->fail, sizeof u->fail, "processing this file was cut short %d times "
+                     "(the server stopped while it ran: a crash, or no memory left); it is not "
+                     "tried again. Upload it again to retry", crashes);
+    }
+    if (u->fail[0]) {
+        in->fail_reason = u->fail;
+        ff_log(FF_LOG_WARN, r->sid, u->name, "not processed: %s", u->fail);
+    }
+}
+
+/* The batch's arrays for the ntodo files; -1 when out of memory. */
+static int prepare_inputs(run *r, size_t ntodo)
+{
     r->todo = calloc(ntodo ? ntodo : 1, sizeof *r->todo);
     r->inputs = calloc(ntodo ? ntodo : 1, sizeof *r->inputs);
     r->results = calloc(ntodo ? ntodo : 1, sizeof *r->results);
-    if (!r->todo || !r->inputs || !r->results) {
-        rc = ff_err_set(err, "out of memory");
-        goto out;
-    }
+    if (!r->todo || !r->inputs || !r->results)
+        return -1;
     for (size_t i = 0; i < r->ups.n; i++) {
         upload *u = &r->ups.v[i];
         if (u->ignored || u->done)
             continue;
-        r->todo[k] = i;
-        r->inputs[k].name = u->name;
-        char key[FF_STORE_KEY_MAX + 1];
-        snprintf(key, sizeof key, "%s%s", r->fits, u->name);
-        u->path = ff_store_local_path(store, key);
-        r->inputs[k].path = u->path; /* NULL: fetched in on_start */
-        if (r->opts.give_up) {
-            snprintf(u->fail, sizeof u->fail, "%.500s", r->opts.give_up);
-        } else if (hooks && hooks->file_crashes) {
-            int crashes = hooks->file_crashes(hooks->ctx, sid, u->name, &u->st);
-            if (crashes >= r->opts.max_crashes)
-                snprintf(u->fail, sizeof u->fail, "processing this file was cut short %d times "
-                         "(the server stopped while it ran: a crash, or no memory left); it is not "
-                         "tried again. Upload it again to retry", crashes);
-        }
-        if (u->fail[0]) {
-            r->inputs[k].fail_reason = u->fail;
-            ff_log(FF_LOG_WARN, sid, u->name, "not processed: %s", u->fail);
-        }
-        k++;
+        r->todo[r->ntodo] = i;
+        prepare_input(r, i, &r->inputs[r->ntodo++]);
     }
-    ff_log(FF_LOG_INFO, sid, NULL, "session: %zu uploads, %zu to process", nvalid, ntodo);
+    return 0;
+}
 
-    if (ntodo) {
-        /* The session is not done any more: a client must not read an old summary as this run's. */
-        delete_log(r, "summary_log_2.txt");
+/* The session's budgets, counting the files finished in earlier runs too; NULL (and 0) when the
+ * config sets none, -1 when out of memory. */
+static int make_budget(const ff_pipeline_config *cfg, const run *r, ff_session_budget **out)
+{
+    *out = NULL;
+    if (!cfg->session_max_pixels && !cfg->session_max_output_bytes)
+        return 0;
+    ff_session_budget *budget = ff_session_budget_new(cfg->session_max_pixels, cfg->session_max_output_bytes);
+    if (!budget)
+        return -1;
+    for (size_t i = 0; i < r->ups.n; i++) {
+        const ff_file_result *p = &r->ups.v[i].prev;
+        if (!r->ups.v[i].done)
+            continue;
+        uint64_t px = p->ndim ? 1 : 0, bytes = 0;
+        for (int d = 0; d < p->ndim && d < 3; d++)
+            px *= p->shape[d];
+        for (size_t o = 0; o < p->noutputs; o++)
+            bytes += p->outputs[o].bytes;
+        ff_session_budget_used(budget, px, bytes);
     }
-    char text[64];
-    snprintf(text, sizeof text, "Downloaded %zu FITS files", nvalid);
-    put_log(r, "download_summary_log_1.txt", text);
+    *out = budget;
+    return 0;
+}
 
-    /* The session's budgets count the files finished in earlier runs too. */
-    ff_pipeline_config run_cfg = *cfg;
-    if (cfg->session_max_pixels || cfg->session_max_output_bytes) {
-        budget = ff_session_budget_new(cfg->session_max_pixels, cfg->session_max_output_bytes);
-        if (!budget) {
-            rc = ff_err_set(err, "out of memory");
-            goto out;
-        }
-        for (size_t i = 0; i < r->ups.n; i++) {
-            const ff_file_result *p = &r->ups.v[i].prev;
-            if (!r->ups.v[i].done)
-                continue;
-            uint64_t px = p->ndim ? 1 : 0, bytes = 0;
-            for (int d = 0; d < p->ndim && d < 3; d++)
-                px *= p->shape[d];
-            for (size_t o = 0; o < p->noutputs; o++)
-                bytes += p->outputs[o].bytes;
-            ff_session_budget_used(budget, px, bytes);
-        }
-        run_cfg.budget = budget;
-    }
-    ff_batch_hooks bh = {.on_step = on_step, .on_done = on_done, .on_start = on_start,
-                         .should_stop = should_stop, .ctx = r};
-    int stopped = ff_pipeline_run_batch_hooks(&run_cfg, store, r->processed, r->inputs, ntodo, jobs,
-                                              &bh, r->results) == 1;
+/* What the batch's end means: 1 stopped early; -1 (transient) when a file failed for a reason
+ * that may pass and this is not the last attempt (no summary: the next attempt redoes those
+ * files and writes it); else the session is finished (finish). */
+static int run_outcome(run *r, int stopped, ff_err *err)
+{
+    int rc;
     if (stopped) {
-        ff_log(FF_LOG_INFO, sid, NULL, "session stopped early; it resumes on the next run");
+        ff_log(FF_LOG_INFO, r->sid, NULL, "session stopped early; it resumes on the next run");
         rc = 1;
     } else if (!r->opts.final && (r->transient || (r->failed && r->err.kind == FF_ERR_TRANSIENT))) {
-        /* Not finished: the next attempt redoes the files that failed, and writes the summary. */
         *err = r->failed && r->err.kind == FF_ERR_TRANSIENT ? r->err : r->transient_err;
         if (r->transient)
             ff_err_prefix(err, "%zu file(s) failed for a reason that may pass", r->transient);
@@ -697,7 +653,11 @@ int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, cons
         *err = r->err;
         rc = -1;
     }
-out:
+    return rc;
+}
+
+static void run_free(run *r)
+{
     for (size_t i = 0; i < r->ups.n; i++) {
         upload *u = &r->ups.v[i];
         if (u->done)
@@ -709,14 +669,62 @@ out:
         free(u->path);
     }
     if (r->results)
-        for (size_t i = 0; i < k; i++)
+        for (size_t i = 0; i < r->ntodo; i++)
             ff_file_result_free(&r->results[i]);
     free(r->ups.v);
     free(r->todo);
     free(r->inputs);
     free(r->results);
-    ff_session_budget_free(budget);
     pthread_mutex_destroy(&r->lock);
     free(r);
+}
+
+/* Lists the uploads, plans the files, writes the download summary, runs the batch. */
+static int run_session(run *r, const ff_pipeline_config *cfg, int jobs, ff_err *err)
+{
+    size_t nvalid = 0, ntodo = 0;
+    if (ff_store_list(r->store, r->fits, collect_uploads, r, err) < 0 || r->ups.oom)
+        return r->ups.oom ? ff_err_set(err, "out of memory listing the uploads") : -1;
+    if (r->ups.n == 0) {
+        /* Nothing to process, so nothing to say: no logs, no manifest, no summary. */
+        ff_log(FF_LOG_INFO, r->sid, NULL, "session has no uploads; nothing to do");
+        return 0;
+    }
+    plan_uploads(r, &nvalid, &ntodo);
+    if (prepare_inputs(r, ntodo) != 0)
+        return ff_err_set(err, "out of memory");
+    ff_log(FF_LOG_INFO, r->sid, NULL, "session: %zu uploads, %zu to process", nvalid, ntodo);
+    if (ntodo) /* the session is not done any more: a client must not read an old summary as this run's */
+        delete_log(r, "summary_log_2.txt");
+    char text[64];
+    snprintf(text, sizeof text, "Downloaded %zu FITS files", nvalid);
+    put_log(r, "download_summary_log_1.txt", text);
+    ff_pipeline_config run_cfg = *cfg;
+    ff_session_budget *budget;
+    if (make_budget(cfg, r, &budget) != 0)
+        return ff_err_set(err, "out of memory");
+    if (budget)
+        run_cfg.budget = budget;
+    ff_batch_hooks bh = {.on_step = on_step, .on_done = on_done, .on_start = on_start,
+                         .should_stop = should_stop, .ctx = r};
+    int stopped = ff_pipeline_run_batch_hooks(&run_cfg, r->store, r->processed, r->inputs, ntodo,
+                                              jobs, &bh, r->results) == 1;
+    int rc = run_outcome(r, stopped, err);
+    ff_session_budget_free(budget);
+    return rc;
+}
+
+int ff_session_process_opts(const ff_pipeline_config *cfg, ff_store *store, const char *sid,
+                            int jobs, const ff_session_hooks *hooks, const ff_session_opts *opts,
+                            ff_err *err)
+{
+    if (!ff_session_id_valid(sid))
+        return ff_err_set(err, "'%.80s' is not a session id (8 to 64 of a-z, 0-9 and '-')",
+                          sid ? sid : "");
+    run *r = run_new(cfg, store, sid, hooks, opts);
+    if (!r)
+        return ff_err_set(err, "out of memory");
+    int rc = run_session(r, cfg, jobs, err);
+    run_free(r);
     return rc;
 }

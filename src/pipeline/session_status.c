@@ -4,6 +4,8 @@
  * per-file state objects tell what exists and what changed (etags); only those objects are read,
  * and only the files they belong to get their part of the JSON rebuilt. */
 #include "pipeline/session_view.h"
+#include "pipeline/keys.h"
+#include "base/clock.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -127,6 +129,19 @@ static void parr_sort(parr *a)
         qsort(a->v, a->n, sizeof *a->v, cmp_named);
 }
 
+/* Moves every element of added into a, then sorts a; -1 when out of memory (those not moved stay
+ * in added, for the caller to free). */
+static int parr_merge(parr *a, parr *added)
+{
+    size_t i = 0;
+    while (i < added->n && parr_push(a, added->v[i]) == 0)
+        i++;
+    memmove(added->v, added->v + i, (added->n - i) * sizeof *added->v);
+    added->n -= i;
+    parr_sort(a);
+    return added->n ? -1 : 0;
+}
+
 struct ff_session_view {
     char sid[FF_SESSION_ID_MAX + 1];
     char root[128];                /* temp/{sid}/ */
@@ -220,7 +235,7 @@ ff_session_view *ff_session_view_new(const char *sid)
     if (!v)
         return NULL;
     snprintf(v->sid, sizeof v->sid, "%s", sid);
-    snprintf(v->root, sizeof v->root, "temp/%s/", v->sid);
+    ff_key_session(v->root, sizeof v->root, v->sid);
     pthread_mutex_init(&v->lock, NULL);
     pthread_cond_init(&v->cond, NULL);
     return v;
@@ -364,6 +379,7 @@ static int list_sub(ff_session_view *v, ff_store *store, const char *sub, listin
 
 typedef struct fetch_item {
     char key[FF_STORE_KEY_MAX + 1];
+    const char *name;     /* as listed (under logs/, state/ or processed/) */
     size_t max;
     char *text;
     size_t len;
@@ -473,7 +489,7 @@ static char *build_file(const ff_session_view *v, const char *name, const char *
     json_t *steps = json_object();
     for (int s = 1; s <= FF_STEP_ASDF; s++) {
         char lname[300];
-        snprintf(lname, sizeof lname, "%s_log_%d.txt", base, s);
+        ff_key_log_name(lname, sizeof lname, base, s);
         const log_e *l = find_log(v, lname);
         if (!l)
             continue;
@@ -501,7 +517,7 @@ static char *build_file(const ff_session_view *v, const char *name, const char *
             continue;
         json_t *oc = json_deep_copy(o);
         /* Where to fetch it: the store key (also the URL path under the static route). */
-        snprintf(key, sizeof key, "%sprocessed/%s", v->root, json_string_value(path));
+        ff_key_processed(key, sizeof key, v->sid, json_string_value(path));
         json_object_set_new(oc, "key", json_string(key));
         json_array_append_new(outs, oc);
     }
@@ -546,14 +562,140 @@ static int cmp_pick(const void *a, const void *b)
     return c ? c : x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* The "uploads" array: every upload with a UTF-8 name (one the API could have made). */
+static void add_uploads(ff_strbuf *b, const ff_session_view *v)
+{
+    ff_strbuf_adds(b, "\"uploads\":[");
+    for (size_t i = 0; i < v->uploads.n; i++) {
+        const upload_e *u = v->uploads.v[i];
+        json_t *name = json_string(u->name);
+        if (!name)
+            continue;
+        if (b->len && b->p[b->len - 1] == '}')
+            ff_strbuf_add(b, ",", 1);
+        ff_strbuf_adds(b, "{\"name\":");
+        add_json(b, name);
+        ff_strbuf_addf(b, ",\"bytes\":%llu}", (unsigned long long)u->size);
+    }
+    ff_strbuf_add(b, "]", 1);
+}
+
+/* As the runner does: of two uploads with one base name, the first (by name) is the file.
+ * keep[i] = 1 for the uploads that are files. -1 when out of memory. */
+static int pick_files(const ff_session_view *v, unsigned char *keep)
+{
+    size_t nu = v->uploads.n, np = 0;
+    file_pick *picks = calloc(nu ? nu : 1, sizeof *picks);
+    if (!picks)
+        return -1;
+    for (size_t i = 0; i < nu; i++) {
+        const upload_e *u = v->uploads.v[i];
+        if (!ff_upload_name_valid(u->name, NULL))
+            continue;
+        ff_base_name(u->name, picks[np].base, sizeof picks[np].base);
+        picks[np++].index = i;
+    }
+    if (np > 1)
+        qsort(picks, np, sizeof *picks, cmp_pick);
+    for (size_t i = 0; i < np; i++)
+        if (i == 0 || strcmp(picks[i].base, picks[i - 1].base))
+            keep[picks[i].index] = 1;
+    free(picks);
+    return 0;
+}
+
+/* The part of the JSON of upload u (base), rebuilt when it is new, its input changed or its
+ * base was touched; new parts go to added. NULL when out of memory. */
+static frag_e *file_part(ff_session_view *v, const parr *t, const upload_e *u, const char *base,
+                         parr *added)
+{
+    frag_e *f = parr_find(&v->frags, base);
+    if (f && !strcmp(f->input, u->name) && f->json && !touched(t, base))
+        return f;
+    char *json = build_file(v, u->name, base);
+    if (!json)
+        return NULL;
+    if (!f) {
+        f = calloc(1, sizeof *f);
+        if (!f || !(f->base = strdup(base)) || parr_push(added, f) != 0) {
+            if (f)
+                free(f->base);
+            free(f);
+            free(json);
+            return NULL;
+        }
+    }
+    free(f->input);
+    free(f->json);
+    f->json = json;
+    f->input = strdup(u->name);
+    return f->input ? f : NULL;
+}
+
+static void frag_free(frag_e *f)
+{
+    free(f->base);
+    free(f->input);
+    free(f->json);
+    free(f);
+}
+
+/* The "files" array, from the parts kept per file; parts of files that are gone are dropped.
+ * *bytes counts what the parts hold. */
+static void add_files(ff_strbuf *b, ff_session_view *v, const parr *t, size_t *bytes)
+{
+    size_t nu = v->uploads.n;
+    unsigned char *keep = calloc(nu ? nu : 1, 1);
+    parr added = {0}; /* new parts join the sorted ones after the loop: one sort */
+    if (!keep || pick_files(v, keep) != 0)
+        b->oom = 1;
+    for (size_t i = 0; i < v->frags.n; i++)
+        ((frag_e *)v->frags.v[i])->used = 0;
+    ff_strbuf_adds(b, "\"files\":[");
+    int first = 1;
+    char base[256];
+    for (size_t i = 0; !b->oom && i < nu; i++) {
+        if (!keep[i])
+            continue;
+        const upload_e *u = v->uploads.v[i];
+        ff_base_name(u->name, base, sizeof base);
+        frag_e *f = file_part(v, t, u, base, &added);
+        if (!f) {
+            b->oom = 1;
+            break;
+        }
+        f->used = 1;
+        if (!first)
+            ff_strbuf_add(b, ",", 1);
+        first = 0;
+        ff_strbuf_adds(b, f->json);
+        *bytes += strlen(f->json) + 2 * sizeof(void *);
+    }
+    ff_strbuf_add(b, "]", 1);
+    free(keep);
+    if (parr_merge(&v->frags, &added) != 0) {
+        for (size_t i = 0; i < added.n; i++)
+            frag_free(added.v[i]);
+        b->oom = 1;
+    }
+    free(added.v);
+    size_t kept = 0;
+    for (size_t i = 0; i < v->frags.n; i++) {
+        frag_e *f = v->frags.v[i];
+        if (f->used)
+            v->frags.v[kept++] = f;
+        else
+            frag_free(f);
+    }
+    v->frags.n = kept;
+}
+
 /* The status JSON from the view's parts; files whose base is in t get their part rebuilt. */
 static ff_session_blob *build_status(ff_session_view *v, const parr *t, size_t *bytes)
 {
-    ff_strbuf b = {0};
-    size_t nlogs = 0;
+    size_t nlogs = 0, nstates = 0;
     for (size_t i = 0; i < v->logs.n; i++)
         nlogs += ((log_e *)v->logs.v[i])->present;
-    size_t nstates = 0;
     for (size_t i = 0; i < v->states.n; i++)
         nstates += ((state_e *)v->states.v[i])->present;
     if (!v->uploads.n && !nlogs && !nstates && !v->manifest_present) {
@@ -565,112 +707,14 @@ static ff_session_blob *build_status(ff_session_view *v, const parr *t, size_t *
     }
     const log_e *summary = find_log(v, "summary_log_2.txt");
     const char *state = summary ? "done" : nlogs ? "processing" : v->uploads.n ? "uploaded" : "empty";
+    ff_strbuf b = {0};
     ff_strbuf_adds(&b, "{\"session_id\":");
     add_json(&b, json_string(v->sid));
-    ff_strbuf_addf(&b, ",\"state\":\"%s\",\"uploads\":[", state);
-    for (size_t i = 0; i < v->uploads.n; i++) {
-        const upload_e *u = v->uploads.v[i];
-        json_t *name = json_string(u->name);
-        if (!name) /* not UTF-8: not an upload the API could have made; leave it out */
-            continue;
-        if (b.len && b.p[b.len - 1] == '}')
-            ff_strbuf_add(&b, ",", 1);
-        ff_strbuf_adds(&b, "{\"name\":");
-        add_json(&b, name);
-        ff_strbuf_addf(&b, ",\"bytes\":%llu}", (unsigned long long)u->size);
-    }
-    ff_strbuf_adds(&b, "],\"files\":[");
-    for (size_t i = 0; i < v->frags.n; i++)
-        ((frag_e *)v->frags.v[i])->used = 0;
-    /* As the runner does: of two uploads with one base name, the first (by name) is the file. */
-    size_t nu = v->uploads.n;
-    file_pick *picks = calloc(nu ? nu : 1, sizeof *picks);
-    unsigned char *keep_upload = calloc(nu ? nu : 1, 1);
-    parr added = {0};
-    if (!picks || !keep_upload)
-        b.oom = 1;
-    size_t np = 0;
-    for (size_t i = 0; !b.oom && i < nu; i++) {
-        const upload_e *u = v->uploads.v[i];
-        if (!ff_upload_name_valid(u->name, NULL))
-            continue;
-        ff_base_name(u->name, picks[np].base, sizeof picks[np].base);
-        picks[np++].index = i;
-    }
-    if (np > 1)
-        qsort(picks, np, sizeof *picks, cmp_pick);
-    for (size_t i = 0; i < np; i++)
-        if (i == 0 || strcmp(picks[i].base, picks[i - 1].base))
-            keep_upload[picks[i].index] = 1;
-    int first = 1;
-    char base[256];
+    ff_strbuf_addf(&b, ",\"state\":\"%s\",", state);
+    add_uploads(&b, v);
+    ff_strbuf_add(&b, ",", 1);
     *bytes = 0;
-    for (size_t i = 0; !b.oom && i < nu; i++) {
-        if (!keep_upload[i])
-            continue;
-        const upload_e *u = v->uploads.v[i];
-        ff_base_name(u->name, base, sizeof base);
-        frag_e *f = parr_find(&v->frags, base);
-        if (!f || strcmp(f->input, u->name) || !f->json || touched(t, base)) {
-            char *json = build_file(v, u->name, base);
-            if (!json) {
-                b.oom = 1;
-                break;
-            }
-            if (!f) {
-                /* Joins the sorted parts after this loop: one sort, not one per file. */
-                f = calloc(1, sizeof *f);
-                if (!f || !(f->base = strdup(base)) || parr_push(&added, f) != 0) {
-                    if (f)
-                        free(f->base);
-                    free(f);
-                    free(json);
-                    b.oom = 1;
-                    break;
-                }
-            }
-            free(f->input);
-            f->input = strdup(u->name);
-            free(f->json);
-            f->json = json;
-            if (!f->input)
-                b.oom = 1;
-        }
-        f->used = 1;
-        if (!first)
-            ff_strbuf_add(&b, ",", 1);
-        first = 0;
-        ff_strbuf_adds(&b, f->json);
-        *bytes += strlen(f->json) + 2 * sizeof(void *);
-    }
-    free(picks);
-    free(keep_upload);
-    for (size_t i = 0; i < added.n; i++)
-        if (parr_push(&v->frags, added.v[i]) != 0) {
-            frag_e *f = added.v[i];
-            free(f->base);
-            free(f->input);
-            free(f->json);
-            free(f);
-            b.oom = 1;
-        }
-    free(added.v);
-    parr_sort(&v->frags);
-    /* Parts of files that are gone. */
-    size_t keep = 0;
-    for (size_t i = 0; i < v->frags.n; i++) {
-        frag_e *f = v->frags.v[i];
-        if (f->used) {
-            v->frags.v[keep++] = f;
-        } else {
-            free(f->base);
-            free(f->input);
-            free(f->json);
-            free(f);
-        }
-    }
-    v->frags.n = keep;
-    ff_strbuf_add(&b, "]", 1);
+    add_files(&b, v, t, bytes);
     text_field(&b, "download_summary", find_log(v, "download_summary_log_1.txt"));
     text_field(&b, "skipped", find_log(v, "skipped_log_1.txt"));
     text_field(&b, "summary", summary);
@@ -756,69 +800,85 @@ static void free_touched(parr *t)
     free(t->v);
 }
 
-static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
+/* One refresh's working state: the listings, what to read, and what changed. */
+typedef struct refresh {
+    ff_session_view *v;
+    listing lu, ll, ls, lm;   /* uploads, logs, states, the manifest */
+    fetch_item *items;        /* logs first, then states, then the manifest */
+    size_t nitems, cap, first_state, manifest_item;
+    const listed *manifest;   /* as listed; NULL: none */
+    int uploads_changed;
+    parr touched;             /* bases whose part of the JSON is rebuilt */
+    parr added_logs, added_states; /* new entries join the sorted arrays at the end: one sort */
+    log_e **fresh;            /* logs new to the event order */
+    size_t nfresh;
+} refresh;
+
+/* "x.json" under state/ -> base "x"; 0 when the name is not a state object's. */
+static int state_base(const char *name, char *base, size_t cap)
 {
-    listing lu = {0}, ll = {0}, ls = {0}, lm = {0};
-    fetch_item *items = NULL;
-    parr t = {0};
-    parr added = {0}, added_states = {0}; /* new entries join the sorted arrays at the end: one sort */
-    log_e **fresh = NULL;
-    size_t nfresh = 0;
-    int rc = -1;
-    if (list_sub(v, store, "fits/", &lu, err) || list_sub(v, store, "logs/", &ll, err) ||
-        list_sub(v, store, "state/", &ls, err) ||
-        list_sub(v, store, "processed/manifest.json", &lm, err))
-        goto out;
+    size_t n = strlen(name);
+    if (n <= 5 || strcmp(name + n - 5, ".json"))
+        return 0;
+    snprintf(base, cap, "%.*s", (int)(n - 5), name);
+    return 1;
+}
 
-    /* What to read: logs and states that are new or changed, and the manifest. */
-    size_t nitems = 0, cap = ll.items.n + ls.items.n + 1;
-    items = calloc(cap, sizeof *items);
-    if (!items) {
+static fetch_item *plan(refresh *f, const listed *e, size_t max)
+{
+    fetch_item *it = &f->items[f->nitems++];
+    it->name = e->name;
+    it->max = max;
+    return it;
+}
+
+/* What to read: logs and states that are new or changed (by etag), and a changed manifest. */
+static int plan_reads(refresh *f, ff_err *err)
+{
+    ff_session_view *v = f->v;
+    f->cap = f->ll.items.n + f->ls.items.n + 1;
+    f->manifest_item = SIZE_MAX;
+    f->items = calloc(f->cap, sizeof *f->items);
+    if (!f->items) {
         ff_store_fault_set(FF_STORE_FAULT_LOCAL);
-        ff_err_set(err, "out of memory");
-        goto out;
+        return ff_err_set(err, "out of memory");
     }
-    for (size_t i = 0; i < ll.items.n; i++) {
-        const listed *e = ll.items.v[i];
+    for (size_t i = 0; i < f->ll.items.n; i++) {
+        const listed *e = f->ll.items.v[i];
         const log_e *l = parr_find(&v->logs, e->name);
-        if (l && l->present && l->fetched && !strcmp(l->etag, e->etag) && e->etag[0])
-            continue;
-        snprintf(items[nitems].key, sizeof items[nitems].key, "%slogs/%s", v->root, e->name);
-        items[nitems++].max = LOG_MAX;
+        if (!(l && l->present && l->fetched && !strcmp(l->etag, e->etag) && e->etag[0]))
+            ff_key_log(plan(f, e, LOG_MAX)->key, FF_STORE_KEY_MAX + 1, v->sid, e->name);
     }
-    size_t first_state = nitems;
-    for (size_t i = 0; i < ls.items.n; i++) {
-        const listed *e = ls.items.v[i];
-        size_t n = strlen(e->name);
-        if (n <= 5 || strcmp(e->name + n - 5, ".json"))
-            continue;
+    f->first_state = f->nitems;
+    for (size_t i = 0; i < f->ls.items.n; i++) {
+        const listed *e = f->ls.items.v[i];
         char base[256];
-        snprintf(base, sizeof base, "%.*s", (int)(n - 5), e->name);
-        const state_e *s = parr_find(&v->states, base);
-        if (s && s->present && s->fetched && !strcmp(s->etag, e->etag) && e->etag[0])
+        if (!state_base(e->name, base, sizeof base))
             continue;
-        snprintf(items[nitems].key, sizeof items[nitems].key, "%sstate/%s", v->root, e->name);
-        items[nitems++].max = STATE_MAX;
+        const state_e *s = parr_find(&v->states, base);
+        if (!(s && s->present && s->fetched && !strcmp(s->etag, e->etag) && e->etag[0]))
+            ff_key_state(plan(f, e, STATE_MAX)->key, FF_STORE_KEY_MAX + 1, v->sid, base);
     }
-    size_t manifest_item = SIZE_MAX;
-    const listed *me = NULL;
-    for (size_t i = 0; i < lm.items.n; i++)
-        if (!strcmp(((listed *)lm.items.v[i])->name, "manifest.json"))
-            me = lm.items.v[i];
+    for (size_t i = 0; i < f->lm.items.n; i++)
+        if (!strcmp(((listed *)f->lm.items.v[i])->name, "manifest.json"))
+            f->manifest = f->lm.items.v[i];
+    const listed *me = f->manifest;
     if (me && (!v->manifest_present || strcmp(v->manifest_etag, me->etag) || !me->etag[0])) {
-        manifest_item = nitems;
-        snprintf(items[nitems].key, sizeof items[nitems].key, "%sprocessed/manifest.json", v->root);
-        items[nitems++].max = MANIFEST_MAX;
+        f->manifest_item = f->nitems;
+        ff_key_processed(plan(f, me, MANIFEST_MAX)->key, FF_STORE_KEY_MAX + 1, v->sid, "manifest.json");
     }
-    if (nitems && fetch_all(store, items, nitems, err) != 0)
-        goto out;
+    return 0;
+}
 
-    /* Merge: uploads are replaced whole; logs and states entry by entry. */
-    int changed = v->uploads.n != lu.items.n || !v->blob;
-    for (size_t i = 0; !changed && i < lu.items.n; i++) {
-        const listed *e = lu.items.v[i];
+/* Uploads are replaced whole (they are all in the listing). */
+static int merge_uploads(refresh *f)
+{
+    ff_session_view *v = f->v;
+    f->uploads_changed = v->uploads.n != f->lu.items.n || !v->blob;
+    for (size_t i = 0; !f->uploads_changed && i < f->lu.items.n; i++) {
+        const listed *e = f->lu.items.v[i];
         const upload_e *u = v->uploads.v[i];
-        changed = strcmp(u->name, e->name) || u->size != e->size;
+        f->uploads_changed = strcmp(u->name, e->name) || u->size != e->size;
     }
     for (size_t i = 0; i < v->uploads.n; i++) {
         upload_e *u = v->uploads.v[i];
@@ -826,159 +886,165 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
         free(u);
     }
     v->uploads.n = 0;
-    for (size_t i = 0; i < lu.items.n; i++) {
-        listed *e = lu.items.v[i];
+    for (size_t i = 0; i < f->lu.items.n; i++) {
+        listed *e = f->lu.items.v[i];
         upload_e *u = malloc(sizeof *u);
         if (!u || parr_push(&v->uploads, u) != 0) {
             free(u);
-            goto oom;
+            return -1;
         }
         u->name = e->name;
         u->size = e->size;
         e->name = NULL;
     }
+    return 0;
+}
 
+/* One listed log: found or made, its text taken when it was read; a changed one touches its
+ * file and, with text, joins the event order. */
+static int merge_log(refresh *f, listed *e, size_t *k)
+{
+    log_e *l = parr_find(&f->v->logs, e->name);
+    int changed = !l;
+    if (!l) {
+        l = calloc(1, sizeof *l);
+        if (!l || !(l->name = strdup(e->name)) || parr_push(&f->added_logs, l) != 0) {
+            if (l)
+                free(l->name);
+            free(l);
+            return -1;
+        }
+    }
+    l->present = 1;
+    if (*k < f->first_state && !strcmp(f->items[*k].name, e->name)) {
+        fetch_item *it = &f->items[(*k)++];
+        free(l->text);
+        l->text = it->rc == 0 ? it->text : NULL;
+        l->text_len = it->rc == 0 ? it->len : 0;
+        it->text = NULL;
+        l->fetched = 1;
+        memcpy(l->etag, e->etag, sizeof l->etag);
+        l->mtime = e->mtime;
+        changed = 1;
+    }
+    if (!changed)
+        return 0;
+    char base[256];
+    if (log_step(e->name, base, sizeof base) && touch(&f->touched, base) != 0)
+        return -1;
+    if (l->text && !l->in_order) {
+        log_e **nf = realloc(f->fresh, (f->nfresh + 1) * sizeof *nf);
+        if (!nf)
+            return -1;
+        f->fresh = nf;
+        f->fresh[f->nfresh++] = l;
+    }
+    return 0;
+}
+
+/* Logs entry by entry; a log that is gone touches its file and drops its text. */
+static int merge_logs(refresh *f)
+{
+    ff_session_view *v = f->v;
     size_t k = 0;
     for (size_t i = 0; i < v->logs.n; i++)
         ((log_e *)v->logs.v[i])->present = 0;
-    for (size_t i = 0; i < ll.items.n; i++) {
-        listed *e = ll.items.v[i];
-        log_e *l = parr_find(&v->logs, e->name);
-        int is_new = !l;
-        if (is_new) {
-            l = calloc(1, sizeof *l);
-            if (!l || !(l->name = strdup(e->name)) || parr_push(&added, l) != 0) {
-                if (l)
-                    free(l->name);
-                free(l);
-                goto oom;
-            }
-        }
-        l->present = 1;
-        int changed = is_new;
-        if (k < first_state && !strcmp(items[k].key + strlen(v->root) + 5, e->name)) {
-            fetch_item *it = &items[k++];
-            free(l->text);
-            l->text = it->rc == 0 ? it->text : NULL;
-            l->text_len = it->rc == 0 ? it->len : 0;
-            it->text = NULL;
-            l->fetched = 1;
-            memcpy(l->etag, e->etag, sizeof l->etag);
-            l->mtime = e->mtime;
-            changed = 1;
-        }
-        if (changed) {
-            char base[256];
-            if (log_step(e->name, base, sizeof base) && touch(&t, base) != 0)
-                goto oom;
-            if (l->text && !l->in_order) {
-                log_e **nf = realloc(fresh, (nfresh + 1) * sizeof *nf);
-                if (!nf)
-                    goto oom;
-                fresh = nf;
-                fresh[nfresh++] = l;
-            }
-        }
-    }
-    for (size_t i = 0; i < added.n; i++)
-        if (parr_push(&v->logs, added.v[i]) != 0) {
-            memmove(added.v, added.v + i, (added.n - i) * sizeof *added.v);
-            added.n -= i;
-            parr_sort(&v->logs);
-            goto oom;
-        }
-    added.n = 0;
-    parr_sort(&v->logs);
+    for (size_t i = 0; i < f->ll.items.n; i++)
+        if (merge_log(f, f->ll.items.v[i], &k) != 0)
+            return -1;
+    if (parr_merge(&v->logs, &f->added_logs) != 0)
+        return -1;
     for (size_t i = 0; i < v->logs.n; i++) {
         log_e *l = v->logs.v[i];
-        if (!l->present && l->text) {
-            char base[256];
-            if (log_step(l->name, base, sizeof base) && touch(&t, base) != 0)
-                goto oom;
-            free(l->text);
-            l->text = NULL;
-            l->text_len = 0;
-            l->fetched = 0;
+        char base[256];
+        if (l->present || !l->text)
+            continue;
+        if (log_step(l->name, base, sizeof base) && touch(&f->touched, base) != 0)
+            return -1;
+        free(l->text);
+        l->text = NULL;
+        l->text_len = 0;
+        l->fetched = 0;
+    }
+    return 0;
+}
+
+/* One listed state object, as merge_log does for logs. */
+static int merge_state(refresh *f, listed *e, size_t *k)
+{
+    char base[256];
+    if (!state_base(e->name, base, sizeof base))
+        return 0;
+    state_e *s = parr_find(&f->v->states, base);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s || !(s->base = strdup(base)) || parr_push(&f->added_states, s) != 0) {
+            if (s)
+                free(s->base);
+            free(s);
+            return -1;
         }
     }
+    s->present = 1;
+    if (*k < f->nitems && *k != f->manifest_item && !strcmp(f->items[*k].name, e->name)) {
+        fetch_item *it = &f->items[(*k)++];
+        free(s->text);
+        s->text = it->rc == 0 ? it->text : NULL;
+        it->text = NULL;
+        s->fetched = 1;
+        memcpy(s->etag, e->etag, sizeof s->etag);
+        if (touch(&f->touched, base) != 0)
+            return -1;
+    }
+    return 0;
+}
 
+static int merge_states(refresh *f)
+{
+    ff_session_view *v = f->v;
+    size_t k = f->first_state;
     for (size_t i = 0; i < v->states.n; i++)
         ((state_e *)v->states.v[i])->present = 0;
-    k = first_state;
-    for (size_t i = 0; i < ls.items.n; i++) {
-        listed *e = ls.items.v[i];
-        size_t n = strlen(e->name);
-        if (n <= 5 || strcmp(e->name + n - 5, ".json"))
-            continue;
-        char base[256];
-        snprintf(base, sizeof base, "%.*s", (int)(n - 5), e->name);
-        state_e *s = parr_find(&v->states, base);
-        if (!s) {
-            s = calloc(1, sizeof *s);
-            if (!s || !(s->base = strdup(base)) || parr_push(&added_states, s) != 0) {
-                if (s)
-                    free(s->base);
-                free(s);
-                goto oom;
-            }
-        }
-        s->present = 1;
-        if (k < nitems && k != manifest_item &&
-            !strcmp(items[k].key + strlen(v->root) + 6, e->name)) {
-            fetch_item *it = &items[k++];
-            free(s->text);
-            s->text = it->rc == 0 ? it->text : NULL;
-            it->text = NULL;
-            s->fetched = 1;
-            memcpy(s->etag, e->etag, sizeof s->etag);
-            if (touch(&t, base) != 0)
-                goto oom;
-        }
-    }
-    for (size_t i = 0; i < added_states.n; i++)
-        if (parr_push(&v->states, added_states.v[i]) != 0) {
-            memmove(added_states.v, added_states.v + i, (added_states.n - i) * sizeof *added_states.v);
-            added_states.n -= i;
-            parr_sort(&v->states);
-            goto oom;
-        }
-    added_states.n = 0;
-    parr_sort(&v->states);
+    for (size_t i = 0; i < f->ls.items.n; i++)
+        if (merge_state(f, f->ls.items.v[i], &k) != 0)
+            return -1;
+    if (parr_merge(&v->states, &f->added_states) != 0)
+        return -1;
     for (size_t i = 0; i < v->states.n; i++) {
         state_e *s = v->states.v[i];
-        if (!s->present && s->text) {
-            if (touch(&t, s->base) != 0)
-                goto oom;
-            free(s->text);
-            s->text = NULL;
-            s->fetched = 0;
-        }
+        if (s->present || !s->text)
+            continue;
+        if (touch(&f->touched, s->base) != 0)
+            return -1;
+        free(s->text);
+        s->text = NULL;
+        s->fetched = 0;
     }
+    return 0;
+}
 
-    if (manifest_item != SIZE_MAX) {
-        fetch_item *it = &items[manifest_item];
+static void merge_manifest(refresh *f)
+{
+    ff_session_view *v = f->v;
+    if (f->manifest_item != SIZE_MAX) {
+        fetch_item *it = &f->items[f->manifest_item];
         free(v->manifest_json);
         v->manifest_json = NULL;
         json_t *m = it->rc == 0 ? json_loads(it->text, 0, NULL) : NULL;
         if (m)
             v->manifest_json = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(m);
-        memcpy(v->manifest_etag, me->etag, sizeof v->manifest_etag);
+        memcpy(v->manifest_etag, f->manifest->etag, sizeof v->manifest_etag);
         v->manifest_present = 1;
-    } else if (!me) {
+    } else if (!f->manifest) {
         v->manifest_present = 0;
     }
-    parr_sort(&t);
-    if (!changed && !t.n && manifest_item == SIZE_MAX && (me != NULL) == v->had_manifest) {
-        rc = 0; /* nothing new: the last answer stands */
-        goto out;
-    }
-    v->had_manifest = me != NULL;
+}
 
+/* What the view holds, roughly, for the cache's budget (blob bytes come with the blob). */
+static size_t parts_bytes(const ff_session_view *v)
+{
     size_t bytes = 0;
-    ff_session_blob *blob = build_status(v, &t, &bytes);
-    if (!blob)
-        goto oom;
     for (size_t i = 0; i < v->logs.n; i++) {
         const log_e *l = v->logs.v[i];
         bytes += sizeof *l + strlen(l->name) + l->text_len * 2 + 64;
@@ -987,54 +1053,111 @@ static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
         const state_e *s = v->states.v[i];
         bytes += sizeof *s + (s->text ? strlen(s->text) : 0);
     }
-    bytes += v->manifest_json ? strlen(v->manifest_json) : 0;
+    return bytes + (v->manifest_json ? strlen(v->manifest_json) : 0);
+}
 
-    /* New logs join the event order, ordered among themselves by time. */
-    if (nfresh > 1)
-        qsort(fresh, nfresh, sizeof *fresh, cmp_order);
-    char **events = nfresh ? calloc(nfresh, sizeof *events) : NULL;
-    if (nfresh && !events) {
-        ff_session_blob_unref(blob);
-        goto oom;
-    }
-    for (size_t i = 0; i < nfresh; i++)
-        events[i] = make_event(v, fresh[i]);
-    /* Events of logs already in the order but rewritten since (a rerun): a later stream sends
-     * what the log says now. */
+/* Under the view's lock: the new logs join the event order (events made outside the lock), logs
+ * already in it but rewritten since (a rerun) get their event again, and the new answer replaces
+ * the old. -1 when out of memory (nothing changed). */
+static int publish(refresh *f, ff_session_blob *blob, size_t bytes)
+{
+    ff_session_view *v = f->v;
+    if (f->nfresh > 1) /* ordered among themselves by time */
+        qsort(f->fresh, f->nfresh, sizeof *f->fresh, cmp_order);
+    char **events = f->nfresh ? calloc(f->nfresh, sizeof *events) : NULL;
+    if (f->nfresh && !events)
+        return -1;
+    for (size_t i = 0; i < f->nfresh; i++)
+        events[i] = make_event(v, f->fresh[i]);
     pthread_mutex_lock(&v->lock);
     int ok = 1;
-    if (v->norder + nfresh > v->caporder) {
-        size_t capo = (v->norder + nfresh) * 2;
+    if (v->norder + f->nfresh > v->caporder) {
+        size_t capo = (v->norder + f->nfresh) * 2;
         log_e **no = realloc(v->order, capo * sizeof *no);
+        ok = no != NULL;
         if (no) {
             v->order = no;
             v->caporder = capo;
-        } else {
-            ok = 0;
         }
     }
+    for (size_t i = 0; ok && i < f->nfresh; i++) {
+        free(f->fresh[i]->event);
+        f->fresh[i]->event = events[i];
+        events[i] = NULL;
+        f->fresh[i]->in_order = 1;
+        v->order[v->norder++] = f->fresh[i];
+    }
+    for (size_t i = 0; ok && i < v->logs.n; i++) {
+        log_e *l = v->logs.v[i];
+        if (l->in_order && l->text && !l->event)
+            l->event = make_event(v, l);
+    }
     if (ok) {
-        for (size_t i = 0; i < nfresh; i++) {
-            free(fresh[i]->event);
-            fresh[i]->event = events[i];
-            events[i] = NULL;
-            fresh[i]->in_order = 1;
-            v->order[v->norder++] = fresh[i];
-        }
-        for (size_t i = 0; i < v->logs.n; i++) {
-            log_e *l = v->logs.v[i];
-            if (l->in_order && l->text && !l->event)
-                l->event = make_event(v, l);
-        }
         ff_session_blob_unref(v->blob);
         v->blob = blob;
         v->bytes = bytes;
     }
     pthread_mutex_unlock(&v->lock);
-    for (size_t i = 0; i < nfresh; i++)
+    for (size_t i = 0; i < f->nfresh; i++)
         free(events[i]);
     free(events);
-    if (!ok) {
+    return ok ? 0 : -1;
+}
+
+static void refresh_free(refresh *f)
+{
+    if (f->items)
+        for (size_t i = 0; i < f->cap; i++)
+            free(f->items[i].text);
+    free(f->items);
+    free(f->fresh);
+    free_touched(&f->touched);
+    for (size_t i = 0; i < f->added_logs.n; i++) { /* entries not merged (out of memory) */
+        log_e *l = f->added_logs.v[i];
+        free(l->name);
+        free(l->text);
+        free(l);
+    }
+    free(f->added_logs.v);
+    for (size_t i = 0; i < f->added_states.n; i++) {
+        state_e *st = f->added_states.v[i];
+        free(st->base);
+        free(st->text);
+        free(st);
+    }
+    free(f->added_states.v);
+    listing_free(&f->lu);
+    listing_free(&f->ll);
+    listing_free(&f->ls);
+    listing_free(&f->lm);
+}
+
+/* Lists the session, reads what changed, merges it into the view and, when anything did,
+ * rebuilds the answer (only the files touched) and the event order. */
+static int do_refresh(ff_session_view *v, ff_store *store, ff_err *err)
+{
+    refresh f = {.v = v};
+    int rc = -1;
+    if (list_sub(v, store, "fits/", &f.lu, err) || list_sub(v, store, "logs/", &f.ll, err) ||
+        list_sub(v, store, "state/", &f.ls, err) ||
+        list_sub(v, store, "processed/manifest.json", &f.lm, err) || plan_reads(&f, err) != 0 ||
+        (f.nitems && fetch_all(store, f.items, f.nitems, err) != 0))
+        goto out;
+    if (merge_uploads(&f) != 0 || merge_logs(&f) != 0 || merge_states(&f) != 0)
+        goto oom;
+    merge_manifest(&f);
+    parr_sort(&f.touched);
+    if (!f.uploads_changed && !f.touched.n && f.manifest_item == SIZE_MAX &&
+        (f.manifest != NULL) == v->had_manifest) {
+        rc = 0; /* nothing new: the last answer stands */
+        goto out;
+    }
+    v->had_manifest = f.manifest != NULL;
+    size_t bytes = 0;
+    ff_session_blob *blob = build_status(v, &f.touched, &bytes);
+    if (!blob)
+        goto oom;
+    if (publish(&f, blob, bytes + parts_bytes(v)) != 0) {
         ff_session_blob_unref(blob);
         goto oom;
     }
@@ -1044,30 +1167,7 @@ oom:
     ff_store_fault_set(FF_STORE_FAULT_LOCAL);
     ff_err_set(err, "out of memory reading the session");
 out:
-    if (items)
-        for (size_t i = 0; i < cap; i++)
-            free(items[i].text);
-    free(items);
-    free(fresh);
-    free_touched(&t);
-    for (size_t i = 0; i < added.n; i++) { /* entries not merged (out of memory) */
-        log_e *l = added.v[i];
-        free(l->name);
-        free(l->text);
-        free(l);
-    }
-    free(added.v);
-    for (size_t i = 0; i < added_states.n; i++) {
-        state_e *st = added_states.v[i];
-        free(st->base);
-        free(st->text);
-        free(st);
-    }
-    free(added_states.v);
-    listing_free(&lu);
-    listing_free(&ll);
-    listing_free(&ls);
-    listing_free(&lm);
+    refresh_free(&f);
     return rc;
 }
 
@@ -1098,7 +1198,7 @@ int ff_session_view_refresh(ff_session_view *v, ff_store *store, ff_err *err)
     v->last_err = e;
     v->last_fault = rc ? f : FF_STORE_FAULT_NONE;
     if (rc == 0)
-        v->refreshed_at = ff_store_clock();
+        v->refreshed_at = ff_clock_now();
     pthread_cond_broadcast(&v->cond);
     pthread_mutex_unlock(&v->lock);
     if (rc != 0 && err)

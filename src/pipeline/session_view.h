@@ -9,8 +9,9 @@
 
 #include <stddef.h>
 
-#include "core/err.h"
-#include "store/sigv4.h" /* ff_strbuf */
+#include "base/err.h"
+#include "base/clock.h"
+#include "base/strbuf.h"
 #include "store/store.h"
 
 typedef struct ff_session_view ff_session_view;
@@ -41,7 +42,7 @@ const char *ff_session_view_sid(const ff_session_view *v);
  * keeps what it had. */
 int ff_session_view_refresh(ff_session_view *v, ff_store *store, ff_err *err);
 
-/* Seconds (ff_store_clock()) of the last successful refresh; 0 = never. */
+/* Seconds (ff_clock_now()) of the last successful refresh; 0 = never. */
 double ff_session_view_refreshed_at(ff_session_view *v);
 /* Bytes the view holds (texts, JSON), for a cache that bounds its memory. */
 size_t ff_session_view_bytes(ff_session_view *v);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "remote/remote_impl.h"
+#include "base/clock.h"
 
 /* Events in the default "tree" shape ([{name, pin, groups: [{data: [...]}]}]), a flat array, or
  * a {"label": [...]} map. */
@@ -64,7 +65,7 @@ out:
 int ff_remote_hek(ff_remote *r, const ff_obsmeta *meta, ff_remote_result *res)
 {
     memset(res, 0, sizeof *res);
-    double t0 = ff_remote_now(), t;
+    double t0 = ff_clock_now(), t;
     int rc = -1;
     ff_http_response resp = {0};
     ff_err err = {0};
@@ -110,6 +111,6 @@ int ff_remote_hek(ff_remote *r, const ff_obsmeta *meta, ff_remote_result *res)
     rc = ff_remote_result_msg(res, 1, "%zu event%s from %s to %s", n, n == 1 ? "" : "s", start, end);
 out:
     ff_http_response_free(&resp);
-    res->seconds = ff_remote_now() - t0;
+    res->seconds = ff_clock_now() - t0;
     return rc;
 }

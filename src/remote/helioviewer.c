@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "remote/remote_impl.h"
+#include "base/clock.h"
 
 /* The image's id as digits, from a number or a string of digits. */
 static int image_id(json_t *v, char *id, size_t size)
@@ -71,7 +72,7 @@ out:
 int ff_remote_helioviewer(ff_remote *r, const ff_obsmeta *meta, ff_remote_result *res)
 {
     memset(res, 0, sizeof *res);
-    double t0 = ff_remote_now(), t;
+    double t0 = ff_clock_now(), t;
     int rc = -1;
     ff_http_response resp = {0};
     ff_err err = {0};
@@ -128,6 +129,6 @@ int ff_remote_helioviewer(ff_remote *r, const ff_obsmeta *meta, ff_remote_result
                                                   : "");
 out:
     ff_http_response_free(&resp);
-    res->seconds = ff_remote_now() - t0;
+    res->seconds = ff_clock_now() - t0;
     return rc;
 }

@@ -9,9 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
+#include "base/clock.h"
 #include "remote/remote_impl.h"
-#include "store/sigv4.h"
+#include "base/cabundle.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -19,13 +20,6 @@ static CURLcode curl_init_rc;
 static void curl_init(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-double ff_remote_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ctx)
@@ -187,6 +181,71 @@ void ff_http_response_free(ff_http_response *resp)
     resp->len = 0;
 }
 
+/* One attempt's options on a reset handle. */
+static void set_options(ff_remote *r, CURL *h, const char *url, uint64_t max_bytes, body_ctx *b,
+                        char *errbuf)
+{
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, r->user_agent);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(r->cfg.connect_timeout_s * 1000));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(r->cfg.timeout_s * 1000));
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+    /* The system's CA bundle wherever it lives (Debian, Amazon Linux, SSL_CERT_FILE): a libcurl
+     * built elsewhere, as in the Lambda zip, only knows its build system's path. */
+    const char *ca = ff_ca_bundle();
+    if (ca)
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+    if (r->share)
+        curl_easy_setopt(h, CURLOPT_SHARE, r->share);
+    else
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+}
+
+/* Why a finished attempt failed (err), and 1 when trying again may help (a timeout, HTTP 5xx). */
+static int attempt_failed(ff_remote *r, const char *host, CURLcode cc, long status, const body_ctx *b,
+                          const char *errbuf, uint64_t max_bytes, int attempt, ff_err *err)
+{
+    if (b->too_big || cc == CURLE_FILESIZE_EXCEEDED)
+        ff_err_set(err, "%s: answer larger than the %llu-byte limit (FITSFLOW_HTTP_MAX_BYTES)", host,
+                   (unsigned long long)max_bytes);
+    else if (b->oom)
+        ff_err_set(err, "%s: out of memory receiving the answer", host);
+    else if (b->write_failed)
+        ff_err_set(err, "%s: cannot write the download: %s", host, strerror(errno));
+    else if (cc == CURLE_PARTIAL_FILE)
+        ff_err_set(err, "%s: answer cut short after %zu bytes", host, b->len);
+    else if (cc == CURLE_OPERATION_TIMEDOUT)
+        ff_err_set(err, "%s: timed out after %g s (attempt %d)", host, r->cfg.timeout_s, attempt + 1);
+    else if (cc != CURLE_OK)
+        ff_err_set(err, "%s: %s", host, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    else
+        ff_err_set(err, "%s answered HTTP %ld", host, status);
+    int cause_known = b->too_big || cc == CURLE_FILESIZE_EXCEEDED || b->oom || b->write_failed;
+    return !cause_known && (cc == CURLE_OPERATION_TIMEDOUT ||
+                            (cc == CURLE_OK && status >= 500 && status <= 599));
+}
+
+/* Waits before the retry that follows `attempt`, with the session's backoff and jitter. */
+static void backoff(ff_remote *r, const char *url, int attempt, const ff_err *err)
+{
+    pthread_mutex_lock(&r->seed_lock);
+    long ms = ff_remote_backoff_ms(r->cfg.backoff_ms, r->cfg.backoff_max_ms, attempt, &r->seed);
+    pthread_mutex_unlock(&r->seed_lock);
+    ff_log(FF_LOG_INFO, NULL, NULL, "retrying %s in %ld ms: %s", url, ms, err ? err->msg : "");
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 int ff_remote_http_get(ff_remote *r, const char *url, uint64_t max_bytes, FILE *to_file,
                        ff_http_response *resp, ff_err *err)
 {
@@ -213,29 +272,7 @@ int ff_remote_http_get(ff_remote *r, const char *url, uint64_t max_bytes, FILE *
         }
         curl_easy_reset(h);
         errbuf[0] = '\0';
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_USERAGENT, r->user_agent);
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(r->cfg.connect_timeout_s * 1000));
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(r->cfg.timeout_s * 1000));
-        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-        /* The system's CA bundle wherever it lives (Debian, Amazon Linux, SSL_CERT_FILE): a
-         * libcurl built elsewhere, as in the Lambda zip, only knows its build system's path. */
-        const char *ca = ff_aws_ca_bundle();
-        if (ca)
-            curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-        if (r->share)
-            curl_easy_setopt(h, CURLOPT_SHARE, r->share);
-        else
-            curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+        set_options(r, h, url, max_bytes, &b, errbuf);
         CURLcode cc = curl_easy_perform(h);
         resp->attempts = attempt + 1;
         resp->status = 0;
@@ -244,53 +281,25 @@ int ff_remote_http_get(ff_remote *r, const char *url, uint64_t max_bytes, FILE *
         curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
         snprintf(resp->content_type, sizeof resp->content_type, "%s", ct ? ct : "");
         resp->timed_out = cc == CURLE_OPERATION_TIMEDOUT;
-        int retry = 0;
         if (cc == CURLE_OK && resp->status >= 200 && resp->status < 300) {
-            free(resp->body);
             resp->body = b.buf;
             resp->len = b.len;
-            if (!resp->body && !to_file) {
-                resp->body = calloc(1, 1);
-                if (!resp->body) {
-                    ff_err_set(err, "out of memory");
-                    break;
-                }
+            if (!resp->body && !to_file && !(resp->body = calloc(1, 1))) {
+                ff_err_set(err, "out of memory");
+                break;
             }
             rc = 0;
             break;
         }
         free(b.buf);
         resp->len = b.len;
-        if (b.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-            ff_err_set(err, "%s: answer larger than the %llu-byte limit (FITSFLOW_HTTP_MAX_BYTES)", host,
-                       (unsigned long long)max_bytes);
-        } else if (b.oom) {
-            ff_err_set(err, "%s: out of memory receiving the answer", host);
-        } else if (b.write_failed) {
-            ff_err_set(err, "%s: cannot write the download: %s", host, strerror(errno));
-        } else if (cc == CURLE_OPERATION_TIMEDOUT) {
-            ff_err_set(err, "%s: timed out after %g s (attempt %d)", host, r->cfg.timeout_s, attempt + 1);
-            retry = 1;
-        } else if (cc == CURLE_PARTIAL_FILE) {
-            ff_err_set(err, "%s: answer cut short after %zu bytes", host, b.len);
-        } else if (cc != CURLE_OK) {
-            ff_err_set(err, "%s: %s", host, errbuf[0] ? errbuf : curl_easy_strerror(cc));
-        } else {
-            ff_err_set(err, "%s answered HTTP %ld", host, resp->status);
-            retry = resp->status >= 500 && resp->status <= 599;
-        }
+        int retry = attempt_failed(r, host, cc, resp->status, &b, errbuf, max_bytes, attempt, err);
         if (!retry || attempt >= r->cfg.retries) {
             if (attempt > 0)
                 ff_err_prefix(err, "after %d attempts", attempt + 1);
             break;
         }
-        pthread_mutex_lock(&r->seed_lock);
-        long ms = ff_remote_backoff_ms(r->cfg.backoff_ms, r->cfg.backoff_max_ms, attempt, &r->seed);
-        pthread_mutex_unlock(&r->seed_lock);
-        ff_log(FF_LOG_INFO, NULL, NULL, "retrying %s in %ld ms: %s", url, ms, err ? err->msg : "");
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-            ;
+        backoff(r, url, attempt, err);
     }
     curl_easy_cleanup(h);
     return rc;
@@ -299,7 +308,7 @@ int ff_remote_http_get(ff_remote *r, const char *url, uint64_t max_bytes, FILE *
 int ff_remote_get_listing(ff_remote *r, const char *url, char **html, size_t *len, int *requests,
                           ff_err *err)
 {
-    double now = ff_remote_now();
+    double now = ff_clock_now();
     int cache = r->cfg.reuse_connections;
     pthread_mutex_lock(&r->cache_lock);
     for (int i = 0; i < FF_LISTING_CACHE; i++) {

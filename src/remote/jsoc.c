@@ -8,13 +8,14 @@
 #include <time.h>
 
 #include "remote/remote_impl.h"
+#include "base/clock.h"
 
 #define MAX_LINKS 200000
 
 int ff_remote_jsoc(ff_remote *r, const ff_obsmeta *meta, ff_remote_result *res)
 {
     memset(res, 0, sizeof *res);
-    double t0 = ff_remote_now(), t;
+    double t0 = ff_clock_now(), t;
     int rc = -1;
     char *html = NULL;
     size_t hlen = 0;
@@ -94,6 +95,6 @@ int ff_remote_jsoc(ff_remote *r, const ff_obsmeta *meta, ff_remote_result *res)
 out:
     free(html);
     ff_http_response_free(&resp);
-    res->seconds = ff_remote_now() - t0;
+    res->seconds = ff_clock_now() - t0;
     return rc;
 }

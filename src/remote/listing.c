@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "remote/remote.h"
+#include "base/hex.h"
 
 int ff_html_next_href(const char **p, const char *end, char *out, size_t outsize)
 {
@@ -65,16 +66,6 @@ int ff_html_next_href(const char **p, const char *end, char *out, size_t outsize
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* href -> last path segment, decoded; 0 when it is a plausible file name. */
 static int href_to_name(const char *href, char *name, size_t size)
 {
@@ -88,8 +79,8 @@ static int href_to_name(const char *href, char *name, size_t size)
     size_t out = 0;
     for (const char *c = seg; c < href + n; c++) {
         int ch = (unsigned char)*c;
-        if (ch == '%' && c + 2 < href + n && hexval(c[1]) >= 0 && hexval(c[2]) >= 0) {
-            ch = hexval(c[1]) * 16 + hexval(c[2]);
+        if (ch == '%' && c + 2 < href + n && ff_hex_digit(c[1]) >= 0 && ff_hex_digit(c[2]) >= 0) {
+            ch = ff_hex_digit(c[1]) * 16 + ff_hex_digit(c[2]);
             c += 2;
         }
         if (ch < 0x21 || ch == 0x7f || ch == '/' || ch == '\\')

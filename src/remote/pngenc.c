@@ -1,53 +1,32 @@
 /* PNG in and out for the remote images: checking that an answer is a whole, decodable PNG, and
- * encoding decoded JPEG / JPEG 2000 rasters (gray or RGB, 8-bit) with libspng. */
+ * encoding decoded JPEG / JPEG 2000 rasters (gray or RGB, 8-bit) with core/png.h. */
 #include <spng.h>
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
 
-#include "core/jp2.h"
-#include "core/jpeg.h"
+#include "core/media/jp2.h"
+#include "core/out/png.h"
+#include "core/media/jpeg.h"
 #include "remote/remote_impl.h"
 
 static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
 
-int ff_remote_png_encode(const unsigned char *pixels, unsigned width, unsigned height,
-                         int channels, unsigned char **png, size_t *len, ff_err *err)
+/* The rasters from Helioviewer and JSOC as PNG: zlib level 6 with the RLE strategy and the Up
+ * filter, as small as libspng's default settings on solar images and 5x faster. */
+static const ff_png_options remote_png = {.level = 6, .strategy = Z_RLE, .filters = SPNG_FILTER_CHOICE_UP};
+
+static int encode(const ff_raster8 *img, unsigned char **png, size_t *len, ff_err *err)
 {
-    *png = NULL;
-    *len = 0;
-    spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
-    if (!ctx)
-        return ff_err_set(err, "out of memory starting the PNG encoder");
-    struct spng_ihdr ihdr = {
-        .width = width,
-        .height = height,
-        .bit_depth = 8,
-        .color_type = channels == 3 ? SPNG_COLOR_TYPE_TRUECOLOR : SPNG_COLOR_TYPE_GRAYSCALE,
-    };
-    int rc = spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1);
-    if (!rc)
-        rc = spng_set_ihdr(ctx, &ihdr);
-    /* Z_RLE with the Up filter: as small as the default settings on solar images, 5x faster. */
-    if (!rc)
-        rc = spng_set_option(ctx, SPNG_IMG_COMPRESSION_LEVEL, 6);
-    if (!rc)
-        rc = spng_set_option(ctx, SPNG_IMG_COMPRESSION_STRATEGY, Z_RLE);
-    if (!rc)
-        rc = spng_set_option(ctx, SPNG_FILTER_CHOICE, SPNG_FILTER_CHOICE_UP);
-    size_t size = (size_t)width * height * (size_t)channels;
-    if (!rc)
-        rc = spng_encode_image(ctx, pixels, size, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
-    if (rc) {
-        spng_ctx_free(ctx);
-        return ff_err_set(err, "PNG encoding failed: %s", spng_strerror(rc));
+    ff_membuf mb = {0};
+    ff_sink sink = ff_membuf_sink(&mb);
+    ff_png_image pi = {img->pixels, img->width, img->height, img->channels, NULL};
+    if (ff_png_write(&pi, NULL, 0, &remote_png, &sink, err) != 0) {
+        ff_membuf_free(&mb);
+        return -1;
     }
-    int e = 0;
-    void *buf = spng_get_png_buffer(ctx, len, &e);
-    spng_ctx_free(ctx);
-    if (!buf || e)
-        return ff_err_set(err, "PNG encoding failed: %s", spng_strerror(e));
-    *png = buf;
+    *png = mb.data;
+    *len = mb.len;
     return 0;
 }
 
@@ -167,7 +146,7 @@ int ff_remote_to_png(const unsigned char *buf, size_t len, int gray_out, uint64_
         *what = "unknown data";
         return ff_err_set(err, "the answer is not an image (neither PNG, JPEG nor JPEG 2000)");
     }
-    int rc = ff_remote_png_encode(img.pixels, img.width, img.height, img.channels, png, png_len, err);
+    int rc = encode(&img, png, png_len, err);
     ff_raster8_free(&img);
     return rc;
 }

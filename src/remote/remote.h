@@ -12,8 +12,8 @@
 #include <stdio.h>
 
 #include "base/urlenc.h"
-#include "core/err.h"
-#include "core/obsmeta.h"
+#include "base/err.h"
+#include "core/fits/obsmeta.h"
 
 #define FF_REMOTE_URL_MAX 512
 
@@ -36,10 +36,10 @@ typedef struct ff_remote_config {
                                   (the original's way; the benchmark's baseline) */
 } ff_remote_config;
 
+/* The settings above from loaded settings (base/settings.h), or from their defaults. */
+struct ff_settings;
+void ff_remote_config_from_settings(ff_remote_config *cfg, const struct ff_settings *s);
 void ff_remote_config_defaults(ff_remote_config *cfg);
-
-/* Applies the FITSFLOW_* variables above; -1 with a reason naming the variable on a bad value. */
-int ff_remote_config_from_env(ff_remote_config *cfg, ff_err *err);
 
 typedef struct ff_remote ff_remote;
 
@@ -47,6 +47,8 @@ typedef struct ff_remote ff_remote;
 ff_remote *ff_remote_open(const ff_remote_config *cfg, ff_err *err);
 void ff_remote_close(ff_remote *r);
 const ff_remote_config *ff_remote_get_config(const ff_remote *r);
+/* ff_remote_open with ff_remote_config_from_settings(s). */
+ff_remote *ff_remote_open_configured(const struct ff_settings *s, ff_err *err);
 
 /* The result of one remote step. */
 typedef struct ff_remote_result {

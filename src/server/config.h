@@ -1,12 +1,22 @@
-/* Settings of `fitsflow serve`: every FITSFLOW_* variable the server reads, with its default, in
- * one struct. cmd_serve fills it from the environment, then lets command-line flags override it;
- * the README lists the same names and defaults. */
+/* Settings of `fitsflow serve` in one struct, filled from the loaded settings (base/settings.h,
+ * where the names, ranges and defaults are); cmd_serve then lets command-line flags override it. */
 #ifndef FF_SERVER_CONFIG_H
 #define FF_SERVER_CONFIG_H
 
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
+
+struct ff_settings;
+
+/* Retries of a session whose processing failed for a transient reason (the store unreachable,
+ * a timeout, HTTP 5xx): at most `attempts` attempts in all, the n-th retry after
+ * backoff_ms * 2^(n-1), capped at backoff_max_ms, taken at random in [d/2, d]. */
+typedef struct ff_job_retry {
+    int64_t attempts;       /* FITSFLOW_JOB_ATTEMPTS (8) */
+    int64_t backoff_ms;     /* FITSFLOW_JOB_BACKOFF_MS (30000) */
+    int64_t backoff_max_ms; /* FITSFLOW_JOB_BACKOFF_MAX_MS (600000) */
+} ff_job_retry;
 
 typedef struct ff_server_config {
     char listen_host[128];        /* FITSFLOW_LISTEN host part (127.0.0.1) */
@@ -40,13 +50,13 @@ typedef struct ff_server_config {
     unsigned store_threads;       /* FITSFLOW_STORE_THREADS doing store work for requests (8) */
     char web_dir[1024];           /* FITSFLOW_WEB_DIR: the browser client served at / (the source
                                      tree's web/, else web/ beside the binary's folder) */
+    ff_job_retry retry;           /* FITSFLOW_JOB_* */
 } ff_server_config;
 
+/* From loaded settings: -1 naming the variable when FITSFLOW_LISTEN or FITSFLOW_CLEAN_CRON does
+ * not parse. The defaults: the same from the settings' defaults. */
+int ff_server_config_from_settings(ff_server_config *c, const struct ff_settings *s, ff_err *err);
 void ff_server_config_defaults(ff_server_config *c);
-
-/* Reads every FITSFLOW_* server variable that is set; -1 with the variable's name and the
- * accepted values for a bad one. */
-int ff_server_config_from_env(ff_server_config *c, ff_err *err);
 
 /* Parses "host:port", "[v6]:port" or ":port" into c->listen_host / c->port. */
 int ff_server_config_set_listen(ff_server_config *c, const char *s, ff_err *err);

@@ -1,6 +1,8 @@
 /* Signed S3 requests over libcurl. Each call uses its own easy handle (the store is used from
  * several threads at once); a locked share keeps connections and DNS answers between calls. */
 #include "store/s3_http.h"
+#include "base/clock.h"
+#include "base/cabundle.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -267,13 +269,13 @@ int ff_s3_http_setup(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, 
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
     double dl = ff_store_get_deadline();
     if (dl > 0) {
-        double left = dl - ff_store_clock();
+        double left = dl - ff_clock_now();
         long ms = left > 0.001 ? (long)(left * 1000) + 1 : 1;
         if (ms < 10000)
             curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, ms);
     }
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    const char *ca = ff_aws_ca_bundle();
+    const char *ca = ff_ca_bundle();
     if (ca && !strcmp(t->scheme, "https"))
         curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
     *hlp = hl;
@@ -294,7 +296,7 @@ int ff_s3_http_timeouts(CURL *curl, size_t body_len, ff_err *err)
     double dl = ff_store_get_deadline();
     if (dl <= 0)
         return 0;
-    double left = dl - ff_store_clock();
+    double left = dl - ff_clock_now();
     if (left <= 0.001) {
         ff_store_fault_set(FF_STORE_FAULT_TIMEOUT);
         return ff_err_set(err, "the store did not answer in time (deadline passed)");
@@ -397,7 +399,7 @@ int ff_s3_http_call(ff_s3_http *h, const ff_s3_target *t, const ff_s3_call *c, f
         /* backoff with jitter: 100, 200, 400 ms (+ up to half again) */
         unsigned jitter = (unsigned)(((uintptr_t)&attempt >> 4) ^ (unsigned)time(NULL)) % (delay_ms / 2 + 1);
         double dl = ff_store_get_deadline();
-        if (dl > 0 && ff_store_clock() + (delay_ms + jitter) / 1000.0 + 0.05 >= dl)
+        if (dl > 0 && ff_clock_now() + (delay_ms + jitter) / 1000.0 + 0.05 >= dl)
             return rc; /* no time left for another try: the last answer (or failure) stands */
         if (rc == 0)
             ff_s3_resp_free(resp);

@@ -8,9 +8,9 @@
 
 #include <curl/curl.h>
 
-#include "store/s3_impl.h"
+#include "store/s3_target.h"
 #include "store/s3_xml.h"
-#include "store/store_impl.h"
+#include "store/backend.h"
 
 typedef struct ff_s3_http ff_s3_http;
 

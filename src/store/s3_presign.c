@@ -1,8 +1,9 @@
 /* Presigned S3 PUT URLs (query-string SigV4), laid out exactly as botocore's presigner lays them
  * out: the auth parameters in its order (Algorithm, Credential, Date, Expires, SignedHeaders,
  * Security-Token), then X-Amz-Signature last; the signature covers the canonical (sorted) form. */
-#include "store/s3_impl.h"
+#include "store/s3_target.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -4,7 +4,8 @@
  * at one buffer whatever the object's size, no thread is needed, and a slow consumer simply
  * leaves the data in the TCP window. */
 #include "store/s3_http.h"
-#include "store/store_impl.h"
+#include "base/clock.h"
+#include "store/backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,7 +174,7 @@ static int step(s3_reader *r, ff_err *err)
  * wait. Returns 0, or -1 when curl itself fails or the time is up (fault TIMEOUT). */
 static int drive(s3_reader *r, int want_headers, ff_err *err)
 {
-    double until = want_headers ? r->deadline : r->stall > 0 ? ff_store_clock() + r->stall : 0;
+    double until = want_headers ? r->deadline : r->stall > 0 ? ff_clock_now() + r->stall : 0;
     for (;;) {
         if (r->finished || (want_headers ? r->headers_done : r->len > 0))
             return 0;
@@ -187,7 +188,7 @@ static int drive(s3_reader *r, int want_headers, ff_err *err)
             return 0;
         int wait_ms = 1000;
         if (until > 0) {
-            double left = until - ff_store_clock();
+            double left = until - ff_clock_now();
             if (left <= 0) {
                 ff_store_fault_set(FF_STORE_FAULT_TIMEOUT);
                 if (want_headers)
@@ -235,7 +236,7 @@ static int start(s3_reader *r, const char *range, int *retry, ff_err *err)
     ff_s3_call c = {.method = "GET", .key = r->key, .headers = h, .n_headers = range ? 1 : 0};
     if (!(r->multi = curl_multi_init()) || !(r->curl = curl_easy_init()))
         return ff_err_set(err, "out of memory");
-    if (r->deadline > 0 && r->deadline <= ff_store_clock()) {
+    if (r->deadline > 0 && r->deadline <= ff_clock_now()) {
         ff_store_fault_set(FF_STORE_FAULT_TIMEOUT);
         return ff_err_set(err, "the store did not answer in time (deadline passed)");
     }
@@ -329,7 +330,7 @@ int ff_s3_reader_open(ff_store *s, ff_s3_http *http, const ff_s3_target *t, cons
     for (int attempt = 1;; attempt++) {
         int retry = 0;
         int rc = start(r, range[0] ? range : NULL, &retry, err);
-        int in_time = r->deadline <= 0 || ff_store_clock() + delay_ms / 1000.0 + 0.05 < r->deadline;
+        int in_time = r->deadline <= 0 || ff_clock_now() + delay_ms / 1000.0 + 0.05 < r->deadline;
         if (!retry || attempt == OPEN_TRIES || !in_time) {
             if (rc != 0) {
                 reader_free(r);

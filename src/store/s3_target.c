@@ -1,6 +1,6 @@
 /* Turning an ff_s3_config into scheme, host and path prefix the way botocore addresses buckets,
  * so that our requests and presigned URLs go where boto3's would. */
-#include "store/s3_impl.h"
+#include "store/s3_target.h"
 
 #include <ctype.h>
 #include <stdio.h>

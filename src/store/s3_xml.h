@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 #define FF_S3_XML_TEXT_MAX 4096 /* longest text kept from one element (keys are at most 1024) */
 

@@ -1,6 +1,7 @@
 /* AWS Signature Version 4, written from the AWS documentation ("Create a signed AWS API
  * request"): canonical request -> string to sign -> HMAC chain of date/region/service key. */
 #include "store/sigv4.h"
+#include "base/hex.h"
 #include "base/urlenc.h"
 
 #include <ctype.h>
@@ -39,58 +40,6 @@ int ff_aws_creds_from_env(ff_aws_creds *c, ff_err *err)
         copy_env("AWS_SESSION_TOKEN", c->session_token, sizeof c->session_token, 0, err))
         return -1;
     return 0;
-}
-
-static int grow(ff_strbuf *b, size_t extra)
-{
-    if (b->oom)
-        return -1;
-    if (b->len + extra + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 128;
-    while (cap < b->len + extra + 1) {
-        if (cap > ((size_t)-1) / 2) {
-            b->oom = 1;
-            return -1;
-        }
-        cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = 1;
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-void ff_strbuf_add(ff_strbuf *b, const char *s, size_t n)
-{
-    if (grow(b, n) != 0)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void ff_strbuf_adds(ff_strbuf *b, const char *s)
-{
-    ff_strbuf_add(b, s, strlen(s));
-}
-
-void ff_strbuf_addf(ff_strbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || grow(b, (size_t)n) != 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
 void ff_sigv4_uri_encode(ff_strbuf *b, const char *s, int keep_slash)
@@ -164,21 +113,11 @@ void ff_sigv4_amz_date(time_t t, char out[17])
     strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
 }
 
-static void to_hex(const unsigned char *d, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void ff_sigv4_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256(data, len, md);
-    to_hex(md, sizeof md, out);
+    ff_hex_encode(md, sizeof md, out);
 }
 
 static void hmac(const void *key, size_t klen, const char *msg, unsigned char out[32])
@@ -294,7 +233,7 @@ int ff_sigv4_sign(const ff_aws_creds *c, const ff_sigv4_req *r, char out[65],
     hmac(k2, 32, r->service, k3);
     hmac(k3, 32, "aws4_request", k4);
     hmac(k4, 32, sts, sig);
-    to_hex(sig, 32, out);
+    ff_hex_encode(sig, 32, out);
     if (signed_headers)
         ff_strbuf_adds(signed_headers, sh.p);
 out:
@@ -318,21 +257,4 @@ int ff_sigv4_authorization(const ff_aws_creds *c, const ff_sigv4_req *r, ff_strb
     if (out->oom)
         return ff_err_set(err, "out of memory signing a request");
     return 0;
-}
-
-const char *ff_aws_ca_bundle(void)
-{
-    const char *env = getenv("SSL_CERT_FILE");
-    if (env && *env)
-        return env;
-    static const char *const paths[] = {
-        "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu */
-        "/etc/pki/tls/certs/ca-bundle.crt",   /* Amazon Linux, Fedora, RHEL */
-        "/etc/ssl/certs/ca-bundle.crt",
-        "/etc/ssl/cert.pem",
-    };
-    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
-        if (access(paths[i], R_OK) == 0)
-            return paths[i];
-    return NULL;
 }

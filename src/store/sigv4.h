@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "core/err.h"
+#include "base/err.h"
+#include "base/strbuf.h"
 
 #define FF_AWS_KEY_MAX 128
 #define FF_AWS_TOKEN_MAX 4096
@@ -22,18 +23,6 @@ typedef struct ff_aws_creds {
 /* Reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and (optional) AWS_SESSION_TOKEN.
  * Returns 0, or -1 naming what is missing or too long. */
 int ff_aws_creds_from_env(ff_aws_creds *c, ff_err *err);
-
-/* A growable NUL-terminated string; after an allocation failure oom is set and every later
- * append does nothing. Free p with free(). */
-typedef struct ff_strbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} ff_strbuf;
-
-void ff_strbuf_add(ff_strbuf *b, const char *s, size_t n);
-void ff_strbuf_adds(ff_strbuf *b, const char *s);
-void ff_strbuf_addf(ff_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Appends s percent-encoded as SigV4 asks (base/urlenc.h's ff_url_escape): A-Z a-z 0-9 - . _ ~
  * kept, every other byte as %XX (upper-case hex); '/' kept when keep_slash. */
@@ -82,10 +71,5 @@ int ff_sigv4_sign(const ff_aws_creds *c, const ff_sigv4_req *r, char out[65],
  * aws4_request, SignedHeaders=..., Signature=..." appended to out. */
 int ff_sigv4_authorization(const ff_aws_creds *c, const ff_sigv4_req *r, ff_strbuf *out,
                            ff_err *err);
-
-/* The CA bundle for HTTPS to AWS: SSL_CERT_FILE, else the first existing of the Debian, Amazon
- * Linux and Red Hat paths, else NULL (libcurl's built-in default). A bundled libcurl built on
- * Debian would otherwise look for Debian's path on Amazon Linux and fail every request. */
-const char *ff_aws_ca_bundle(void);
 
 #endif

@@ -1,7 +1,8 @@
 /* The backend-independent half of the object store: key validation, dispatch, and what every
  * call leaves behind: the kind of its failure (per thread), the thread's deadline, and the
  * store's reachability as calls found it. */
-#include "store/store_impl.h"
+#include "store/backend.h"
+#include "base/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,13 +47,6 @@ const char *ff_store_fault_name(ff_store_fault f)
     return "unknown";
 }
 
-double ff_store_clock(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 void ff_store_set_deadline(double t)
 {
     deadline = t > 0 ? t : 0;
@@ -90,14 +84,15 @@ void ff_store_base_free(ff_store *s)
 
 void ff_store_note(ff_store *s, int reached, const char *reason)
 {
-    double now = ff_store_clock();
+    double now = ff_clock_now();
     pthread_mutex_lock(&s->health_lock);
     s->health.reachable = reached;
     if (reached) {
         s->health.last_ok = now;
     } else {
         s->health.last_fail = now;
-        snprintf(s->health.reason, sizeof s->health.reason, "%s", reason ? reason : "");
+        snprintf(s->health.reason, sizeof s->health.reason, "%.*s", (int)sizeof s->health.reason - 1,
+                 reason ? reason : "");
     }
     pthread_mutex_unlock(&s->health_lock);
 }
@@ -115,7 +110,7 @@ static void begin(void)
     last_fault = FF_STORE_FAULT_NONE;
 }
 
-/* The kind of err (core/err.h) that a fault means, for callers that only hold the error: a
+/* The kind of err (base/err.h) that a fault means, for callers that only hold the error: a
  * fault that passes with time is transient, a refusal by the remote store permanent; the others
  * keep what the backend said. The one place where store faults become error kinds. */
 static void mark_kind(ff_err *err, ff_store_fault f)
@@ -143,10 +138,10 @@ static int finish(ff_store *s, int rc, ff_err *err)
     return rc;
 }
 
-int ff_store_ping(ff_store *s, ff_err *err)
+int ff_store_ping(ff_store *s, const char *prefix, ff_err *err)
 {
     begin();
-    return finish(s, s->ops->ping ? s->ops->ping(s, err) : 0, err);
+    return finish(s, s->ops->ping ? s->ops->ping(s, prefix, err) : 0, err);
 }
 
 int ff_store_key_valid(const char *key, ff_err *err)
@@ -226,16 +221,6 @@ int ff_store_writer_reserve(ff_store_writer *w, uint64_t size, ff_err *err)
     if (rc == 1)
         last_fault = FF_STORE_FAULT_FULL;
     return rc == 1 ? 1 : finish(w->store, rc, err);
-}
-
-static int writer_sink_write(void *ctx, const void *buf, size_t len, ff_err *err)
-{
-    return ff_store_writer_write(ctx, buf, len, err);
-}
-
-ff_sink ff_store_writer_sink(ff_store_writer *w)
-{
-    return (ff_sink){.write = writer_sink_write, .ctx = w};
 }
 
 uint64_t ff_store_writer_bytes(const ff_store_writer *w)

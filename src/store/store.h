@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "core/err.h"
-#include "core/sink.h"
+#include "base/err.h"
+#include "base/clock.h"
 
 #define FF_STORE_KEY_MAX 1024
 
@@ -24,8 +24,9 @@ typedef struct ff_store_stat {
     char etag[72];     /* quoted strong validator, e.g. "\"5f3a-64b0c1\"" */
 } ff_store_stat;
 
-/* Opens the fs backend rooted at dir (created when missing). */
-ff_store *ff_store_open_fs(const char *dir, ff_err *err);
+/* Opens the fs backend rooted at dir (created when missing). fsync 1: every put is flushed to
+ * disk before the object appears (FITSFLOW_FSYNC). */
+ff_store *ff_store_open_fs(const char *dir, int fsync, ff_err *err);
 
 struct ff_aws_creds; /* store/sigv4.h */
 
@@ -53,15 +54,15 @@ typedef struct ff_s3_config {
  * ff_store_local_path returns NULL for it. */
 ff_store *ff_store_open_s3(const ff_s3_config *cfg, ff_err *err);
 
-/* Opens the store that the environment names:
- *   FITSFLOW_STORE          "fs" (default) or "s3"
- *   fs: the folder fs_dir (the caller's data folder)
- *   s3: FITSFLOW_S3_BUCKET (required), FITSFLOW_S3_REGION (default AWS_REGION, then
- *       AWS_DEFAULT_REGION, then us-east-1), FITSFLOW_S3_ENDPOINT (default: AWS),
- *       FITSFLOW_S3_PATH_STYLE (0 or 1, default 0), FITSFLOW_S3_SSE ("AES256" default, "none"),
- *       credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
+/* Opens the store the settings name (base/settings.h, loaded by a front end):
+ *   FITSFLOW_STORE          fs (default) or s3
+ *   fs: the folder fs_dir (the caller's data folder), FITSFLOW_FSYNC
+ *   s3: FITSFLOW_S3_BUCKET (required), FITSFLOW_S3_REGION, FITSFLOW_S3_ENDPOINT,
+ *       FITSFLOW_S3_PATH_STYLE, FITSFLOW_S3_SSE ("none": no header); credentials from
+ *       AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
  * Returns NULL with a reason naming the variable at fault. */
-ff_store *ff_store_open_from_env(const char *fs_dir, ff_err *err);
+struct ff_settings;
+ff_store *ff_store_open_configured(const struct ff_settings *s, const char *fs_dir, ff_err *err);
 
 /* A presigned S3 PUT URL for key (query-string SigV4, valid expires seconds from now, signing
  * content_type and the backend's server-side encryption, which the uploader must then send as
@@ -73,15 +74,20 @@ char *ff_store_presign_put(ff_store *s, const char *key, const char *content_typ
                            time_t now, ff_err *err);
 void ff_store_close(ff_store *s);
 
+/* Copies the object at key (at most max bytes) into a new temporary file in TMPDIR (or /tmp);
+ * its name goes to path (cap bytes). The caller unlinks it. 0, or -1 with err (the store's fault
+ * recorded when the store failed). */
+int ff_store_get_to_tmpfile(ff_store *s, const char *key, size_t max, char *path, size_t cap,
+                            ff_err *err);
+
 /* Returns 0 when key is acceptable, else -1 with a reason. */
 int ff_store_key_valid(const char *key, ff_err *err);
 
-/* Streaming atomic put: open, write any number of times (or use the sink), then commit (the object
+/* Streaming atomic put: open, write any number of times then commit (the object
  * appears) or abort (nothing appears, any earlier object at that key is untouched). commit and
  * abort free the writer. */
 ff_store_writer *ff_store_writer_open(ff_store *s, const char *key, ff_err *err);
 int ff_store_writer_write(ff_store_writer *w, const void *buf, size_t len, ff_err *err);
-ff_sink ff_store_writer_sink(ff_store_writer *w);
 uint64_t ff_store_writer_bytes(const ff_store_writer *w);
 /* Tells the writer how many bytes will follow, before they do. A backend that can set the room
  * aside does (fs: the blocks are allocated at once, which also makes the writes cheaper); a
@@ -169,9 +175,8 @@ int ff_store_fault_transient(ff_store_fault f);
 /* "unavailable", "timeout", ... for logs and JSON. */
 const char *ff_store_fault_name(ff_store_fault f);
 
-/* Monotonic seconds, the clock of deadlines and of ff_store_health. */
-double ff_store_clock(void);
-/* Store calls this thread makes from now on give up at time t (ff_store_clock()), failing with
+/* Deadlines and ff_store_health times are on the monotonic clock of base/clock.h (ff_clock_now). */
+/* Store calls this thread makes from now on give up at time t (ff_clock_now()), failing with
  * FF_STORE_FAULT_TIMEOUT; retries stop in time to meet it. 0 (the default) removes it: calls then
  * use the backend's own long timeouts and retries (s3: 10 s to connect, 60 s without progress,
  * 4 attempts). Backends without a network ignore it. */
@@ -188,13 +193,14 @@ double ff_store_get_stall(void);
 typedef struct ff_store_health {
     int remote;          /* the backend talks to a server (s3) */
     int reachable;       /* the last call that ended reached the store (1 before any call) */
-    double last_ok;      /* ff_store_clock() of the last call that reached it; 0 = none yet */
+    double last_ok;      /* ff_clock_now() of the last call that reached it; 0 = none yet */
     double last_fail;    /* of the last transient failure; 0 = none */
     char reason[256];    /* that failure */
 } ff_store_health;
 void ff_store_health_get(ff_store *s, ff_store_health *out);
 /* The cheapest request that shows the store answers (s3: a listing of at most one key under
- * "temp/"; fs: the folder is there). 0, or -1 with err (and the fault recorded). */
-int ff_store_ping(ff_store *s, ff_err *err);
+ * prefix, which the caller may list; fs: the folder is there). 0, or -1 with err (and the fault
+ * recorded). */
+int ff_store_ping(ff_store *s, const char *prefix, ff_err *err);
 
 #endif

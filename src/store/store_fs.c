@@ -1,7 +1,7 @@
 /* The fs backend: objects are files under a root directory. A put writes a hidden temporary file
  * in the target's directory and renames it into place, so a reader sees all or nothing and a
  * crash leaves at most a stray temporary (named ".ff-tmp-*", ignored by list). */
-#include "store/store_impl.h"
+#include "store/backend.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -568,8 +568,9 @@ static char *fs_local_path(ff_store *s, const char *key)
     return join((fs_store *)s, key);
 }
 
-static int fs_ping(ff_store *s, ff_err *err)
+static int fs_ping(ff_store *s, const char *prefix, ff_err *err)
 {
+    (void)prefix;
     fs_store *fs = (fs_store *)s;
     struct stat st;
     if (stat(fs->root, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -605,7 +606,7 @@ static const ff_store_ops fs_ops = {
     .close = fs_close,
 };
 
-ff_store *ff_store_open_fs(const char *dir, ff_err *err)
+ff_store *ff_store_open_fs(const char *dir, int fsync, ff_err *err)
 {
     if (!dir || !*dir) {
         ff_err_set(err, "no storage folder given");
@@ -639,7 +640,6 @@ ff_store *ff_store_open_fs(const char *dir, ff_err *err)
     }
     ff_store_base_init(&fs->base, &fs_ops, 0);
     fs->root = copy;
-    const char *fsync_env = getenv("FITSFLOW_FSYNC");
-    fs->fsync_puts = fsync_env && strcmp(fsync_env, "1") == 0;
+    fs->fsync_puts = fsync;
     return &fs->base;
 }

@@ -3,7 +3,8 @@
  * becomes a multipart upload whose parts go out as they fill and which appears only on
  * CompleteMultipartUpload (abort sends AbortMultipartUpload, so nothing appears). */
 #include "store/s3_http.h"
-#include "store/store_impl.h"
+#include "base/mediatype.h"
+#include "store/backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,41 +31,11 @@ typedef struct s3_writer {
     size_t nparts, etag_cap;
 } s3_writer;
 
-/* What browsers and CloudFront should be told an object is, from its key's ending. */
-static const char *content_type_for(const char *key)
-{
-    static const struct {
-        const char *ext, *type;
-    } types[] = {
-        {".png", "image/png"},
-        {".jpg", "image/jpeg"},
-        {".json", "application/json"},
-        {".txt", "text/plain; charset=utf-8"},
-        {".csv", "text/csv; charset=utf-8"},
-        {".mp4", "video/mp4"},
-        {".html", "text/html; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},
-        {".fits", "application/fits"},
-        {".fit", "application/fits"},
-        {".fts", "application/fits"},
-        {".zip", "application/zip"},
-        {".gz", "application/gzip"},
-    };
-    size_t kl = strlen(key);
-    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
-        size_t el = strlen(types[i].ext);
-        if (kl > el && !strcasecmp(key + kl - el, types[i].ext))
-            return types[i].type;
-    }
-    return "application/octet-stream";
-}
-
 /* Content-Type and server-side encryption headers for a new object. */
 static size_t put_headers(const s3_store *s, const char *key, ff_sigv4_pair h[2])
 {
     size_t n = 0;
-    h[n++] = (ff_sigv4_pair){"content-type", content_type_for(key)};
+    h[n++] = (ff_sigv4_pair){"content-type", ff_media_type(key)};
     if (s->t.sse[0])
         h[n++] = (ff_sigv4_pair){"x-amz-server-side-encryption", s->t.sse};
     return n;
@@ -439,15 +410,15 @@ static int s3_reader_open(ff_store *bs, const char *key, uint64_t offset, uint64
 }
 
 /* A listing of at most one key: needs only the permission every instance has (s3:ListBucket). */
-static int s3_ping(ff_store *bs, ff_err *err)
+static int s3_ping(ff_store *bs, const char *prefix, ff_err *err)
 {
     s3_store *s = (s3_store *)bs;
-    ff_sigv4_pair q[] = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", "temp/"}};
+    ff_sigv4_pair q[] = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", prefix}};
     ff_s3_call c = {.method = "GET", .query = q, .n_query = 3, .max_response = SMALL_BODY_MAX};
     ff_s3_resp r;
     if (ff_s3_http_call(s->http, &s->t, &c, &r, err) != 0)
         return -1;
-    int rc = r.status == 200 ? 0 : ff_s3_fail(err, "listing of", "temp/", &r);
+    int rc = r.status == 200 ? 0 : ff_s3_fail(err, "listing of", prefix, &r);
     ff_s3_resp_free(&r);
     return rc;
 }

@@ -679,7 +679,7 @@ _comp_case("comp_bad_xtension_cut.fits", "malformed XTENSION value with ZIMAGE =
 # One upload must never take the service down: each of these killed `fitsflow process` (SIGSEGV,
 # SIGFPE) and, uploaded, `fitsflow serve`, whose queue then resumed the session at every restart.
 # Every header is now judged on its raw bytes, the way CFITSIO reads cards, before CFITSIO opens
-# the file (src/core/prescan.c). Run against serve too.
+# the file (src/core/fits/prescan.c). Run against serve too.
 REGRESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fuzz", "regress", "fuzz_fits_core")
 
 

@@ -221,7 +221,7 @@ def first_image_hdu(hdul):
     return None
 
 
-# Differences that belong to the header parser (src/core/header.c), not to the ASDF writer; they
+# Differences that belong to the header parser (src/core/fits/header.c), not to the ASDF writer; they
 # are reported, printed here, and must be removed from this list once header.c is fixed.
 # resampled_hmi.fits SOURCE: the last CONTINUE piece ends in '&'; astropy drops it, we keep it.
 KNOWN_PARSER_DIFFS = set()

@@ -1,4 +1,4 @@
-"""The header scan and the cost estimate the budgets rely on (src/core/fits_scan.c,
+"""The header scan and the cost estimate the budgets rely on (src/core/fits/fits_scan.c,
 src/pipeline/budget.c), against what really happens:
 - on every good fixture (every BITPIX, scaling, unsigned conventions, 1-3 axes, HDU choices, every
   tile compression, gzip, the real SDO files) the scan finds an image at least as costly as the

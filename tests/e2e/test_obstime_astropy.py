@@ -1,4 +1,4 @@
-"""TAI and TT to UTC: FitsFlow (ERFA through src/core/obstime.c) against astropy.time, on
+"""TAI and TT to UTC: FitsFlow (ERFA through src/core/fits/obstime.c) against astropy.time, on
 thousands of instants made at test time: a few seconds around every leap second ERFA knows (its
 table read through pyerfa, the one astropy uses), random instants 1960..2040 (UTC's rubber
 seconds of the 1960s included) and across years 1..9999, TT as well as TAI, JSOC's spelling, UTC

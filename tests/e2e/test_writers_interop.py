@@ -197,7 +197,7 @@ def dump_header(cards, name):
     return t, j
 
 
-# Keywords whose long-string (CONTINUE) value or comment src/core/header.c does not yet read as
+# Keywords whose long-string (CONTINUE) value or comment src/core/fits/header.c does not yet read as
 # astropy does (trailing '&' of the last piece kept; comments of CONTINUE cards not joined).
 # Reported, not hidden: each is printed as KNOWN; every other difference fails.
 def continue_keys(hdr):

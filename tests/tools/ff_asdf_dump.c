@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/asdf.h"
+#include "core/out/asdf.h"
 
 static char *slurp(const char *path, size_t *len)
 {

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fits_scan.h"
+#include "core/fits/fits_scan.h"
+#include "base/settings.h"
 #include "pipeline/budget.h"
 #include "pipeline/pipeline.h"
 
@@ -19,9 +20,10 @@ int main(int argc, char **argv)
         i = 3;
     }
     ff_pipeline_config cfg;
-    ff_pipeline_config_defaults(&cfg);
+    ff_settings settings;
     ff_err cerr = {0};
-    if (ff_pipeline_config_from_env(&cfg, &cerr) != 0) {
+    if (ff_settings_load(&settings, FF_USE_PROCESS, &cerr) != 0 ||
+        ff_pipeline_config_from_settings(&cfg, &settings, &cerr) != 0) {
         fprintf(stderr, "%s\n", cerr.msg);
         return 2;
     }

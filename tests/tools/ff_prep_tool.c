@@ -13,9 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/fits.h"
-#include "core/prep.h"
-#include "core/writers.h"
+#include "core/fits/fits.h"
+#include "core/prep/prep.h"
+#include "core/out/writers.h"
 
 static double clock_s(clockid_t c)
 {

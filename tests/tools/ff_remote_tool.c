@@ -15,10 +15,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "core/mp4concat.h"
-#include "core/obsmeta.h"
+#include "core/media/mp4concat.h"
+#include "base/settings.h"
+#include "core/fits/obsmeta.h"
 #include "pipeline/daily_video.h"
-#include "remote/remote_impl.h"
+#include "remote/answers.h"
 
 static const char *opt(int argc, char **argv, const char *name, const char *def)
 {
@@ -115,12 +116,13 @@ static void save(const char *dir, const char *sub, const char *base, const char 
 static ff_remote *open_remote(int argc, char **argv)
 {
     ff_remote_config cfg;
-    ff_remote_config_defaults(&cfg);
+    ff_settings settings;
     ff_err err = {0};
-    if (ff_remote_config_from_env(&cfg, &err) != 0) {
+    if (ff_settings_load(&settings, FF_USE_PROCESS, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         return NULL;
     }
+    ff_remote_config_from_settings(&cfg, &settings);
     cfg.sequential = flag(argc, argv, "--sequential");
     if (flag(argc, argv, "--no-reuse"))
         cfg.reuse_connections = 0;
@@ -282,7 +284,7 @@ static int cmd_latest(int argc, char **argv)
     if (argc < 2)
         return 2;
     ff_err err = {0};
-    ff_store *st = ff_store_open_fs(argv[1], &err);
+    ff_store *st = ff_store_open_fs(argv[1], 0, &err);
     if (!st)
         return 2;
     char *json = NULL;

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/colormap.h"
-#include "core/image.h"
-#include "core/render.h"
-#include "core/sink.h"
+#include "core/out/colormap.h"
+#include "core/fits/image.h"
+#include "core/out/render.h"
+#include "core/out/sink.h"
 
 static int parse_dtype(const char *s, ff_dtype *t)
 {

@@ -1,5 +1,5 @@
 /* Test-only driver for the s3 e2e tests: every call of the store interface, on the store that
- * the environment names (ff_store_open_from_env), so Python can check the results with botocore.
+ * the environment names (ff_store_open_configured), so Python can check the results with botocore.
  *
  *   ff_s3_tool put KEY FILE [CHUNK]     streamed writer, CHUNK bytes per write (default 1 MiB)
  *   ff_s3_tool put-abort KEY FILE       writes all of FILE, then aborts
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "base/settings.h"
 
 typedef struct lister {
     long n, stop;
@@ -67,7 +68,10 @@ int main(int argc, char **argv)
     ff_err err = {0};
     char fsdir[512];
     snprintf(fsdir, sizeof fsdir, "%s/ff_s3_tool_fs", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ff_store *s = ff_store_open_from_env(fsdir, &err);
+    ff_settings settings;
+    ff_store *s = ff_settings_load(&settings, FF_USE_ALL, &err) == 0
+                      ? ff_store_open_configured(&settings, fsdir, &err)
+                      : NULL;
     if (!s) {
         fprintf(stderr, "%s\n", err.msg);
         return 2;

@@ -1,5 +1,5 @@
 /* Test-only driver of the streaming reader on the store the environment names
- * (ff_store_open_from_env), for the e2e tests that check it against botocore:
+ * (ff_store_open_configured), for the e2e tests that check it against botocore:
  *
  *   ff_store_read KEY OFFSET LEN|- CHUNK [PAUSE_US]
  *
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "base/settings.h"
 
 int main(int argc, char **argv)
 {
@@ -22,7 +23,10 @@ int main(int argc, char **argv)
     ff_err err = {0};
     char fsdir[512];
     snprintf(fsdir, sizeof fsdir, "%s/ff_store_read_fs", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ff_store *s = ff_store_open_from_env(fsdir, &err);
+    ff_settings settings;
+    ff_store *s = ff_settings_load(&settings, FF_USE_ALL, &err) == 0
+                      ? ff_store_open_configured(&settings, fsdir, &err)
+                      : NULL;
     if (!s) {
         fprintf(stderr, "%s\n", err.msg);
         return 2;

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/obstime.h"
+#include "core/fits/obstime.h"
 
 int main(void)
 {

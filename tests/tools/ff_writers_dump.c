@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/header.h"
-#include "core/image.h"
-#include "core/writers.h"
+#include "core/fits/header.h"
+#include "core/fits/image.h"
+#include "core/out/writers.h"
 
 static int fail(const char *what, const ff_err *err)
 {

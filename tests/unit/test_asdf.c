@@ -13,8 +13,8 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "core/asdf.h"
-#include "core/zlib_par.h"
+#include "core/out/asdf.h"
+#include "core/out/asdf_block.h"
 
 typedef struct parsed {
     size_t tree_end;    /* offset just after "\n...\n" */
@@ -173,7 +173,7 @@ static void test_md5_vectors(void **state)
     assert_string_equal(hex, "57edf4a22be3c955ac49da2e2107b67a"); /* RFC 1321 A.5 */
 }
 
-static void concat(const ff_zpar *z, unsigned char *dst)
+static void concat(const ff_asdf_block *z, unsigned char *dst)
 {
     size_t o = 0;
     for (size_t i = 0; i < z->npieces; i++) {
@@ -205,8 +205,8 @@ static void test_zpar_threads(void **state)
     unsigned char *prev = NULL;
     size_t prev_len = 0;
     for (int t = 1; t <= 4; t++) {
-        ff_zpar z;
-        assert_int_equal(ff_zpar_compress(src, n, 2, t, &z, &err), 0);
+        ff_asdf_block z;
+        assert_int_equal(ff_asdf_block_compress(src, n, 2, t, &z, &err), 0);
         assert_true(z.total < n);
         unsigned char *c = malloc(z.total);
         assert_non_null(c);
@@ -223,7 +223,7 @@ static void test_zpar_threads(void **state)
         free(prev);
         prev = c;
         prev_len = z.total;
-        ff_zpar_free(&z);
+        ff_asdf_block_free(&z);
     }
     free(prev);
     free(back);
@@ -235,8 +235,8 @@ static void test_zpar_empty(void **state)
     (void)state;
     ff_err err = {0};
     for (int t = 1; t <= 3; t += 2) {
-        ff_zpar z;
-        assert_int_equal(ff_zpar_compress(NULL, 0, 1, t, &z, &err), 0);
+        ff_asdf_block z;
+        assert_int_equal(ff_asdf_block_compress(NULL, 0, 1, t, &z, &err), 0);
         unsigned char c[64], back[4];
         assert_true(z.total <= sizeof c);
         concat(&z, c);
@@ -246,7 +246,7 @@ static void test_zpar_empty(void **state)
         char hex[33];
         hex16(z.md5, hex);
         assert_string_equal(hex, "d41d8cd98f00b204e9800998ecf8427e");
-        ff_zpar_free(&z);
+        ff_asdf_block_free(&z);
     }
 }
 

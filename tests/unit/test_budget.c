@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "core/fits_scan.h"
+#include "core/fits/fits_scan.h"
 #include "pipeline/budget.h"
 #include "pipeline/pipeline.h"
 
@@ -144,7 +144,7 @@ static void test_memory_budget(void **state)
     ff_membudget_release(m, UINT64_MAX);
     ff_membudget_free(m);
     assert_true(ff_membudget_default_total() > 0);
-    assert_non_null(ff_membudget_default());
+    assert_non_null(ff_membudget_default(ff_membudget_default_total()));
 }
 
 /* ---- the scan and the estimate ------------------------------------------------------------- */

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "server/conncount.h"
+#include "server/http/conncount.h"
 
 static struct sockaddr_in v4(const char *ip)
 {

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/scheduler.h"
+#include "server/jobs/scheduler.h"
 
 static time_t utc(int y, int mo, int d, int h, int mi, int s)
 {

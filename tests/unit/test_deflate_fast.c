@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "core/deflate_fast.h"
+#include "core/out/deflate_fast.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint32_t next_rand(void)

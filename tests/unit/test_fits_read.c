@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/fits.h"
+#include "core/fits/fits.h"
 
 static char tmpdir[256];
 

@@ -7,9 +7,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
-#include "server/http_internal.h"
+#include "server/http/protocol.h"
 
 /* Scans s; checks the result, and for FF_HEAD_DONE the header's length (want_end; 0 = all of s) or for
  * FF_HEAD_BAD the status. */

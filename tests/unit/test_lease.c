@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "pipeline/clean.h"
+#include "base/settings.h"
+#include "base/clock.h"
 #include "pipeline/lease.h"
 
 static char root[256];
@@ -34,7 +36,7 @@ static int setup(void **state)
     if (!mkdtemp(root))
         return -1;
     ff_err err;
-    store = ff_store_open_fs(root, &err);
+    store = ff_store_open_fs(root, 0, &err);
     return store ? 0 : -1;
 }
 
@@ -66,7 +68,7 @@ static int exists(const char *key)
 
 static double now(void)
 {
-    return ff_store_clock();
+    return ff_clock_now();
 }
 
 static void pause_ms(int ms)
@@ -389,6 +391,15 @@ static void test_clean_respects_leases(void **state)
     ff_leases_free(b);
 }
 
+/* The lease settings as the environment gives them (base/settings.h). */
+static int config_from_env(ff_lease_config *c, ff_err *err)
+{
+    ff_settings s;
+    if (ff_settings_load(&s, FF_USE_SERVE, err) != 0)
+        return -1;
+    return ff_lease_config_from_settings(c, &s, err);
+}
+
 static void test_config_from_env(void **state)
 {
     (void)state;
@@ -397,22 +408,22 @@ static void test_config_from_env(void **state)
     ff_lease_config_defaults(&c);
     unsetenv("FITSFLOW_LEASE_SECONDS");
     unsetenv("FITSFLOW_LEASE_SETTLE_MS");
-    assert_int_equal(ff_lease_config_from_env(&c, &err), 0);
+    assert_int_equal(config_from_env(&c, &err), 0);
     assert_true(c.seconds == 60 && c.settle == 1.0);
     setenv("FITSFLOW_LEASE_SECONDS", "8", 1);
     setenv("FITSFLOW_LEASE_SETTLE_MS", "500", 1);
-    assert_int_equal(ff_lease_config_from_env(&c, &err), 0);
+    assert_int_equal(config_from_env(&c, &err), 0);
     assert_true(c.seconds == 8 && c.settle == 0.5);
     setenv("FITSFLOW_LEASE_SECONDS", "1", 1);
-    assert_int_equal(ff_lease_config_from_env(&c, &err), -1);
+    assert_int_equal(config_from_env(&c, &err), -1);
     assert_non_null(strstr(err.msg, "FITSFLOW_LEASE_SECONDS"));
     setenv("FITSFLOW_LEASE_SECONDS", "4", 1);
     setenv("FITSFLOW_LEASE_SETTLE_MS", "2000", 1);
     ff_lease_config_defaults(&c);
-    assert_int_equal(ff_lease_config_from_env(&c, &err), -1);
+    assert_int_equal(config_from_env(&c, &err), -1);
     assert_non_null(strstr(err.msg, "quarter"));
     setenv("FITSFLOW_LEASE_SETTLE_MS", "abc", 1);
-    assert_int_equal(ff_lease_config_from_env(&c, &err), -1);
+    assert_int_equal(config_from_env(&c, &err), -1);
     unsetenv("FITSFLOW_LEASE_SECONDS");
     unsetenv("FITSFLOW_LEASE_SETTLE_MS");
 }

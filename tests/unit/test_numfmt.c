@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "core/numfmt.h"
+#include "base/numfmt.h"
 
 static const struct { double v; const char *repr; } DOUBLES[] = {
     {0.1, "0.1"}, {1e-05, "1e-05"}, {1e+16, "1e+16"},

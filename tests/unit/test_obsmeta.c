@@ -15,8 +15,8 @@
 #include <cmocka.h>
 #include <fitsio.h>
 
-#include "core/header.h"
-#include "core/obsmeta.h"
+#include "core/fits/header.h"
+#include "core/fits/obsmeta.h"
 
 #define SUNPY_TEST_DATA "/usr/lib/python3/dist-packages/sunpy/data/test/"
 #define PYTHON "/usr/bin/python3"

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "core/obstime.h"
+#include "core/fits/obstime.h"
 
 /* Parses s, converts to UTC and returns the ISO text (static buffer). */
 static const char *utc_iso(const char *s, ff_timescale def)

@@ -16,9 +16,9 @@
 
 #include <cmocka.h>
 
-#include "core/fits.h"
-#include "core/prep.h"
-#include "core/prep_spline.h"
+#include "core/fits/fits.h"
+#include "core/prep/prep.h"
+#include "core/prep/prep_spline.h"
 
 /* |a - b| <= tol (this cmocka has no floating-point assertions); NaN never passes. */
 #define assert_near(a, b, tol)                                                                     \

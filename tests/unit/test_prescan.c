@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/fits.h"
-#include "core/prescan.h"
+#include "core/fits/fits.h"
+#include "core/fits/prescan.h"
 
 #define BLOCK 2880
 

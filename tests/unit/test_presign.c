@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/presign.h"
+#include "server/routes/presign.h"
 
 static const char *KEY = "temp/abcdefgh/fits/x.fits";
 

@@ -12,7 +12,7 @@
 
 #include <sqlite3.h>
 
-#include "server/queue.h"
+#include "server/jobs/queue.h"
 
 /* Makes every waiting retry due, as time passing would. */
 static void make_retries_due(const char *path)

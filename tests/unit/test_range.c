@@ -8,7 +8,8 @@
 
 #include <string.h>
 
-#include "server/http_internal.h"
+#include "server/http/protocol.h"
+#include "base/mediatype.h"
 
 static void range(const char *h, uint64_t size, int want, uint64_t start, uint64_t len)
 {
@@ -97,12 +98,12 @@ static void test_etags(void **state)
 static void test_types(void **state)
 {
     (void)state;
-    assert_string_equal(ff_http_content_type("temp/s/processed/images/sdo/x_sdo.png"), "image/png");
-    assert_string_equal(ff_http_content_type("temp/s/processed/header/x_header.json"), "application/json");
-    assert_string_equal(ff_http_content_type("temp/s/logs/x_log_1.txt"), "text/plain; charset=utf-8");
-    assert_string_equal(ff_http_content_type("daily_videos/20240101_stitched.mp4"), "video/mp4");
-    assert_string_equal(ff_http_content_type("temp/s/fits/X.FITS"), "application/fits");
-    assert_string_equal(ff_http_content_type("temp/s.d/noext"), "application/octet-stream");
+    assert_string_equal(ff_media_type("temp/s/processed/images/sdo/x_sdo.png"), "image/png");
+    assert_string_equal(ff_media_type("temp/s/processed/header/x_header.json"), "application/json");
+    assert_string_equal(ff_media_type("temp/s/logs/x_log_1.txt"), "text/plain; charset=utf-8");
+    assert_string_equal(ff_media_type("daily_videos/20240101_stitched.mp4"), "video/mp4");
+    assert_string_equal(ff_media_type("temp/s/fits/X.FITS"), "application/fits");
+    assert_string_equal(ff_media_type("temp/s.d/noext"), "application/octet-stream");
 }
 
 int main(void)

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/ratelimit.h"
+#include "server/http/ratelimit.h"
 
 static void test_burst_and_refill(void **state)
 {

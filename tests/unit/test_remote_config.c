@@ -13,6 +13,7 @@
 
 #include "pipeline/daily_video.h"
 #include "remote/remote.h"
+#include "base/settings.h"
 
 static void test_backoff_schedule(void **state)
 {
@@ -60,6 +61,16 @@ static void clear_env(void)
         unsetenv(names[i]);
 }
 
+/* The remote settings as the environment gives them (base/settings.h). */
+static int from_env(ff_remote_config *c, ff_err *err)
+{
+    ff_settings s;
+    if (ff_settings_load(&s, FF_USE_PROCESS, err) != 0)
+        return -1;
+    ff_remote_config_from_settings(c, &s);
+    return 0;
+}
+
 static void test_config_env(void **state)
 {
     (void)state;
@@ -67,7 +78,7 @@ static void test_config_env(void **state)
     ff_remote_config c;
     ff_err err = {0};
     ff_remote_config_defaults(&c);
-    assert_int_equal(ff_remote_config_from_env(&c, &err), 0);
+    assert_int_equal(from_env(&c, &err), 0);
     assert_string_equal(c.helioviewer_url, "https://api.helioviewer.org");
     assert_string_equal(c.jsoc_url, "https://jsoc1.stanford.edu");
     assert_string_equal(c.sdo_url, "https://sdo.gsfc.nasa.gov");
@@ -80,7 +91,7 @@ static void test_config_env(void **state)
     setenv("FITSFLOW_HTTP_MAX_BYTES", "1048576", 1);
     setenv("FITSFLOW_HEK_WINDOW_MINUTES", "60", 1);
     setenv("FITSFLOW_OFFLINE", "yes", 1);
-    assert_int_equal(ff_remote_config_from_env(&c, &err), 0);
+    assert_int_equal(from_env(&c, &err), 0);
     assert_string_equal(c.helioviewer_url, "http://127.0.0.1:9/hv");
     assert_true(c.timeout_s == 2.5);
     assert_int_equal(c.retries, 0);
@@ -100,7 +111,7 @@ static void test_config_env(void **state)
         setenv(bad[i].name, bad[i].value, 1);
         ff_remote_config_defaults(&c);
         err.msg[0] = '\0';
-        assert_int_equal(ff_remote_config_from_env(&c, &err), -1);
+        assert_int_equal(from_env(&c, &err), -1);
         assert_non_null(strstr(err.msg, bad[i].name)); /* the message names the variable */
     }
     clear_env();

@@ -15,9 +15,9 @@
 #include <cmocka.h>
 #include <spng.h>
 
-#include "core/colormap.h"
-#include "core/png.h"
-#include "core/render.h"
+#include "core/out/colormap.h"
+#include "core/out/png.h"
+#include "core/out/render.h"
 
 typedef struct decoded {
     uint32_t w, h;

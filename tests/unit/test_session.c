@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "pipeline/session.h"
-#include "store/store_impl.h"
+#include "store/backend.h"
 
 #define SUNPY "/usr/lib/python3/dist-packages/sunpy/data/test/"
 #define SID "testsession-01"
@@ -108,7 +108,7 @@ static int setup(void **state)
     if (!mkdtemp(root))
         return -1;
     ff_err err;
-    store = ff_store_open_fs(root, &err);
+    store = ff_store_open_fs(root, 0, &err);
     return store ? 0 : -1;
 }
 
@@ -592,10 +592,9 @@ static void test_store_without_local_paths(void **state)
     assert_non_null(zeros);
     assert_int_equal(ff_store_put(store, T "fits/big.fits", zeros, big, &err), 0);
     free(zeros);
-    setenv("FITSFLOW_SESSION_LIMIT_MB", "1", 1);
+    cfg.session_limit_bytes = 1u << 20;
     reset(&s);
     assert_int_equal(ff_session_process(&cfg, &remote, SID, 2, &hooks, &err), 0);
-    unsetenv("FITSFLOW_SESSION_LIMIT_MB");
     assert_int_equal(s.files, 1);
     char *t = get(T "logs/big_log_2.txt");
     assert_non_null(t);

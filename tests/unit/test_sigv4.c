@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "store/s3_impl.h"
+#include "store/s3_target.h"
 #include "store/sigv4.h"
 
 static const char *AK = "AKIAIOSFODNN7EXAMPLE";

@@ -61,7 +61,7 @@ static void test_put_get_list_delete(void **state)
 {
     (void)state;
     ff_err err;
-    ff_store *s = ff_store_open_fs(root, &err);
+    ff_store *s = ff_store_open_fs(root, 0, &err);
     assert_non_null(s);
     assert_int_equal(ff_store_put(s, "temp/s1/a.txt", "hello", 5, &err), 0);
     assert_int_equal(ff_store_put(s, "temp/s1/sub/b.txt", "world!", 6, &err), 0);
@@ -106,7 +106,7 @@ static void test_abort_keeps_old_object(void **state)
 {
     (void)state;
     ff_err err;
-    ff_store *s = ff_store_open_fs(root, &err);
+    ff_store *s = ff_store_open_fs(root, 0, &err);
     assert_int_equal(ff_store_put(s, "k/obj", "old", 3, &err), 0);
     ff_store_writer *w = ff_store_writer_open(s, "k/obj", &err);
     assert_non_null(w);
@@ -138,7 +138,7 @@ static void test_reserve(void **state)
 {
     (void)state;
     ff_err err;
-    ff_store *s = ff_store_open_fs(root, &err);
+    ff_store *s = ff_store_open_fs(root, 0, &err);
     ff_store_writer *w = ff_store_writer_open(s, "r/full", &err);
     assert_non_null(w);
     assert_int_equal(ff_store_writer_reserve(w, 1 << 20, &err), 0);
@@ -184,7 +184,7 @@ static void test_mixed_write_sizes(void **state)
 {
     (void)state;
     ff_err err;
-    ff_store *s = ff_store_open_fs(root, &err);
+    ff_store *s = ff_store_open_fs(root, 0, &err);
     ff_store_writer *w = ff_store_writer_open(s, "m/obj", &err);
     assert_non_null(w);
     size_t sizes[] = {1, 7, 32768, 100000, 300000, 5, 262144, 262143, 1 << 20, 3, 65536};

@@ -28,7 +28,7 @@ static int setup(void **state)
     if (!mkdtemp(root))
         return -1;
     ff_err err;
-    store = ff_store_open_fs(root, &err);
+    store = ff_store_open_fs(root, 0, &err);
     obj = malloc(OBJ_SIZE);
     if (!store || !obj)
         return -1;

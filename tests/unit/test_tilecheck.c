@@ -16,8 +16,8 @@
 #include <fitsio.h>
 #include <fitsio2.h>
 
-#include "core/rice.h"
-#include "core/tilecheck.h"
+#include "core/fits/rice.h"
+#include "core/fits/tilecheck.h"
 
 /* The tiles of a 64 x 50 image compressed by CFITSIO itself with ctype (RICE_1: one row per tile;
  * HCOMPRESS_1: 16 x 10 blocks; PLIO_1: rows), each as it lies in the file (PLIO_1's 16-bit words

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/workers.h"
+#include "server/jobs/workers.h"
 
 #define AIA "/usr/lib/python3/dist-packages/sunpy/data/test/aia_171_level1.fits"
 
@@ -30,7 +30,7 @@ static int setup(void **state)
     if (!mkdtemp(root))
         return -1;
     ff_err err;
-    store = ff_store_open_fs(root, &err);
+    store = ff_store_open_fs(root, 0, &err);
     char db[300];
     snprintf(db, sizeof db, "%s/queue.db", root);
     queue = ff_queue_open(db, &err);
@@ -97,9 +97,9 @@ static void test_processes_pushed_sessions(void **state)
     upload("workersession1", "a.fits");
     upload("workersession1", "b.fits");
     upload("workersession2", "c.fits");
-    ff_workers *w = ff_workers_start(2, queue, store, &cfg, m, &err);
+    ff_workers *w = ff_workers_start(2, queue, store, &cfg, NULL, m, &err);
     assert_non_null(w);
-    assert_null(ff_workers_start(0, queue, store, &cfg, m, &err));
+    assert_null(ff_workers_start(0, queue, store, &cfg, NULL, m, &err));
     assert_int_equal(ff_queue_push(queue, "workersession1", &err), 0);
     assert_int_equal(ff_queue_push(queue, "workersession2", &err), 0);
     assert_int_equal(ff_queue_push(queue, "Not-A-Session", &err), 0); /* fails, must not stall */
@@ -158,7 +158,7 @@ static void test_stop_releases_and_resumes(void **state)
     atomic_init(&s.logs_for_a, 0);
     atomic_init(&s.calls, 0);
     atomic_init(&s.block, 1);
-    ff_workers *w = ff_workers_start(1, queue, store, &cfg, NULL, &err);
+    ff_workers *w = ff_workers_start(1, queue, store, &cfg, NULL, NULL, &err);
     assert_non_null(w);
     ff_workers_on_log(w, listener, &s);
     assert_int_equal(ff_queue_push(queue, "stopsession", &err), 0);
@@ -182,7 +182,7 @@ static void test_stop_releases_and_resumes(void **state)
     /* Next start: finishes the session, a.fits untouched. */
     atomic_store(&s.logs_for_a, 0);
     atomic_store(&s.block, 0);
-    w = ff_workers_start(1, queue, store, &cfg, NULL, &err);
+    w = ff_workers_start(1, queue, store, &cfg, NULL, NULL, &err);
     assert_non_null(w);
     ff_workers_on_log(w, listener, &s);
     ff_workers_wake(w);
@@ -205,7 +205,7 @@ static void test_recovers_jobs_left_running(void **state)
     int64_t id;
     assert_int_equal(ff_queue_push(queue, "crashsession", &err), 0);
     assert_int_equal(ff_queue_claim(queue, sid, sizeof sid, &id, &err), 0);
-    ff_workers *w = ff_workers_start(1, queue, store, &cfg, NULL, &err);
+    ff_workers *w = ff_workers_start(1, queue, store, &cfg, NULL, NULL, &err);
     assert_non_null(w);
     wait_idle();
     ff_workers_stop(w);

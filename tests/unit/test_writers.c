@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "core/writers.h"
+#include "core/out/writers.h"
 
 static char *run_csv(const ff_image *img, int nthreads)
 {

@@ -53,9 +53,7 @@ async function loadConfig() {
     if (Array.isArray(c.accepted_extensions) && c.accepted_extensions.length) cfg.extensions = c.accepted_extensions.map(String);
     if (Number.isFinite(c.max_name_bytes)) cfg.maxNameBytes = c.max_name_bytes;
     if (Number.isFinite(c.session_limit_bytes)) cfg.limitBytes = c.session_limit_bytes;
-    if (Number.isFinite(c.presign_ttl_seconds)) cfg.ttl = c.presign_ttl_seconds;
-    else if (Number.isFinite(c.presign_ttl)) cfg.ttl = c.presign_ttl;
-    if (!api.filesBase && typeof c.files_base_url === 'string') api.filesBase = c.files_base_url.replace(/\/+$/, '');
+    if (Number.isFinite(c.presign_ttl)) cfg.ttl = c.presign_ttl;
     api.limitBytes = cfg.limitBytes;
     $('#accepted-hint').textContent = `Accepted: ${cfg.extensions.join(', ')} · up to ${formatBytes(cfg.limitBytes)} per session`;
     $('#footer-limit').textContent = `Session limit ${formatBytes(cfg.limitBytes)}`;

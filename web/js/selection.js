@@ -6,9 +6,9 @@
 
 import { formatBytes } from './format.js';
 
+// Until GET /api/config answers with its accepted_extensions: the same list (src/base/endings.c).
 export const DEFAULT_EXTENSIONS = ['.fits', '.fit', '.fts', '.fits.gz'];
 const RESERVED = ['summary', 'skipped', 'download_summary'];
-const BASE_ENDINGS = ['.fits.gz', '.fit.gz', '.fts.gz', '.fits', '.fit', '.fts'];
 
 export function endingOf(name, extensions = DEFAULT_EXTENSIONS) {
   const lower = name.toLowerCase();
@@ -17,10 +17,8 @@ export function endingOf(name, extensions = DEFAULT_EXTENSIONS) {
 }
 
 /** The name without its FITS ending, as the server names the outputs. */
-export function baseOf(name) {
-  const lower = name.toLowerCase();
-  const e = BASE_ENDINGS.find((x) => lower.endsWith(x) && lower.length > x.length);
-  return e ? name.slice(0, name.length - e.length) : name;
+export function baseOf(name, extensions = DEFAULT_EXTENSIONS) {
+  return name.slice(0, name.length - endingOf(name, extensions).length);
 }
 
 /** The name the upload gets: disallowed characters become '_', no leading dots. */
@@ -40,7 +38,7 @@ export function checkName(original, { extensions = DEFAULT_EXTENSIONS, maxNameBy
   const name = uploadName(original);
   if (!endingOf(name, extensions)) return { ok: false, reason: 'the name is only an ending' };
   if (name.length > maxNameBytes) return { ok: false, reason: `the name is longer than ${maxNameBytes} characters` };
-  const base = baseOf(name);
+  const base = baseOf(name, extensions);
   if (RESERVED.includes(base)) {
     return { ok: false, reason: `"${base}" is a name the session's own logs use; rename the file` };
   }

@@ -1,0 +1,19 @@
+/* Numbers as text the way Python writes them, so that our CSV, header text and JSON read back
+ * exactly and look like what the original (Python) FitsFlow wrote:
+ * the shortest decimal that round-trips, in Python repr style ("1.0", "0.1", "1e-05", "1e+16",
+ * "nan", "inf", "-inf"). */
+#ifndef FF_BASE_NUMFMT_H
+#define FF_BASE_NUMFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FF_NUMFMT_MAX 32
+
+/* Each writes at most FF_NUMFMT_MAX bytes including the NUL and returns the length. */
+size_t ff_fmt_double(double v, char *buf);     /* Python repr(float(v)) */
+size_t ff_fmt_float32(float v, char *buf);     /* numpy str(np.float32(v)): shortest for float32 */
+size_t ff_fmt_int64(int64_t v, char *buf);
+size_t ff_fmt_uint64(uint64_t v, char *buf);
+
+#endif
