@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 # To build FitsFlow (and `make fuzz`: clang, libclang-rt-14-dev).
 BUILD_PKGS=(
   make git build-essential cmake pkg-config
-  libcfitsio-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
+  libcfitsio-dev libdeflate-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
   libyaml-dev libspng-dev zlib1g-dev libopenjp2-7-dev libturbojpeg0-dev liberfa-dev
   libsqlite3-dev libarchive-dev libexpat1-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev wcslib-dev
   clang libclang-rt-14-dev

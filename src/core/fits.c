@@ -8,7 +8,9 @@
  * CFITSIO does not survive every hostile file: before it opens one, every header is judged on its
  * raw bytes (prescan.h), and before it decodes a tile, every tile is checked (tilecheck.h). */
 #include "core/fits.h"
+#include "core/gzip_tile.h"
 #include "core/prescan.h"
+#include "core/quantize.h"
 #include "core/rice.h"
 #include "core/tilecheck.h"
 
@@ -587,6 +589,8 @@ typedef struct tile_ref {
     const unsigned char *c;
     size_t len, nwords, npix;
     int present;
+    const unsigned char *alt; /* the tile's GZIP_COMPRESSED_DATA stream when COMPRESSED_DATA is empty */
+    size_t alt_len;
 } tile_ref;
 
 struct tile_job;
@@ -605,13 +609,17 @@ typedef struct tile_job {
     tile_part part[16];
 } tile_job;
 
-/* The tiles of an image this reader decodes itself (RICE_1, integer, whole-row tiles). */
+/* The tiles of an image this reader decodes itself (whole-row tiles: RICE_1 integers, or GZIP_1
+ * and GZIP_2 as gzip_tile.h takes them). */
 typedef struct tile_list {
     int usable;
     tile_ref *tiles;
     long long total;
     size_t tile_pix;      /* pixels in a full tile; tile t starts at element t * tile_pix */
     int bytepix, blocksize;
+    int gzip;             /* GZIP tiles, decoded from gz */
+    ff_gzip_image gz;
+    unsigned widths, alt_widths; /* what ff_tile_check_gzip allows when a band goes to CFITSIO */
 } tile_list;
 
 static void *check_tile_range(void *arg)
@@ -641,7 +649,8 @@ static void *check_tile_range(void *arg)
  * exactly the tile's pixels (CFITSIO reads as many values as the descriptor says into a buffer of
  * the tile's size). */
 static int check_alt_tile_columns(fitsfile *fp, const src *s, long long row, long long data,
-                                  long long theap, size_t npix, unsigned widths, ff_err *err)
+                                  long long theap, size_t npix, unsigned widths, tile_ref *ref,
+                                  ff_err *err)
 {
     static const char *names[] = {"GZIP_COMPRESSED_DATA", "UNCOMPRESSED_DATA"};
     for (int k = 0; k < 2; k++) {
@@ -677,11 +686,43 @@ static int check_alt_tile_columns(fitsfile *fp, const src *s, long long row, lon
             if (ff_tile_check_gzip(s->buf + data + theap + off, (size_t)len, npix, widths, err) != 0)
                 return ff_err_prefix(err, "the compressed image data are damaged: tile %lld (%s)", row,
                                      names[k]);
+            ref->alt = s->buf + data + theap + off;
+            ref->alt_len = (size_t)len;
         } else if ((unsigned long long)len != npix) {
             return ff_err_set(err, "the compressed image data are damaged: tile %lld (%s) holds %lld "
                                    "values for %zu pixels", row, names[k], len, npix);
         }
     }
+    return 0;
+}
+
+/* Tiles that each cover whole rows, so that tile t holds elements t * tile_pix onwards. */
+static int whole_rows(const probe *p, const long long *tile)
+{
+    return tile[0] == p->naxes[0] && (p->naxis <= 2 || (tile[2] == 1 && p->naxes[1] % tile[1] == 0));
+}
+
+/* GZIP_1/GZIP_2 images of whole-row tiles that gzip_tile.c reproduces (every tile in
+ * COMPRESSED_DATA, or for floats in GZIP_COMPRESSED_DATA): sets keep->gzip and its plan.
+ * Returns 0 (decided either way) or -1 with err. */
+static int gzip_plan(fitsfile *fp, const probe *p, const char *ztype, const ff_quant *q,
+                     const tile_job *job, long long total, tile_list *keep, ff_err *err)
+{
+    for (long long t = 0; t < total; t++)
+        if (!job->tiles[t].present && !(p->bitpix < 0 && job->tiles[t].alt))
+            return 0;
+    int rc = ff_gzip_plan(fp, p->bitpix, strcmp(ztype, "GZIP_2") == 0, total, q, &keep->gz, err);
+    if (rc <= 0)
+        return rc;
+    for (long long t = 0; t < total; t++) {
+        const tile_ref *r = &job->tiles[t];
+        ff_gzip_tile *g = &keep->gz.tiles[t];
+        g->c = r->present ? r->c : r->alt;
+        g->len = r->present ? r->len : r->alt_len;
+        g->npix = r->npix;
+        g->lossless = !r->present;
+    }
+    keep->gzip = 1;
     return 0;
 }
 
@@ -720,17 +761,19 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
         blocksize = bytepix;
         bytepix = t;
     }
-    /* losslessly compressed floats (no ZSCALE column, or ZQUANTIZ = 'NONE') must inflate to 4 or
-     * 8 bytes per pixel; other tiles to 1, 2, 4 or 8 */
-    unsigned widths = 0xF;
+    ff_quant quant;
+    if (ff_quant_read(fp, p->bitpix, &quant, err) != 0)
+        return -1;
+    /* What a GZIP tile may inflate to (bit i: 2^i bytes per pixel): losslessly compressed floats
+     * (no ZSCALE column, or ZQUANTIZ = 'NONE') 4 or 8 bytes, and exactly the float's size from
+     * GZIP_COMPRESSED_DATA (CFITSIO dereferences a null buffer for 4-byte tiles of a 64-bit image);
+     * integers and quantised floats 1, 2 or 4 (CFITSIO leaves 8-byte tiles of those unconverted
+     * and returns whatever its buffer held); 64-bit integers 1, 2, 4 or 8. */
+    unsigned widths = p->bitpix == 64 ? 0xF : 0x7, alt_widths = widths;
     if (p->bitpix < 0) {
-        char q[FLEN_VALUE] = "";
-        int c2 = 0;
-        st = 0;
-        int has_q = fits_read_key(fp, TSTRING, "ZQUANTIZ", q, NULL, &st) == 0;
-        st = 0;
-        if ((has_q && strcmp(q, "NONE") == 0) || fits_get_colnum(fp, CASEINSEN, "ZSCALE", &c2, &st))
+        if (quant.method == FF_QUANT_LOSSLESS || !quant.scale_column)
             widths = (1u << 2) | (1u << 3);
+        alt_widths = p->bitpix == -32 ? 1u << 2 : 1u << 3;
     }
     fits_clear_errmsg();
     long long tile[FF_MAX_NDIM], ntiles[FF_MAX_NDIM], total = 1;
@@ -808,10 +851,12 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
         if (len == 0) {
             /* CFITSIO then takes the tile from GZIP_COMPRESSED_DATA or UNCOMPRESSED_DATA and
              * allocates what their descriptors claim (fuzz_fits_core: a 4 GB malloc) */
-            if (check_alt_tile_columns(fp, s, t + 1, data, theap, npix, widths, err) != 0) {
+            if (check_alt_tile_columns(fp, s, t + 1, data, theap, npix, alt_widths, &job.tiles[t],
+                                       err) != 0) {
                 free(job.tiles);
                 return -1;
             }
+            job.tiles[t].npix = npix;
             continue;
         }
         long long nwords = len;
@@ -838,8 +883,7 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
      * decoded by ff_rice_decode straight into the image (see read_band), which checks every
      * read itself: no separate walk is needed for them. */
     int fast = keep && rice && (p->bitpix == 8 || p->bitpix == 16 || p->bitpix == 32) &&
-               bytepix == p->bitpix / 8 && tile[0] == p->naxes[0] &&
-               (p->naxis <= 2 || (tile[2] == 1 && p->naxes[1] % tile[1] == 0));
+               bytepix == p->bitpix / 8 && whole_rows(p, tile);
     for (long long t = 0; fast && t < total; t++)
         fast = job.tiles[t].present;
     if (fast) {
@@ -859,10 +903,16 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
             fast = 0;
         fits_clear_errmsg();
     }
+    int fast_gzip = keep && gzip && whole_rows(p, tile) && tile_pix <= FF_GZIP_MAX_TILE_PIX;
+    if (fast_gzip && gzip_plan(fp, p, ztype, &quant, &job, total, keep, err) < 0) {
+        free(job.tiles);
+        return -1;
+    }
+    fast_gzip = keep && keep->gzip;
     int n = nthreads < 1 ? 1 : nthreads > 16 ? 16 : nthreads;
     if (total < 64)
         n = 1;
-    if (fast)
+    if (fast || fast_gzip)
         n = 0;
     pthread_t th[16];
     int created[16] = {0};
@@ -888,7 +938,9 @@ static int check_tiles(fitsfile *fp, const src *s, const probe *p, uint64_t max_
             bad = job.part[i].failed_tile;
             first_err = job.part[i].err;
         }
-    if (fast) {
+    if (fast || fast_gzip) {
+        keep->widths = widths;
+        keep->alt_widths = alt_widths;
         keep->usable = 1;
         keep->tiles = job.tiles;
         keep->total = total;
@@ -948,6 +1000,7 @@ typedef struct scaling {
     int blank_on;     /* NaN where the raw (or converted) value equals blank */
     int64_t blank;
     int blank_on_converted; /* compressed: compare after the dtype conversion, before scaling */
+    int nan_blanks;   /* compressed floats: CFITSIO gives NaN for ZBLANK (ff_quant_nulls) */
 } scaling;
 
 static ff_dtype raw_dtype(int bitpix)
@@ -1058,6 +1111,9 @@ static void plan_compressed(scaling *sc, fitsfile *fp, int zbitpix)
     if (fits_read_key(fp, TDOUBLE, "BZERO", &v, NULL, &st) == 0)
         bzero = (num){1, v == floor(v) && fabs(v) < 9e18, (int64_t)v, v};
     st = 0;
+    ff_quant q;
+    if (zbitpix < 0 && ff_quant_read(fp, zbitpix, &q, NULL) == 0)
+        sc->nan_blanks = ff_quant_nulls(&q, zbitpix);
     fits_clear_errmsg();
     if (num_eq(bzero, 0.0) && num_eq(bscale, 1.0))
         return;
@@ -1211,37 +1267,77 @@ typedef struct band {
     size_t first, count;   /* element range */
     unsigned char *out;    /* output base of the whole image */
     fitsfile *fp;          /* already open handle (band 0), or NULL to open one */
-    const tile_list *tl;   /* usable: decode the band's RICE tiles here, without CFITSIO */
+    const tile_list *tl;   /* usable: decode the band's tiles here, without CFITSIO */
     int status;
+    int own_err;           /* err says what failed (else status is CFITSIO's) */
+    int deferred;          /* tl was usable but the band went to CFITSIO */
     ff_err err;
 } band;
+
+/* The band's RICE_1 tiles decoded by ff_rice_decode: 0, or -1 with b->err. */
+static int rice_band(band *b, unsigned char *dst, long long t0, long long t1)
+{
+    const tile_list *tl = b->tl;
+    size_t rsize = ff_dtype_size(b->sc->raw);
+    for (long long t = t0; t < t1; t++) {
+        const tile_ref *r = &tl->tiles[t];
+        size_t off = (size_t)t * tl->tile_pix - b->first;
+        if (ff_rice_decode(r->c, r->len, dst + off * rsize, r->npix, tl->bytepix, tl->blocksize,
+                           &b->err) != 0)
+            return ff_err_prefix(&b->err, "tile %lld of %lld", t + 1, tl->total);
+    }
+    return 0;
+}
+
+/* The band's GZIP tiles decoded by gzip_tile.c: 0; or, when it defers a tile, the band's tiles
+ * judged by zlib as check_tiles judges those CFITSIO decodes: -1 with b->err for the first bad
+ * one, else FF_GZIP_DEFER (the band goes to CFITSIO). */
+static int gzip_band(band *b, unsigned char *dst, long long t0, long long t1)
+{
+    const tile_list *tl = b->tl;
+    size_t rsize = ff_dtype_size(b->sc->raw);
+    ff_gzip_decoder *d = ff_gzip_decoder_new(tl->tile_pix);
+    int rc = d ? 0 : FF_GZIP_DEFER;
+    for (long long t = t0; t < t1 && rc == 0; t++)
+        rc = ff_gzip_decode_tile(d, &tl->gz, t, dst + ((size_t)t * tl->tile_pix - b->first) * rsize);
+    ff_gzip_decoder_free(d);
+    if (rc == 0)
+        return 0;
+    for (long long t = t0; t < t1; t++) {
+        const ff_gzip_tile *g = &tl->gz.tiles[t];
+        if (ff_tile_check_gzip(g->c, g->len, g->npix, g->lossless ? tl->alt_widths : tl->widths,
+                               &b->err) != 0)
+            return ff_err_prefix(&b->err, "tile %lld of %lld", t + 1, tl->total);
+    }
+    return FF_GZIP_DEFER;
+}
 
 static void *read_band(void *arg)
 {
     band *b = arg;
     if (b->tl && b->tl->usable) {
         const tile_list *tl = b->tl;
-        size_t rsize = ff_dtype_size(b->sc->raw), osize = ff_dtype_size(b->sc->out);
-        unsigned char *dst = b->out + b->first * osize;
+        unsigned char *dst = b->out + b->first * ff_dtype_size(b->sc->out);
         /* Raw values go to the start of the band's output, as CFITSIO would put them. */
         long long t0 = (long long)(b->first / tl->tile_pix);
         long long t1 = (long long)((b->first + b->count + tl->tile_pix - 1) / tl->tile_pix);
-        for (long long t = t0; t < t1 && t < tl->total; t++) {
-            const tile_ref *r = &tl->tiles[t];
-            size_t off = (size_t)t * tl->tile_pix - b->first;
-            if (ff_rice_decode(r->c, r->len, dst + off * rsize, r->npix, tl->bytepix, tl->blocksize,
-                               &b->err) != 0) {
-                ff_err_prefix(&b->err, "tile %lld of %lld", t + 1, tl->total);
-                b->status = DATA_DECOMPRESSION_ERR;
-                return NULL;
-            }
+        if (t1 > tl->total)
+            t1 = tl->total;
+        int rc = tl->gzip ? gzip_band(b, dst, t0, t1) : rice_band(b, dst, t0, t1);
+        if (rc < 0) {
+            b->own_err = 1;
+            b->status = DATA_DECOMPRESSION_ERR;
+            return NULL;
         }
-        if (b->unsigned_blank)
-            convert_unsigned_blank(dst, b->count, b->sc);
-        else
-            convert(dst, b->count, b->sc);
-        b->status = 0;
-        return NULL;
+        if (rc == 0) {
+            if (b->unsigned_blank)
+                convert_unsigned_blank(dst, b->count, b->sc);
+            else
+                convert(dst, b->count, b->sc);
+            b->status = 0;
+            return NULL;
+        }
+        b->deferred = 1;
     }
     handle h = {0};
     fitsfile *fp = b->fp;
@@ -1273,9 +1369,13 @@ static void *read_band(void *arg)
     size_t osize = ff_dtype_size(b->sc->out);
     void *dst = b->out + b->first * osize;
     if (st == 0 && b->count) {
+        /* NaN for undefined pixels of quantised floats (ff_quant_nulls); else no null check */
+        float fnan = NAN;
+        double dnan = NAN;
+        void *nulval = !b->sc->nan_blanks ? NULL : b->sc->raw == FF_F32 ? (void *)&fnan : (void *)&dnan;
         int anynul = 0;
-        fits_read_img(fp, cfitsio_type(b->sc->raw), (LONGLONG)b->first + 1, (LONGLONG)b->count, NULL,
-                      dst, &anynul, &st);
+        fits_read_img(fp, cfitsio_type(b->sc->raw), (LONGLONG)b->first + 1, (LONGLONG)b->count,
+                      nulval, dst, &anynul, &st);
     }
     if (st == 0) {
         if (b->unsigned_blank)
@@ -1307,7 +1407,7 @@ static long long tile_rows(fitsfile *fp, const probe *p)
 }
 
 static int read_data(fitsfile *fp, const src *s, int hdu, const probe *p, const scaling *sc,
-                     const tile_list *tl, int nthreads, ff_image *img, ff_err *err)
+                     const tile_list *tl, int nthreads, ff_image *img, int *own, ff_err *err)
 {
     size_t osize = ff_dtype_size(sc->out);
     img->data = malloc(img->nelem * osize);
@@ -1365,7 +1465,7 @@ static int read_data(fitsfile *fp, const src *s, int hdu, const probe *p, const 
             cfitsio_text(b[t].status, txt, sizeof txt);
             free(img->data);
             img->data = NULL;
-            if (b[t].tl && b[t].tl->usable)
+            if (b[t].own_err)
                 return ff_err_set(err, "the compressed image data are damaged: %s", b[t].err.msg);
             if (p->compressed)
                 return ff_err_set(err, "the compressed image data are damaged and could not be "
@@ -1373,6 +1473,9 @@ static int read_data(fitsfile *fp, const src *s, int hdu, const probe *p, const 
             return ff_err_set(err, "the image data could not be read (CFITSIO: %s)", txt);
         }
     }
+    *own = tl->usable;
+    for (int t = 0; t < nthreads; t++)
+        *own &= !b[t].deferred;
     return 0;
 }
 
@@ -1422,7 +1525,8 @@ static int open_checked(const src *s, const ff_fits_opts *opts, handle *h, probe
     if (check_size(h->fp, s, p, err) != 0)
         return -1;
     if (p->compressed &&
-        check_tiles(h->fp, s, p, max_pixels, opts ? opts->nthreads : 1, tl, err) != 0)
+        check_tiles(h->fp, s, p, max_pixels, opts ? opts->nthreads : 1,
+                    opts && opts->cfitsio_only ? NULL : tl, err) != 0)
         return -1;
     return 0;
 }
@@ -1445,6 +1549,7 @@ int ff_fits_check_mem(const void *buf, size_t size, const ff_fits_opts *opts, ff
     tile_list tl = {0};
     int rc = open_checked(&s, opts, &h, &p, &hdu, &npix, &tl, err);
     free(tl.tiles);
+    ff_gzip_image_free(&tl.gz);
     handle_close(&h);
     src_free(&s);
     fits_clear_errmsg();
@@ -1518,11 +1623,12 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
     out->image.nelem = (size_t)npix;
     for (int i = 0; i < p.naxis; i++)
         out->image.shape[p.naxis - 1 - i] = (size_t)p.naxes[i];
-    if (read_data(h.fp, &s, hdu, &p, &sc, &tl, nthreads, &out->image, err) != 0)
+    if (read_data(h.fp, &s, hdu, &p, &sc, &tl, nthreads, &out->image, &out->own_tiles, err) != 0)
         goto done;
     rc = 0;
 done:
     free(tl.tiles);
+    ff_gzip_image_free(&tl.gz);
     if (hdr) {
         int s2 = 0;
         fits_free_memory(hdr, &s2);
