@@ -40,18 +40,51 @@ def header_mapping(header):
     return {"header": values, "comments": comments}
 
 
-def colormap_lut(wavelength, cache_dir):
-    """sunpy's SDO/AIA colormap for this channel as a 256x3 uint8 table. Building it needs sunpy and
-    matplotlib (about 2 s of imports), so it is built once per channel and cached as .npy."""
-    path = os.path.join(cache_dir, f"sdoaia{wavelength}_lut.npy")
+def colormap_lut(wavelength, cache_dir, magnetogram=False):
+    """sunpy's colormap for this image as a 256x3 uint8 table: SDO/AIA's for the channel, or
+    hmimag for a magnetogram. Building it needs sunpy and matplotlib (about 2 s of imports), so it
+    is built once and cached as .npy."""
+    name = "hmimag" if magnetogram else f"sdoaia{wavelength}"
+    path = os.path.join(cache_dir, f"{name}_lut.npy")
     if os.path.exists(path):
         return np.load(path)
-    import astropy.units as u
-    from sunpy.visualization.colormaps import color_tables
-    cmap = color_tables.aia_color_table(wavelength * u.angstrom)
+    if magnetogram:
+        import matplotlib
+        import sunpy.visualization.colormaps  # noqa: F401 (registers sunpy's colormaps)
+        cmap = matplotlib.colormaps["hmimag"]
+    else:
+        import astropy.units as u
+        from sunpy.visualization.colormaps import color_tables
+        cmap = color_tables.aia_color_table(wavelength * u.angstrom)
     lut = np.round(cmap(np.arange(256))[:, :3] * 255).astype(np.uint8)
     np.save(path, lut)
     return lut
+
+
+def is_magnetogram(header):
+    return "MAGNETOGRAM" in str(header.get("CONTENT", "")).upper()
+
+
+def magnetogram_stretch(data):
+    """8-bit linear stretch of a magnetogram over -1500..+1500 G (as sunpy shows HMI), NaN black."""
+    v = np.clip(data, -1500, 1500).astype(np.float32)
+    v += np.float32(1500)
+    v *= np.float32(254 / 3000)
+    v += np.float32(1)
+    v[~np.isfinite(data)] = 0
+    return np.rint(v, out=v).astype(np.uint8)
+
+
+def zblank_ignored(path):
+    """True when astropy 5.2 would not apply the image's ZBLANK: floats quantised with a ZBLANK
+    (fpack's NaN). It then returns the scaled blank integer where the pixel is undefined."""
+    with fits.open(path, disable_image_compression=True) as hdul:
+        for h in hdul[1:]:
+            hd = h.header
+            if hd.get("ZIMAGE") and hd.get("ZBITPIX", 0) < 0 and "ZBLANK" in hd and \
+                    str(hd.get("ZQUANTIZ", "")).strip() != "NONE":
+                return True
+    return False
 
 
 def stretch(data, exptime):
@@ -92,7 +125,16 @@ def main():
     for p in out.values():
         os.makedirs(os.path.dirname(p), exist_ok=True)
 
-    with fits.open(args.fits) as hdul:
+    src = args.fits
+    if zblank_ignored(src):
+        # A user who wants NaN where the file says "undefined" decompresses with CFITSIO's funpack
+        # first (the step is timed with the rest).
+        import subprocess
+        src = os.path.join(args.out, ".funpacked.fits")
+        if os.path.exists(src):
+            os.remove(src)
+        subprocess.run(["funpack", "-O", src, args.fits], check=True)
+    with fits.open(src) as hdul:
         hdu = image_hdu(hdul)
         header, data = hdu.header, hdu.data
 
@@ -114,13 +156,16 @@ def main():
             # sunpy's asdf plugin wants asdf_astropy, which Debian lacks; nothing here needs it.
             warnings.filterwarnings("ignore", message="asdf.extensions plugin from package sunpy")
             # FITS row 0 is the bottom of the image, PNG row 0 the top.
-            gray = np.flipud(stretch(data, header.get("EXPTIME")))
+            mag = is_magnetogram(header)
+            gray = np.flipud(magnetogram_stretch(data) if mag else stretch(data, header.get("EXPTIME")))
             Image.fromarray(gray, "L").save(out["gray"])
-            lut = colormap_lut(int(header.get("WAVELNTH", 171)), args.cache)
+            lut = colormap_lut(int(header.get("WAVELNTH", 171)), args.cache, mag)
             Image.fromarray(lut[gray], "RGB").save(out["color"])
             tree = {"data": data, "header": mapping["header"], "comments": mapping["comments"],
                     "paths": {k: v for k, v in paths.items() if k != "asdf"}}
             asdf.AsdfFile(tree).write_to(out["asdf"], all_array_compression="zlib")
+    if src != args.fits:
+        os.remove(src)
 
 
 if __name__ == "__main__":
