@@ -5,7 +5,7 @@ pixels to CSV (pandas) and NPY (numpy); with --stage all also a gray and a colou
 ASDF bundle (asdf, zlib). Written to be efficient, as a competent user would write it: no extra
 passes, no per-pixel Python, the colormap lookup table computed once and cached.
 
-Usage: /usr/bin/python3 bench/python_baseline.py [--stage foundation|all] -o OUTDIR FILE.fits
+Usage: /usr/bin/python3 bench/python_baseline.py [--stage foundation|all] -o OUTDIR FILE.fits...
 Outputs follow fitsflow's layout: OUTDIR/header/, data/, images/local/, asdf/.
 """
 import argparse
@@ -101,39 +101,42 @@ def stretch(data, exptime):
     return np.rint(v, out=v).astype(np.uint8)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--stage", choices=["foundation", "all"], default="all")
-    ap.add_argument("-o", "--out", required=True)
-    ap.add_argument("--cache", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
-                    help="where the colormap table is cached (default bench/out)")
-    ap.add_argument("fits")
-    args = ap.parse_args()
+AIA_WAVELENGTHS = (94, 131, 171, 193, 211, 304, 335, 1600, 1700, 4500)
 
-    base = os.path.basename(args.fits)
-    base = base[:-5] if base.endswith(".fits") else base
+
+def base_name(path):
+    base = os.path.basename(path)
+    for ext in (".fits.gz", ".fits", ".fts", ".fit"):
+        if base.endswith(ext):
+            return base[: -len(ext)]
+    return base
+
+
+def process(path, outdir, stage, cache):
+    """Every output of one file, as fitsflow's layout names them."""
+    base = base_name(path)
     paths = {
         "header_txt": f"header/{base}_header.txt",
         "header_json": f"header/{base}_header.json",
         "csv": f"data/{base}_data.csv",
         "npy": f"data/{base}_data.npy",
     }
-    if args.stage == "all":
+    if stage == "all":
         paths.update(gray=f"images/local/{base}_gray.png", color=f"images/local/{base}_color.png",
                      asdf=f"asdf/{base}.asdf")
-    out = {k: os.path.join(args.out, v) for k, v in paths.items()}
+    out = {k: os.path.join(outdir, v) for k, v in paths.items()}
     for p in out.values():
         os.makedirs(os.path.dirname(p), exist_ok=True)
 
-    src = args.fits
+    src = path
     if zblank_ignored(src):
         # A user who wants NaN where the file says "undefined" decompresses with CFITSIO's funpack
         # first (the step is timed with the rest).
         import subprocess
-        src = os.path.join(args.out, ".funpacked.fits")
+        src = os.path.join(outdir, ".funpacked.fits")
         if os.path.exists(src):
             os.remove(src)
-        subprocess.run(["funpack", "-O", src, args.fits], check=True)
+        subprocess.run(["funpack", "-O", src, path], check=True)
     with fits.open(src) as hdul:
         hdu = image_hdu(hdul)
         header, data = hdu.header, hdu.data
@@ -144,12 +147,12 @@ def main():
                 f.write(f"{k} = {v}\n")
         mapping = header_mapping(header)
         with open(out["header_json"], "w") as f:
-            json.dump(mapping, f, indent=2)
+            json.dump(mapping, f, indent=2, default=str)
 
         pd.DataFrame(data).to_csv(out["csv"], index=False)
         np.save(out["npy"], data)
 
-        if args.stage == "all":
+        if stage == "all":
             import warnings
             from PIL import Image
             import asdf
@@ -159,13 +162,27 @@ def main():
             mag = is_magnetogram(header)
             gray = np.flipud(magnetogram_stretch(data) if mag else stretch(data, header.get("EXPTIME")))
             Image.fromarray(gray, "L").save(out["gray"])
-            lut = colormap_lut(int(header.get("WAVELNTH", 171)), args.cache, mag)
+            wl = int(header.get("WAVELNTH", 171) or 171)
+            lut = colormap_lut(wl if wl in AIA_WAVELENGTHS else 171, cache, mag)
             Image.fromarray(lut[gray], "RGB").save(out["color"])
             tree = {"data": data, "header": mapping["header"], "comments": mapping["comments"],
                     "paths": {k: v for k, v in paths.items() if k != "asdf"}}
             asdf.AsdfFile(tree).write_to(out["asdf"], all_array_compression="zlib")
-    if src != args.fits:
+    if src != path:
         os.remove(src)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stage", choices=["foundation", "all"], default="all")
+    ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("--cache", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
+                    help="where the colormap table is cached (default bench/out)")
+    ap.add_argument("fits", nargs="+", help="one file, or a session's files processed one after "
+                    "another in this one process (as the original's Main Lambda did)")
+    args = ap.parse_args()
+    for path in args.fits:
+        process(path, args.out, args.stage, args.cache)
 
 
 if __name__ == "__main__":
