@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/session.h"
 
 #define FITS_MAX ((size_t)2 << 30)
 
@@ -160,6 +161,11 @@ int ff_lambda_trigger(void *ctx, const ff_lambda_invocation *inv, char **respons
                 free(url);
             }
         }
+    } else if (ff_session_has_uploads(c->store, sid, &why) == 0) {
+        /* Nothing to process: say so, and start nothing (as serve does). When the store cannot
+         * answer, Main is started anyway and finds out itself. */
+        rc = http_error(404, "the session has no uploads: upload its files first, then trigger it",
+                        response, err);
     } else {
         json_t *payload = json_pack("{s:s}", "session_id", sid);
         char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;

@@ -118,6 +118,18 @@ def trigger_refuses_bad_requests():
 
 
 @check
+def trigger_of_a_session_without_uploads_is_a_404_and_starts_nothing():
+    n = len(RT.invokes)
+    p, res = run_lambda("trigger", [(api_event({"session_id": "feedfacefeedface"}), None)])
+    assert p.returncode == 0, p.stderr
+    status, body = http_body(res[0])
+    assert status == 404 and "no uploads" in body["error"], body
+    assert len(RT.invokes) == n, "nothing may be started for a session without uploads"
+    keys = S3.client().list_objects_v2(Bucket=S3.bucket, Prefix="temp/feedfacefeedface/")
+    assert keys.get("KeyCount", 0) == 0, keys
+
+
+@check
 def a_failed_invoke_is_a_502_not_a_crash():
     p, res = run_lambda("trigger", [(api_event({"session_id": SID}), None)],
                         extra_env={"AWS_SECRET_ACCESS_KEY": "wrong"})
