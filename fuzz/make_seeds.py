@@ -133,8 +133,36 @@ def compressed_seeds(out, tmp):
                 put(os.path.join(out, "fuzz_hcompress"), tile)
             elif ctype_.startswith("GZIP"):
                 widths = 0b1100 if data.dtype.kind == "f" and "quantize_level" in kw else 0xF
+                sel = {1: 0, 2: 1}.get(data.dtype.itemsize, 2) << 4  # the decoder's integer width
+                sel |= 0x40 if ctype_ == "GZIP_2" else 0
                 put(os.path.join(out, "fuzz_gzip"),
-                    bytes([widths, ((npix - 1) >> 8) & 0xFF, (npix - 1) & 0xFF]) + tile)
+                    bytes([widths | sel, ((npix - 1) >> 8) & 0xFF, (npix - 1) & 0xFF]) + tile)
+
+
+def gzip_image_seeds(out):
+    """fuzz_gzip_image: every kind of image, GZIP_1 and GZIP_2, each dithering, pixels of smooth
+    data with NaN, infinities and zeros among them (see the harness for the layout)."""
+    rng = np.random.default_rng(17)
+    y, x = np.mgrid[0:24, 0:40]
+    smooth = 300 * np.sin(x / 7.0) * np.cos(y / 5.0) + rng.normal(0, 4, x.shape)
+    dtypes = [">u1", ">i2", ">i4", ">f4", ">f8", ">f4", ">f8", ">i2"]
+    for kind in range(8):
+        a = smooth.astype(dtypes[kind] if kind else ">f8")
+        if kind == 0:
+            a = (smooth - smooth.min()).astype(">u1")
+        if a.dtype.kind == "f":
+            a.flat[::97] = np.nan
+            a.flat[5] = np.inf
+            a.flat[6] = 0.0
+        for gz2 in (0, 8):
+            for method in (0, 1, 2):
+                for extra in (0, 0x40, 0x80):
+                    cfg = kind | gz2 | method << 4 | (extra & 0x40)
+                    head = bytes([cfg | (extra & 0x80), 39, 23, 0x88 if kind in (3, 4) else 8, 0x12, 0x34])
+                    body = a.tobytes()
+                    if extra & 0x80:
+                        body += bytes(rng.integers(0, 256, 12, dtype=np.uint8))
+                    put(os.path.join(out, "fuzz_gzip_image"), head + body)
 
 
 def server_and_remote_seeds(out):
@@ -214,6 +242,7 @@ def main():
         good = fitsgen.write_good(tmp)
         bad = fitsgen.write_bad(tmp)
         compressed_seeds(out, tmp)
+        gzip_image_seeds(out)
         for name in good + bad:
             p = os.path.join(tmp, name)
             data = open(p, "rb").read()

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 # To build FitsFlow (and `make fuzz`: clang, libclang-rt-14-dev).
 BUILD_PKGS=(
   make git build-essential cmake pkg-config
-  libcfitsio-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
+  libcfitsio-dev libdeflate-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
   libyaml-dev libspng-dev zlib1g-dev libopenjp2-7-dev libturbojpeg0-dev liberfa-dev
   libsqlite3-dev libarchive-dev libexpat1-dev libavformat-dev libavcodec-dev libavutil-dev libcmocka-dev wcslib-dev
   clang libclang-rt-14-dev
@@ -34,13 +34,13 @@ PY_MODULES=(
 COMMANDS=(
   python3:python3 bash:bash ldd:libc-bin mount:mount umount:mount dpkg-query:dpkg
   ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium node:nodejs wrk:wrk curl:curl
+  fpack:libcfitsio-bin funpack:libcfitsio-bin
 )
 
 # Packages the tests need that no map entry names: what a module above loads only through a
-# Recommends (apt here installs without them), and the benchmark's funpack.
+# Recommends (apt here installs without them).
 EXTRA_PKGS=(
   python3-matplotlib # sunpy.visualization.colormaps imports it; python3-sunpy only recommends it
-  libcfitsio-bin
 )
 
 # Node.js: Debian's (18 on Debian 12), which the pinned npm packages support (package.json). A

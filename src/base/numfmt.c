@@ -22,7 +22,7 @@ static const char DIGITS2[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-static int count_digits(uint64_t v)
+static inline int count_digits(uint64_t v)
 {
     int n = 1;
     for (;;) {
@@ -36,10 +36,26 @@ static int count_digits(uint64_t v)
 }
 
 /* Writes the decimal digits of v (no NUL) and returns their count. */
-static size_t put_u64(uint64_t v, char *out)
+static inline size_t put_u64(uint64_t v, char *out)
 {
     int n = count_digits(v);
     char *p = out + n;
+    if (v <= UINT32_MAX) { /* 32-bit division is the cheaper one */
+        uint32_t w = (uint32_t)v;
+        while (w >= 100) {
+            unsigned r = w % 100;
+            w /= 100;
+            p -= 2;
+            memcpy(p, DIGITS2 + 2 * r, 2);
+        }
+        if (w >= 10) {
+            p -= 2;
+            memcpy(p, DIGITS2 + 2 * w, 2);
+        } else {
+            *--p = (char)('0' + w);
+        }
+        return (size_t)n;
+    }
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
@@ -171,10 +187,23 @@ static inline uint64_t round_to_odd(u64x2 g, uint64_t cp)
     return y1 | (y0 > 1);
 }
 
+/* The same for float32, from the upper 64 bits of g (plus one, an overestimate as the 128-bit g
+ * is): cp has at most 30 bits, so the product is at most about cp above the exact one, and the
+ * fraction is taken as zero below that. One multiplication instead of two. When written, every
+ * one of the 2^32 float32 values was formatted both ways and compared (identical); tests and
+ * fuzz_numfmt keep checking round trip and shortness on samples. */
+static inline uint64_t round_to_odd32(uint64_t g, uint64_t cp)
+{
+    u128 y = (u128)g * cp;
+    uint64_t y1 = (uint64_t)(y >> 64), y0 = (uint64_t)y;
+    return y1 | (y0 > cp);
+}
+
 /* Shortest decimal s * 10^k in the rounding interval of c * 2^q (closest, ties to even digit).
  * even: c is even (the interval ends are then included); closer_below: the lower neighbour is
- * half as far (c is a power of two at the bottom of its binade). */
-static inline __attribute__((always_inline)) void schubfach(uint64_t c, int q, int closer_below, uint64_t *out_s, int *out_k)
+ * half as far (c is a power of two at the bottom of its binade). f32: c has at most 24 bits. */
+static inline __attribute__((always_inline)) void schubfach(uint64_t c, int q, int closer_below,
+                                                            int f32, uint64_t *out_s, int *out_k)
 {
     int even = (c & 1) == 0;
     uint64_t cbl = 4 * c - 2 + (uint64_t)closer_below;
@@ -183,40 +212,41 @@ static inline __attribute__((always_inline)) void schubfach(uint64_t c, int q, i
     int k = closer_below ? floor_log10_3q_pow2(q) : floor_log10_pow2(q);
     int h = q + floor_log2_pow10(-k) + 1;
     u64x2 g = g_pow10[-k - POW10_MIN];
-    uint64_t vbl = round_to_odd(g, cbl << h);
-    uint64_t vb = round_to_odd(g, cb << h);
-    uint64_t vbr = round_to_odd(g, cbr << h);
+    uint64_t vbl, vb, vbr;
+    if (f32) {
+        vbl = round_to_odd32(g.hi + 1, cbl << h);
+        vb = round_to_odd32(g.hi + 1, cb << h);
+        vbr = round_to_odd32(g.hi + 1, cbr << h);
+    } else {
+        vbl = round_to_odd(g, cbl << h);
+        vb = round_to_odd(g, cb << h);
+        vbr = round_to_odd(g, cbr << h);
+    }
     uint64_t lower = vbl + !even;
     uint64_t upper = vbr - !even;
     uint64_t s = vb / 4;
-    if (s >= 10) {
-        uint64_t sp = s / 10;
-        int up_in = lower <= 40 * sp;
-        int wp_in = 40 * sp + 40 <= upper;
-        if (up_in != wp_in) {
-            *out_s = sp + (uint64_t)wp_in;
-            *out_k = k + 1;
-            return;
-        }
-    }
+    /* The three outcomes are computed and one is selected, without branches (which outcome
+     * applies is close to random from one value to the next). */
+    uint64_t sp = s / 10;
+    int up_in = lower <= 40 * sp;
+    int wp_in = 40 * sp + 40 <= upper;
+    int coarse = (s >= 10) & (up_in != wp_in); /* one digit fewer: the 10^(k+1) grid */
     int u_in = lower <= 4 * s;
     int w_in = 4 * s + 4 <= upper;
-    if (u_in != w_in) {
-        *out_s = s + (uint64_t)w_in;
-        *out_k = k;
-        return;
-    }
+    int single = u_in != w_in;                  /* one end of the 10^k grid is inside */
     uint64_t mid = 4 * s + 2;
-    int up = vb > mid || (vb == mid && (s & 1) != 0);
-    *out_s = s + (uint64_t)up;
-    *out_k = k;
+    int up = (vb > mid) | ((vb == mid) & (int)(s & 1));
+    uint64_t fine = s + (uint64_t)(single ? w_in : up);
+    *out_s = coarse ? sp + (uint64_t)wp_in : fine;
+    *out_k = k + coarse;
 }
 
 /* ---- layout ------------------------------------------------------------------------------ */
 
 /* Lays out digits s * 10^k (s > 0) in positional or scientific form as Python and numpy do.
  * Digits are written in place (short byte loops, no library calls: this runs per CSV value). */
-static size_t layout(char *buf, size_t pos, uint64_t s, int k, int sci)
+static inline __attribute__((always_inline)) size_t layout(char *buf, size_t pos, uint64_t s, int k,
+                                                           int sci)
 {
     while (s % 10 == 0) {
         s /= 10;
@@ -252,7 +282,16 @@ static size_t layout(char *buf, size_t pos, uint64_t s, int k, int sci)
     } else {
         int n = count_digits(s);
         int ip = n + k; /* digits before the point */
-        if (ip > 0) {
+        if (ip > 0 && ip <= 14 && n - ip <= 16) {
+            /* the digits once, then two fixed-size copies around the point: no byte loops (the
+             * caller's FF_NUMFMT_MAX bytes hold the over-long copies) */
+            char tmp[32] = {0};
+            put_u64(s, tmp);
+            memcpy(p, tmp, 16);
+            p[ip] = '.';
+            memcpy(p + ip + 1, tmp + ip, 16);
+            p += n + 1;
+        } else if (ip > 0) {
             put_u64(s, p + 1);
             for (int i = 0; i < ip; i++)
                 p[i] = p[i + 1];
@@ -268,6 +307,68 @@ static size_t layout(char *buf, size_t pos, uint64_t s, int k, int sci)
     }
     *p = '\0';
     return (size_t)(p - buf);
+}
+
+/* ---- float32: the same layout in 32-bit arithmetic (at most 9 digits) --------------------- */
+
+static const uint32_t POW10_32[10] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                       100000000, 1000000000};
+
+/* Decimal digits of v (1 <= v < 10^9), without branches: log10 from the bit length. */
+static inline int digits32(uint32_t v)
+{
+    int t = ((32 - __builtin_clz(v)) * 1233) >> 12;
+    return t + 1 - (v < POW10_32[t]);
+}
+
+static inline uint64_t pair(uint32_t v) /* the two digit characters of v < 100 */
+{
+    uint16_t t;
+    memcpy(&t, DIGITS2 + 2 * v, 2);
+    return t;
+}
+
+/* The eight digits of v < 10^8 (leading zeros included) as characters in a register, the first
+ * in the lowest byte: no branches, and nothing stored to be read back (a load that spans several
+ * smaller stores waits for them). */
+static inline uint64_t digits8(uint32_t v)
+{
+    uint32_t a = v / 10000, b = v - a * 10000;
+    uint32_t a1 = a / 100, a2 = a - a1 * 100, b1 = b / 100, b2 = b - b1 * 100;
+    return pair(a1) | pair(a2) << 16 | pair(b1) << 32 | pair(b2) << 48;
+}
+
+/* The n digits of s with a point after the first ip of them (1 <= ip < n <= 8) at p, as two
+ * 8-byte stores; returns n + 1. */
+static inline size_t point8(char *p, uint32_t s, int n, int ip)
+{
+    uint64_t w = digits8(s) >> (8 * (8 - n)); /* the significant digits */
+    int sh = 8 * ip;
+    uint64_t high = w >> sh;
+    uint64_t lo = (w & ((UINT64_C(1) << sh) - 1)) | (uint64_t)'.' << sh | (high << sh) << 8;
+    uint64_t hi = high >> (56 - sh); /* what the point pushed past the first 8 bytes */
+    memcpy(p, &lo, 8);
+    memcpy(p + 8, &hi, 8);
+    return (size_t)n + 1;
+}
+
+static inline __attribute__((always_inline)) size_t layout32(char *buf, size_t pos, uint32_t s,
+                                                             int k, int sci)
+{
+    while (s % 10 == 0) {
+        s /= 10;
+        k++;
+    }
+    if (s >= 1000000000)
+        return layout(buf, pos, s, k, sci);
+    int n = digits32(s), ip = n + k;
+    char *p = buf + pos;
+    if (!sci && k < 0 && ip > 0 && n <= 8) { /* the common case: 725.0125 */
+        p += point8(p, s, n, ip); /* 16 bytes stored: the caller's FF_NUMFMT_MAX holds them */
+        *p = '\0';
+        return (size_t)(p - buf);
+    }
+    return layout(buf, pos, s, k, sci);
 }
 
 /* nan (numpy and Python print no sign for it), inf, -inf. */
@@ -307,7 +408,7 @@ size_t ff_fmt_double(double v, char *buf)
     }
     uint64_t s;
     int k;
-    schubfach(c, q, frac == 0 && be > 1, &s, &k);
+    schubfach(c, q, frac == 0 && be > 1, 0, &s, &k);
     /* Python repr: positional when the decimal exponent is in [-4, 16). For doubles this is the
      * same as numpy's value test 1e-4 <= |v| < 1e16. */
     double a = fabs(v);
@@ -343,10 +444,12 @@ size_t ff_fmt_float32(float v, char *buf)
     }
     uint64_t s;
     int k;
-    schubfach(c, q, frac == 0 && be > 1, &s, &k);
+    schubfach(c, q, frac == 0 && be > 1, 1, &s, &k);
     /* numpy decides by the value itself (compared in higher precision), not by the digits:
      * np.float32(0.0001) is 9.99999974e-05 and prints as "1e-04". */
-    double a = fabs((double)v);
-    int sci = !(a >= 1e-4 && a < 1e16);
+    uint32_t abits = bits & 0x7fffffffu; /* the same test on the bits: 1.00000005e-4 .. 9.9999992e15 */
+    int sci = !(abits >= 0x38d1b718u && abits <= 0x5a0e1bc9u);
+    if (s <= UINT32_MAX)
+        return layout32(buf, pos, (uint32_t)s, k, sci);
     return layout(buf, pos, s, k, sci);
 }

@@ -10,7 +10,9 @@
 
 #define FF_NUMFMT_MAX 32
 
-/* Each writes at most FF_NUMFMT_MAX bytes including the NUL and returns the length. */
+/* Each writes at most FF_NUMFMT_MAX bytes including the NUL and returns the length. The bytes
+ * after the NUL, up to FF_NUMFMT_MAX, may be overwritten too (the float formatters store whole
+ * words), so buf must always have FF_NUMFMT_MAX bytes of room. */
 size_t ff_fmt_double(double v, char *buf);     /* Python repr(float(v)) */
 size_t ff_fmt_float32(float v, char *buf);     /* numpy str(np.float32(v)): shortest for float32 */
 size_t ff_fmt_int64(int64_t v, char *buf);

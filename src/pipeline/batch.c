@@ -1,5 +1,5 @@
-/* Processing several files with a fixed number of worker threads, sharing the cores between
- * files running at once and threads inside each file. */
+/* Processing several files with a fixed number of worker threads; each file may use all the
+ * cores for its own work (they are shared between the files running at once). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,8 +97,9 @@ int ff_pipeline_run_batch_hooks(const ff_pipeline_config *cfg, ff_store *store, 
         jobs = 1;
     if ((size_t)jobs > n)
         jobs = (int)n;
-    int per_file = cfg->threads / jobs;
-    b.file_cfg.threads = per_file > 0 ? per_file : 1;
+    /* Every file may use every core: files running at once share them through the scheduler,
+     * and the file that runs last (often the largest) is not left on a fraction of them. */
+    b.file_cfg.threads = cfg->threads > 0 ? cfg->threads : 1;
     pthread_mutex_init(&b.lock, NULL);
     pthread_t *th = calloc((size_t)jobs, sizeof *th);
     int started = 0;

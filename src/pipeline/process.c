@@ -112,7 +112,7 @@ static int run_render(file_job *j, task *t, int color)
     }
     char scaling[512] = "";
     ff_render_params rp = j->rp;
-    rp.nthreads = 1;
+    rp.nthreads = j->inner_threads; /* as CSV: no core idles when the render is the last task */
     ff_sink *gray_sink = both ? ff_out_sink(go) : color ? NULL : ff_out_sink(o);
     if (ff_render_pngs(&j->fits->image, &rp, gray_sink, color ? ff_out_sink(o) : NULL, scaling,
                        sizeof scaling, &t->err) != 0) {

@@ -648,11 +648,98 @@ def _gzip_wrong_size(b, row, data):
 _comp_case("gzip_tile_garbage.fits", "a GZIP_1 tile with garbage after its gzip header", Refused("damaged", "gzip"),
            gzip16, lambda b: corrupt_tile(b, 2, _gzip_tile_garbage))
 _comp_case("gzip_tile_wrong_size.fits", "a GZIP_1 tile inflating to 3 bytes per pixel (CFITSIO leak)",
-           Refused("damaged", "not a whole number"), gzip16, lambda b: _gzip_wrong_size(b, 1, b"\0" * 150))
+           Refused("damaged", "not a whole number", "bytes each"), gzip16, lambda b: _gzip_wrong_size(b, 1, b"\0" * 150))
 _comp_case("gzip2_lossless_wrong_size.fits", "a lossless GZIP_2 float64 tile inflating to 2 bytes per pixel",
            Refused("damaged"), gzip2_f64_lossless, lambda b: _gzip_wrong_size(b, 0, b"\0" * 80))
 _comp_case("gzip_tile_truncated.fits", "a GZIP_1 tile cut short by its descriptor", Refused("damaged"), gzip16,
            lambda b: set_descriptor(b, 3, descriptors(b)[0][3][0] // 2, descriptors(b)[0][3][1]))
+# GZIP tiles read by FitsFlow's own decoder (src/core/fits/gzip_tile.c): the same refusals as when
+# CFITSIO read them, nothing read past a tile, and quantisation keywords checked.
+def gzip2_f32():
+    """Quantised float32, GZIP_2, subtractive dithering (ZQUANTIZ, ZDITHER0 = 42)."""
+    a = smooth16((40, 50)).astype(np.float32) * np.float32(0.37)
+    return compressed("GZIP_2", a, quantize_level=16.0, quantize_method=1, dither_seed=42)
+
+
+def gzip2_i16():
+    return compressed("GZIP_2", smooth16((40, 50)))
+
+
+def gzip_f64_q():
+    """Quantised float64, GZIP_1: its table has a GZIP_COMPRESSED_DATA column (second, 1PB)."""
+    return compressed("GZIP_1", smooth16((20, 30)).astype(np.float64) * 0.37, quantize_level=8.0)
+
+
+def _gzip_replace(b, row, data):
+    """Tile `row` of COMPRESSED_DATA replaced by the gzip of data (in its own bytes)."""
+    _gzip_wrong_size(b, row, data)
+
+
+def _gzip_field(b, row, fn):
+    """fn(stream) -> new bytes of the same length, applied to tile row's gzip stream."""
+    start, n = tile_bytes(b, row)
+    b[start:start + n] = fn(bytes(b[start:start + n]))
+
+
+def _to_alt_tile(b, row, data):
+    """Tile `row` moved to GZIP_COMPRESSED_DATA as the gzip of data; COMPRESSED_DATA left empty."""
+    hs, ds, n1, n2, heap = table_layout(b)
+    assert b"TTYPE2  = 'GZIP_COMPRESSED_DATA'" in bytes(b[hs:ds]), "fixture: no GZIP_COMPRESSED_DATA column"
+    start, n = tile_bytes(b, row)
+    off = descriptors(b)[0][row][1]
+    new = gzip.compress(data, mtime=0)
+    assert len(new) <= n, "replacement tile too long"
+    b[start:start + len(new)] = new
+    set_descriptor(b, row, 0, 0)
+    b[ds + row * n1 + 8: ds + row * n1 + 16] = struct.pack(">ii", len(new), off)
+
+
+_comp_case("gzip2_tile_garbage.fits", "a quantised GZIP_2 float tile with garbage after its gzip header",
+           Refused("damaged", "gzip", "corrupt"), gzip2_f32, lambda b: corrupt_tile(b, 2, _gzip_tile_garbage))
+_comp_case("gzip2_tile_cut.fits", "a GZIP_2 float tile whose stream ends early (descriptor halved)",
+           Refused("damaged", "gzip", "cut short"), gzip2_f32,
+           lambda b: set_descriptor(b, 5, descriptors(b)[0][5][0] // 2, descriptors(b)[0][5][1]))
+_comp_case("gzip2_tile_isize_lies.fits", "a GZIP_2 tile whose gzip trailer claims another inflated length",
+           Refused("damaged", "gzip"), gzip2_f32,
+           lambda b: _gzip_field(b, 1, lambda t: t[:-4] + struct.pack("<I", struct.unpack("<I", t[-4:])[0] + 4)))
+_comp_case("gzip2_tile_crc_lies.fits", "a GZIP_2 tile whose CRC-32 trailer is wrong",
+           Refused("damaged", "gzip"), gzip2_f32, lambda b: _gzip_field(b, 1, lambda t: t[:-8] + b"\0\0\0\0" + t[-4:]))
+_comp_case("gzip2_tile_offset_mid_stream.fits", "a GZIP_2 tile descriptor whose offset lies (7 bytes into the stream)",
+           Refused("damaged", "gzip"), gzip2_f32,
+           lambda b: set_descriptor(b, 4, descriptors(b)[0][4][0] - 7, descriptors(b)[0][4][1] + 7))
+_comp_case("gzip2_tile_offset_other_tile.fits", "a GZIP_2 tile descriptor pointing at another tile's whole stream: "
+           "decoded (its values), as CFITSIO does", Processed(), gzip2_f32,
+           lambda b: set_descriptor(b, 4, *descriptors(b)[0][6]))
+_comp_case("gzip2_tile_beyond_file.fits", "a GZIP_2 tile descriptor whose offset points past the end of the file",
+           Refused("beyond the end"), gzip2_f32, lambda b: set_descriptor(b, 3, descriptors(b)[0][3][0], 10 ** 8))
+_comp_case("gzip2_tile_size_lies_long.fits", "a GZIP_2 tile descriptor longer than its stream (the next tile's "
+           "bytes follow): the stream ends cleanly, the rest is ignored as CFITSIO ignores it", Processed(), gzip2_i16,
+           lambda b: set_descriptor(b, 2, descriptors(b)[0][2][0] + descriptors(b)[0][3][0], descriptors(b)[0][2][1]))
+_comp_case("gzip2_tile_bomb.fits", "a GZIP_2 tile inflating to 16000 bytes for 50 pixels",
+           Refused("damaged", "more than"), gzip2_i16, lambda b: _gzip_replace(b, 1, b"\0" * 16000))
+_comp_case("gzip2_tile_8_bytes_per_pixel.fits", "an int16 GZIP_2 tile inflating to 8 bytes per pixel (CFITSIO "
+           "left such a tile unconverted and returned whatever its buffer held)", Refused("damaged", "bytes each"),
+           gzip2_i16, lambda b: _gzip_replace(b, 1, b"\0" * 400))
+_comp_case("gzip2_tile_4_bytes_per_pixel.fits", "an int16 GZIP_2 tile inflating to 4 bytes per pixel: CFITSIO "
+           "converts it, so the own decoder hands that band to CFITSIO", Processed(), gzip2_i16,
+           lambda b: _gzip_replace(b, 1, b"\0" * 200))
+_comp_case("gzip_f64_alt_tile_4_bytes.fits", "a float64 image's GZIP_COMPRESSED_DATA tile inflating to 4 bytes per "
+           "pixel (CFITSIO dereferenced a null buffer: SIGSEGV)", Refused("damaged", "gzip_compressed_data"),
+           gzip_f64_q, lambda b: _to_alt_tile(b, 2, np.zeros(30, ">f4").tobytes()))
+_comp_case("gzip_f64_alt_tile_ok.fits", "a float64 image with one lossless tile in GZIP_COMPRESSED_DATA",
+           Processed(), gzip_f64_q, lambda b: _to_alt_tile(b, 2, np.arange(30, dtype=">f8").tobytes()))
+_comp_case("gzip2_zquantiz_unknown.fits", "ZQUANTIZ = 'SUBTRACTIVE_DITHER_9' on a quantised float image",
+           Refused("zquantiz", "no quantisation method"), gzip2_f32,
+           lambda b: set_card(b, "ZQUANTIZ", "'SUBTRACTIVE_DITHER_9'"))
+for _v in ("0", "-7", "10001", "2.5", "2147483648"):
+    _comp_case("gzip2_zdither0_%s.fits" % _v, "ZDITHER0 = %s with subtractive dithering (CFITSIO read its random "
+               "sequence at a negative index)" % _v, Refused("zdither0"), gzip2_f32,
+               (lambda v: lambda b: set_card(b, "ZDITHER0", v))(_v))
+_comp_case("gzip2_zdither0_10000.fits", "ZDITHER0 = 10000, the last seed the standard allows", Processed(),
+           gzip2_f32, lambda b: set_card(b, "ZDITHER0", "10000"))
+_comp_case("gzip2_zdither0_unused.fits", "ZDITHER0 = 0 with ZQUANTIZ = 'NO_DITHER' (no sequence is read)",
+           Processed(), gzip2_f32, lambda b: (set_card(b, "ZQUANTIZ", "'NO_DITHER'"), set_card(b, "ZDITHER0", "0")))
+
 _comp_case("hcompress_tile_flipped.fits", "an HCOMPRESS_1 tile with its bytes XORed",
            Refused("damaged"), lambda: compressed("HCOMPRESS_1", smooth16((64, 64))),
            lambda b: corrupt_tile(b, 0, _flip_all))

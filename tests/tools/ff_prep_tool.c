@@ -125,7 +125,7 @@ int main(int argc, char **argv)
     ff_err err = {0};
     ff_fits fits;
     double t0 = now();
-    ff_fits_opts fo = {0, 2};
+    ff_fits_opts fo = {.nthreads = 2};
     if (ff_fits_read(in, &fo, &fits, &err) != 0)
         return fail("read", &err);
     double t_read = now() - t0;

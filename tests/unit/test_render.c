@@ -422,6 +422,53 @@ static void test_cube_and_1d(void **state)
 
 /* Rotation: the image seen with row 0 at the bottom, turned counter-clockwise by the multiple of
  * 90 degrees nearest CROTA2. Markers: A at bottom-left, B at bottom-right, C at top-right. */
+/* Levels computed on several threads (sample, percentiles, mapping) equal those of one thread,
+ * for float and integer images, every quarter turn, NaN and BLANK pixels, with and without
+ * downsampling. */
+static void test_threads_same_levels(void **state)
+{
+    (void)state;
+    ff_image f = synthetic_disk(700);
+    ff_image h = {.dtype = FF_I16, .ndim = 2, .shape = {600, 520}, .nelem = 600 * 520};
+    h.data = malloc(h.nelem * sizeof(int16_t));
+    assert_non_null(h.data);
+    for (size_t i = 0; i < h.nelem; i++)
+        ((int16_t *)h.data)[i] = (int16_t)((i * 7919) % 4000 - 300);
+    ff_image fl = {.dtype = FF_F32, .ndim = 2, .shape = {640, 512}, .nelem = 640 * 512};
+    fl.data = malloc(fl.nelem * sizeof(float));
+    assert_non_null(fl.data);
+    for (size_t i = 0; i < fl.nelem; i++)
+        ((float *)fl.data)[i] = i % 977 == 0 ? NAN : (float)((i * 104729) % 30011) * 0.1f - 1500.0f;
+    const ff_image *imgs[3] = {&f, &h, &fl};
+    const char *inst[3] = {"AIA", "HMI", "HMI"}, *meas[3] = {"171", "continuum", "magnetogram"};
+    for (int i = 0; i < 3; i++)
+        for (int turn = 0; turn < 4; turn++)
+            for (unsigned pm = 0; pm <= 300; pm += 300) {
+                ff_render_params p = params(inst[i], meas[i], 0);
+                p.crota2 = 90.0 * turn;
+                p.png_max = pm;
+                p.has_blank = i == 1;
+                p.blank = 1000;
+                uint8_t *a, *b;
+                uint32_t wa, ha, wb, hb;
+                char sa[512], sb[512];
+                ff_err err;
+                p.nthreads = 1;
+                assert_int_equal(ff_render_levels(imgs[i], &p, &a, &wa, &ha, sa, sizeof sa, &err), 0);
+                p.nthreads = 3;
+                assert_int_equal(ff_render_levels(imgs[i], &p, &b, &wb, &hb, sb, sizeof sb, &err), 0);
+                assert_int_equal(wa, wb);
+                assert_int_equal(ha, hb);
+                assert_memory_equal(a, b, (size_t)wa * ha);
+                assert_string_equal(sa, sb);
+                free(a);
+                free(b);
+            }
+    free(f.data);
+    free(h.data);
+    free(fl.data);
+}
+
 static void test_rotation(void **state)
 {
     (void)state;
@@ -675,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_magnetogram_symmetric),
         cmocka_unit_test(test_cube_and_1d),
         cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_threads_same_levels),
         cmocka_unit_test(test_downsample),
         cmocka_unit_test(test_percentiles),
         cmocka_unit_test(test_colormaps),

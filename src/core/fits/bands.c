@@ -1,8 +1,10 @@
 /* Reading the image, in bands of whole rows (whole tiles) on several threads when CFITSIO is
- * reentrant: one memfile handle per thread; RICE_1 tiles that tiles.c found fit are decoded by
- * our own decoder (rice.h) instead of CFITSIO. */
+ * reentrant: one memfile handle per thread; RICE_1 and GZIP tiles that tiles.c found fit are
+ * decoded by our own decoders (rice.h, gzip_tile.h) instead of CFITSIO. */
 #include "core/fits/fits_impl.h"
 #include "core/fits/rice.h"
+#include "core/fits/tilecheck.h"
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,37 +20,77 @@ typedef struct band {
     size_t first, count;   /* element range */
     unsigned char *out;    /* output base of the whole image */
     fitsfile *fp;          /* already open handle (band 0), or NULL to open one */
-    const ff_fits_tiles *tl;   /* usable: decode the band's RICE tiles here, without CFITSIO */
+    const ff_fits_tiles *tl;   /* usable: decode the band's tiles here, without CFITSIO */
     int status;
+    int own_err;           /* err says what failed (else status is CFITSIO's) */
+    int deferred;          /* tl was usable but the band went to CFITSIO */
     ff_err err;
 } band;
+
+/* The band's RICE_1 tiles decoded by ff_rice_decode: 0, or -1 with b->err. */
+static int rice_band(band *b, unsigned char *dst, long long t0, long long t1)
+{
+    const ff_fits_tiles *tl = b->tl;
+    size_t rsize = ff_dtype_size(b->sc->raw);
+    for (long long t = t0; t < t1; t++) {
+        const ff_fits_tile *r = &tl->tiles[t];
+        size_t off = (size_t)t * tl->tile_pix - b->first;
+        if (ff_rice_decode(r->c, r->len, dst + off * rsize, r->npix, tl->bytepix, tl->blocksize,
+                           &b->err) != 0)
+            return ff_err_prefix(&b->err, "tile %lld of %lld", t + 1, tl->total);
+    }
+    return 0;
+}
+
+/* The band's GZIP tiles decoded by gzip_tile.c: 0; or, when it defers a tile, the band's tiles
+ * judged by zlib as tiles.c judges those CFITSIO decodes: -1 with b->err for the first bad one,
+ * else FF_GZIP_DEFER (the band goes to CFITSIO). */
+static int gzip_band(band *b, unsigned char *dst, long long t0, long long t1)
+{
+    const ff_fits_tiles *tl = b->tl;
+    size_t rsize = ff_dtype_size(b->sc->raw);
+    ff_gzip_decoder *d = ff_gzip_decoder_new(tl->tile_pix);
+    int rc = d ? 0 : FF_GZIP_DEFER;
+    for (long long t = t0; t < t1 && rc == 0; t++)
+        rc = ff_gzip_decode_tile(d, &tl->gz, t, dst + ((size_t)t * tl->tile_pix - b->first) * rsize);
+    ff_gzip_decoder_free(d);
+    if (rc == 0)
+        return 0;
+    for (long long t = t0; t < t1; t++) {
+        const ff_gzip_tile *g = &tl->gz.tiles[t];
+        if (ff_tile_check_gzip(g->c, g->len, g->npix, g->lossless ? tl->alt_widths : tl->widths,
+                               &b->err) != 0)
+            return ff_err_prefix(&b->err, "tile %lld of %lld", t + 1, tl->total);
+    }
+    return FF_GZIP_DEFER;
+}
 
 static void *read_band(void *arg)
 {
     band *b = arg;
     if (b->tl && b->tl->usable) {
         const ff_fits_tiles *tl = b->tl;
-        size_t rsize = ff_dtype_size(b->sc->raw), osize = ff_dtype_size(b->sc->out);
-        unsigned char *dst = b->out + b->first * osize;
+        unsigned char *dst = b->out + b->first * ff_dtype_size(b->sc->out);
         /* Raw values go to the start of the band's output, as CFITSIO would put them. */
         long long t0 = (long long)(b->first / tl->tile_pix);
         long long t1 = (long long)((b->first + b->count + tl->tile_pix - 1) / tl->tile_pix);
-        for (long long t = t0; t < t1 && t < tl->total; t++) {
-            const ff_fits_tile *r = &tl->tiles[t];
-            size_t off = (size_t)t * tl->tile_pix - b->first;
-            if (ff_rice_decode(r->c, r->len, dst + off * rsize, r->npix, tl->bytepix, tl->blocksize,
-                               &b->err) != 0) {
-                ff_err_prefix(&b->err, "tile %lld of %lld", t + 1, tl->total);
-                b->status = DATA_DECOMPRESSION_ERR;
-                return NULL;
-            }
+        if (t1 > tl->total)
+            t1 = tl->total;
+        int rc = tl->gzip ? gzip_band(b, dst, t0, t1) : rice_band(b, dst, t0, t1);
+        if (rc < 0) {
+            b->own_err = 1;
+            b->status = DATA_DECOMPRESSION_ERR;
+            return NULL;
         }
-        if (b->unsigned_blank)
-            ff_fits_convert_unsigned_blank(dst, b->count, b->sc);
-        else
-            ff_fits_convert(dst, b->count, b->sc);
-        b->status = 0;
-        return NULL;
+        if (rc == 0) {
+            if (b->unsigned_blank)
+                ff_fits_convert_unsigned_blank(dst, b->count, b->sc);
+            else
+                ff_fits_convert(dst, b->count, b->sc);
+            b->status = 0;
+            return NULL;
+        }
+        b->deferred = 1;
     }
     ff_fits_handle h = {0};
     fitsfile *fp = b->fp;
@@ -80,9 +122,15 @@ static void *read_band(void *arg)
     size_t osize = ff_dtype_size(b->sc->out);
     void *dst = b->out + b->first * osize;
     if (st == 0 && b->count) {
+        /* NaN for undefined pixels of quantised floats (ff_quant_nulls); else no null check */
+        float fnan = NAN;
+        double dnan = NAN;
+        void *nulval = !b->sc->nan_blanks ? NULL
+                       : b->sc->raw == FF_F32 ? (void *)&fnan
+                                              : (void *)&dnan;
         int anynul = 0;
-        fits_read_img(fp, ff_fits_cfitsio_type(b->sc->raw), (LONGLONG)b->first + 1, (LONGLONG)b->count, NULL,
-                      dst, &anynul, &st);
+        fits_read_img(fp, ff_fits_cfitsio_type(b->sc->raw), (LONGLONG)b->first + 1,
+                      (LONGLONG)b->count, nulval, dst, &anynul, &st);
     }
     if (st == 0) {
         if (b->unsigned_blank)
@@ -114,7 +162,7 @@ static long long tile_rows(fitsfile *fp, const ff_fits_probe *p)
 }
 
 int ff_fits_read_data(fitsfile *fp, const ff_fits_src *s, int hdu, const ff_fits_probe *p, const ff_fits_scaling *sc,
-                     const ff_fits_tiles *tl, int nthreads, ff_image *img, ff_err *err)
+                     const ff_fits_tiles *tl, int nthreads, ff_image *img, int *own, ff_err *err)
 {
     size_t osize = ff_dtype_size(sc->out);
     img->data = malloc(img->nelem * osize);
@@ -172,7 +220,7 @@ int ff_fits_read_data(fitsfile *fp, const ff_fits_src *s, int hdu, const ff_fits
             ff_fits_cfitsio_text(b[t].status, txt, sizeof txt);
             free(img->data);
             img->data = NULL;
-            if (b[t].tl && b[t].tl->usable)
+            if (b[t].own_err)
                 return ff_err_set(err, "the compressed image data are damaged: %s", b[t].err.msg);
             if (p->compressed)
                 return ff_err_set(err, "the compressed image data are damaged and could not be "
@@ -180,6 +228,9 @@ int ff_fits_read_data(fitsfile *fp, const ff_fits_src *s, int hdu, const ff_fits
             return ff_err_set(err, "the image data could not be read (CFITSIO: %s)", txt);
         }
     }
+    *own = tl->usable;
+    for (int t = 0; t < nthreads; t++)
+        *own &= !b[t].deferred;
     return 0;
 }
 

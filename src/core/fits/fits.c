@@ -58,7 +58,8 @@ static int open_checked(const ff_fits_src *s, const ff_fits_opts *opts, ff_fits_
     if (ff_fits_check_size(h->fp, s, p, err) != 0)
         return -1;
     if (p->compressed &&
-        ff_fits_check_tiles(h->fp, s, p, max_pixels, opts ? opts->nthreads : 1, tl, err) != 0)
+        ff_fits_check_tiles(h->fp, s, p, max_pixels, opts ? opts->nthreads : 1,
+                            opts && opts->cfitsio_only ? NULL : tl, err) != 0)
         return -1;
     return 0;
 }
@@ -80,7 +81,7 @@ int ff_fits_check_mem(const void *buf, size_t size, const ff_fits_opts *opts, ff
     uint64_t npix = 0;
     ff_fits_tiles tl = {0};
     int rc = open_checked(&s, opts, &h, &p, &hdu, &npix, &tl, err);
-    free(tl.tiles);
+    ff_fits_tiles_free(&tl);
     ff_fits_handle_close(&h);
     ff_fits_src_free(&s);
     fits_clear_errmsg();
@@ -151,9 +152,10 @@ int ff_fits_read(const char *path, const ff_fits_opts *opts, ff_fits *out, ff_er
         else
             ff_fits_plan_image(&sc, p.bitpix, &out->header);
         describe(h.fp, &p, hdu, npix, &sc, out);
-        rc = ff_fits_read_data(h.fp, &s, hdu, &p, &sc, &tl, opts ? opts->nthreads : 1, &out->image, err);
+        rc = ff_fits_read_data(h.fp, &s, hdu, &p, &sc, &tl, opts ? opts->nthreads : 1,
+                               &out->image, &out->own_tiles, err);
     }
-    free(tl.tiles);
+    ff_fits_tiles_free(&tl);
     ff_fits_handle_close(&h);
     ff_fits_src_free(&s);
     fits_clear_errmsg();

@@ -21,12 +21,16 @@
 typedef struct ff_fits_opts {
     uint64_t max_pixels; /* refuse larger images before allocating; 0 = default 2^28 */
     int nthreads;        /* threads for decompression/conversion; <= 1 reads on the caller's thread */
+    int cfitsio_only;    /* decode every tile with CFITSIO, none with our own decoders (tests and
+                            fuzzing compare the two) */
 } ff_fits_opts;
 
 typedef struct ff_fits {
     int hdu;                /* chosen HDU, 0-based as astropy numbers them (0 = primary) */
     int compressed;         /* 1 when the HDU is a tile-compressed image */
     char compression[24];   /* "RICE_1", "GZIP_1", ... or "" */
+    int own_tiles;          /* the tiles were decoded by FitsFlow's own decoders (RICE_1 and
+                               GZIP_1/2 whole-row tiles), not CFITSIO */
     int bitpix;             /* BITPIX of the image (ZBITPIX for compressed ones) */
     ff_header header;       /* that HDU's header as astropy shows it (image header for
                                compressed HDUs) */

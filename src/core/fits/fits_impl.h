@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/fits/fits.h"
+#include "core/fits/gzip_tile.h"
 
 #define FF_FITS_BLOCK 2880
 #define FF_FITS_MAX_THREADS 16 /* threads one read (or one tile check) uses at most */
@@ -67,16 +68,24 @@ typedef struct ff_fits_tile {
     const unsigned char *c;
     size_t len, nwords, npix;
     int present;
+    const unsigned char *alt; /* the tile's GZIP_COMPRESSED_DATA stream when COMPRESSED_DATA is empty */
+    size_t alt_len;
 } ff_fits_tile;
 
-/* The tiles of an image this reader decodes itself (RICE_1, integer, whole-row tiles). */
+/* The tiles of an image this reader decodes itself (whole-row tiles: RICE_1 integers, or GZIP_1
+ * and GZIP_2 as gzip_tile.h takes them). Free with ff_fits_tiles_free. */
 typedef struct ff_fits_tiles {
     int usable;
     ff_fits_tile *tiles;
     long long total;
     size_t tile_pix;      /* pixels in a full tile; tile t starts at element t * tile_pix */
     int bytepix, blocksize;
+    int gzip;             /* GZIP tiles, decoded from gz */
+    ff_gzip_image gz;
+    unsigned widths, alt_widths; /* what ff_tile_check_gzip allows when a band goes to CFITSIO */
 } ff_fits_tiles;
+
+void ff_fits_tiles_free(ff_fits_tiles *tl);
 
 /* Checks every tile of a compressed image before CFITSIO decodes one (see tiles.c); keep (may
  * be NULL) gets the tiles when bands.c decodes them itself. */
@@ -97,6 +106,7 @@ typedef struct ff_fits_scaling {
     int blank_on;     /* NaN where the raw (or converted) value equals blank */
     int64_t blank;
     int blank_on_converted; /* compressed: compare after the dtype conversion, before scaling */
+    int nan_blanks;   /* compressed floats: CFITSIO gives NaN for ZBLANK (ff_quant_nulls) */
 } ff_fits_scaling;
 
 /* ImageHDU._get_scaled_image_data's plan, and CompImageHDU.data's (keywords from the table). */
@@ -109,9 +119,10 @@ int ff_fits_cfitsio_type(ff_dtype t);
 
 /* ---- bands.c ---- */
 
-/* Reads the image into img (nelem set; data allocated here) on up to nthreads threads. */
+/* Reads the image into img (nelem set; data allocated here) on up to nthreads threads; *own: 1
+ * when every tile was decoded by our own decoders. */
 int ff_fits_read_data(fitsfile *fp, const ff_fits_src *s, int hdu, const ff_fits_probe *p,
                       const ff_fits_scaling *sc, const ff_fits_tiles *tl, int nthreads,
-                      ff_image *img, ff_err *err);
+                      ff_image *img, int *own, ff_err *err);
 
 #endif

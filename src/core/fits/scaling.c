@@ -2,6 +2,7 @@
  * BZERO, BLANK and the unsigned conventions, the way hdu/image.py and hdu/compressed.py do them,
  * float32 arithmetic for 8/16-bit data included, so that dtype and values equal hdul[k].data. */
 #include "core/fits/fits_impl.h"
+#include "core/fits/quantize.h"
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -142,6 +143,9 @@ void ff_fits_plan_compressed(ff_fits_scaling *sc, fitsfile *fp, int zbitpix)
     if (fits_read_key(fp, TDOUBLE, "BZERO", &v, NULL, &st) == 0)
         bzero = (num){1, v == floor(v) && fabs(v) < 9e18, (int64_t)v, v};
     st = 0;
+    ff_quant q;
+    if (zbitpix < 0 && ff_quant_read(fp, zbitpix, &q, NULL) == 0)
+        sc->nan_blanks = ff_quant_nulls(&q, zbitpix);
     fits_clear_errmsg();
     if (num_eq(bzero, 0.0) && num_eq(bscale, 1.0))
         return;

@@ -9,6 +9,7 @@
 #include "core/fits/tilecheck.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -143,11 +144,20 @@ int ff_tile_check_gzip(const unsigned char *c, size_t clen, size_t npix, unsigne
         return ff_err_set(err, "its gzip data inflate to more than %zu bytes, 8 per pixel", limit);
     if (rc != Z_STREAM_END)
         return ff_err_set(err, "its gzip data are corrupt or cut short");
-    for (unsigned i = 0; i < 4; i++)
-        if ((widths_mask & (1u << i)) && out == npix << i)
+    char allowed[32] = "";
+    unsigned left = widths_mask & 0xF;
+    for (unsigned i = 0; i < 4; i++) {
+        if (!(left & (1u << i)))
+            continue;
+        if (out == npix << i)
             return 0;
+        left &= ~(1u << i);
+        size_t len = strlen(allowed);
+        snprintf(allowed + len, sizeof allowed - len, "%s%u", !len ? "" : left ? ", " : " or ", 1u << i);
+    }
     return ff_err_set(err, "its gzip data inflate to %zu bytes, which is not a whole number of "
-                           "pixels of the image's type for its %zu pixels", out, npix);
+                           "pixels of the image's type for its %zu pixels (%s bytes each)", out,
+                      npix, allowed);
 }
 
 /* ---- HCOMPRESS_1 ---------------------------------------------------------------------------

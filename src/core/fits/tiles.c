@@ -5,6 +5,7 @@
  * header must match its size, and every PLIO_1 line list must lie inside its tile. Each tile's
  * pixel count comes from ZNAXISn/ZTILEn, edge tiles clipped. */
 #include "core/fits/fits_impl.h"
+#include "core/fits/quantize.h"
 #include "core/fits/tilecheck.h"
 
 #include <limits.h>
@@ -22,8 +23,10 @@ typedef struct tile_part {
 } tile_part;
 
 typedef struct tile_job {
-    int rice, gzip, plio, bytepix, blocksize;
-    unsigned widths;
+    int rice, gzip, gzip2, plio, bytepix, blocksize;
+    unsigned widths, alt_widths; /* what a gzip tile may inflate to: in COMPRESSED_DATA, in
+                                    GZIP_COMPRESSED_DATA */
+    ff_quant quant;
     long long total;
     ff_fits_tile *tiles;
     tile_part part[FF_FITS_MAX_THREADS];
@@ -56,7 +59,8 @@ static void *check_tile_range(void *arg)
  * exactly the tile's pixels (CFITSIO reads as many values as the descriptor says into a buffer of
  * the tile's size). */
 static int check_alt_tile_columns(fitsfile *fp, const ff_fits_src *s, long long row, long long data,
-                                  long long theap, size_t npix, unsigned widths, ff_err *err)
+                                  long long theap, size_t npix, unsigned widths, ff_fits_tile *ref,
+                                  ff_err *err)
 {
     static const char *names[] = {"GZIP_COMPRESSED_DATA", "UNCOMPRESSED_DATA"};
     for (int k = 0; k < 2; k++) {
@@ -92,6 +96,8 @@ static int check_alt_tile_columns(fitsfile *fp, const ff_fits_src *s, long long 
             if (ff_tile_check_gzip(s->buf + data + theap + off, (size_t)len, npix, widths, err) != 0)
                 return ff_err_prefix(err, "the compressed image data are damaged: tile %lld (%s)", row,
                                      names[k]);
+            ref->alt = s->buf + data + theap + off;
+            ref->alt_len = (size_t)len;
         } else if ((unsigned long long)len != npix) {
             return ff_err_set(err, "the compressed image data are damaged: tile %lld (%s) holds %lld "
                                    "values for %zu pixels", row, names[k], len, npix);
@@ -111,7 +117,8 @@ static int compression_kind(fitsfile *fp, tile_job *job, ff_err *err)
         ztype[0] = '\0';
     fits_clear_errmsg();
     job->rice = strcmp(ztype, "RICE_1") == 0 || strcmp(ztype, "RICE_ONE") == 0;
-    job->gzip = strcmp(ztype, "GZIP_1") == 0 || strcmp(ztype, "GZIP_2") == 0;
+    job->gzip2 = strcmp(ztype, "GZIP_2") == 0;
+    job->gzip = strcmp(ztype, "GZIP_1") == 0 || job->gzip2;
     job->plio = strcmp(ztype, "PLIO_1") == 0;
     if (strcmp(ztype, "HCOMPRESS_1") == 0)
         return 1;
@@ -127,9 +134,13 @@ static int compression_kind(fitsfile *fp, tile_job *job, ff_err *err)
 }
 
 /* RICE_1's block size (ZVAL1, 32) and bytes per pixel (ZVAL2, 4), swapped when written the other
- * way round; and the widths a gzip tile may inflate to: losslessly compressed floats (no ZSCALE
- * column, or ZQUANTIZ = 'NONE') 4 or 8 bytes per pixel, other tiles 1, 2, 4 or 8. */
-static void tile_params(fitsfile *fp, const ff_fits_probe *p, tile_job *job)
+ * way round; the quantisation (quantize.h: a bad ZQUANTIZ or ZDITHER0 is refused, -1 with err);
+ * and the widths a gzip tile may inflate to (bit i: 2^i bytes per pixel): losslessly compressed
+ * floats (no ZSCALE column, or ZQUANTIZ = 'NONE') 4 or 8 bytes, and exactly the float's size from
+ * GZIP_COMPRESSED_DATA (CFITSIO dereferences a null buffer for 4-byte tiles of a 64-bit image);
+ * integers and quantised floats 1, 2 or 4 (CFITSIO leaves 8-byte tiles of those unconverted and
+ * returns whatever its buffer held); 64-bit integers 1, 2, 4 or 8. */
+static int tile_params(fitsfile *fp, const ff_fits_probe *p, tile_job *job, ff_err *err)
 {
     int st = 0;
     job->blocksize = 32;
@@ -144,17 +155,16 @@ static void tile_params(fitsfile *fp, const ff_fits_probe *p, tile_job *job)
         job->blocksize = job->bytepix;
         job->bytepix = t;
     }
-    job->widths = 0xF;
-    if (p->bitpix < 0) {
-        char q[FLEN_VALUE] = "";
-        int c2 = 0;
-        st = 0;
-        int has_q = fits_read_key(fp, TSTRING, "ZQUANTIZ", q, NULL, &st) == 0;
-        st = 0;
-        if ((has_q && strcmp(q, "NONE") == 0) || fits_get_colnum(fp, CASEINSEN, "ZSCALE", &c2, &st))
-            job->widths = (1u << 2) | (1u << 3);
-    }
     fits_clear_errmsg();
+    if (ff_quant_read(fp, p->bitpix, &job->quant, err) != 0)
+        return -1;
+    job->widths = job->alt_widths = p->bitpix == 64 ? 0xF : 0x7;
+    if (p->bitpix < 0) {
+        if (job->quant.method == FF_QUANT_LOSSLESS || !job->quant.scale_column)
+            job->widths = (1u << 2) | (1u << 3);
+        job->alt_widths = p->bitpix == -32 ? 1u << 2 : 1u << 3;
+    }
+    return 0;
 }
 
 /* The tile grid: tile[i] pixels along axis i (ZTILEn), ntiles[i] tiles, job->total in all. */
@@ -242,9 +252,12 @@ static int locate_tile(fitsfile *fp, const ff_fits_src *s, const ff_fits_probe *
         fits_clear_errmsg();
         return ff_err_set(err, "the compressed image's tile %lld has an unreadable descriptor", t + 1);
     }
-    if (len == 0) /* CFITSIO then takes the tile from GZIP_COMPRESSED_DATA or UNCOMPRESSED_DATA
-                     and allocates what their descriptors claim (fuzz_fits_core: a 4 GB malloc) */
-        return check_alt_tile_columns(fp, s, t + 1, tt->data, tt->theap, npix, job->widths, err);
+    if (len == 0) { /* CFITSIO then takes the tile from GZIP_COMPRESSED_DATA or UNCOMPRESSED_DATA
+                       and allocates what their descriptors claim (fuzz_fits_core: a 4 GB malloc) */
+        job->tiles[t].npix = npix;
+        return check_alt_tile_columns(fp, s, t + 1, tt->data, tt->theap, npix, job->alt_widths,
+                                      &job->tiles[t], err);
+    }
     long long nwords = len;
     int beyond = job->plio && len > LLONG_MAX / 2;
     if (job->plio && !beyond)
@@ -260,6 +273,37 @@ static int locate_tile(fitsfile *fp, const ff_fits_src *s, const ff_fits_probe *
     return 0;
 }
 
+/* Tiles that each cover whole rows, so that tile t holds elements t * tile_pix onwards. */
+static int whole_rows(const ff_fits_probe *p, const long long *tile)
+{
+    return tile[0] == p->naxes[0] &&
+           (p->naxis <= 2 || (tile[2] == 1 && p->naxes[1] % tile[1] == 0));
+}
+
+/* GZIP_1/GZIP_2 images of whole-row tiles that gzip_tile.c reproduces (every tile in
+ * COMPRESSED_DATA, or for floats in GZIP_COMPRESSED_DATA): sets keep->gzip and its plan.
+ * Returns 0 (decided either way) or -1 with err. */
+static int gzip_plan(fitsfile *fp, const ff_fits_probe *p, const tile_job *job,
+                     ff_fits_tiles *keep, ff_err *err)
+{
+    for (long long t = 0; t < job->total; t++)
+        if (!job->tiles[t].present && !(p->bitpix < 0 && job->tiles[t].alt))
+            return 0;
+    int rc = ff_gzip_plan(fp, p->bitpix, job->gzip2, job->total, &job->quant, &keep->gz, err);
+    if (rc <= 0)
+        return rc;
+    for (long long t = 0; t < job->total; t++) {
+        const ff_fits_tile *r = &job->tiles[t];
+        ff_gzip_tile *g = &keep->gz.tiles[t];
+        g->c = r->present ? r->c : r->alt;
+        g->len = r->present ? r->len : r->alt_len;
+        g->npix = r->npix;
+        g->lossless = !r->present;
+    }
+    keep->gzip = 1;
+    return 0;
+}
+
 /* RICE_1 integer tiles that span whole rows, with no tile scaling or per-tile blanks, are decoded
  * by ff_rice_decode straight into the image (bands.c), which checks every read itself: no
  * separate walk is needed for them. */
@@ -267,8 +311,7 @@ static int decoded_here(fitsfile *fp, const ff_fits_probe *p, const tile_job *jo
                         const long long *tile)
 {
     int fast = job->rice && (p->bitpix == 8 || p->bitpix == 16 || p->bitpix == 32) &&
-               job->bytepix == p->bitpix / 8 && tile[0] == p->naxes[0] &&
-               (p->naxis <= 2 || (tile[2] == 1 && p->naxes[1] % tile[1] == 0));
+               job->bytepix == p->bitpix / 8 && whole_rows(p, tile);
     for (long long t = 0; fast && t < job->total; t++)
         fast = job->tiles[t].present;
     if (!fast)
@@ -327,7 +370,8 @@ int ff_fits_check_tiles(fitsfile *fp, const ff_fits_src *s, const ff_fits_probe 
     tile_table tt = {0};
     if (compression_kind(fp, &job, err) < 0)
         return -1;
-    tile_params(fp, p, &job);
+    if (tile_params(fp, p, &job, err) != 0)
+        return -1;
     if (tile_grid(fp, p, max_pixels, tile, ntiles, &job, err) != 0 ||
         tile_table_of(fp, &job, &tt, err) != 0)
         return -1;
@@ -341,15 +385,29 @@ int ff_fits_check_tiles(fitsfile *fp, const ff_fits_src *s, const ff_fits_probe 
             return -1;
         }
     int fast = keep && decoded_here(fp, p, &job, tile);
+    size_t tile_pix = (size_t)tile[0] * (size_t)(p->naxis >= 2 ? tile[1] : 1);
+    /* GZIP tiles our decoder takes are checked as they are decoded (bands.c), and by zlib when
+     * it hands one back */
+    if (keep && !fast && job.gzip && whole_rows(p, tile) && tile_pix <= FF_GZIP_MAX_TILE_PIX &&
+        gzip_plan(fp, p, &job, keep, err) < 0) {
+        free(job.tiles);
+        return -1;
+    }
+    fast = fast || (keep && keep->gzip);
     int n = nthreads < 1 ? 1 : nthreads > FF_FITS_MAX_THREADS ? FF_FITS_MAX_THREADS : nthreads;
     if (job.total < 64)
         n = 1;
     ff_err first_err = {0};
     long long bad = check_all(&job, fast ? 0 : n, &first_err);
     if (fast) {
-        *keep = (ff_fits_tiles){.usable = 1, .tiles = job.tiles, .total = job.total,
-                                .tile_pix = (size_t)tile[0] * (size_t)(p->naxis >= 2 ? tile[1] : 1),
-                                .bytepix = job.bytepix, .blocksize = job.blocksize};
+        keep->usable = 1;
+        keep->tiles = job.tiles;
+        keep->total = job.total;
+        keep->tile_pix = tile_pix;
+        keep->bytepix = job.bytepix;
+        keep->blocksize = job.blocksize;
+        keep->widths = job.widths;
+        keep->alt_widths = job.alt_widths;
         job.tiles = NULL;
     }
     free(job.tiles);
@@ -358,4 +416,11 @@ int ff_fits_check_tiles(fitsfile *fp, const ff_fits_src *s, const ff_fits_probe 
     *err = first_err;
     return ff_err_prefix(err, "the compressed image data are damaged: tile %lld of %lld", bad + 1,
                          job.total);
+}
+
+void ff_fits_tiles_free(ff_fits_tiles *tl)
+{
+    free(tl->tiles);
+    tl->tiles = NULL;
+    ff_gzip_image_free(&tl->gz);
 }

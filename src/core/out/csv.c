@@ -182,7 +182,8 @@ int ff_write_csv(const ff_image *img, ff_sink *out, int nthreads, ff_err *err)
     memset(blocks, 0, sizeof blocks);
     int rc = 0;
     for (int t = 0; t < nthreads; t++) {
-        blocks[t].buf = malloc(rows_per_block * row_max);
+        /* + FF_NUMFMT_MAX: a float formatter stores whole words past the value it writes */
+        blocks[t].buf = malloc(rows_per_block * row_max + FF_NUMFMT_MAX);
         if (!blocks[t].buf) {
             rc = ff_err_set(err, "out of memory for a %zu-byte CSV buffer",
                             rows_per_block * row_max);

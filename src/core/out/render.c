@@ -91,6 +91,79 @@ static void load_row(const plane *pl, size_t r, double *out)
     }
 }
 
+/* Every step'th value of row r from column x0 on, as doubles (NaN = missing), into out; returns
+ * how many were written. Only the sampled pixels are converted. */
+#define SAMPLE_INT(T)                                                                            \
+    do {                                                                                         \
+        const T *s = (const T *)pl->data + r * pl->w;                                            \
+        for (size_t c = x0; c < pl->w; c += step)                                                \
+            out[m++] = pl->use_blank && s[c] == (T)pl->blank ? NAN : (double)s[c];              \
+    } while (0)
+#define SAMPLE_FLOAT(T)                                                                          \
+    do {                                                                                         \
+        const T *s = (const T *)pl->data + r * pl->w;                                            \
+        for (size_t c = x0; c < pl->w; c += step) {                                              \
+            double v = s[c];                                                                     \
+            out[m++] = isfinite(v) ? v : NAN;                                                    \
+        }                                                                                        \
+    } while (0)
+
+static size_t load_strided(const plane *pl, size_t r, size_t x0, size_t step, double *out)
+{
+    size_t m = 0;
+    switch (pl->dtype) {
+    case FF_U8: SAMPLE_INT(uint8_t); break;
+    case FF_I8: SAMPLE_INT(int8_t); break;
+    case FF_I16: SAMPLE_INT(int16_t); break;
+    case FF_U16: SAMPLE_INT(uint16_t); break;
+    case FF_I32: SAMPLE_INT(int32_t); break;
+    case FF_U32: SAMPLE_INT(uint32_t); break;
+    case FF_I64: SAMPLE_INT(int64_t); break;
+    case FF_U64: SAMPLE_INT(uint64_t); break;
+    case FF_F32: SAMPLE_FLOAT(float); break;
+    case FF_F64: SAMPLE_FLOAT(double); break;
+    }
+    return m;
+}
+
+/* Runs fn(arg, part, nparts) for part 0..nparts-1 on nparts threads (the caller's among them);
+ * a part whose thread cannot be started runs on the caller's. */
+typedef struct part_run {
+    void (*fn)(void *arg, int part, int nparts);
+    void *arg;
+    int part, nparts;
+} part_run;
+
+static void *part_main(void *a)
+{
+    part_run *r = a;
+    r->fn(r->arg, r->part, r->nparts);
+    return NULL;
+}
+
+#define MAX_PARTS 16
+static void run_parts(void (*fn)(void *, int, int), void *arg, int nparts)
+{
+    if (nparts > MAX_PARTS)
+        nparts = MAX_PARTS;
+    if (nparts < 1)
+        nparts = 1;
+    pthread_t th[MAX_PARTS];
+    part_run runs[MAX_PARTS];
+    int started[MAX_PARTS] = {0};
+    for (int i = 1; i < nparts; i++) {
+        runs[i] = (part_run){fn, arg, i, nparts};
+        started[i] = pthread_create(&th[i], NULL, part_main, &runs[i]) == 0;
+    }
+    fn(arg, 0, nparts);
+    for (int i = 1; i < nparts; i++) {
+        if (started[i])
+            pthread_join(th[i], NULL);
+        else
+            fn(arg, i, nparts);
+    }
+}
+
 /* ---- percentiles ---------------------------------------------------------------------------- */
 
 static inline void swapd(double *a, double *b)
@@ -160,6 +233,35 @@ static double percentile_at(double *a, size_t n, size_t from, double p)
     return v;
 }
 
+typedef struct pct_job {
+    double *a;
+    size_t n;
+    double p, v;
+} pct_job;
+
+static void pct_part(void *arg, int part, int nparts)
+{
+    (void)nparts;
+    pct_job *j = (pct_job *)arg + part;
+    j->v = percentile_at(j->a, j->n, 0, j->p);
+}
+
+/* ff_percentiles with the two selections on two threads, the second on a copy of the values. */
+static void percentiles_2(double *vals, size_t n, double plo, double phi, double *lo, double *hi)
+{
+    double *copy = n >= 65536 ? malloc(n * sizeof *copy) : NULL;
+    if (!copy) {
+        ff_percentiles(vals, n, plo, phi, lo, hi);
+        return;
+    }
+    memcpy(copy, vals, n * sizeof *copy);
+    pct_job j[2] = {{vals, n, plo, 0}, {copy, n, phi, 0}};
+    run_parts(pct_part, j, 2);
+    *lo = j[0].v;
+    *hi = j[1].v;
+    free(copy);
+}
+
 int ff_percentiles(double *vals, size_t n, double plo, double phi, double *lo, double *hi)
 {
     if (n == 0 || !(plo >= 0) || !(phi <= 100) || !(plo <= phi))
@@ -172,10 +274,37 @@ int ff_percentiles(double *vals, size_t n, double plo, double phi, double *lo, d
 
 /* ---- sampling ------------------------------------------------------------------------------- */
 
+/* The sampled rows of one part: row i (0-based among the sampled ones) gives cols values at
+ * v + i * cols; the part keeps its valid ones, packed from its first slot, and counts them. */
+typedef struct sample_job {
+    const plane *pl;
+    size_t y0, sy, x0, sx, rows, cols;
+    double *v;
+    size_t count[MAX_PARTS], first[MAX_PARTS];
+} sample_job;
+
+static void sample_part(void *arg, int part, int nparts)
+{
+    sample_job *j = arg;
+    size_t i0 = j->rows * (size_t)part / (size_t)nparts, i1 = j->rows * (size_t)(part + 1) / (size_t)nparts;
+    double *base = j->v + i0 * j->cols;
+    size_t m = 0;
+    for (size_t i = i0; i < i1; i++) {
+        double *out = j->v + i * j->cols;
+        size_t got = load_strided(j->pl, j->y0 + i * j->sy, j->x0, j->sx, out);
+        for (size_t c = 0; c < got; c++)
+            if (out[c] == out[c])
+                base[m++] = out[c];
+    }
+    j->first[part] = i0 * j->cols;
+    j->count[part] = m;
+}
+
 /* Valid values of a regular subsample of about SAMPLE_TARGET pixels (every pixel of a smaller
- * image). When the grid misses nearly everything (sparse valid pixels), falls back to the first
- * SAMPLE_TARGET valid pixels in row order. *vals is malloc'd. */
-static int collect_sample(const plane *pl, double *row, double **vals, size_t *n, ff_err *err)
+ * image), gathered on nthreads threads. When the grid misses nearly everything (sparse valid
+ * pixels), falls back to the first SAMPLE_TARGET valid pixels in row order. *vals is malloc'd. */
+static int collect_sample(const plane *pl, double *row, int nthreads, double **vals, size_t *n,
+                          ff_err *err)
 {
     size_t w = pl->w, h = pl->h, total = w * h;
     size_t sy = 1, sx = 1;
@@ -197,12 +326,15 @@ static int collect_sample(const plane *pl, double *row, double **vals, size_t *n
     double *v = malloc(cap * sizeof *v);
     if (!v)
         return ff_err_set(err, "out of memory for a %zu-value percentile sample", cap);
+    sample_job sj = {.pl = pl, .y0 = y0, .sy = sy, .x0 = x0, .sx = sx, .rows = rows, .cols = cols, .v = v};
+    int parts = rows >= 256 ? nthreads : 1;
+    if (parts > MAX_PARTS)
+        parts = MAX_PARTS;
+    run_parts(sample_part, &sj, parts);
     size_t m = 0;
-    for (size_t r = y0; r < h; r += sy) {
-        load_row(pl, r, row);
-        for (size_t c = x0; c < w; c += sx)
-            if (row[c] == row[c])
-                v[m++] = row[c];
+    for (int t = 0; t < (parts < 1 ? 1 : parts); t++) {
+        memmove(v + m, v + sj.first[t], sj.count[t] * sizeof *v);
+        m += sj.count[t];
     }
     if (m < 1000 && (sx > 1 || sy > 1)) {
         m = 0;
@@ -335,6 +467,49 @@ static size_t map_plane_row(const plane *pl, size_t r, const scaler *sc, const u
     for (size_t i = 0; i < w; i++)
         missing += out[i] == 0;
     return missing;
+}
+
+/* The levels of rows [r0, r1) of the plane, in the orientation of quarter turn k (0 and 2 into
+ * out directly, 1 and 3 into lev for orient_turn); one part per thread. */
+typedef struct map_job {
+    const plane *pl;
+    const scaler *sc;
+    const uint8_t *ilut;
+    int k;
+    uint8_t *out, *lev;
+    size_t missing[MAX_PARTS];
+    int failed[MAX_PARTS];
+} map_job;
+
+static void map_part(void *arg, int part, int nparts)
+{
+    map_job *j = arg;
+    const plane *pl = j->pl;
+    size_t ow = pl->w, oh = pl->h;
+    size_t r0 = oh * (size_t)part / (size_t)nparts, r1 = oh * (size_t)(part + 1) / (size_t)nparts;
+    double *row = j->ilut ? NULL : malloc(ow * sizeof *row);
+    if (!j->ilut && !row) {
+        j->failed[part] = 1;
+        return;
+    }
+    size_t missing = 0;
+    for (size_t r = r0; r < r1; r++) {
+        if (j->k == 0) {
+            missing += map_plane_row(pl, r, j->sc, j->ilut, row, j->out + (oh - 1 - r) * ow);
+        } else if (j->k == 2) { /* dst row r = src row r reversed */
+            uint8_t *d = j->out + r * ow;
+            missing += map_plane_row(pl, r, j->sc, j->ilut, row, d);
+            for (size_t a = 0, b = ow - 1; a < b; a++, b--) {
+                uint8_t t = d[a];
+                d[a] = d[b];
+                d[b] = t;
+            }
+        } else {
+            missing += map_plane_row(pl, r, j->sc, j->ilut, row, j->lev + r * ow);
+        }
+    }
+    free(row);
+    j->missing[part] = missing;
 }
 
 /* ---- downsampling --------------------------------------------------------------------------- */
@@ -591,7 +766,11 @@ static void percentile_range(double *sample, size_t ns, const plan *pn,
                              size_t dsize)
 {
     double lo, hi;
-    ff_percentiles(sample, ns, pn->plo, pn->phi, &lo, &hi);
+    int nthreads = p->nthreads > 1 ? p->nthreads : 1;
+    if (nthreads > 1)
+        percentiles_2(sample, ns, pn->plo, pn->phi, &lo, &hi);
+    else
+        ff_percentiles(sample, ns, pn->plo, pn->phi, &lo, &hi);
     char what[64], plo[16], phi[16];
     fmt_pct(plo, sizeof plo, pn->plo);
     fmt_pct(phi, sizeof phi, pn->phi);
@@ -630,7 +809,7 @@ static int choose_range(const plane *pl, double *row, const plan *pn, const ff_r
                         ff_err *err)
 {
     double *sample = NULL;
-    if (collect_sample(pl, row, &sample, ns, err) != 0)
+    if (collect_sample(pl, row, p->nthreads > 1 ? p->nthreads : 1, &sample, ns, err) != 0)
         return -1;
     if (*ns == 0) {
         snprintf(desc, dsize, "%s: no finite pixels, the image is all missing", label);
@@ -648,7 +827,7 @@ static int choose_range(const plane *pl, double *row, const plan *pn, const ff_r
 
 /* The levels of pl, turned k quarter turns so that north is up and the top row is first, into
  * out (ow * oh). Returns the missing pixels, or -1 with err. */
-static long map_levels(const plane *pl, const scaler *sc, int k, double *row, uint8_t *out,
+static long map_levels(const plane *pl, const scaler *sc, int k, int nthreads, uint8_t *out,
                        ff_err *err)
 {
     size_t ow = pl->w, oh = pl->h, missing = 0;
@@ -660,25 +839,19 @@ static long map_levels(const plane *pl, const scaler *sc, int k, double *row, ui
         free(ilut);
         return ff_err_set(err, "out of memory for a level table");
     }
-    for (size_t r = 0; r < oh; r++) {
-        if (k == 0) {
-            missing += map_plane_row(pl, r, sc, ilut, row, out + (oh - 1 - r) * ow);
-        } else if (k == 2) { /* dst row r = src row r reversed */
-            uint8_t *d = out + r * ow;
-            missing += map_plane_row(pl, r, sc, ilut, row, d);
-            for (size_t a = 0, b = ow - 1; a < b; a++, b--) {
-                uint8_t t = d[a];
-                d[a] = d[b];
-                d[b] = t;
-            }
-        } else {
-            missing += map_plane_row(pl, r, sc, ilut, row, lev + r * ow);
-        }
+    map_job mj = {.pl = pl, .sc = sc, .ilut = ilut, .k = k, .out = out, .lev = lev};
+    run_parts(map_part, &mj, oh >= 256 ? nthreads : 1);
+    int failed = 0;
+    for (int t = 0; t < MAX_PARTS; t++) {
+        missing += mj.missing[t];
+        failed |= mj.failed[t];
     }
-    if (k == 1 || k == 3)
+    if (!failed && (k == 1 || k == 3))
         orient_turn(lev, ow, oh, k, out);
     free(lev);
     free(ilut);
+    if (failed)
+        return ff_err_set(err, "out of memory for a %zux%zu render", ow, oh);
     return (long)missing;
 }
 
@@ -717,7 +890,7 @@ int ff_render_levels(const ff_image *img, const ff_render_params *p, uint8_t **p
         if (small)
             pl = (plane){.dtype = FF_F64, .data = small, .w = ow, .h = oh};
         if (choose_range(&pl, row, &pn, p, label, sc, desc, sizeof desc, &ns, err) == 0 &&
-            (missing = map_levels(&pl, sc, k, row, out, err)) >= 0)
+            (missing = map_levels(&pl, sc, k, p->nthreads > 1 ? p->nthreads : 1, out, err)) >= 0)
             rc = 0;
     }
     if (rc == 0) {

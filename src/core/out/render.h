@@ -20,7 +20,8 @@ typedef struct ff_render_params {
     int has_blank; int64_t blank;  /* integer BLANK value (pixels equal to it are missing) */
     unsigned png_max;         /* 0 = full resolution; else long side at most png_max (area average) */
     const char *time_iso;     /* for a tEXt chunk; may be "" */
-    int nthreads;             /* >1: encode gray and colour in parallel */
+    int nthreads;             /* threads for the percentile sample, the percentiles and the
+                                 levels (the PNGs' shared deflate is one stream) */
 } ff_render_params;
 
 /* Writes the gray and the colour PNG; scaling receives a one-line description of the stretch used

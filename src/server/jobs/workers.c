@@ -351,8 +351,9 @@ ff_workers *ff_workers_start_leased(int n, ff_queue *q, ff_store *store,
     w->q = q;
     w->store = store;
     w->cfg = *cfg;
-    /* The cores are shared between the sessions running at once. */
-    w->cfg.threads = cfg->threads / n > 0 ? cfg->threads / n : 1;
+    /* Each session may use every core (the sessions running at once share them): a session
+     * running alone is not held to a fraction of the machine. */
+    w->cfg.threads = cfg->threads > 0 ? cfg->threads : 1;
     w->metrics = metrics;
     w->leases = leases;
     if (retry) {
