@@ -389,11 +389,10 @@ static void set_num(num *n, const card *c)
     }
 }
 
-/* One card of an open header: refusals that need no other card, and what the header keeps. */
-static int judge_card(const unsigned char *raw, size_t off, header *h, watchlist *wl, ff_err *err)
+/* An unquoted value too long for CFITSIO: -1 with err. */
+static int long_unquoted(const card *cp, ff_err *err)
 {
-    card c;
-    read_card(raw, &c);
+    const card c = *cp;
     const char *nm = c.name;
     if (c.has_value) {
         /* CFITSIO 4.2 copies an unquoted TTYPEn value of 70 characters into a 70-byte field
@@ -416,27 +415,14 @@ static int judge_card(const unsigned char *raw, size_t off, header *h, watchlist
             }
         }
     }
-    long i;
-    int flags;
-    int kind = classify(nm, &i, &flags);
-    if (flags & F_WATCHED) {
-        if (h->nwatched == MAX_WATCHED)
-            return ff_err_set(err, "the header of HDU %d holds more than %d structural keywords",
-                              h->index, MAX_WATCHED);
-        if (watch_add(wl, h->nwatched, (seen){name_hash(nm), off}) != 0)
-            return ff_err_set(err, "out of memory scanning the headers");
-        h->nwatched++;
-    }
-    if (!c.has_value || (kind == K_OTHER && !(flags & (F_NUM_Z | F_NUM_ANY))))
-        return 0;
-    card_value(&c);
-    double d = 0;
-    int is_number = !c.quoted && strict_number(c.value, &d);
-    if ((flags & F_NUM_Z) && !is_number && !h->string_key[0])
-        snprintf(h->string_key, sizeof h->string_key, "%s", nm);
-    if ((flags & F_NUM_ANY) && !is_number && !h->string_any[0] &&
-        strlen(c.value) - (c.quoted ? 2 : 0) >= LONG_VALUE)
-        snprintf(h->string_any, sizeof h->string_any, "%s", nm);
+    return 0;
+}
+
+/* What the header keeps of a watched card whose value was read. */
+static void keep_value(header *h, const card *cp, int kind, long i, int is_number, double d)
+{
+    const card c = *cp;
+    const char *nm = c.name;
     switch (kind) {
     case K_NAXIS:
         set_num(&h->naxis, &c);
@@ -492,6 +478,38 @@ static int judge_card(const unsigned char *raw, size_t off, header *h, watchlist
     default:
         break;
     }
+}
+
+/* One card of an open header: refusals that need no other card, and what the header keeps. */
+static int judge_card(const unsigned char *raw, size_t off, header *h, watchlist *wl, ff_err *err)
+{
+    card c;
+    read_card(raw, &c);
+    const char *nm = c.name;
+    if (long_unquoted(&c, err) != 0)
+        return -1;
+    long i;
+    int flags;
+    int kind = classify(nm, &i, &flags);
+    if (flags & F_WATCHED) {
+        if (h->nwatched == MAX_WATCHED)
+            return ff_err_set(err, "the header of HDU %d holds more than %d structural keywords",
+                              h->index, MAX_WATCHED);
+        if (watch_add(wl, h->nwatched, (seen){name_hash(nm), off}) != 0)
+            return ff_err_set(err, "out of memory scanning the headers");
+        h->nwatched++;
+    }
+    if (!c.has_value || (kind == K_OTHER && !(flags & (F_NUM_Z | F_NUM_ANY))))
+        return 0;
+    card_value(&c);
+    double d = 0;
+    int is_number = !c.quoted && strict_number(c.value, &d);
+    if ((flags & F_NUM_Z) && !is_number && !h->string_key[0])
+        snprintf(h->string_key, sizeof h->string_key, "%s", nm);
+    if ((flags & F_NUM_ANY) && !is_number && !h->string_any[0] &&
+        strlen(c.value) - (c.quoted ? 2 : 0) >= LONG_VALUE)
+        snprintf(h->string_any, sizeof h->string_any, "%s", nm);
+    keep_value(h, &c, kind, i, is_number, d);
     return 0;
 }
 
@@ -501,8 +519,8 @@ static long long trunc_ll(double v)
     return v >= 9.2e18 ? LLONG_MAX : v <= -9.2e18 ? LLONG_MIN : (long long)v;
 }
 
-static int judge_header(const unsigned char *buf, header *h, watchlist *wl, ff_prescan *out,
-                        ff_err *err)
+/* Two cards of one structural keyword: CFITSIO might read either. */
+static int no_duplicates(const unsigned char *buf, header *h, watchlist *wl, ff_err *err)
 {
     seen *w = wl->v;
     int k = h->index;
@@ -522,6 +540,13 @@ static int judge_header(const unsigned char *buf, header *h, watchlist *wl, ff_p
             }
         }
     }
+    return 0;
+}
+
+/* NAXIS: a number, 0 to 3. */
+static int judge_naxis(const header *h, ff_err *err)
+{
+    int k = h->index;
     if (h->string_any[0])
         return ff_err_set(err, "a header's %s holds long text where a number belongs", h->string_any);
     if (h->naxis.state == 2) {
@@ -538,6 +563,12 @@ static int judge_header(const unsigned char *buf, header *h, watchlist *wl, ff_p
             return ff_err_set(err, "HDU %d has %lld axes (NAXIS = %lld) in its header; only 1 to 3 "
                                    "are supported", k, trunc_ll(n), trunc_ll(n));
     }
+    return 0;
+}
+
+static int judge_data_size(const header *h, ff_err *err)
+{
+    int k = h->index;
     /* The data unit CFITSIO skips to find the next header must be a size it can add. */
     double bp = h->bitpix.v;
     if (h->naxis.state == 1 && h->bitpix.state == 1 &&
@@ -563,53 +594,72 @@ static int judge_header(const unsigned char *buf, header *h, watchlist *wl, ff_p
                                        "header describes more than 2^62 bytes of data)", k);
         }
     }
-    if (h->zimage) {
-        if (h->string_key[0])
-            return ff_err_set(err, "the compressed image's %s holds text where a number belongs",
-                              h->string_key);
-        if (h->bad_tile[0])
-            return ff_err_set(err, "the compressed image's %s is not a positive number", h->bad_tile);
-        if (h->znaxis.state != 1)
-            return ff_err_set(err, "the compressed image in HDU %d has no ZNAXIS number", k);
-        double zn = h->znaxis.v;
-        if (zn < 1 || zn > 3)
-            return ff_err_set(err, "the compressed image in HDU %d has ZNAXIS = %.17g; only 1 to 3 "
-                                   "axes are supported", k, zn);
-        for (int i = 1; i <= (int)zn; i++) {
-            if (h->znaxes[i].state != 1)
-                return ff_err_set(err, "the compressed image in HDU %d has no ZNAXIS%d number", k, i);
-            if (h->znaxes[i].v < 1)
-                return ff_err_set(err, "the compressed image's ZNAXIS%d is %.17g; axes must be "
-                                       "positive", i, h->znaxes[i].v);
-        }
-        if (h->rice && h->zval1.state == 1) {
-            double bs = h->zval1.v;
-            if (bs < 16 && h->zval2.state == 1 && h->zval2.v > 8)
-                bs = h->zval2.v; /* CFITSIO swaps values written the other way round */
-            if (trunc_ll(bs) <= 0)
-                return ff_err_set(err, "the RICE_1 block size (ZVAL1) is %lld; it must be positive",
-                                  trunc_ll(bs));
-        }
+    return 0;
+}
+
+/* A compressed image's numbers CFITSIO divides by or allocates from. */
+static int judge_compressed(const header *h, ff_err *err)
+{
+    int k = h->index;
+    if (h->string_key[0])
+        return ff_err_set(err, "the compressed image's %s holds text where a number belongs",
+                          h->string_key);
+    if (h->bad_tile[0])
+        return ff_err_set(err, "the compressed image's %s is not a positive number", h->bad_tile);
+    if (h->znaxis.state != 1)
+        return ff_err_set(err, "the compressed image in HDU %d has no ZNAXIS number", k);
+    double zn = h->znaxis.v;
+    if (zn < 1 || zn > 3)
+        return ff_err_set(err, "the compressed image in HDU %d has ZNAXIS = %.17g; only 1 to 3 "
+                               "axes are supported", k, zn);
+    for (int i = 1; i <= (int)zn; i++) {
+        if (h->znaxes[i].state != 1)
+            return ff_err_set(err, "the compressed image in HDU %d has no ZNAXIS%d number", k, i);
+        if (h->znaxes[i].v < 1)
+            return ff_err_set(err, "the compressed image's ZNAXIS%d is %.17g; axes must be "
+                                   "positive", i, h->znaxes[i].v);
     }
-    if (out) {
-        if (out->nhdus < FF_PRESCAN_KEEP) {
-            ff_prescan_hdu *o = &out->hdu[out->nhdus];
-            memset(o, 0, sizeof *o);
-            o->offset = h->offset;
-            o->naxis = h->naxis.state == 1 ? (int)h->naxis.v : -1;
-            o->zimage = h->zimage;
-            o->znaxis = h->zimage ? (int)h->znaxis.v : -1;
-            for (int i = 0; i < 3; i++) {
-                o->naxes[i] = h->naxes[i + 1].state == 1 ? trunc_ll(h->naxes[i + 1].v) : -1;
-                o->znaxes[i] = h->znaxes[i + 1].state == 1 ? trunc_ll(h->znaxes[i + 1].v) : -1;
-                o->ztile[i] = h->ztile[i + 1].state == 1 ? trunc_ll(h->ztile[i + 1].v)
-                              : i == 0                   ? o->znaxes[0]
-                                                         : 1;
-            }
-            memcpy(o->zcmptype, h->zcmptype, sizeof o->zcmptype);
-        }
-        out->nhdus++;
+    if (h->rice && h->zval1.state == 1) {
+        double bs = h->zval1.v;
+        if (bs < 16 && h->zval2.state == 1 && h->zval2.v > 8)
+            bs = h->zval2.v; /* CFITSIO swaps values written the other way round */
+        if (trunc_ll(bs) <= 0)
+            return ff_err_set(err, "the RICE_1 block size (ZVAL1) is %lld; it must be positive",
+                              trunc_ll(bs));
     }
+    return 0;
+}
+
+/* What the pre-scan tells its caller of the HDU. */
+static void keep_hdu(const header *h, ff_prescan *out)
+{
+    if (out->nhdus < FF_PRESCAN_KEEP) {
+        ff_prescan_hdu *o = &out->hdu[out->nhdus];
+        memset(o, 0, sizeof *o);
+        o->offset = h->offset;
+        o->naxis = h->naxis.state == 1 ? (int)h->naxis.v : -1;
+        o->zimage = h->zimage;
+        o->znaxis = h->zimage ? (int)h->znaxis.v : -1;
+        for (int i = 0; i < 3; i++) {
+            o->naxes[i] = h->naxes[i + 1].state == 1 ? trunc_ll(h->naxes[i + 1].v) : -1;
+            o->znaxes[i] = h->znaxes[i + 1].state == 1 ? trunc_ll(h->znaxes[i + 1].v) : -1;
+            o->ztile[i] = h->ztile[i + 1].state == 1 ? trunc_ll(h->ztile[i + 1].v)
+                          : i == 0                   ? o->znaxes[0]
+                                                     : 1;
+        }
+        memcpy(o->zcmptype, h->zcmptype, sizeof o->zcmptype);
+    }
+    out->nhdus++;
+}
+
+static int judge_header(const unsigned char *buf, header *h, watchlist *wl, ff_prescan *out,
+                        ff_err *err)
+{
+    if (no_duplicates(buf, h, wl, err) != 0 || judge_naxis(h, err) != 0 ||
+        judge_data_size(h, err) != 0 || (h->zimage && judge_compressed(h, err) != 0))
+        return -1;
+    if (out)
+        keep_hdu(h, out);
     return 0;
 }
 

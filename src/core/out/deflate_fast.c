@@ -315,66 +315,78 @@ static size_t scan_block(state *s, const unsigned char *src, size_t len, size_t 
 }
 
 /* Codes src[start, end) as one dynamic Huffman block, or stored when that is smaller. */
-static void write_block(state *s, bitw *w, const unsigned char *src, size_t start, size_t end,
-                        size_t nruns, int final)
+/* A dynamic block's code lengths, and the code-length codes that send them. */
+typedef struct block_plan {
+    int nlit, ndist, ncl, nt;
+    cl_tok toks[LIT_CODES + DIST_CODES];
+    uint8_t cl_len[CL_CODES];
+    uint16_t cl_code[CL_CODES];
+} block_plan;
+
+static void plan_block(state *s, block_plan *b)
 {
     two_symbols(s->lit_freq, LIT_CODES);
     two_symbols(s->dist_freq, DIST_CODES);
     huff_lengths(s->lit_freq, LIT_CODES, MAX_BITS, s->lit_len);
     huff_lengths(s->dist_freq, DIST_CODES, MAX_BITS, s->dist_len);
-    int nlit = LIT_CODES, ndist = DIST_CODES;
-    while (nlit > 257 && !s->lit_len[nlit - 1])
-        nlit--;
-    while (ndist > 1 && !s->dist_len[ndist - 1])
-        ndist--;
+    b->nlit = LIT_CODES;
+    b->ndist = DIST_CODES;
+    while (b->nlit > 257 && !s->lit_len[b->nlit - 1])
+        b->nlit--;
+    while (b->ndist > 1 && !s->dist_len[b->ndist - 1])
+        b->ndist--;
     uint8_t lens[LIT_CODES + DIST_CODES];
-    memcpy(lens, s->lit_len, (size_t)nlit);
-    memcpy(lens + nlit, s->dist_len, (size_t)ndist);
-    cl_tok toks[LIT_CODES + DIST_CODES];
-    int nt = cl_tokens(lens, nlit + ndist, toks);
+    memcpy(lens, s->lit_len, (size_t)b->nlit);
+    memcpy(lens + b->nlit, s->dist_len, (size_t)b->ndist);
+    b->nt = cl_tokens(lens, b->nlit + b->ndist, b->toks);
     uint32_t cl_freq[CL_CODES] = {0};
-    for (int i = 0; i < nt; i++)
-        cl_freq[toks[i].sym]++;
+    for (int i = 0; i < b->nt; i++)
+        cl_freq[b->toks[i].sym]++;
     two_symbols(cl_freq, CL_CODES);
-    uint8_t cl_len[CL_CODES];
-    uint16_t cl_code[CL_CODES];
-    huff_lengths(cl_freq, CL_CODES, MAX_CL_BITS, cl_len);
-    int ncl = CL_CODES;
-    while (ncl > 4 && !cl_len[cl_order[ncl - 1]])
-        ncl--;
+    huff_lengths(cl_freq, CL_CODES, MAX_CL_BITS, b->cl_len);
+    b->ncl = CL_CODES;
+    while (b->ncl > 4 && !b->cl_len[cl_order[b->ncl - 1]])
+        b->ncl--;
+}
 
-    /* Cost in bits of the coded block against the stored one. */
-    uint64_t bits = 3 + 5 + 5 + 4 + 3 * (uint64_t)ncl;
-    for (int i = 0; i < nt; i++)
-        bits += cl_len[toks[i].sym] + cl_xbits[toks[i].sym];
+/* Cost in bits of the coded block. */
+static uint64_t coded_bits(const state *s, const block_plan *b, size_t nruns)
+{
+    uint64_t bits = 3 + 5 + 5 + 4 + 3 * (uint64_t)b->ncl;
+    for (int i = 0; i < b->nt; i++)
+        bits += b->cl_len[b->toks[i].sym] + cl_xbits[b->toks[i].sym];
     for (int i = 0; i < LIT_CODES; i++)
         bits += (uint64_t)s->lit_freq[i] * s->lit_len[i];
     for (int i = 0; i < 29; i++)
         bits += (uint64_t)s->lit_freq[257 + i] * len_xbits[i];
     bits += (uint64_t)nruns * (s->dist_len[s->dist_sym] + dist_xbits[s->dist_sym]);
-    size_t span = end - start;
-    uint64_t stored = 3 + 7 + 8 * (uint64_t)span + 32 * (uint64_t)(span / STORED_MAX + 1);
-    if (bits >= stored) {
-        write_stored(w, src, start, end, final);
-        return;
-    }
+    return bits;
+}
 
+/* The dynamic block's header: its type and the code lengths, coded. */
+static void write_block_header(state *s, bitw *w, block_plan *b, int final)
+{
     huff_codes(s->lit_len, LIT_CODES, s->lit_code);
     huff_codes(s->dist_len, DIST_CODES, s->dist_code);
-    huff_codes(cl_len, CL_CODES, cl_code);
+    huff_codes(b->cl_len, CL_CODES, b->cl_code);
     put(w, final ? 1 : 0, 1);
     put(w, 2, 2);
-    put(w, (uint32_t)(nlit - 257), 5);
-    put(w, (uint32_t)(ndist - 1), 5);
-    put(w, (uint32_t)(ncl - 4), 4);
-    for (int i = 0; i < ncl; i++)
-        put(w, cl_len[cl_order[i]], 3);
-    for (int i = 0; i < nt; i++) {
-        put(w, cl_code[toks[i].sym], cl_len[toks[i].sym]);
-        if (cl_xbits[toks[i].sym])
-            put(w, toks[i].extra, cl_xbits[toks[i].sym]);
+    put(w, (uint32_t)(b->nlit - 257), 5);
+    put(w, (uint32_t)(b->ndist - 1), 5);
+    put(w, (uint32_t)(b->ncl - 4), 4);
+    for (int i = 0; i < b->ncl; i++)
+        put(w, b->cl_len[cl_order[i]], 3);
+    for (int i = 0; i < b->nt; i++) {
+        put(w, b->cl_code[b->toks[i].sym], b->cl_len[b->toks[i].sym]);
+        if (cl_xbits[b->toks[i].sym])
+            put(w, b->toks[i].extra, cl_xbits[b->toks[i].sym]);
     }
+}
 
+/* The block's literals and runs, and its end. */
+static void write_symbols(const state *s, bitw *w, const unsigned char *src, size_t start,
+                          size_t end, size_t nruns)
+{
     /* The hot loop keeps the bit buffer in locals (stores through w->p could alias w) and
      * flushes whole bytes with one 8-byte store after every three literals (<= 45 bits). */
     const uint16_t *lc = s->lit_code;
@@ -431,6 +443,21 @@ static void write_block(state *s, bitw *w, const unsigned char *src, size_t star
     w->p = p;
     w->buf = buf;
     w->n = nb;
+}
+
+static void write_block(state *s, bitw *w, const unsigned char *src, size_t start, size_t end,
+                        size_t nruns, int final)
+{
+    block_plan b;
+    plan_block(s, &b);
+    size_t span = end - start;
+    uint64_t stored = 3 + 7 + 8 * (uint64_t)span + 32 * (uint64_t)(span / STORED_MAX + 1);
+    if (coded_bits(s, &b, nruns) >= stored) {
+        write_stored(w, src, start, end, final);
+        return;
+    }
+    write_block_header(s, w, &b, final);
+    write_symbols(s, w, src, start, end, nruns);
 }
 
 size_t ff_deflate_fast_bound(size_t len)
