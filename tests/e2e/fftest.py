@@ -24,10 +24,17 @@ def check(fn):
     return fn
 
 
+_scratch_dirs = []
+
+
 def scratch(name):
+    """A new folder for a test's files; removed when every check passed (kept for a look when one
+    failed, or with FF_KEEP_TMP=1)."""
     base = os.environ.get("FF_TEST_TMP") or tempfile.gettempdir()
     os.makedirs(base, exist_ok=True)
-    return tempfile.mkdtemp(prefix=name + "-", dir=base)
+    d = tempfile.mkdtemp(prefix=name + "-", dir=base)
+    _scratch_dirs.append(d)
+    return d
 
 
 def run(*args, env=None, timeout=300, check_status=None):
@@ -79,4 +86,7 @@ def run_checks():
             traceback.print_exc()
         sys.stdout.flush()
     print(f"{passed} passed, {failed} failed")
+    if not failed and os.environ.get("FF_KEEP_TMP") != "1":
+        for d in _scratch_dirs:
+            shutil.rmtree(d, ignore_errors=True)
     sys.exit(1 if failed else 0)
