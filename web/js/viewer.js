@@ -215,6 +215,8 @@ export function createViewer(root, { api, sid, status, onChange }) {
     e.stopPropagation();
     tabs[j].focus();
     tabs[j].click();
+    // The click rebuilt the tab list: keep the focus on the selected tab for the next key.
+    tablist.querySelector('[role=tab][aria-selected=true]')?.focus();
   });
 
   function renderTabs(f) {
