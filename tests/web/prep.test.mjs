@@ -183,6 +183,55 @@ test('keyboard: the Level 1.5 tab is reached with the arrow keys; the page passe
   assert.deepEqual(problems, []);
 });
 
+test('hostile .npy files are refused with a reason, never drawn or allocated', async () => {
+  const out = await page.evaluate(async () => {
+    const { parseNpy } = await import('./js/npy.js');
+    const npy = (header, dataBytes, { version = 1, magic = '\x93NUMPY' } = {}) => {
+      let text = header;
+      const pre = magic.length + 2 + (version === 1 ? 2 : 4);
+      while ((pre + text.length + 1) % 64) text += ' ';
+      text += '\n';
+      const buf = new Uint8Array(pre + text.length + dataBytes);
+      for (let i = 0; i < magic.length; i++) buf[i] = magic.charCodeAt(i);
+      buf[magic.length] = version;
+      const dv = new DataView(buf.buffer);
+      if (version === 1) dv.setUint16(8, text.length, true);
+      else dv.setUint32(8, text.length, true);
+      for (let i = 0; i < text.length; i++) buf[pre + i] = text.charCodeAt(i);
+      return buf.buffer;
+    };
+    const tries = {
+      ok: npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", 16),
+      shortData: npy("{'descr': '<f4', 'fortran_order': False, 'shape': (512, 512), }", 16),
+      huge: npy("{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000), }", 16),
+      overflow: npy("{'descr': '<f4', 'fortran_order': False, 'shape': (999999999, 999999999, 999999999), }", 16),
+      badType: npy("{'descr': '<c16', 'fortran_order': False, 'shape': (2,), }", 32),
+      noShape: npy("{'descr': '<f4', 'fortran_order': False}", 16),
+      badMagic: npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", 16, { magic: '\x93NUMPZ' }),
+      headerPastEnd: (() => { const b = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 4, { version: 2 }); new DataView(b).setUint32(8, 0xffffff00, true); return b; })(),
+      version9: npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 4, { version: 9 }),
+      empty: new ArrayBuffer(0),
+    };
+    const res = {};
+    for (const [k, b] of Object.entries(tries)) {
+      try {
+        const r = parseNpy(b);
+        res[k] = `ok ${r.shape.join('x')}`;
+      } catch (e) {
+        res[k] = `error: ${e.message}`;
+      }
+    }
+    return res;
+  });
+  assert.equal(out.ok, 'ok 2x2');
+  for (const [k, v] of Object.entries(out)) if (k !== 'ok') assert.match(v, /^error: \S/, `${k}: ${v}`);
+  assert.match(out.shortData, /needs 1048576/);
+  assert.match(out.huge, /more than 16777216 values/);
+  assert.match(out.overflow, /more than 16777216 values/);
+  assert.match(out.badType, /<c16 is not supported/);
+  assert.match(out.badMagic, /not a NumPy \.npy file/);
+});
+
 test('no script errors on the page; every output it asked for was there', () => {
   // A server without a daily movie answers /api/daily-video/latest with 404, which chromium logs.
   assert.deepEqual(failed.filter((f) => !/\/api\/daily-video\/latest$/.test(f)), []);
