@@ -4,7 +4,11 @@ the ratios next to the targets of issues 2 and 3. A report, not a test: a missed
 and the exit status stays 0 (non-zero only when the benchmark itself could not run).
 
 Usage: /usr/bin/python3 bench/compare.py --fitsflow BIN --input FILE.fits [--scratch DIR]
-           [--runs 3] [--stage foundation|all|both] [--results bench/out/results.txt]
+           [--runs 3] [--stage foundation|all|both|prep] [--results bench/out/results.txt]
+
+--stage prep times the whole `fitsflow process` (every output, level 1.5 included) against
+python_baseline.py --stage prep (the same outputs: level 1.5 and the session stacks added) and
+says plainly when this fitsflow writes no level-1.5 outputs (the ratio is then N/A).
 """
 import argparse
 import os
@@ -22,6 +26,7 @@ TARGET_PY_ALL = 25.0         # ... with PNGs and ASDF (issue 3)
 TARGET_FUNPACK = 1.5         # fitsflow within this factor of funpack's decompression (issue 2)
 TARGET_MEMORY = 4.0          # fitsflow peak RSS below this many uncompressed images (issue 2)
 TARGET_NPY_FUNPACK = 0.6     # `--outputs npy` within this fraction of funpack's time (issue 17)
+TARGET_PY_PREP = 30.0        # all outputs with level 1.5 against Python doing the same (issue 16)
 
 
 # What each stage writes (fitsflow's layout); a comparison is only meaningful when fitsflow writes
@@ -32,6 +37,9 @@ STAGE_OUTPUTS = {
 }
 STAGE_OUTPUTS["all"] = STAGE_OUTPUTS["foundation"] + [
     "images/local/{base}_gray.png", "images/local/{base}_color.png", "asdf/{base}.asdf"]
+STAGE_OUTPUTS["prep"] = STAGE_OUTPUTS["all"] + [
+    "prep/{base}_lev15.fits", "prep/{base}_ml.npy",
+    "session/stack.npy", "session/stack_index.csv", "session/channels.npz"]
 BUSY_CORES = 0.25            # CPU used by other processes during a run above which it is flagged
 
 
@@ -131,6 +139,8 @@ def agreement(ff_dir, py_dir, base):
             same = _same_lines(a, b)
         elif rel.endswith(".csv"):
             same = _same_bytes(a, b)
+        elif rel.startswith(("prep/", "session/")):
+            same = _prep_agreement(rel, a, b)
         elif rel.endswith(".npy"):
             import numpy as np
             x, y = np.load(a), np.load(b)
@@ -177,6 +187,47 @@ def agreement(ff_dir, py_dir, base):
     if only_py:
         lines.append(f"  baseline only (fitsflow did not write these): {', '.join(short(r, base) for r in only_py)}")
     return lines
+
+
+def _close(x, y):
+    """Two level-1.5 arrays: shape, NaN masks and the largest difference relative to the
+    reference's (python's) 0.1-99.9 percentile range. FitsFlow's registration equals sunpy's to a
+    tolerance (bench/prep), not bit for bit."""
+    import numpy as np
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.shape != y.shape:
+        return f"different shape {x.shape} vs {y.shape}"
+    fx, fy = np.isfinite(x), np.isfinite(y)
+    both = fx & fy
+    if not both.any():
+        return "no pixel finite in both"
+    lo, hi = np.nanpercentile(y, [0.1, 99.9])
+    rng = float(hi - lo) or 1.0
+    d = float(np.abs(x[both] - y[both]).max()) / rng
+    return f"max difference {d:.2e} of the 0.1-99.9 percentile range, NaN masks agree on {np.mean(fx == fy):.4%}"
+
+
+def _prep_agreement(rel, a, b):
+    import numpy as np
+    try:
+        if rel.endswith(".npy"):
+            return _close(np.load(a), np.load(b))
+        if rel.endswith(".npz"):
+            with np.load(a) as za, np.load(b) as zb:
+                ka, kb = set(za.files), set(zb.files)
+                if ka != kb:
+                    return f"DIFFERENT arrays: fitsflow {sorted(ka)}, python {sorted(kb)}"
+                return "; ".join(f"{k}: {_close(za[k], zb[k])}" for k in sorted(ka) if not k.endswith("_time"))
+        if rel.endswith(".fits"):
+            from astropy.io import fits
+            return _close(fits.getdata(a), fits.getdata(b))
+        if rel.endswith(".csv"):
+            import pandas as pd
+            x, y = pd.read_csv(a), pd.read_csv(b)
+            return True if len(x) == len(y) else f"DIFFERENT row counts {len(x)} vs {len(y)}"
+    except Exception as e:  # a report, not a test: say what could not be read
+        return f"could not compare ({e})"
+    return True
 
 
 def _asdf_array(tree):
@@ -230,11 +281,13 @@ def main():
     ap.add_argument("--input", required=True)
     ap.add_argument("--scratch", default=os.path.join(HERE, "out", "run"))
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--stage", choices=["foundation", "all", "both"], default="both")
+    ap.add_argument("--stage", choices=["foundation", "all", "both", "prep"], default="both")
     ap.add_argument("--results", default=os.path.join(HERE, "out", "results.txt"))
     ap.add_argument("--target-all", type=float, default=TARGET_PY_ALL,
                     help="speed-up over python all to hold fitsflow to (issue 3: 25; issue 17: 35 "
                          "for AIA, 30 for HMI)")
+    ap.add_argument("--target-prep", type=float, default=TARGET_PY_PREP,
+                    help="speed-up over python prep (all outputs with level 1.5) (issue 16: 30)")
     ap.add_argument("--target-npy", type=float, default=TARGET_NPY_FUNPACK,
                     help="`--outputs npy` time as a fraction of funpack's (issue 17: 0.6)")
     args = ap.parse_args()
@@ -304,6 +357,8 @@ def main():
     add_measure(fun, "funpack -O (decompress + write, the floor)", "floor")
     if "all" in stages:
         add_measure(py["all"], "python all: + Pillow PNGs, asdf zlib", "baseline")
+    if "prep" in stages:
+        add_measure(py["prep"], "python prep: all + sunpy register, lev15, ML, stacks", "baseline")
     for st in stages:
         m, _, outs = ff_runs[st]
         add_measure(m, f"fitsflow process, {st} ({len(outs)} outputs + manifest)")
@@ -328,6 +383,17 @@ def main():
             r = py["all"].seconds / ff.seconds
             ratio_row("  all vs python all (speed-up)", f"{r:.1f}x", f">= {args.target_all:g}x",
                       r >= args.target_all, "all")
+    if "prep" in stages:
+        ff, ff_dir, ff_outputs = ff_runs["prep"]
+        has_prep = any(o.startswith("prep/") for o in ff_outputs)
+        notes.insert(0, "level 1.5: fitsflow process wrote " + (
+            ", ".join(short(o, base) for o in ff_outputs if o.startswith(("prep/", "session/")))
+            if has_prep else "NO level-1.5 outputs (prep/, session/): this build's pipeline has no level 1.5, "
+            "so it did less work than python prep and the ratio below is N/A"))
+        if ff.ok and py["prep"].ok:
+            r = py["prep"].seconds / ff.seconds
+            ratio_row("  prep vs python prep (speed-up)", f"{r:.1f}x", f">= {args.target_prep:g}x",
+                      r >= args.target_prep, "prep")
     for st in stages:
         m = ff_runs[st][0]
         if m.ok:

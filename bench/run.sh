@@ -4,7 +4,8 @@
 # against the Python stack and funpack and prints the tables (also written to
 # bench/out/results.txt and results_hmi.txt). Missed targets print FAIL; the exit status is
 # non-zero only when the benchmark could not run. Then runs bench/session/run.sh (BENCH_SESSION=0
-# skips it), bench/prep/run.sh (BENCH_PREP=0 skips it) and bench/serve/run.sh (BENCH_SERVE=0).
+# skips it), bench/prep/run.sh (BENCH_PREP=0 skips it), bench/prep_process.sh (BENCH_PREP_PROCESS=0)
+# and bench/serve/run.sh (BENCH_SERVE=0).
 # Environment: BUILD (build dir, default build), BENCH_RUNS (3),
 # BENCH_STAGE (both | foundation | all), BENCH_SCRATCH (where outputs go, default bench/out/run,
 # or /dev/shm/fitsflow-bench when the disk holding bench/out has less than 3 GiB free: the runs
@@ -62,6 +63,12 @@ fi
 # Level 1.5 against sunpy (bench/README.md, "Level 1.5"). BENCH_PREP=0 skips it.
 if [ "${BENCH_PREP:-1}" != 0 ]; then
     BUILD="${BUILD:-build}" bash bench/prep/run.sh || echo "bench: bench/prep could not run" >&2
+fi
+
+# The whole process with level 1.5 against the Python stack doing the same outputs (bench/README.md,
+# "The whole process with level 1.5"). BENCH_PREP_PROCESS=0 skips it.
+if [ "${BENCH_PREP_PROCESS:-1}" != 0 ]; then
+    BUILD="${BUILD:-build}" bash bench/prep_process.sh || echo "bench: bench/prep_process.sh could not run" >&2
 fi
 
 # The serve benchmark (bench/serve/README.md): fitsflow serve against nginx and dd. BENCH_SERVE=0 skips it.

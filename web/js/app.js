@@ -10,12 +10,11 @@ import { jsonTree } from './jsontree.js';
 import { admit, contentTypeOf, DEFAULT_EXTENSIONS } from './selection.js';
 import { pool, putFile } from './upload.js';
 import { createViewer } from './viewer.js';
-import { parseLogName, SESSION_LOGS, watchSession } from './watch.js';
+import { BASE_STEPS, parseLogName, SESSION_LOGS, stepLabel, watchSession } from './watch.js';
+import { sessionOutputs, stacksBlock } from './stacks.js';
 
 const PARALLEL_UPLOADS = 3;
 const MAX_429_WAITS = 4;
-const STEPS = 7;
-const STEP_NAMES = ['', 'read', 'header', 'data', 'Helioviewer', 'JSOC', 'HEK', 'ASDF'];
 
 const api = createApi(settings);
 window.fitsflow = { api }; // handy from the console and for tests
@@ -28,6 +27,7 @@ const state = {
   stopWatch: null,
   viewer: null,
   lines: new Map(), // log name -> terminal line element
+  steps: BASE_STEPS, // steps per file: grows when a later step (level 1.5) is seen
 };
 let nextId = 1;
 
@@ -338,7 +338,7 @@ function terminalLine(name, text) {
     h('span', { class: 'ts', text: clockTime() }),
     h('span', { class: 'mark', 'aria-hidden': 'true', text: '•' }),
     h('span', { class: 'who', text: session ? 'session' : base }),
-    h('span', { class: 'step', text: session ? '' : `${step}/${STEPS} ${STEP_NAMES[step] || ''}` }),
+    h('span', { class: 'step', text: session ? '' : stepLabel(step, state.steps) }),
     h('span', { class: 'text', text }, h('span', { class: 'visually-hidden sr' })));
   return line;
 }
@@ -357,6 +357,7 @@ function updateOverall(st) {
   const n = files.length || state.files.filter((f) => f.status === 'uploaded').length || 1;
   let doneSteps = 0;
   let finished = 0;
+  const STEPS = state.steps;
   for (const f of files) {
     const k = Object.keys(f.steps || {}).length;
     const over = f.status === 'processed' || f.status === 'skipped' || f.status === 'failed';
@@ -371,6 +372,16 @@ function updateOverall(st) {
     : `${finished} of ${n} file${n > 1 ? 's' : ''} finished`;
 }
 
+/** A step later than any seen so far (a server with more steps): every file has that many. */
+function noteStep(step) {
+  if (!Number.isInteger(step) || step <= state.steps || step > 99) return;
+  state.steps = step;
+  for (const [name, line] of state.lines) {
+    const { base, step: s } = parseLogName(name);
+    if (!SESSION_LOGS.has(base)) line.querySelector('.step').textContent = stepLabel(s, state.steps);
+  }
+}
+
 function watch(sid) {
   $('#progress-panel').hidden = false;
   $('#session-line').textContent = `Session ${sid}`;
@@ -379,6 +390,7 @@ function watch(sid) {
   state.stopWatch = watchSession(api, sid, {
     onLog(name, text) {
       const stick = stickToBottom();
+      noteStep(parseLogName(name).step);
       const line = terminalLine(name, text);
       state.lines.set(name, line);
       term.append(line);
@@ -389,6 +401,7 @@ function watch(sid) {
       if (m.value < m.max - 1 && !SESSION_LOGS.has(base)) m.value += 1;
     },
     onStatus(st) {
+      for (const f of st.files || []) for (const k of Object.keys(f.steps || {})) noteStep(Number(k));
       for (const f of st.files || []) {
         for (const [k, s] of Object.entries(f.steps || {})) markLine(`${f.base}_log_${k}.txt`, s.ok);
       }
@@ -427,6 +440,10 @@ function showResults(sid, st) {
   $('#summary-line').textContent = s
     ? `${summaryText ? `${summaryText} — ` : ''}${s.processed} processed, ${s.skipped} skipped, ${s.failed} failed.`
     : summaryText;
+  const stacks = $('#stacks');
+  const outs = sessionOutputs(st);
+  replace(stacks, stacksBlock(outs, (o) => api.fileUrl(o.key || api.outputKey(sid, o.path)), st.manifest));
+  stacks.hidden = !stacks.childElementCount;
   replace($('#manifest-tree'), st.manifest ? jsonTree(st.manifest, { openDepth: 1 }) : h('p', { class: 'muted', text: 'No manifest.' }));
   state.viewer?.destroy();
   state.viewer = createViewer($('#viewer'), { api, sid, status: st });
@@ -445,6 +462,7 @@ function reset() {
   state.sid = null;
   state.phase = 'select';
   state.lines.clear();
+  state.steps = BASE_STEPS;
   replace($('#file-list'));
   replace($('#terminal'));
   showRefusals([]);

@@ -1,5 +1,6 @@
 // The results viewer: one processed file at a time with image tabs (local colour and gray
-// renders, Helioviewer, JSOC: whichever exist), a Header tab, a HEK tab, the file's observation
+// renders, Helioviewer, JSOC: whichever exist), a Level 1.5 tab (the ML array drawn here from its
+// .npy, or why the file was not registered), a Header tab, a HEK tab, the file's observation
 // metadata from manifest.json and its outputs to download; prev / play / next and the arrow keys
 // move between files.
 
@@ -7,6 +8,8 @@ import { h, replace } from './dom.js';
 import { formatBytes, seconds } from './format.js';
 import { headerTable, parseHeaderJson } from './header_table.js';
 import { jsonTree } from './jsontree.js';
+import { mlFigure } from './mlview.js';
+import { MAX_ELEMENTS, parseNpy } from './npy.js';
 
 const IMAGE_TABS = [
   { id: 'color', label: 'Colour', what: 'Colour render (made here from the data)', test: (p) => /^images\/local\/.*_color\.png$/.test(p) },
@@ -16,6 +19,37 @@ const IMAGE_TABS = [
 ];
 
 const PLAY_MS = 2500;
+const PREP_STEP = 8;
+const NPY_CACHE = 6; // parsed ML arrays kept (about 1 MiB each at 512 x 512)
+
+export const isMlPath = (p) => /^prep\/.*_ml\.npy$/.test(p);
+export const isLev15Path = (p) => /^prep\/.*_lev15\.fits$/.test(p);
+
+const text = (v) => (typeof v === 'string' && v.trim() ? v.trim() : '');
+
+/**
+ * Why a file has no level-1.5 output, from whichever field the manifest or the status carries:
+ * a "prep" object ({status, reason}) or string, "prep_reason", a note about level 1.5 or
+ * registration, or the message of a failed level-1.5 step. '' when nothing says why.
+ */
+export function prepReason(f) {
+  for (const src of [f, f.meta].filter(Boolean)) {
+    const p = src.prep;
+    if (typeof p === 'string' && p.trim()) return p.trim();
+    if (p && typeof p === 'object') {
+      const r = text(p.reason) || text(p.skipped) || text(p.error) || text(p.message);
+      if (r) return r;
+    }
+    const r = text(src.prep_reason) || text(src.lev15_reason) || text(src.level15_reason);
+    if (r) return r;
+  }
+  const notes = [...((f.meta && f.meta.notes) || []), ...(f.notes || [])].filter((n) => typeof n === 'string');
+  const note = notes.find((n) => /level[ -]?1\.5|regist|\bprep\b/i.test(n));
+  if (note) return note;
+  const s = f.steps && f.steps[String(PREP_STEP)];
+  if (s && s.ok === false && text(s.message)) return s.message.trim();
+  return '';
+}
 
 /** Events in a HEK answer: Helioviewer's tree ([{name, groups: [{data: [...]}]}]), a flat list,
  * or a {"label": [...]} map. */
@@ -62,6 +96,8 @@ function metaList(f) {
     ['Compression', m.compression],
     ['Rendering', m.render_scaling],
     ['Processing time', m.seconds !== undefined ? seconds(m.seconds) : null],
+    ['Level 1.5', (f.outputs || []).some((o) => o && typeof o.path === 'string' && isMlPath(o.path)) ? 'registered, ML array made'
+      : prepReason(f) ? `not made: ${prepReason(f)}` : null],
   ];
   const dl = h('dl', { class: 'meta' });
   for (const [k, v] of rows) if (v) dl.append(h('dt', { text: k }), h('dd', { text: v }));
@@ -72,6 +108,7 @@ function metaList(f) {
 export function createViewer(root, { api, sid, status, onChange }) {
   const files = viewerFiles(status);
   const cache = new Map(); // url -> Promise of parsed JSON
+  const arrays = new Map(); // url -> Promise of a parsed .npy; the last NPY_CACHE used
   let index = 0;
   let tab = 'color';
   let timer = null;
@@ -84,6 +121,11 @@ export function createViewer(root, { api, sid, status, onChange }) {
     for (const t of IMAGE_TABS) {
       const o = outs.find((x) => t.test(x.path));
       if (o) tabs.push({ ...t, output: o });
+    }
+    const ml = outs.find((o) => isMlPath(o.path));
+    if (ml || prepReason(f) || (f.steps && f.steps[String(PREP_STEP)])) {
+      tabs.push({ id: 'lev15', label: 'Level 1.5', what: 'Level-1.5 ML array (drawn here from its .npy)', output: ml,
+        fits: outs.find((o) => isLev15Path(o.path)) });
     }
     if (f.status !== 'skipped' || outs.length) {
       tabs.push({ id: 'header', label: 'Header', output: outs.find((o) => /^header\/.*_header\.json$/.test(o.path)) });
@@ -104,6 +146,46 @@ export function createViewer(root, { api, sid, status, onChange }) {
     }
     return cache.get(url);
   };
+
+  const fetchNpy = (url, bytes) => {
+    let p = arrays.get(url);
+    if (p) arrays.delete(url); // re-inserted below as the most recent
+    else {
+      p = (async () => {
+        if (Number.isFinite(bytes) && bytes > MAX_ELEMENTS * 8 + 65536) throw new Error(`the array is ${formatBytes(bytes)}, more than this page draws`);
+        const r = await fetch(url, { cache: 'no-cache' });
+        if (!r.ok) throw new Error(`${r.status}`);
+        return parseNpy(await r.arrayBuffer());
+      })();
+      p.catch(() => arrays.delete(url));
+    }
+    arrays.set(url, p);
+    while (arrays.size > NPY_CACHE) arrays.delete(arrays.keys().next().value);
+    return p;
+  };
+
+  function renderLevel15(f, t) {
+    if (!t.output) {
+      const why = prepReason(f) || stepMessage(f, PREP_STEP);
+      replace(panel, h('p', { class: 'notice', text: why ? `No level-1.5 output for this file: ${why}` : 'No level-1.5 output for this file.' }));
+      return;
+    }
+    const url = urlOf(f, t.output);
+    const links = h('p', { class: 'ml-links' },
+      h('a', { href: url, download: t.output.path.split('/').pop(), text: `Download the ML array (.npy, ${formatBytes(t.output.bytes)})` }),
+      t.fits ? ' · ' : null,
+      t.fits ? h('a', { href: urlOf(f, t.fits), download: t.fits.path.split('/').pop(), text: `the level-1.5 FITS (${formatBytes(t.fits.bytes)})` }) : null);
+    replace(panel, h('p', { class: 'muted', text: 'Loading the ML array…' }), links);
+    const want = `${f.base}/lev15`;
+    fetchNpy(url, t.output.bytes).then((arr) => {
+      if (`${files[index].base}/${tab}` !== want) return;
+      if (arr.shape.length !== 2) throw new Error(`its shape is (${arr.shape.join(', ')}), not an image`);
+      const { figure } = mlFigure(arr, f.meta || f, `Level-1.5 ML array of ${f.base}`);
+      replace(panel, figure, links);
+    }).catch((e) => {
+      if (`${files[index].base}/${tab}` === want) replace(panel, h('p', { class: 'notice', text: `Could not show ${t.output.path}: ${e.message}.` }), links);
+    });
+  }
 
   // Static frame.
   const title = h('h3', { class: 'viewer-title', id: 'viewer-title', tabindex: '-1' });
@@ -133,6 +215,8 @@ export function createViewer(root, { api, sid, status, onChange }) {
     e.stopPropagation();
     tabs[j].focus();
     tabs[j].click();
+    // The click rebuilt the tab list: keep the focus on the selected tab for the next key.
+    tablist.querySelector('[role=tab][aria-selected=true]')?.focus();
   });
 
   function renderTabs(f) {
@@ -159,6 +243,10 @@ export function createViewer(root, { api, sid, status, onChange }) {
   function renderPanel(f, t) {
     if (!t) {
       replace(panel, h('p', { class: 'notice', text: f.reason ? `This file was not processed: ${f.reason}` : 'No outputs for this file.' }));
+      return;
+    }
+    if (t.id === 'lev15') {
+      renderLevel15(f, t);
       return;
     }
     if (t.id === 'header' || t.id === 'hek') {

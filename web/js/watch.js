@@ -16,6 +16,18 @@ export function parseLogName(name) {
 
 export const SESSION_LOGS = new Set(['download_summary', 'skipped', 'summary']);
 
+/** The protocol's per-file steps, in order; a server may add steps after these. */
+export const STEP_NAMES = ['', 'read', 'header', 'data', 'Helioviewer', 'JSOC', 'HEK', 'ASDF', 'level 1.5'];
+/** Steps every file goes through before the client has seen any later one. */
+export const BASE_STEPS = 7;
+
+/** "3/8 data" for step 3 of 8; a step this client does not know is shown by its number. */
+export function stepLabel(step, total) {
+  if (!Number.isInteger(step) || step < 1) return '';
+  const of = Math.max(total || 0, step);
+  return `${step}/${of} ${STEP_NAMES[step] || `step ${step}`}`;
+}
+
 /** The logs a status object describes, as [{name, text, ok}] in the protocol's order. */
 export function logsOfStatus(st) {
   const out = [];
