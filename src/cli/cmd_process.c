@@ -16,12 +16,15 @@
 
 static const char usage[] =
     "usage: fitsflow process [-o OUTDIR] [-j JOBS] [--offline] [--png-max N] [--max-pixels N]\n"
-    "                        [--outputs LIST] [-q] FILE...\n"
+    "                        [--outputs LIST] [--ml-size N] [-q] FILE...\n"
     "\n"
     "Reads each FITS file and writes, under OUTDIR (default ./fitsflow-out):\n"
     "  header/{base}_header.txt, header/{base}_header.json, data/{base}_data.npy,\n"
     "  data/{base}_data.csv, images/local/{base}_gray.png, images/local/{base}_color.png,\n"
-    "  asdf/{base}.asdf, and manifest.json describing every input and output.\n"
+    "  asdf/{base}.asdf, for full-disk SDO AIA/HMI images prep/{base}_lev15.fits and\n"
+    "  prep/{base}_ml.npy (level 1.5), then session/stack.npy, session/stack_index.csv and\n"
+    "  session/channels.npz over every registered file, and manifest.json describing every\n"
+    "  input and output.\n"
     "\n"
     "options:\n"
     "  -o, --output DIR     output folder (default ./fitsflow-out)\n"
@@ -29,8 +32,10 @@ static const char usage[] =
     "      --offline        do not contact Helioviewer, JSOC or HEK (FITSFLOW_OFFLINE=1)\n"
     "      --png-max N      downsample PNG renders so the long side is at most N pixels\n"
     "      --max-pixels N   refuse images with more pixels (default 268435456)\n"
-    "      --outputs LIST   only these outputs: npy,csv,png,asdf (default all; the header\n"
+    "      --outputs LIST   only these outputs: npy,csv,png,asdf,prep (default all; the header\n"
     "                       and manifest are always written)\n"
+    "      --ml-size N      side of the level-1.5 ML arrays, dividing 4096 (default 512;\n"
+    "                       FITSFLOW_ML_SIZE)\n"
     "  -q, --quiet          no per-file lines on stdout\n"
     "  -h, --help           show this help\n"
     "\n"
@@ -84,7 +89,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
         {"output", required_argument, NULL, 'o'}, {"jobs", required_argument, NULL, 'j'},
         {"offline", no_argument, NULL, 'O'},      {"png-max", required_argument, NULL, 'P'},
         {"max-pixels", required_argument, NULL, 'M'}, {"quiet", no_argument, NULL, 'q'},
-        {"outputs", required_argument, NULL, 'U'},
+        {"outputs", required_argument, NULL, 'U'}, {"ml-size", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     ff_err err = {0};
@@ -129,6 +134,14 @@ static int parse_args(int argc, char **argv, run_opts *o)
                 fprintf(stderr, "fitsflow process: --outputs: %s\n", err.msg);
                 return 2;
             }
+            break;
+        case 'S':
+            if (ff_setting_parse(FF_SET_ML_SIZE, "--ml-size", optarg, &v, &err) != 0 ||
+                ff_pipeline_check_ml_size(v.u, "--ml-size", &err) != 0) {
+                fprintf(stderr, "fitsflow process: %s\n", err.msg);
+                return 2;
+            }
+            o->cfg.ml_size = (int)v.u;
             break;
         case 'h':
             fputs(usage, stdout);

@@ -79,7 +79,7 @@ typedef struct upload {
     int done;               /* finished in an earlier run: prev holds its result */
     ff_file_result prev;
     /* This run: */
-    int oks[8];             /* step -> 1 ok, 0 failed, -1 not reported yet */
+    int oks[FF_STEP_LAST + 1];             /* step -> 1 ok, 0 failed, -1 not reported yet */
     double t_last;
     int begun;              /* hooks->file_begin was called */
     char *tmp_path;         /* a local copy for stores without local paths */
@@ -159,7 +159,7 @@ static void put_state(run *r, const upload *u, const ff_file_result *result)
     json_object_set_new(up, "mtime", json_integer((json_int_t)u->st.mtime));
     json_object_set_new(root, "upload", up);
     json_t *steps = json_object();
-    for (int s = 1; s <= FF_STEP_ASDF; s++)
+    for (int s = 1; s <= FF_STEP_LAST; s++)
         if (u->oks[s] >= 0) {
             char k[4];
             snprintf(k, sizeof k, "%d", s);
@@ -216,7 +216,7 @@ static int collect_uploads(const char *key, const ff_store_stat *st, void *ctx)
     }
     ff_base_name(u->name, u->base, sizeof u->base);
     u->st = *st;
-    for (int s = 0; s < 8; s++)
+    for (int s = 0; s <= FF_STEP_LAST; s++)
         u->oks[s] = -1;
     l->n++;
     return 0;
@@ -271,11 +271,11 @@ static void on_start(void *ctx, size_t index)
     upload *u = &r->ups.v[r->todo[index]];
     char name[300], text[300];
     u->t_last = ff_clock_now();
-    for (int s = 0; s < 8; s++)
+    for (int s = 0; s <= FF_STEP_LAST; s++)
         u->oks[s] = -1;
     u->oks[1] = 1;
     /* A redo starts clean: no stale step logs a client could take for this run's. */
-    for (int s = FF_STEP_HEADER; s <= FF_STEP_ASDF; s++) {
+    for (int s = FF_STEP_HEADER; s <= FF_STEP_LAST; s++) {
         ff_key_log_name(name, sizeof name, u->base, s);
         delete_log(r, name);
     }
@@ -323,7 +323,7 @@ static void on_start(void *ctx, size_t index)
 static void on_step(void *ctx, const ff_file_result *res, int step, int ok, const char *message)
 {
     run *r = ctx;
-    if (step < FF_STEP_HEADER || step > FF_STEP_ASDF)
+    if (step < FF_STEP_HEADER || step > FF_STEP_LAST)
         return;
     size_t index = (size_t)(res - r->results);
     upload *u = &r->ups.v[r->todo[index]];
@@ -331,7 +331,7 @@ static void on_step(void *ctx, const ff_file_result *res, int step, int ok, cons
     ff_key_log_name(name, sizeof name, u->base, step);
     put_log(r, name, message);
     u->oks[step] = ok ? 1 : 0;
-    if (step < FF_STEP_ASDF && res->status != FF_FILE_SKIPPED)
+    if (step < FF_STEP_LAST && res->status != FF_FILE_SKIPPED)
         put_state(r, u, NULL);
     double t = ff_clock_now();
     if (r->hooks && r->hooks->on_step_time) {
