@@ -263,6 +263,18 @@ static int run_asdf(file_job *j, task *t)
                         .hek_json = j->hek.len ? (const char *)j->hek.data : NULL,
                         .hek_json_len = j->hek.len, .compress = cfg->asdf_compress,
                         .nthreads = j->inner_threads};
+    /* Level 1.5 (it ran before: see task_worker's order), unless it failed (the file fails). */
+    char ml_rel[600], lev15_rel[600];
+    snprintf(ml_rel, sizeof ml_rel, "prep/%s_ml.npy", j->r->base);
+    snprintf(lev15_rel, sizeof lev15_rel, "prep/%s_lev15.fits", j->r->base);
+    const ff_prep_result *pr = &j->prep;
+    ff_asdf_prep ap = {.status = pr->state == FF_PREP_REGISTERED ? "registered" : "skipped",
+                       .reason = pr->reason, .normalised = pr->normalised,
+                       .normalise_reason = pr->norm_reason, .exptime = pr->exptime,
+                       .ml = pr->state == FF_PREP_REGISTERED && j->have_lev15 ? &j->ml : NULL,
+                       .header = &j->lev15, .ml_path = ml_rel, .lev15_path = lev15_rel};
+    if (j->tasks[T_PREP].enabled && j->tasks[T_PREP].rc == 0 && pr->state != FF_PREP_NOT_RUN)
+        in.prep = &ap;
     ff_out *o = out_open(j->cfg, j->store, j->prefix, t->rel, t->media, &t->err);
     if (!o)
         return -1;
