@@ -197,15 +197,29 @@ static int run_batch(run_opts *o, ff_store *store, char **paths, size_t n, ff_fi
     if (c.progress)
         fprintf(stderr, "[0/%zu files]", n);
     ff_pipeline_run_batch(&o->cfg, store, "", inputs, n, o->jobs, NULL, on_done, &c, results);
-    ff_session_budget_free(budget);
-    free(inputs);
-    free(bases);
     int status = 0;
     for (size_t i = 0; i < n; i++)
         if (results[i].status != FF_FILE_PROCESSED)
             status = 1;
     ff_err err = {0};
-    if (ff_pipeline_write_manifest(store, "", NULL, results, n, &err) != 0) {
+    ff_session_stacks *stacks = calloc(1, sizeof *stacks);
+    if (!stacks) {
+        fprintf(stderr, "fitsflow process: out of memory\n");
+        status = 1;
+    } else if (ff_pipeline_write_stacks(&o->cfg, store, "", results, n, stacks, &err) != 0) {
+        fprintf(stderr, "fitsflow process: cannot write the session stacks: %s\n", err.msg);
+        snprintf(stacks->note, sizeof stacks->note, "the stacks could not be written: %.450s", err.msg);
+        status = 1;
+    } else if (stacks->noutputs && !o->quiet) {
+        printf("stacked %zu registered file(s) in %zu channel(s): session/stack.npy, "
+               "session/stack_index.csv, session/channels.npz\n", stacks->slices, stacks->nchannels);
+    }
+    ff_session_budget_free(budget);
+    free(inputs);
+    free(bases);
+    int mrc = ff_pipeline_write_manifest(store, "", NULL, results, n, stacks, &err);
+    free(stacks);
+    if (mrc != 0) {
         fprintf(stderr, "fitsflow process: cannot write manifest.json: %s\n", err.msg);
         status = 1;
     }

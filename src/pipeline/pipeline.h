@@ -109,8 +109,35 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
  * every build of fitsflow, see process.c. */
 void ff_pipeline_test_file_hook(const char *name);
 
-/* Writes prefix + "manifest.json" for these results. */
+/* The session stacks made after the last file of a session (or of a `fitsflow process` run). */
+#define FF_STACK_MAX_CHANNELS 64
+#define FF_STACK_CHANNEL_NAME 64
+typedef struct ff_session_stacks {
+    ff_output outputs[3];    /* session/stack.npy, session/stack_index.csv, session/channels.npz */
+    size_t noutputs;         /* 0: no stacks (no registered file, or prep not asked for) */
+    size_t slices;           /* K: registered files stacked */
+    int ml_size;             /* N */
+    size_t nchannels;
+    struct {
+        char name[FF_STACK_CHANNEL_NAME]; /* "aia_171", "hmi_magnetogram", ... */
+        size_t count;
+    } channels[FF_STACK_MAX_CHANNELS];
+    char note[512];          /* what was left out, or why the stacks are missing; "" */
+} ff_session_stacks;
+
+/* Writes prefix + session/stack.npy (float32 (K, N, N), the registered files in observation-time
+ * order), session/stack_index.csv and session/channels.npz from the prep/{base}_ml.npy outputs
+ * of results (as stored: one slice read at a time), each counted against cfg->budget. With no
+ * registered file it writes none and deletes those of an earlier run. 0 with out filled, or -1
+ * with err (the store, the budget, memory); out->noutputs then says what was written. */
+int ff_pipeline_write_stacks(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
+                             const ff_file_result *results, size_t n, ff_session_stacks *out,
+                             ff_err *err);
+
+/* Writes prefix + "manifest.json" for these results (and the session stacks, when not NULL:
+ * "session_outputs" and "stacks"). */
 int ff_pipeline_write_manifest(ff_store *store, const char *prefix, const char *session_id,
-                               const ff_file_result *results, size_t n, ff_err *err);
+                               const ff_file_result *results, size_t n,
+                               const ff_session_stacks *stacks, ff_err *err);
 
 #endif

@@ -104,6 +104,7 @@ typedef struct run {
     ff_batch_input *inputs;
     ff_file_result *results;
     size_t session_limit;
+    const ff_pipeline_config *cfg; /* the batch's (its budget attached), for the stacks */
     pthread_mutex_t lock;   /* serialises hooks and the first-error record */
     int failed;
     ff_err err;
@@ -465,10 +466,21 @@ static int finish(run *r, ff_err *err)
     ff_file_result *made = calloc(n ? n : 1, sizeof *made);
     ff_file_result *flat = calloc(n ? n : 1, sizeof *flat);
     int rc = made && flat ? 0 : ff_err_set(err, "out of memory");
+    ff_session_stacks *stacks = rc == 0 ? calloc(1, sizeof *stacks) : NULL;
     if (rc == 0) {
         flatten_results(r, made, flat);
-        rc = ff_pipeline_write_manifest(r->store, r->processed, r->sid, flat, n, err);
+        /* The stacks after the last file. Their failure (the store, the output budget) costs
+         * the session its stacks only: the manifest says why. */
+        ff_err se = {0};
+        if (stacks && r->cfg &&
+            ff_pipeline_write_stacks(r->cfg, r->store, r->processed, flat, n, stacks, &se) != 0) {
+            ff_log(FF_LOG_WARN, r->sid, NULL, "session stacks not written: %s", se.msg);
+            snprintf(stacks->note, sizeof stacks->note, "the stacks could not be written: %.450s",
+                     se.msg);
+        }
+        rc = ff_pipeline_write_manifest(r->store, r->processed, r->sid, flat, n, stacks, err);
     }
+    free(stacks);
     if (rc == 0 && write_skipped_log(r, flat, n, counts) != 0)
         rc = ff_err_set(err, "out of memory");
     if (rc == 0 && !r->failed) {
@@ -709,6 +721,7 @@ static int run_session(run *r, const ff_pipeline_config *cfg, int jobs, ff_err *
                          .should_stop = should_stop, .ctx = r};
     int stopped = ff_pipeline_run_batch_hooks(&run_cfg, r->store, r->processed, r->inputs, ntodo,
                                               jobs, &bh, r->results) == 1;
+    r->cfg = &run_cfg;
     int rc = run_outcome(r, stopped, err);
     ff_session_budget_free(budget);
     return rc;
