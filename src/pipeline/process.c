@@ -1,7 +1,9 @@
 /* One FITS file through every step: read, header (text, JSON), data (NPY, CSV, renders), the
  * remote steps, ASDF. Once the image is in memory the outputs are independent, so they run as
  * tasks on the file's threads (the remote fetches on a thread of their own, since they mostly
- * wait); the steps are still reported exactly once each, in order, so the log protocol holds. */
+ * wait); the steps are still reported exactly once each, in order, so the log protocol holds.
+ * Level 1.5 (registration, the ML array) is one of those tasks, always taken first: the ASDF
+ * bundle carries its array. It is reported last, as step 8. */
 #include "pipeline/pipeline.h"
 #include "base/clock.h"
 
@@ -693,8 +695,8 @@ static void fail_file(file_job *j, step_ctx *sc, int failed_step, const ff_err *
         if (j->remote[k].has_output && failed_step <= FF_STEP_DATA)
             ff_file_result_add_output(r, &j->remote[k].rec);
     add_prep_outputs(j); /* level 1.5's too */
-    if (failed_step == FF_STEP_HEADER)
-        r->prep.state = FF_PREP_NOT_RUN;
+    memset(&r->prep, 0, sizeof r->prep); /* its outputs go with the others */
+    r->prep.exptime = NAN;
     r->status = FF_FILE_FAILED;
     r->error_kind = err->kind;
     snprintf(r->reason, sizeof r->reason, "%s", err->msg);
