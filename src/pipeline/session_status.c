@@ -136,7 +136,8 @@ static int parr_merge(parr *a, parr *added)
     size_t i = 0;
     while (i < added->n && parr_push(a, added->v[i]) == 0)
         i++;
-    memmove(added->v, added->v + i, (added->n - i) * sizeof *added->v);
+    if (i < added->n) /* (added->v may be NULL when nothing was added) */
+        memmove(added->v, added->v + i, (added->n - i) * sizeof *added->v);
     added->n -= i;
     parr_sort(a);
     return added->n ? -1 : 0;
