@@ -62,6 +62,7 @@ typedef enum ff_setting_id {
     FF_SET_OFFLINE,
     FF_SET_SDO_ONLY,
     FF_SET_OUTPUTS,
+    FF_SET_ML_SIZE,
     FF_SET_ASDF_COMPRESS,
     FF_SET_ASDF_CREATOR,
     FF_SET_ASDF_INSTITUTION,

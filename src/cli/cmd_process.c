@@ -16,12 +16,15 @@
 
 static const char usage[] =
     "usage: fitsflow process [-o OUTDIR] [-j JOBS] [--offline] [--png-max N] [--max-pixels N]\n"
-    "                        [--outputs LIST] [-q] FILE...\n"
+    "                        [--outputs LIST] [--ml-size N] [-q] FILE...\n"
     "\n"
     "Reads each FITS file and writes, under OUTDIR (default ./fitsflow-out):\n"
     "  header/{base}_header.txt, header/{base}_header.json, data/{base}_data.npy,\n"
     "  data/{base}_data.csv, images/local/{base}_gray.png, images/local/{base}_color.png,\n"
-    "  asdf/{base}.asdf, and manifest.json describing every input and output.\n"
+    "  asdf/{base}.asdf, for full-disk SDO AIA/HMI images prep/{base}_lev15.fits and\n"
+    "  prep/{base}_ml.npy (level 1.5), then session/stack.npy, session/stack_index.csv and\n"
+    "  session/channels.npz over every registered file, and manifest.json describing every\n"
+    "  input and output.\n"
     "\n"
     "options:\n"
     "  -o, --output DIR     output folder (default ./fitsflow-out)\n"
@@ -29,8 +32,10 @@ static const char usage[] =
     "      --offline        do not contact Helioviewer, JSOC or HEK (FITSFLOW_OFFLINE=1)\n"
     "      --png-max N      downsample PNG renders so the long side is at most N pixels\n"
     "      --max-pixels N   refuse images with more pixels (default 268435456)\n"
-    "      --outputs LIST   only these outputs: npy,csv,png,asdf (default all; the header\n"
+    "      --outputs LIST   only these outputs: npy,csv,png,asdf,prep (default all; the header\n"
     "                       and manifest are always written)\n"
+    "      --ml-size N      side of the level-1.5 ML arrays, dividing 4096 (default 512;\n"
+    "                       FITSFLOW_ML_SIZE)\n"
     "  -q, --quiet          no per-file lines on stdout\n"
     "  -h, --help           show this help\n"
     "\n"
@@ -84,7 +89,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
         {"output", required_argument, NULL, 'o'}, {"jobs", required_argument, NULL, 'j'},
         {"offline", no_argument, NULL, 'O'},      {"png-max", required_argument, NULL, 'P'},
         {"max-pixels", required_argument, NULL, 'M'}, {"quiet", no_argument, NULL, 'q'},
-        {"outputs", required_argument, NULL, 'U'},
+        {"outputs", required_argument, NULL, 'U'}, {"ml-size", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     ff_err err = {0};
@@ -129,6 +134,14 @@ static int parse_args(int argc, char **argv, run_opts *o)
                 fprintf(stderr, "fitsflow process: --outputs: %s\n", err.msg);
                 return 2;
             }
+            break;
+        case 'S':
+            if (ff_setting_parse(FF_SET_ML_SIZE, "--ml-size", optarg, &v, &err) != 0 ||
+                ff_pipeline_check_ml_size(v.u, "--ml-size", &err) != 0) {
+                fprintf(stderr, "fitsflow process: %s\n", err.msg);
+                return 2;
+            }
+            o->cfg.ml_size = (int)v.u;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -184,15 +197,29 @@ static int run_batch(run_opts *o, ff_store *store, char **paths, size_t n, ff_fi
     if (c.progress)
         fprintf(stderr, "[0/%zu files]", n);
     ff_pipeline_run_batch(&o->cfg, store, "", inputs, n, o->jobs, NULL, on_done, &c, results);
-    ff_session_budget_free(budget);
-    free(inputs);
-    free(bases);
     int status = 0;
     for (size_t i = 0; i < n; i++)
         if (results[i].status != FF_FILE_PROCESSED)
             status = 1;
     ff_err err = {0};
-    if (ff_pipeline_write_manifest(store, "", NULL, results, n, &err) != 0) {
+    ff_session_stacks *stacks = calloc(1, sizeof *stacks);
+    if (!stacks) {
+        fprintf(stderr, "fitsflow process: out of memory\n");
+        status = 1;
+    } else if (ff_pipeline_write_stacks(&o->cfg, store, "", results, n, stacks, &err) != 0) {
+        fprintf(stderr, "fitsflow process: cannot write the session stacks: %s\n", err.msg);
+        snprintf(stacks->note, sizeof stacks->note, "the stacks could not be written: %.450s", err.msg);
+        status = 1;
+    } else if (stacks->noutputs && !o->quiet) {
+        printf("stacked %zu registered file(s) in %zu channel(s): session/stack.npy, "
+               "session/stack_index.csv, session/channels.npz\n", stacks->slices, stacks->nchannels);
+    }
+    ff_session_budget_free(budget);
+    free(inputs);
+    free(bases);
+    int mrc = ff_pipeline_write_manifest(store, "", NULL, results, n, stacks, &err);
+    free(stacks);
+    if (mrc != 0) {
         fprintf(stderr, "fitsflow process: cannot write manifest.json: %s\n", err.msg);
         status = 1;
     }

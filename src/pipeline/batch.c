@@ -54,8 +54,8 @@ static void *worker(void *arg)
             r->status = FF_FILE_FAILED;
             r->error_kind = b->inputs[i].fail_kind;
             snprintf(r->reason, sizeof r->reason, "%s", b->inputs[i].fail_reason);
-            /* Not "Skipping:": the original client then waits for steps 3 to 7, so each logs. */
-            for (int step = FF_STEP_HEADER; b->on_step && step <= FF_STEP_ASDF; step++) {
+            /* Not "Skipping:": the original client then waits for steps 3 to 7 (and 8), so each logs. */
+            for (int step = FF_STEP_HEADER; b->on_step && step <= FF_STEP_LAST; step++) {
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s: %s \xe2\x80\x94 %s",
                          step == FF_STEP_HEADER ? "Failed" : "Not run", r->base, r->reason);

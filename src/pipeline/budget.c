@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/prep/prep.h"
 #include "pipeline/pipeline.h"
 
 #define MiB ((uint64_t)1 << 20)
@@ -47,6 +48,22 @@ static uint64_t png_bound(uint64_t px, uint64_t rows)
     return add_sat(add_sat(raw, raw / 16000 * 5), 64 * 1024);
 }
 
+/* Level 1.5 of an n x n image holds, at its peak (registering): the spline coefficients
+ * (float64, the image and a margin of a few pixels), the result (float32) and the NaN masks
+ * (about 3 bytes): 16 bytes a pixel, 256 MiB for 4096 x 4096. Afterwards the result and the
+ * FITS file made of it in memory (8 bytes a pixel) are all that is left. */
+#define PREP_BYTES_PER_PIXEL 16
+
+/* Pixels of the image level 1.5 would register: a square 2-D image of SDO's sizes (the header
+ * decides the rest, once read); 0 when it cannot be one, or prep is not asked for. */
+static uint64_t prep_pixels(const ff_fits_scan *s)
+{
+    if (s->naxis != 2 || s->width != s->height || s->width < FF_PREP_MIN_SIDE ||
+        s->width > FF_PREP_MAX_SIDE)
+        return 0;
+    return s->pixels;
+}
+
 void ff_file_cost_estimate(const ff_fits_scan *s, const ff_pipeline_config *cfg, ff_file_cost *c)
 {
     memset(c, 0, sizeof *c);
@@ -71,6 +88,16 @@ void ff_file_cost_estimate(const ff_fits_scan *s, const ff_pipeline_config *cfg,
     }
     if (want & FF_OUTPUT_ASDF)
         out = add_sat(out, add_sat(add_sat(image, image / 16), add_sat(mul_sat(header, 2), 65536)));
+    uint64_t prep_px = (want & FF_OUTPUT_PREP) ? prep_pixels(s) : 0;
+    uint64_t ml = cfg->ml_size > 0 ? (uint64_t)cfg->ml_size * (uint64_t)cfg->ml_size * 4 : 0;
+    if (prep_px) {
+        /* prep/{base}_lev15.fits (float32, the input's shape at most, the header twice as many
+         * cards), prep/{base}_ml.npy, and in the ASDF bundle the ML array and header again */
+        out = add_sat(out, add_sat(add_sat(mul_sat(prep_px, 4), mul_sat(header, 2)), 65536));
+        out = add_sat(out, add_sat(ml, 4096));
+        if (want & FF_OUTPUT_ASDF)
+            out = add_sat(out, add_sat(ml + ml / 16, mul_sat(header, 2)));
+    }
     c->output_bytes = out;
 
     /* Reading holds the content (mapped or inflated) and the image; writing holds the image,
@@ -82,6 +109,9 @@ void ff_file_cost_estimate(const ff_fits_scan *s, const ff_pipeline_config *cfg,
         writing = add_sat(writing, image);
     if (!cfg->offline)
         writing = add_sat(writing, 64 * MiB); /* a JSOC JPEG 2000 image being decoded */
+    if (prep_px) /* level 1.5 runs beside the other outputs */
+        writing = add_sat(writing, add_sat(mul_sat(prep_px, PREP_BYTES_PER_PIXEL),
+                                           add_sat(mul_sat(ml, 3), 16 * MiB)));
     c->memory_bytes = reading > writing ? reading : writing;
 }
 

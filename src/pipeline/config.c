@@ -8,6 +8,7 @@
 #include "base/settings.h"
 #include "pipeline/budget.h"
 #include "core/fits/header.h"
+#include "core/prep/prep.h"
 
 void ff_pipeline_config_defaults(ff_pipeline_config *cfg)
 {
@@ -39,7 +40,19 @@ int ff_pipeline_config_from_settings(ff_pipeline_config *cfg, const ff_settings 
     cfg->session_limit_bytes = ff_setting_default_uint(FF_SET_SESSION_LIMIT_MB) << 20;
     if (ff_pipeline_parse_outputs(ff_settings_text(s, FF_SET_OUTPUTS), &cfg->outputs, err) != 0)
         return ff_err_prefix(err, "FITSFLOW_OUTPUTS");
+    uint64_t ml = ff_settings_uint(s, FF_SET_ML_SIZE);
+    if (ff_pipeline_check_ml_size(ml, "FITSFLOW_ML_SIZE", err) != 0)
+        return -1;
+    cfg->ml_size = (int)ml;
     return 0;
+}
+
+int ff_pipeline_check_ml_size(uint64_t n, const char *what, ff_err *err)
+{
+    if (n <= FF_PREP_GRID && ff_prep_ml_size_ok((long)n))
+        return 0;
+    return ff_err_set(err, "%s must be a size from 1 to %d that divides %d (such as 512, 256 or "
+                      "1024), not %llu", what, FF_PREP_GRID, FF_PREP_GRID, (unsigned long long)n);
 }
 
 int ff_pipeline_parse_outputs(const char *list, unsigned *out, ff_err *err)
@@ -48,7 +61,8 @@ int ff_pipeline_parse_outputs(const char *list, unsigned *out, ff_err *err)
         const char *name;
         unsigned bits;
     } names[] = {{"header", 0},          {"npy", FF_OUTPUT_NPY},   {"csv", FF_OUTPUT_CSV},
-                 {"png", FF_OUTPUT_PNG}, {"asdf", FF_OUTPUT_ASDF}, {"all", FF_OUTPUTS_ALL}};
+                 {"png", FF_OUTPUT_PNG}, {"asdf", FF_OUTPUT_ASDF}, {"prep", FF_OUTPUT_PREP},
+                 {"all", FF_OUTPUTS_ALL}};
     unsigned bits = 0;
     const char *p = list;
     while (p && *p) {
@@ -59,7 +73,7 @@ int ff_pipeline_parse_outputs(const char *list, unsigned *out, ff_err *err)
             if (strlen(names[i].name) == len && strncasecmp(p, names[i].name, len) == 0)
                 break;
         if (i == sizeof names / sizeof names[0])
-            return ff_err_set(err, "unknown output '%.*s' (choose from header, npy, csv, png, asdf, all)",
+            return ff_err_set(err, "unknown output '%.*s' (choose from header, npy, csv, png, asdf, prep, all)",
                               (int)(len > 32 ? 32 : len), p);
         bits |= names[i].bits;
         p = comma ? comma + 1 : NULL;

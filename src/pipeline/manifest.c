@@ -15,7 +15,8 @@ static json_t *str_or_null(const char *s)
 }
 
 int ff_pipeline_write_manifest(ff_store *store, const char *prefix, const char *session_id,
-                               const ff_file_result *results, size_t n, ff_err *err)
+                               const ff_file_result *results, size_t n,
+                               const ff_session_stacks *stacks, ff_err *err)
 {
     char created[32];
     time_t now = time(NULL);
@@ -40,6 +41,35 @@ int ff_pipeline_write_manifest(ff_store *store, const char *prefix, const char *
     json_object_set_new(summary, "failed", json_integer((json_int_t)counts[FF_FILE_FAILED]));
     json_object_set_new(root, "summary", summary);
     json_object_set_new(root, "files", files);
+    /* "session_outputs": the stacks as outputs (path, bytes, sha256, media_type); "stacks":
+     * null, or {"slices", "ml_size", "channels": {name: count}, "note"}. */
+    json_t *souts = json_array();
+    json_t *sj = json_null();
+    if (stacks && stacks->noutputs) {
+        for (size_t i = 0; i < stacks->noutputs; i++) {
+            const ff_output *o = &stacks->outputs[i];
+            json_t *oj = json_object();
+            json_object_set_new(oj, "path", json_string(o->path));
+            json_object_set_new(oj, "bytes", json_integer((json_int_t)o->bytes));
+            json_object_set_new(oj, "sha256", json_string(o->sha256));
+            json_object_set_new(oj, "media_type", json_string(o->media_type));
+            json_array_append_new(souts, oj);
+        }
+    }
+    if (stacks && (stacks->noutputs || stacks->note[0])) {
+        json_decref(sj);
+        sj = json_object();
+        json_object_set_new(sj, "slices", json_integer((json_int_t)stacks->slices));
+        json_object_set_new(sj, "ml_size", json_integer(stacks->ml_size));
+        json_t *ch = json_object();
+        for (size_t i = 0; i < stacks->nchannels; i++)
+            json_object_set_new(ch, stacks->channels[i].name,
+                                json_integer((json_int_t)stacks->channels[i].count));
+        json_object_set_new(sj, "channels", ch);
+        json_object_set_new(sj, "note", str_or_null(stacks->note));
+    }
+    json_object_set_new(root, "session_outputs", souts);
+    json_object_set_new(root, "stacks", sj);
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!text)

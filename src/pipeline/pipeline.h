@@ -11,7 +11,9 @@
 
 struct ff_settings;
 
-/* The numbered steps of the log protocol (DESIGN.md): _log_2 .. _log_7. */
+/* The numbered steps of the log protocol (DESIGN.md): _log_2 .. _log_8. Steps are reported in
+ * number order; the level-1.5 step came later than the original's seven, so it is number 8 and
+ * is logged after ASDF's _log_7 (a client that knows only 2..7 never sees a gap). */
 enum {
     FF_STEP_HEADER = 2,
     FF_STEP_DATA = 3,
@@ -19,6 +21,8 @@ enum {
     FF_STEP_JSOC = 5,
     FF_STEP_HEK = 6,
     FF_STEP_ASDF = 7,
+    FF_STEP_PREP = 8,
+    FF_STEP_LAST = FF_STEP_PREP,
 };
 
 /* Outputs a run may ask for (the header is always written). */
@@ -27,10 +31,12 @@ enum {
     FF_OUTPUT_CSV = 1u << 1,
     FF_OUTPUT_PNG = 1u << 2,
     FF_OUTPUT_ASDF = 1u << 3,
-    FF_OUTPUTS_ALL = 0xfu,
+    FF_OUTPUT_PREP = 1u << 4, /* level 1.5 (prep/{base}_lev15.fits, prep/{base}_ml.npy) and the
+                                 session stacks */
+    FF_OUTPUTS_ALL = 0x1fu,
 };
 
-/* Parses a comma-separated list of "npy", "csv", "png", "asdf", "all" (and "header", always on)
+/* Parses a comma-separated list of "npy", "csv", "png", "asdf", "prep", "all" (and "header", always on)
  * into FF_OUTPUT_* bits; -1 with a reason for an unknown name. */
 int ff_pipeline_parse_outputs(const char *list, unsigned *out, ff_err *err);
 
@@ -43,6 +49,8 @@ typedef struct ff_pipeline_config {
                                  batch; the front end opens it (NULL only when offline) */
     int asdf_compress;       /* 1: zlib block (default) */
     unsigned outputs;        /* FF_OUTPUT_* bits (default FF_OUTPUTS_ALL) */
+    int ml_size;             /* side of the ML arrays (FITSFLOW_ML_SIZE, --ml-size; default 512;
+                                4096 % ml_size == 0) */
     int files_at_once;       /* files of one server session processed at once (default 2: the
                                 remote steps of one file wait on the network while another
                                 computes) */
@@ -68,6 +76,9 @@ typedef struct ff_pipeline_config {
  * attached. -1 with the variable named when FITSFLOW_OUTPUTS names an unknown output. */
 int ff_pipeline_config_from_settings(ff_pipeline_config *cfg, const struct ff_settings *s,
                                      ff_err *err);
+/* 0 when n is a valid ML size (1..4096, dividing 4096), else -1 with a message naming `what`
+ * (the variable or flag). */
+int ff_pipeline_check_ml_size(uint64_t n, const char *what, ff_err *err);
 /* The same from the settings' defaults (no environment). */
 void ff_pipeline_config_defaults(ff_pipeline_config *cfg);
 
@@ -98,8 +109,35 @@ int ff_pipeline_process_file(const ff_pipeline_config *cfg, ff_store *store, con
  * every build of fitsflow, see process.c. */
 void ff_pipeline_test_file_hook(const char *name);
 
-/* Writes prefix + "manifest.json" for these results. */
+/* The session stacks made after the last file of a session (or of a `fitsflow process` run). */
+#define FF_STACK_MAX_CHANNELS 64
+#define FF_STACK_CHANNEL_NAME 64
+typedef struct ff_session_stacks {
+    ff_output outputs[3];    /* session/stack.npy, session/stack_index.csv, session/channels.npz */
+    size_t noutputs;         /* 0: no stacks (no registered file, or prep not asked for) */
+    size_t slices;           /* K: registered files stacked */
+    int ml_size;             /* N */
+    size_t nchannels;
+    struct {
+        char name[FF_STACK_CHANNEL_NAME]; /* "aia_171", "hmi_magnetogram", ... */
+        size_t count;
+    } channels[FF_STACK_MAX_CHANNELS];
+    char note[512];          /* what was left out, or why the stacks are missing; "" */
+} ff_session_stacks;
+
+/* Writes prefix + session/stack.npy (float32 (K, N, N), the registered files in observation-time
+ * order), session/stack_index.csv and session/channels.npz from the prep/{base}_ml.npy outputs
+ * of results (as stored: one slice read at a time), each counted against cfg->budget. With no
+ * registered file it writes none and deletes those of an earlier run. 0 with out filled, or -1
+ * with err (the store, the budget, memory); out->noutputs then says what was written. */
+int ff_pipeline_write_stacks(const ff_pipeline_config *cfg, ff_store *store, const char *prefix,
+                             const ff_file_result *results, size_t n, ff_session_stacks *out,
+                             ff_err *err);
+
+/* Writes prefix + "manifest.json" for these results (and the session stacks, when not NULL:
+ * "session_outputs" and "stacks"). */
 int ff_pipeline_write_manifest(ff_store *store, const char *prefix, const char *session_id,
-                               const ff_file_result *results, size_t n, ff_err *err);
+                               const ff_file_result *results, size_t n,
+                               const ff_session_stacks *stacks, ff_err *err);
 
 #endif

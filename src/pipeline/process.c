@@ -1,7 +1,9 @@
 /* One FITS file through every step: read, header (text, JSON), data (NPY, CSV, renders), the
  * remote steps, ASDF. Once the image is in memory the outputs are independent, so they run as
  * tasks on the file's threads (the remote fetches on a thread of their own, since they mostly
- * wait); the steps are still reported exactly once each, in order, so the log protocol holds. */
+ * wait); the steps are still reported exactly once each, in order, so the log protocol holds.
+ * Level 1.5 (registration, the ML array) is one of those tasks, always taken first: the ASDF
+ * bundle carries its array. It is reported last, as step 8. */
 #include "pipeline/pipeline.h"
 #include "base/clock.h"
 
@@ -21,6 +23,7 @@
 #include "core/fits/fits_scan.h"
 #include "core/out/render.h"
 #include "core/out/writers.h"
+#include "core/prep/prep.h"
 #include "pipeline/budget.h"
 #include "pipeline/output.h"
 #include "remote/remote.h"
@@ -57,7 +60,7 @@ static ff_out *out_open(const ff_pipeline_config *cfg, ff_store *store, const ch
 
 /* ---- the tasks of one file -------------------------------------------------------------- */
 
-enum task_kind { T_NPY, T_CSV, T_GRAY, T_COLOR, T_ASDF, T_COUNT };
+enum task_kind { T_NPY, T_CSV, T_GRAY, T_COLOR, T_ASDF, T_PREP, T_COUNT };
 
 typedef struct task {
     int enabled;
@@ -92,6 +95,14 @@ typedef struct file_job {
     remote_step remote[3];
     ff_membuf hek;
     int remote_done;
+    /* level 1.5 (the T_PREP task): its outcome, its outputs as committed (the lev15 FITS, the
+     * ML array), and for the ASDF bundle the ML array and the level-1.5 header */
+    ff_prep_result prep;
+    ff_output prep_recs[2];
+    int prep_nrecs, prep_recs_added;
+    ff_image ml;
+    ff_header lev15;
+    int have_lev15;
     pthread_mutex_t lock;
     pthread_cond_t remote_cond;
 } file_job;
@@ -138,11 +149,91 @@ static int run_render(file_job *j, task *t, int color)
     return ff_out_commit_rec(o, &t->rec, &t->err);
 }
 
+/* Level 1.5: registration, exposure normalisation, the ML array; prep/{base}_lev15.fits and
+ * prep/{base}_ml.npy. A file that is not a full-disk SDO image is not registered: that is the
+ * step's outcome (j->prep), not a failure. -1 with t->err only when something failed (memory,
+ * the store). */
+static int run_prep(file_job *j, task *t)
+{
+    ff_prep_result *pr = &j->prep;
+    const ff_header *h = &j->fits->header;
+    ff_prep_geom geom;
+    ff_err why = {0};
+    ff_prep p;
+    int rc = ff_prep_check(h, &j->fits->image, &geom, &why);
+    if (rc == FF_PREP_OK) {
+        ff_prep_opts po = {.nthreads = j->inner_threads};
+        rc = ff_prep_run(h, &j->fits->image, &po, &p, &why);
+        if (rc < 0) {
+            t->err = why;
+            return -1;
+        }
+    }
+    if (rc == FF_PREP_SKIP) {
+        pr->state = FF_PREP_SKIPPED;
+        snprintf(pr->reason, sizeof pr->reason, "%.255s", why.msg);
+        return 0;
+    }
+    pr->state = FF_PREP_REGISTERED;
+    pr->normalised = p.normalised;
+    snprintf(pr->norm_reason, sizeof pr->norm_reason, "%s", p.normalised ? "" : p.norm_reason);
+    pr->exptime = p.geom.exptime;
+    pr->ml_size = j->cfg->ml_size > 0 ? j->cfg->ml_size : FF_PREP_ML_DEFAULT;
+    pr->lev15_shape[0] = p.image.shape[0];
+    pr->lev15_shape[1] = p.image.shape[1];
+    pr->cdelt = p.cdelt;
+    char rel[600];
+    snprintf(rel, sizeof rel, "prep/%s_lev15.fits", j->r->base);
+    ff_out *o = out_open(j->cfg, j->store, j->prefix, rel, "application/fits", &t->err);
+    if (!o)
+        goto fail;
+    if (ff_prep_write_fits(&p, h, ff_out_sink(o), &t->err) != 0) {
+        ff_out_abort(o);
+        goto fail;
+    }
+    if (ff_out_commit_rec(o, &j->prep_recs[0], &t->err) != 0)
+        goto fail;
+    j->prep_nrecs = 1;
+    if (ff_prep_ml(&p, pr->ml_size, j->inner_threads, &j->ml, &t->err) != 0)
+        goto fail;
+    snprintf(rel, sizeof rel, "prep/%s_ml.npy", j->r->base);
+    if (!(o = out_open(j->cfg, j->store, j->prefix, rel, "application/octet-stream", &t->err)))
+        goto fail;
+    if (ff_write_npy(&j->ml, ff_out_sink(o), &t->err) != 0) {
+        ff_out_abort(o);
+        goto fail;
+    }
+    if (ff_out_commit_rec(o, &j->prep_recs[1], &t->err) != 0)
+        goto fail;
+    j->prep_nrecs = 2;
+    if (j->tasks[T_ASDF].enabled) {
+        if (ff_prep_header(&p, h, &j->lev15, &t->err) != 0)
+            goto fail;
+        j->have_lev15 = 1;
+    }
+    ff_prep_free(&p);
+    return 0;
+fail:
+    ff_prep_free(&p);
+    return -1;
+}
+
+/* The level-1.5 outputs committed so far join the result (once): to be listed, or deleted. */
+static void add_prep_outputs(file_job *j)
+{
+    if (j->prep_recs_added)
+        return;
+    j->prep_recs_added = 1;
+    for (int k = 0; k < j->prep_nrecs; k++)
+        ff_file_result_add_output(j->r, &j->prep_recs[k]);
+}
+
 static int run_asdf(file_job *j, task *t)
 {
-    /* The bundle embeds the HEK events and names the remote images: wait for them. */
+    /* The bundle embeds the HEK events and names the remote images, and carries the level-1.5
+     * array: wait for them. */
     pthread_mutex_lock(&j->lock);
-    while (!j->remote_done)
+    while (!j->remote_done || (j->tasks[T_PREP].enabled && !j->tasks[T_PREP].done))
         pthread_cond_wait(&j->remote_cond, &j->lock);
     pthread_mutex_unlock(&j->lock);
 
@@ -174,6 +265,18 @@ static int run_asdf(file_job *j, task *t)
                         .hek_json = j->hek.len ? (const char *)j->hek.data : NULL,
                         .hek_json_len = j->hek.len, .compress = cfg->asdf_compress,
                         .nthreads = j->inner_threads};
+    /* Level 1.5 (it ran before: see task_worker's order), unless it failed (the file fails). */
+    char ml_rel[600], lev15_rel[600];
+    snprintf(ml_rel, sizeof ml_rel, "prep/%s_ml.npy", j->r->base);
+    snprintf(lev15_rel, sizeof lev15_rel, "prep/%s_lev15.fits", j->r->base);
+    const ff_prep_result *pr = &j->prep;
+    ff_asdf_prep ap = {.status = pr->state == FF_PREP_REGISTERED ? "registered" : "skipped",
+                       .reason = pr->reason, .normalised = pr->normalised,
+                       .normalise_reason = pr->norm_reason, .exptime = pr->exptime,
+                       .ml = pr->state == FF_PREP_REGISTERED && j->have_lev15 ? &j->ml : NULL,
+                       .header = &j->lev15, .ml_path = ml_rel, .lev15_path = lev15_rel};
+    if (j->tasks[T_PREP].enabled && j->tasks[T_PREP].rc == 0 && pr->state != FF_PREP_NOT_RUN)
+        in.prep = &ap;
     ff_out *o = out_open(j->cfg, j->store, j->prefix, t->rel, t->media, &t->err);
     if (!o)
         return -1;
@@ -207,14 +310,18 @@ static int run_task(file_job *j, int kind)
         return run_render(j, t, 1);
     case T_ASDF:
         return run_asdf(j, t);
+    case T_PREP:
+        return run_prep(j, t);
     }
     return -1;
 }
 
 /* Workers take tasks longest first, which finishes soonest on two cores (ASDF's compression is
- * the longest) -- unless the remote steps run: ASDF waits for them, so it goes last. */
-static const int task_order_offline[] = {T_ASDF, T_COLOR, T_GRAY, T_CSV, T_NPY};
-static const int task_order_online[] = {T_COLOR, T_GRAY, T_CSV, T_NPY, T_ASDF};
+ * the longest) -- unless the remote steps run: ASDF waits for them, so it goes last. ASDF also
+ * waits for level 1.5, which therefore always comes before it (with one thread, a task taken
+ * before the one it waits for would never finish). */
+static const int task_order_offline[] = {T_PREP, T_ASDF, T_COLOR, T_GRAY, T_CSV, T_NPY};
+static const int task_order_online[] = {T_PREP, T_COLOR, T_GRAY, T_CSV, T_NPY, T_ASDF};
 
 static void *task_worker(void *arg)
 {
@@ -235,6 +342,7 @@ static void *task_worker(void *arg)
         pthread_mutex_lock(&j->lock);
         j->tasks[kind].rc = rc;
         j->tasks[kind].done = 1;
+        pthread_cond_broadcast(&j->remote_cond); /* ASDF may wait for this one */
         pthread_mutex_unlock(&j->lock);
     }
 }
@@ -344,6 +452,8 @@ static void setup_tasks(file_job *j)
     t[T_ASDF].enabled = !!(want & FF_OUTPUT_ASDF);
     snprintf(t[T_ASDF].rel, sizeof t[T_ASDF].rel, "asdf/%s.asdf", b);
     t[T_ASDF].media = "application/asdf";
+    t[T_PREP].enabled = !!(want & FF_OUTPUT_PREP);
+    snprintf(t[T_PREP].rel, sizeof t[T_PREP].rel, "prep/%s", b);
 
     ff_render_params *rp = &j->rp;
     rp->instrument = j->r->meta.instrument;
@@ -474,6 +584,9 @@ static void run_outputs(file_job *j, int threads)
     if (j->fits->image.ndim > 2 && (j->cfg->outputs & FF_OUTPUT_CSV))
         ff_file_result_note(j->r, "CSV skipped: the image is a %zu-plane cube; the NPY holds it",
                             j->fits->image.shape[0]);
+    j->r->prep = j->prep;
+    if (j->prep.state == FF_PREP_SKIPPED)
+        ff_file_result_note(j->r, "Level 1.5 not made: %.200s", j->prep.reason);
     snprintf(j->r->scaling, sizeof j->r->scaling, "%s", j->scaling);
 }
 
@@ -539,20 +652,51 @@ static int collect_remote_and_asdf(file_job *j, step_ctx *sc, ff_err *err)
     return 0;
 }
 
+/* Step 8, level 1.5: -1 with err when it failed (not when the file is not one to register). */
+static int collect_prep(file_job *j, step_ctx *sc, ff_err *err)
+{
+    ff_file_result *r = j->r;
+    task *t = &j->tasks[T_PREP];
+    if (!t->enabled) {
+        report(sc, FF_STEP_PREP, 1, "Level 1.5: %s \xe2\x80\x94 not asked for", r->base);
+        return 0;
+    }
+    if (t->rc != 0) {
+        *err = t->err;
+        return -1;
+    }
+    add_prep_outputs(j);
+    const ff_prep_result *p = &j->prep;
+    if (p->state == FF_PREP_SKIPPED) {
+        report(sc, FF_STEP_PREP, 1, "Level 1.5: %s \xe2\x80\x94 not registered: %s", r->base,
+               p->reason);
+        return 0;
+    }
+    report(sc, FF_STEP_PREP, 1, "Level 1.5: prep/%s_lev15.fits (%zux%zu, %.4g\"/px) and "
+           "prep/%s_ml.npy (%dx%d) written; %s%s", r->base, p->lev15_shape[1], p->lev15_shape[0],
+           p->cdelt, r->base, p->ml_size, p->ml_size,
+           p->normalised ? "normalised by exposure" : "not normalised: ",
+           p->normalised ? "" : p->norm_reason);
+    return 0;
+}
+
 /* Step failed_step failed with err: it and every later step report (so that a client waiting for
  * the last log is not left hanging), and every output already stored is deleted. */
 static void fail_file(file_job *j, step_ctx *sc, int failed_step, const ff_err *err)
 {
     ff_file_result *r = j->r;
     static const char *names[] = {"", "", "Header", "Data", "Helioviewer image", "JSOC image",
-                                  "HEK events", "ASDF"};
+                                  "HEK events", "ASDF", "Level 1.5"};
     report(sc, failed_step, 0, "%s failed: %s \xe2\x80\x94 %s", names[failed_step], r->base, err->msg);
-    for (int step = failed_step + 1; step <= FF_STEP_ASDF; step++)
+    for (int step = failed_step + 1; step <= FF_STEP_LAST; step++)
         report(sc, step, 0, "Not run: %s \xe2\x80\x94 an earlier step failed (%s)", r->base, err->msg);
     /* Remote outputs already stored go too. */
     for (int k = 0; k < 3; k++)
         if (j->remote[k].has_output && failed_step <= FF_STEP_DATA)
             ff_file_result_add_output(r, &j->remote[k].rec);
+    add_prep_outputs(j); /* level 1.5's too */
+    memset(&r->prep, 0, sizeof r->prep); /* its outputs go with the others */
+    r->prep.exptime = NAN;
     r->status = FF_FILE_FAILED;
     r->error_kind = err->kind;
     snprintf(r->reason, sizeof r->reason, "%s", err->msg);
@@ -587,6 +731,8 @@ static int process_admitted(const ff_pipeline_config *cfg, ff_store *store, cons
             failed_step = FF_STEP_DATA;
         else if (collect_remote_and_asdf(&j, &sc, &err) != 0)
             failed_step = FF_STEP_ASDF;
+        else if (collect_prep(&j, &sc, &err) != 0)
+            failed_step = FF_STEP_PREP;
     }
     if (failed_step)
         fail_file(&j, &sc, failed_step, &err);
@@ -594,6 +740,8 @@ static int process_admitted(const ff_pipeline_config *cfg, ff_store *store, cons
         r->status = FF_FILE_PROCESSED;
     ff_membuf_free(&header_text);
     ff_membuf_free(&j.hek);
+    ff_image_free(&j.ml);
+    ff_header_free(&j.lev15);
     pthread_cond_destroy(&j.remote_cond);
     pthread_mutex_destroy(&j.lock);
     ff_fits_free(&fits);

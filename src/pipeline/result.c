@@ -2,6 +2,7 @@
 #include "pipeline/result.h"
 #include "base/endings.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@ void ff_file_result_init(ff_file_result *r, const char *input_name)
     ff_base_name(r->input, r->base, sizeof r->base);
     r->hdu = -1;
     r->meta.source_id = -1;
+    r->prep.exptime = NAN;
 }
 
 int ff_file_result_add_output(ff_file_result *r, const ff_output *o)

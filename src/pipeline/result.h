@@ -20,6 +20,24 @@ typedef struct ff_output {
 
 #define FF_MAX_NOTES 8
 
+/* The level-1.5 step's outcome for one file (the manifest's "prep" object). */
+typedef enum ff_prep_state {
+    FF_PREP_NOT_RUN = 0,     /* not asked for (--outputs without prep), or the file was not read */
+    FF_PREP_REGISTERED = 1,  /* prep/{base}_lev15.fits and prep/{base}_ml.npy written */
+    FF_PREP_SKIPPED = 2,     /* not a full-disk SDO image that can be registered: reason says why */
+} ff_prep_state;
+
+typedef struct ff_prep_result {
+    ff_prep_state state;
+    char reason[256];        /* skipped: why (one sentence) */
+    int normalised;          /* registered: divided by EXPTIME */
+    char norm_reason[160];   /* registered and not normalised: why */
+    double exptime;          /* EXPTIME in seconds (NaN when missing) */
+    int ml_size;             /* side of the ML array */
+    size_t lev15_shape[2];   /* (height, width) of the level-1.5 image */
+    double cdelt;            /* its plate scale, arcsec per pixel */
+} ff_prep_result;
+
 typedef struct ff_file_result {
     char input[256];         /* the input's file name (no folders) */
     char base[256];          /* input name without its .fits / .fit / .fts (.gz) ending */
@@ -38,6 +56,7 @@ typedef struct ff_file_result {
     size_t noutputs, cap_outputs;
     char notes[FF_MAX_NOTES][256]; /* things a user should know: "CSV skipped: ..." */
     int nnotes;
+    ff_prep_result prep;
     double seconds;          /* wall time spent on this file */
 } ff_file_result;
 

@@ -1,6 +1,7 @@
 /* ff_file_result <-> the manifest's per-file JSON object. */
 #include "pipeline/result_json.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,38 @@
 static json_t *str_or_null(const char *s)
 {
     return s && *s ? json_string(s) : json_null();
+}
+
+/* "prep": null (not run), {"status": "skipped", "reason"}, or {"status": "registered",
+ * "normalised", "normalise_reason", "exposure_time", "ml_size", "lev15_shape", "lev15_scale",
+ * "lev15", "ml"} (the last two: the outputs' paths). */
+static json_t *prep_to_json(const ff_file_result *r)
+{
+    const ff_prep_result *p = &r->prep;
+    if (p->state == FF_PREP_NOT_RUN)
+        return json_null();
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(p->state == FF_PREP_REGISTERED ? "registered"
+                                                                              : "skipped"));
+    json_object_set_new(o, "reason", str_or_null(p->reason));
+    if (p->state == FF_PREP_REGISTERED) {
+        char rel[600];
+        json_object_set_new(o, "normalised", json_boolean(p->normalised));
+        json_object_set_new(o, "normalise_reason", str_or_null(p->normalised ? "" : p->norm_reason));
+        json_object_set_new(o, "exposure_time", isfinite(p->exptime) ? json_real(p->exptime)
+                                                                      : json_null());
+        json_object_set_new(o, "ml_size", json_integer(p->ml_size));
+        json_t *shape = json_array();
+        json_array_append_new(shape, json_integer((json_int_t)p->lev15_shape[0]));
+        json_array_append_new(shape, json_integer((json_int_t)p->lev15_shape[1]));
+        json_object_set_new(o, "lev15_shape", shape);
+        json_object_set_new(o, "lev15_scale", json_real(p->cdelt));
+        snprintf(rel, sizeof rel, "prep/%s_lev15.fits", r->base);
+        json_object_set_new(o, "lev15", json_string(rel));
+        snprintf(rel, sizeof rel, "prep/%s_ml.npy", r->base);
+        json_object_set_new(o, "ml", json_string(rel));
+    }
+    return o;
 }
 
 json_t *ff_file_result_to_json(const ff_file_result *r)
@@ -55,6 +88,7 @@ json_t *ff_file_result_to_json(const ff_file_result *r)
         json_array_append_new(outs, oj);
     }
     json_object_set_new(f, "outputs", outs);
+    json_object_set_new(f, "prep", prep_to_json(r));
     json_object_set_new(f, "seconds", json_real(r->seconds));
     return f;
 }
@@ -65,7 +99,8 @@ static const char *media_type_static(const char *t)
 {
     static const char *const known[] = {"text/plain; charset=utf-8", "application/json",
                                         "application/octet-stream", "text/csv", "image/png",
-                                        "image/jpeg", "application/asdf", "video/mp4"};
+                                        "image/jpeg", "application/asdf", "video/mp4",
+                                        "application/fits", "application/zip"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (!strcmp(t, known[i]))
             return known[i];
@@ -116,6 +151,42 @@ static int get_int(const json_t *o, const char *key, json_int_t min, json_int_t 
         return ff_err_set(err, "'%s' is not a whole number from %lld to %lld", key,
                           (long long)min, (long long)max);
     *out = json_integer_value(v);
+    return 0;
+}
+
+static int prep_from_json(const json_t *o, ff_prep_result *p, ff_err *err)
+{
+    if (!o || json_is_null(o))
+        return 0;
+    if (!json_is_object(o))
+        return ff_err_set(err, "not an object");
+    char status[16];
+    if (get_str(o, "status", status, sizeof status, err) != 0 ||
+        get_str(o, "reason", p->reason, sizeof p->reason, err) != 0)
+        return -1;
+    if (!strcmp(status, "skipped")) {
+        p->state = FF_PREP_SKIPPED;
+        return 0;
+    }
+    if (strcmp(status, "registered") != 0)
+        return ff_err_set(err, "unknown status '%s'", status);
+    p->state = FF_PREP_REGISTERED;
+    json_int_t v;
+    if (get_str(o, "normalise_reason", p->norm_reason, sizeof p->norm_reason, err) != 0 ||
+        get_int(o, "ml_size", 1, 4096, 512, &v, err) != 0)
+        return -1;
+    p->ml_size = (int)v;
+    p->normalised = json_is_true(json_object_get(o, "normalised"));
+    const json_t *e = json_object_get(o, "exposure_time");
+    p->exptime = json_is_number(e) ? json_number_value(e) : NAN;
+    const json_t *sc = json_object_get(o, "lev15_scale");
+    p->cdelt = json_is_number(sc) ? json_number_value(sc) : 0;
+    const json_t *shape = json_object_get(o, "lev15_shape");
+    for (size_t d = 0; d < 2 && json_is_array(shape); d++) {
+        const json_t *s = json_array_get(shape, d);
+        if (json_is_integer(s) && json_integer_value(s) >= 0 && json_integer_value(s) <= 1000000)
+            p->lev15_shape[d] = (size_t)json_integer_value(s);
+    }
     return 0;
 }
 
@@ -212,6 +283,8 @@ static int parse(const json_t *j, ff_file_result *r, ff_err *err)
                 return ff_err_set(err, "out of memory");
         }
     }
+    if (prep_from_json(json_object_get(j, "prep"), &r->prep, err) != 0)
+        return ff_err_prefix(err, "prep");
     const json_t *secs = json_object_get(j, "seconds");
     if (secs && json_is_number(secs))
         r->seconds = json_number_value(secs);

@@ -79,7 +79,7 @@ typedef struct upload {
     int done;               /* finished in an earlier run: prev holds its result */
     ff_file_result prev;
     /* This run: */
-    int oks[8];             /* step -> 1 ok, 0 failed, -1 not reported yet */
+    int oks[FF_STEP_LAST + 1];             /* step -> 1 ok, 0 failed, -1 not reported yet */
     double t_last;
     int begun;              /* hooks->file_begin was called */
     char *tmp_path;         /* a local copy for stores without local paths */
@@ -104,6 +104,7 @@ typedef struct run {
     ff_batch_input *inputs;
     ff_file_result *results;
     size_t session_limit;
+    const ff_pipeline_config *cfg; /* the batch's (its budget attached), for the stacks */
     pthread_mutex_t lock;   /* serialises hooks and the first-error record */
     int failed;
     ff_err err;
@@ -159,7 +160,7 @@ static void put_state(run *r, const upload *u, const ff_file_result *result)
     json_object_set_new(up, "mtime", json_integer((json_int_t)u->st.mtime));
     json_object_set_new(root, "upload", up);
     json_t *steps = json_object();
-    for (int s = 1; s <= FF_STEP_ASDF; s++)
+    for (int s = 1; s <= FF_STEP_LAST; s++)
         if (u->oks[s] >= 0) {
             char k[4];
             snprintf(k, sizeof k, "%d", s);
@@ -216,7 +217,7 @@ static int collect_uploads(const char *key, const ff_store_stat *st, void *ctx)
     }
     ff_base_name(u->name, u->base, sizeof u->base);
     u->st = *st;
-    for (int s = 0; s < 8; s++)
+    for (int s = 0; s <= FF_STEP_LAST; s++)
         u->oks[s] = -1;
     l->n++;
     return 0;
@@ -271,11 +272,11 @@ static void on_start(void *ctx, size_t index)
     upload *u = &r->ups.v[r->todo[index]];
     char name[300], text[300];
     u->t_last = ff_clock_now();
-    for (int s = 0; s < 8; s++)
+    for (int s = 0; s <= FF_STEP_LAST; s++)
         u->oks[s] = -1;
     u->oks[1] = 1;
     /* A redo starts clean: no stale step logs a client could take for this run's. */
-    for (int s = FF_STEP_HEADER; s <= FF_STEP_ASDF; s++) {
+    for (int s = FF_STEP_HEADER; s <= FF_STEP_LAST; s++) {
         ff_key_log_name(name, sizeof name, u->base, s);
         delete_log(r, name);
     }
@@ -323,7 +324,7 @@ static void on_start(void *ctx, size_t index)
 static void on_step(void *ctx, const ff_file_result *res, int step, int ok, const char *message)
 {
     run *r = ctx;
-    if (step < FF_STEP_HEADER || step > FF_STEP_ASDF)
+    if (step < FF_STEP_HEADER || step > FF_STEP_LAST)
         return;
     size_t index = (size_t)(res - r->results);
     upload *u = &r->ups.v[r->todo[index]];
@@ -331,7 +332,7 @@ static void on_step(void *ctx, const ff_file_result *res, int step, int ok, cons
     ff_key_log_name(name, sizeof name, u->base, step);
     put_log(r, name, message);
     u->oks[step] = ok ? 1 : 0;
-    if (step < FF_STEP_ASDF && res->status != FF_FILE_SKIPPED)
+    if (step < FF_STEP_LAST && res->status != FF_FILE_SKIPPED)
         put_state(r, u, NULL);
     double t = ff_clock_now();
     if (r->hooks && r->hooks->on_step_time) {
@@ -465,10 +466,21 @@ static int finish(run *r, ff_err *err)
     ff_file_result *made = calloc(n ? n : 1, sizeof *made);
     ff_file_result *flat = calloc(n ? n : 1, sizeof *flat);
     int rc = made && flat ? 0 : ff_err_set(err, "out of memory");
+    ff_session_stacks *stacks = rc == 0 ? calloc(1, sizeof *stacks) : NULL;
     if (rc == 0) {
         flatten_results(r, made, flat);
-        rc = ff_pipeline_write_manifest(r->store, r->processed, r->sid, flat, n, err);
+        /* The stacks after the last file. Their failure (the store, the output budget) costs
+         * the session its stacks only: the manifest says why. */
+        ff_err se = {0};
+        if (stacks && r->cfg &&
+            ff_pipeline_write_stacks(r->cfg, r->store, r->processed, flat, n, stacks, &se) != 0) {
+            ff_log(FF_LOG_WARN, r->sid, NULL, "session stacks not written: %s", se.msg);
+            snprintf(stacks->note, sizeof stacks->note, "the stacks could not be written: %.450s",
+                     se.msg);
+        }
+        rc = ff_pipeline_write_manifest(r->store, r->processed, r->sid, flat, n, stacks, err);
     }
+    free(stacks);
     if (rc == 0 && write_skipped_log(r, flat, n, counts) != 0)
         rc = ff_err_set(err, "out of memory");
     if (rc == 0 && !r->failed) {
@@ -709,6 +721,7 @@ static int run_session(run *r, const ff_pipeline_config *cfg, int jobs, ff_err *
                          .should_stop = should_stop, .ctx = r};
     int stopped = ff_pipeline_run_batch_hooks(&run_cfg, r->store, r->processed, r->inputs, ntodo,
                                               jobs, &bh, r->results) == 1;
+    r->cfg = &run_cfg;
     int rc = run_outcome(r, stopped, err);
     ff_session_budget_free(budget);
     return rc;

@@ -456,7 +456,7 @@ static int log_step(const char *name, char *base, size_t cap)
     while ((q = strstr(p + 1, "_log_")))
         p = q;
     int step = p[5] - '0';
-    if (step < 1 || step > FF_STEP_ASDF || strcmp(p + 6, ".txt") != 0)
+    if (step < 1 || step > FF_STEP_LAST || strcmp(p + 6, ".txt") != 0)
         return 0;
     size_t n = (size_t)(p - name);
     if (n == 0 || n >= cap)
@@ -488,7 +488,7 @@ static char *build_file(const ff_session_view *v, const char *name, const char *
     const json_t *result = json_object_get(state, "result");
 
     json_t *steps = json_object();
-    for (int s = 1; s <= FF_STEP_ASDF; s++) {
+    for (int s = 1; s <= FF_STEP_LAST; s++) {
         char lname[300];
         ff_key_log_name(lname, sizeof lname, base, s);
         const log_e *l = find_log(v, lname);

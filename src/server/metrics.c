@@ -17,13 +17,13 @@
 #define STATUS_MIN 100
 #define STATUS_MAX 599
 #define NSTATUS (STATUS_MAX - STATUS_MIN + 1)
-#define NSTEPS (FF_STEP_ASDF - FF_STEP_HEADER + 1)
+#define NSTEPS (FF_STEP_LAST - FF_STEP_HEADER + 1)
 
 /* Upper bounds (seconds) of the step duration buckets; +Inf is implied. */
 static const double bucket_le[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
 #define NBUCKETS (sizeof bucket_le / sizeof bucket_le[0])
 
-static const char *const step_names[NSTEPS] = {"header", "data", "helioviewer", "jsoc", "hek", "asdf"};
+static const char *const step_names[NSTEPS] = {"header", "data", "helioviewer", "jsoc", "hek", "asdf", "prep"};
 static const char *const file_statuses[] = {"processed", "skipped", "failed"};
 #define NFILESTATUS 3
 
@@ -127,7 +127,7 @@ void ff_metrics_job(ff_metrics *m, int ok)
 
 void ff_metrics_step(ff_metrics *m, int step, double seconds)
 {
-    if (!m || step < FF_STEP_HEADER || step > FF_STEP_ASDF || !(seconds >= 0))
+    if (!m || step < FF_STEP_HEADER || step > FF_STEP_LAST || !(seconds >= 0))
         return;
     step_hist *h = &m->steps[step - FF_STEP_HEADER];
     size_t b = 0;

@@ -337,6 +337,28 @@ case("header_tabs.fits", "tab characters in a card value (tolerated)", Processed
     writer("header_tabs.fits", lambda: raw_image(16, (10, 10), [("OBJECT  = 'a\tb'").ljust(80)])))
 case("duplicate_bitpix.fits", "BITPIX given twice with different values", Processed())(
     writer("duplicate_bitpix.fits", lambda: header(image_cards(16, (10, 10)) + [card("BITPIX", "32")]) + pad(b"\0" * 200)))
+
+
+def _aia_bad_wcs(key, value):
+    """The real AIA level-1 test image sunpy ships (a full-disk SDO image level 1.5 registers)
+    with one WCS card spoiled: the file is processed, level 1.5 is skipped with its reason."""
+    def make():
+        src = "/usr/lib/python3/dist-packages/sunpy/data/test/aia_171_level1.fits"
+        with fits.open(src) as hdul:
+            h, data = hdul[0].header.copy(), hdul[0].data.copy()
+        h[key] = value
+        out = io.BytesIO()
+        fits.PrimaryHDU(data, header=h).writeto(out)
+        return out.getvalue()
+    return make
+
+
+case("aia_cdelt_zero.fits", "a full-disk AIA image with CDELT1 = 0: every output but level 1.5",
+     Processed("level 1.5 not made", "wcslib rejected the wcs", "singular"))(
+    writer("aia_cdelt_zero.fits", _aia_bad_wcs("CDELT1", 0.0)))
+case("aia_crpix_off.fits", "a full-disk AIA image with CRPIX1 far off the image",
+     Processed("level 1.5 not made", "crpix1", "off the"))(
+    writer("aia_crpix_off.fits", _aia_bad_wcs("CRPIX1", 5000.0)))
 case("bscale_zero.fits", "BSCALE = 0", Processed())(
     _img("bscale_zero.fits", 16, (10, 10), [card("BSCALE", "0")]))
 case("bscale_string.fits", "BSCALE = 'abc'", Processed())(
@@ -993,6 +1015,11 @@ _cli("no_arguments", "fitsflow with no command", [], Usage(2, "usage"))
 _cli("unknown_command", "an unknown subcommand", ["frobnicate"], Usage(2, "unknown command"))
 _cli("process_no_files", "process with no files", ["process"], Usage(2, "no fits files"))
 _cli("jobs_zero", "-j 0", ["process", "-j", "0", "{d}/g.fits"], Usage(2, "-j"))
+_cli("ml_size_not_dividing", "--ml-size 300", ["process", "--ml-size", "300", "{d}/g.fits"],
+     Usage(2, "--ml-size", "divides 4096"))
+_cli("ml_size_zero", "--ml-size 0", ["process", "--ml-size", "0", "{d}/g.fits"], Usage(2, "--ml-size"))
+_cli("ml_size_env", "FITSFLOW_ML_SIZE=8192", ["process", "{d}/g.fits"], Usage(2, "fitsflow_ml_size"),
+     env={"FITSFLOW_ML_SIZE": "8192"})
 _cli("jobs_too_many", "-j 257", ["process", "-j", "257", "{d}/g.fits"], Usage(2, "-j"))
 _cli("jobs_text", "-j abc", ["process", "-j", "abc", "{d}/g.fits"], Usage(2, "-j"))
 _cli("jobs_negative", "-j -4", ["process", "-j", "-4", "{d}/g.fits"], Usage(2, "-j"))
@@ -1211,6 +1238,7 @@ _serve_cfg("serve_listen_no_port", {"FITSFLOW_LISTEN": "127.0.0.1"}, ["fitsflow_
 _serve_cfg("serve_listen_port_big", {"FITSFLOW_LISTEN": "127.0.0.1:99999"}, ["fitsflow_listen", "port"])
 _serve_cfg("serve_listen_flag_bad", {}, ["port"], ["--listen", "localhost:http"])
 _serve_cfg("serve_workers_zero", {"FITSFLOW_WORKERS": "0"}, ["fitsflow_workers"])
+_serve_cfg("serve_ml_size_not_dividing", {"FITSFLOW_ML_SIZE": "300"}, ["fitsflow_ml_size", "divides 4096"])
 _serve_cfg("serve_workers_text", {"FITSFLOW_WORKERS": "many"}, ["fitsflow_workers"])
 _serve_cfg("serve_limit_zero", {"FITSFLOW_SESSION_LIMIT_MB": "0"}, ["fitsflow_session_limit_mb"])
 _serve_cfg("serve_limit_negative", {"FITSFLOW_SESSION_LIMIT_MB": "-170"}, ["fitsflow_session_limit_mb"])

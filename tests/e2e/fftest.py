@@ -64,8 +64,8 @@ def load_manifest(outdir):
 
 
 def check_manifest_outputs(outdir, manifest):
-    """Every output listed exists with the recorded size and sha256."""
-    for entry in manifest["files"]:
+    """Every output listed exists with the recorded size and sha256 (the session stacks too)."""
+    for entry in manifest["files"] + [{"outputs": manifest.get("session_outputs", [])}]:
         for o in entry["outputs"]:
             p = os.path.join(outdir, o["path"])
             assert os.path.isfile(p), f"manifest lists {o['path']} but it does not exist"

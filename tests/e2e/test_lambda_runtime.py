@@ -166,7 +166,8 @@ def asdf_function_builds_the_bundle_python_asdf_reads():
     from astropy.io import fits
     s3 = S3.client()
     s3.put_object(Bucket=S3.bucket, Key=f"temp/{SID}/fits/aia_171_level1.fits", Body=open(AIA_171, "rb").read())
-    p, res = run_lambda("asdf", [({"session_id": SID, "file": "aia_171_level1.fits"}, None)])
+    p, res = run_lambda("asdf", [({"session_id": SID, "file": "aia_171_level1.fits"}, None)],
+                        extra_env={"FITSFLOW_ML_SIZE": "64"})
     assert p.returncode == 0, p.stderr
     assert res[0][1] == "response", res[0]
     out = res[0][2]
@@ -181,6 +182,15 @@ def asdf_function_builds_the_bundle_python_asdf_reads():
     assert npy["ContentType"] == "application/octet-stream"
     png = s3.head_object(Bucket=S3.bucket, Key=f"temp/{SID}/processed/images/local/aia_171_level1_gray.png")
     assert png["ContentType"] == "image/png"
+    # Level 1.5 at the ML size FITSFLOW_ML_SIZE asked for, in the bundle too.
+    ml = s3.get_object(Bucket=S3.bucket, Key=f"temp/{SID}/processed/prep/aia_171_level1_ml.npy")["Body"].read()
+    ml = np.load(io.BytesIO(ml))
+    assert ml.shape == (64, 64) and ml.dtype == np.float32, (ml.shape, ml.dtype)
+    with asdf.open(io.BytesIO(raw)) as af:
+        assert af.tree["prep"]["status"] == "registered", af.tree["prep"]
+        np.testing.assert_array_equal(np.asarray(af.tree["prep"]["ml"]), ml)
+    lev15 = s3.head_object(Bucket=S3.bucket, Key=f"temp/{SID}/processed/prep/aia_171_level1_lev15.fits")
+    assert lev15["ContentLength"] > 2880
 
 
 @check
@@ -211,6 +221,10 @@ def main_processes_the_session_or_says_why_not():
     assert b"ALL FILES PROCESSED SUCCESSFULLY" in summary
     manifest = json.loads(s3.get_object(Bucket=S3.bucket, Key=f"temp/{SID}/processed/manifest.json")["Body"].read())
     assert manifest["files"][0]["status"] == "processed", manifest
+    assert manifest["files"][0]["prep"]["status"] == "registered", manifest["files"][0]["prep"]
+    assert manifest["stacks"]["slices"] == 1, manifest["stacks"]
+    stack = s3.get_object(Bucket=S3.bucket, Key=f"temp/{SID}/processed/session/stack.npy")["Body"].read()
+    assert np.load(io.BytesIO(stack)).shape == (1, 512, 512)
 
 
 @check

@@ -119,7 +119,7 @@ def serve_logs_what_the_original_client_expects():
             assert get(srv, f"{logs}/{base}_log_1.txt")[0] == 200
             st, text = get(srv, f"{logs}/{base}_log_2.txt")
             assert st == 200 and text.strip() == f"Skipping: {base} \u2014 {SKIP_TEXT}", (st, text)
-            for step in range(3, 8):
+            for step in range(3, 9):  # steps 3 to 8 (level 1.5)
                 assert get(srv, f"{logs}/{base}_log_{step}.txt")[0] == 404, (base, step)
             assert get(srv, f"/temp/{sid}/processed/header/{base}_header.txt")[0] == 404
         for base in KEPT:

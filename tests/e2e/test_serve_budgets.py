@@ -118,8 +118,9 @@ def memory_budget_skips_what_never_fits_and_queues_what_fits_alone():
         assert hwm < (160 if ASAN else 64) << 20, hwm
     finally:
         srv.stop()
-    # Two bombs fit one at a time (about 104 MiB each): the second waits, then runs.
-    srv = start("budget-memory-wait", FITSFLOW_MEMORY_MB="150", FITSFLOW_FILES_AT_ONCE="2")
+    # Two bombs fit one at a time (about 190 MiB each, level 1.5 of a 2048x2048 SDO image
+    # included): the second waits, then runs.
+    srv = start("budget-memory-wait", FITSFLOW_MEMORY_MB="300", FITSFLOW_FILES_AT_ONCE="2")
     try:
         sid = "budget-memory-2"
         summary, files = run_session(srv, sid, ["b1.fits.gz", "b2.fits.gz"])

@@ -139,7 +139,8 @@ def served_arrays_equal_astropy():
 def media_types_like_cloudfront():
     s = session()
     want = {".npy": "application/octet-stream", ".json": "application/json", ".txt": "text/plain",
-            ".csv": "text/csv", ".png": "image/png", ".asdf": "application/asdf"}
+            ".csv": "text/csv", ".png": "image/png", ".asdf": "application/asdf",
+            ".fits": "application/fits"}
     seen = set()
     for f in s["manifest"]["files"]:
         for o in f["outputs"]:

@@ -160,7 +160,7 @@ def the_status_is_whole_revalidates_and_gzips():
     assert st == 200
     s = json.loads(body)
     assert s["state"] == "done" and len(s["files"]) == FILES and len(s["uploads"]) == FILES, s["state"]
-    assert all(f["status"] == "processed" and len(f["steps"]) == 7 for f in s["files"]), \
+    assert all(f["status"] == "processed" and len(f["steps"]) == 8 for f in s["files"]), \
         [f for f in s["files"] if f["status"] != "processed"][:2]
     assert s["manifest"]["summary"]["processed"] == FILES, s["manifest"]["summary"]
     print(f"GET /api/sessions/S of {FILES} processed files: {len(body)} bytes in {dt * 1000:.0f} ms")

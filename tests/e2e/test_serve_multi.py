@@ -235,7 +235,8 @@ def manifest(srv, sid):
 
 
 def outputs(m):
-    return [o for f in m["files"] if f["status"] == "processed" for o in f["outputs"]]
+    return [o for f in m["files"] if f["status"] == "processed" for o in f["outputs"]] + \
+        m.get("session_outputs", [])
 
 
 def lease_intervals(srv, sid, since=0):

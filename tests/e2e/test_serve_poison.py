@@ -69,7 +69,7 @@ def a_file_that_crashes_the_server_twice_is_failed_and_the_server_stays_up():
         assert lines[1] == "3 files: 2 processed, 0 skipped, 1 failed", summary
         log2 = text(srv, f"/temp/{SID}/logs/b_crash_log_2.txt")
         assert log2.startswith("Failed: b_crash \u2014 processing this file was cut short 2 times"), log2
-        for step in range(3, 8):
+        for step in range(3, 9):  # steps 3 to 8 (level 1.5)
             t = text(srv, f"/temp/{SID}/logs/b_crash_log_{step}.txt")
             assert t.startswith("Not run: b_crash \u2014 processing this file was cut short"), (step, t)
         manifest = json.loads(text(srv, f"/temp/{SID}/processed/manifest.json"))

@@ -105,7 +105,9 @@ def session():
 
 
 def outputs(s):
-    return [o for f in s["manifest"]["files"] if f["status"] == "processed" for o in f["outputs"]]
+    m = s["manifest"]
+    return [o for f in m["files"] if f["status"] == "processed" for o in f["outputs"]] + \
+        m.get("session_outputs", [])
 
 
 @check

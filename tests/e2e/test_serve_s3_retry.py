@@ -155,7 +155,7 @@ def after_the_last_attempt_the_file_is_failed_with_the_reason():
         st, _, log2 = srv.request("GET", f"/temp/{sid}/logs/unlucky_log_2.txt")
         log2 = log2.decode()
         assert log2.startswith("Failed: unlucky \u2014 cannot read the upload: S3 GET") and "HTTP 503" in log2, log2
-        for step in range(3, 8):
+        for step in range(3, 9):  # steps 3 to 8 (level 1.5)
             st, _, t = srv.request("GET", f"/temp/{sid}/logs/unlucky_log_{step}.txt")
             assert st == 200 and t.decode().startswith("Not run: unlucky"), (step, t)
         st, _, body = srv.request("GET", f"/temp/{sid}/processed/manifest.json")

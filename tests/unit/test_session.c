@@ -56,7 +56,7 @@ static void on_log(void *ctx, const char *sid, const char *name, const char *tex
 static void on_step_time(void *ctx, int step, double seconds)
 {
     seen *s = ctx;
-    assert_true(step >= 2 && step <= 7);
+    assert_true(step >= 2 && step <= FF_STEP_LAST);
     assert_true(seconds >= 0);
     s->step_times++;
 }
@@ -274,7 +274,7 @@ static void check_file_logs(const char *base)
     snprintf(key, sizeof key, T "logs/%s_log_1.txt", base);
     snprintf(want, sizeof want, "Processing: %s", base);
     expect_text(key, want);
-    for (int s = 2; s <= 7; s++) {
+    for (int s = 2; s <= FF_STEP_LAST; s++) {
         snprintf(key, sizeof key, T "logs/%s_log_%d.txt", base, s);
         char *t = get(key);
         if (!t)
@@ -351,7 +351,7 @@ static void test_process_and_resume(void **state)
     assert_non_null(t);
     assert_int_equal(strncmp(t, "Skipping: notes \xe2\x80\x94 ", 19), 0);
     free(t);
-    for (int k = 3; k <= 7; k++) {
+    for (int k = 3; k <= FF_STEP_LAST; k++) {
         char key[128];
         snprintf(key, sizeof key, T "logs/notes_log_%d.txt", k);
         assert_false(exists(key));
@@ -367,15 +367,15 @@ static void test_process_and_resume(void **state)
     assert_non_null(strstr(t, "2 processed, 1 skipped, 0 failed"));
     free(t);
     check_manifest();
-    /* Hooks: the download summary, 7 + 7 + 2 file logs, the skipped and summary logs. */
-    assert_int_equal(s.nlogs, 19);
+    /* Hooks: the download summary, 8 + 8 + 2 file logs, the skipped and summary logs. */
+    assert_int_equal(s.nlogs, 21);
     /* What on_log reported is exactly what was stored. */
     for (int i = 0; i < s.nlogs; i++) {
         char key[256];
         snprintf(key, sizeof key, T "logs/%s", s.names[i]);
         expect_text(key, s.texts[i]);
     }
-    assert_int_equal(s.step_times, 13);
+    assert_int_equal(s.step_times, 15);
     assert_int_equal(s.files, 3);
 
     /* Status JSON. */
@@ -391,7 +391,7 @@ static void test_process_and_resume(void **state)
     assert_string_equal(json_string_value(json_object_get(aia, "base")), "aia_171_level1");
     assert_string_equal(json_string_value(json_object_get(aia, "status")), "processed");
     json_t *steps = json_object_get(aia, "steps");
-    assert_int_equal(json_object_size(steps), 7);
+    assert_int_equal(json_object_size(steps), FF_STEP_LAST);
     assert_true(json_is_true(json_object_get(json_object_get(steps, "2"), "ok")));
     assert_string_equal(json_string_value(json_object_get(json_object_get(steps, "1"), "message")),
                         "Processing: aia_171_level1");
@@ -701,7 +701,7 @@ static void test_store_failures_are_failures(void **state)
     assert_false(exists(T "processed/manifest.json"));
     expect_prefix(T "logs/aia_171_level1_log_2.txt",
                   "Failed: aia_171_level1 \xe2\x80\x94 cannot read the upload: cannot reach S3");
-    for (int step = 3; step <= 7; step++) {
+    for (int step = 3; step <= FF_STEP_LAST; step++) {
         char key[200];
         snprintf(key, sizeof key, T "logs/aia_171_level1_log_%d.txt", step);
         expect_prefix(key, "Not run: aia_171_level1 \xe2\x80\x94 cannot read the upload");

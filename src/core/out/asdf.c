@@ -333,16 +333,11 @@ static int card_value(em *e, const ff_card *c)
     return str(e, c->text);
 }
 
-static int write_fits(em *e, const ff_asdf_input *in)
-{
-    plain(e, "fits");
-    map_start(e, NULL, YAML_BLOCK_MAPPING_STYLE);
-    kv_str(e, "source_name", in->source_name);
-    plain(e, "header_text");
-    const char *ht = in->header_text ? in->header_text : "";
-    str_n(e, ht, strlen(ht), 1);
+static int host_little_endian(void);
 
-    const ff_header *h = in->header;
+/* "header" {KEY: typed value} and "comments" {KEY: text} of h, in the current mapping. */
+static int write_header_maps(em *e, const ff_header *h)
+{
     size_t n = h ? h->ncards : 0;
     unsigned char *first = NULL;
     if (n && !(first = first_cards(h))) {
@@ -378,6 +373,64 @@ static int write_fits(em *e, const ff_asdf_input *in)
     }
     map_end(e);
     free(first);
+    return e->failed ? -1 : 0;
+}
+
+static int write_fits(em *e, const ff_asdf_input *in)
+{
+    plain(e, "fits");
+    map_start(e, NULL, YAML_BLOCK_MAPPING_STYLE);
+    kv_str(e, "source_name", in->source_name);
+    plain(e, "header_text");
+    const char *ht = in->header_text ? in->header_text : "";
+    str_n(e, ht, strlen(ht), 1);
+    write_header_maps(e, in->header);
+    return map_end(e);
+}
+
+static int ndarray(em *e, int source, const ff_image *img)
+{
+    map_start(e, ASDF_TAG "core/ndarray-1.0.0", YAML_BLOCK_MAPPING_STYLE);
+    plain(e, "source"), i64(e, source);
+    plain(e, "datatype"), plain(e, ff_dtype_name(img->dtype));
+    plain(e, "byteorder"), plain(e, host_little_endian() ? "little" : "big");
+    plain(e, "shape");
+    seq_start(e, YAML_FLOW_SEQUENCE_STYLE);
+    for (int d = 0; d < img->ndim; d++)
+        i64(e, (long long)img->shape[d]);
+    seq_end(e);
+    return map_end(e);
+}
+
+static void str_or_null(em *e, const char *s)
+{
+    if (s && *s)
+        str(e, s);
+    else
+        plain(e, "null");
+}
+
+/* prep: the level-1.5 outcome; when registered, the ML array (block 1) and the level-1.5
+ * header. */
+static int write_prep(em *e, const ff_asdf_prep *p)
+{
+    plain(e, "prep");
+    map_start(e, NULL, YAML_BLOCK_MAPPING_STYLE);
+    kv_str(e, "status", p->status);
+    plain(e, "reason"), str_or_null(e, p->reason);
+    if (p->ml) {
+        plain(e, "normalised"), plain(e, p->normalised ? "true" : "false");
+        plain(e, "normalise_reason"), str_or_null(e, p->normalised ? NULL : p->normalise_reason);
+        plain(e, "exptime");
+        if (isfinite(p->exptime))
+            flt(e, p->exptime);
+        else
+            plain(e, "null");
+        plain(e, "ml"), ndarray(e, 1, p->ml);
+        plain(e, "ml_npy"), str_or_null(e, p->ml_path);
+        plain(e, "lev15_fits"), str_or_null(e, p->lev15_path);
+        write_header_maps(e, p->header);
+    }
     return map_end(e);
 }
 
@@ -556,16 +609,7 @@ static int write_data(em *e, const ff_asdf_input *in)
     plain(e, "data");
     map_start(e, NULL, YAML_BLOCK_MAPPING_STYLE);
     plain(e, "image");
-    map_start(e, ASDF_TAG "core/ndarray-1.0.0", YAML_BLOCK_MAPPING_STYLE);
-    plain(e, "source"), i64(e, 0);
-    plain(e, "datatype"), plain(e, ff_dtype_name(img->dtype));
-    plain(e, "byteorder"), plain(e, host_little_endian() ? "little" : "big");
-    plain(e, "shape");
-    seq_start(e, YAML_FLOW_SEQUENCE_STYLE);
-    for (int d = 0; d < img->ndim; d++)
-        i64(e, (long long)img->shape[d]);
-    seq_end(e);
-    map_end(e);
+    ndarray(e, 0, img);
     plain(e, "csv");
     if (in->csv_path)
         str(e, in->csv_path);
@@ -602,6 +646,8 @@ static int write_tree(em *e, const ff_asdf_input *in)
         str(e, in->image_paths[i]);
     seq_end(e);
     write_hek(e, in->hek_json, in->hek_json_len);
+    if (in->prep)
+        write_prep(e, in->prep);
 
     map_end(e);
     emit(e, &ev, yaml_document_end_event_initialize(&ev, 0));
@@ -684,8 +730,15 @@ int ff_asdf_write(const ff_asdf_input *in, ff_sink *out, ff_err *err)
 {
     if (!in || !out)
         return ff_err_set(err, "ASDF writer called without input or output");
-    size_t nbytes = 0;
+    size_t nbytes = 0, mlbytes = 0;
     if (check_image(in->image, &nbytes, err) != 0)
+        return -1;
+    const ff_image *ml = in->prep ? in->prep->ml : NULL;
+    if (ml && check_image(ml, &mlbytes, err) != 0)
+        return ff_err_prefix(err, "the ML array");
+    /* The ML array is small (N x N float32): a raw block with its MD5. */
+    unsigned char mlmd5[16];
+    if (ml && ff_md5(ml->data, mlbytes, mlmd5, err) != 0)
         return -1;
 
     /* Compress (and hash) first: nothing reaches the sink unless the block is ready. */
@@ -720,9 +773,14 @@ int ff_asdf_write(const ff_asdf_input *in, ff_sink *out, ff_err *err)
     uint64_t block_off = e.written;
     if (write_block(&e, in->image, nbytes, in->compress, &z, md5) != 0)
         goto done;
-    char idx[96];
-    int n = snprintf(idx, sizeof idx, "#ASDF BLOCK INDEX\n%%YAML 1.1\n---\n- %llu\n...\n",
-                     (unsigned long long)block_off);
+    uint64_t ml_off = e.written;
+    if (ml && write_block(&e, ml, mlbytes, 0, NULL, mlmd5) != 0)
+        goto done;
+    char idx[128];
+    int n = ml ? snprintf(idx, sizeof idx, "#ASDF BLOCK INDEX\n%%YAML 1.1\n---\n- %llu\n- %llu\n...\n",
+                          (unsigned long long)block_off, (unsigned long long)ml_off)
+               : snprintf(idx, sizeof idx, "#ASDF BLOCK INDEX\n%%YAML 1.1\n---\n- %llu\n...\n",
+                          (unsigned long long)block_off);
     if (put(&e, idx, (size_t)n) != 0)
         goto done;
     rc = 0;

@@ -14,6 +14,10 @@
  *   images        list of PNG paths
  *   hek           the HEK JSON as YAML (object -> mapping, array -> list), or {} when absent or
  *                 unreadable; then hek_note says why
+ *   prep          (when given) level 1.5: status ("registered" or "skipped"), reason (null or why
+ *                 not registered); when registered also normalised, normalise_reason, exptime,
+ *                 ml (!core/ndarray-1.0.0, source 1, a raw block), ml_npy and lev15_fits (paths),
+ *                 header and comments of the level-1.5 image (as under fits)
  * Strings are always quoted (so "T", "1e5", "null" stay strings); floats always carry a '.' or are
  * .nan/.inf/-.inf (so YAML 1.1 reads them as floats); bytes that are not valid UTF-8 become U+FFFD.
  * The block's MD5 is that of the uncompressed bytes: python-asdf 2.14 computes and checks it so. */
@@ -34,6 +38,18 @@ typedef struct ff_asdf_meta {
     const char *created_iso;                                 /* UTC timestamp */
 } ff_asdf_meta;
 
+/* The level-1.5 node. ml NULL: not registered (only status and reason are written). */
+typedef struct ff_asdf_prep {
+    const char *status;               /* "registered" or "skipped" */
+    const char *reason;               /* why skipped, or NULL */
+    int normalised;
+    const char *normalise_reason;     /* why not normalised, or NULL */
+    double exptime;                   /* NaN when unknown */
+    const ff_image *ml;               /* float32 (N, N) */
+    const ff_header *header;          /* the level-1.5 header */
+    const char *ml_path, *lev15_path; /* relative paths */
+} ff_asdf_prep;
+
 typedef struct ff_asdf_input {
     const ff_asdf_meta *meta;
     const char *source_name;          /* the uploaded file name */
@@ -46,6 +62,7 @@ typedef struct ff_asdf_input {
     const char *hek_json; size_t hek_json_len;   /* HEK events JSON text, or NULL when absent */
     int compress;                     /* 1: zlib-compressed block (default); 0: raw block */
     int nthreads;                     /* >1: compress in parallel */
+    const ff_asdf_prep *prep;         /* NULL: no prep node */
 } ff_asdf_input;
 
 /* Writes the whole ASDF file to out. Required: image (ndim 1..3, nelem matching shape; an empty

@@ -29,22 +29,9 @@ static void swap_bytes(unsigned char *p, size_t n, size_t sz)
         }
 }
 
-int ff_write_npy(const ff_image *img, ff_sink *out, ff_err *err)
+/* The header numpy.save writes for img's dtype and shape. */
+static int write_header(const ff_image *img, ff_sink *out, ff_err *err)
 {
-    size_t esz = ff_dtype_size(img->dtype);
-    if (esz == 0 || img->ndim < 1 || img->ndim > FF_MAX_NDIM)
-        return ff_err_set(err, "cannot write NPY: unsupported dtype or %d dimensions", img->ndim);
-    size_t n = 1;
-    for (int d = 0; d < img->ndim; d++) {
-        if (img->shape[d] && n > SIZE_MAX / img->shape[d])
-            return ff_err_set(err, "cannot write NPY: the image shape overflows");
-        n *= img->shape[d];
-    }
-    if (n != img->nelem || (n && !img->data))
-        return ff_err_set(err, "cannot write NPY: image shape and element count disagree");
-    if (n > SIZE_MAX / esz)
-        return ff_err_set(err, "cannot write NPY: the image is too large");
-
     /* The dict numpy writes: keys sorted, Python reprs, a trailing ", " before "}". */
     char shape[160], dict[256];
     ff_image_shape_str(img, shape, sizeof shape);
@@ -77,6 +64,37 @@ int ff_write_npy(const ff_image *img, ff_sink *out, ff_err *err)
     hdr[total - 1] = '\n';
     if (ff_sink_write(out, hdr, total, err) != 0)
         return ff_err_prefix(err, "writing the NPY header");
+    return 0;
+}
+
+int ff_write_npy_header(ff_dtype dtype, int ndim, const size_t *shape, ff_sink *out, ff_err *err)
+{
+    if (ff_dtype_size(dtype) == 0 || ndim < 1 || ndim > FF_MAX_NDIM)
+        return ff_err_set(err, "cannot write NPY: unsupported dtype or %d dimensions", ndim);
+    ff_image desc = {.dtype = dtype, .ndim = ndim};
+    for (int d = 0; d < ndim; d++)
+        desc.shape[d] = shape[d];
+    return write_header(&desc, out, err);
+}
+
+int ff_write_npy(const ff_image *img, ff_sink *out, ff_err *err)
+{
+    size_t esz = ff_dtype_size(img->dtype);
+    if (esz == 0 || img->ndim < 1 || img->ndim > FF_MAX_NDIM)
+        return ff_err_set(err, "cannot write NPY: unsupported dtype or %d dimensions", img->ndim);
+    size_t n = 1;
+    for (int d = 0; d < img->ndim; d++) {
+        if (img->shape[d] && n > SIZE_MAX / img->shape[d])
+            return ff_err_set(err, "cannot write NPY: the image shape overflows");
+        n *= img->shape[d];
+    }
+    if (n != img->nelem || (n && !img->data))
+        return ff_err_set(err, "cannot write NPY: image shape and element count disagree");
+    if (n > SIZE_MAX / esz)
+        return ff_err_set(err, "cannot write NPY: the image is too large");
+
+    if (write_header(img, out, err) != 0)
+        return -1;
 
     size_t bytes = n * esz;
     if (esz == 1 || host_is_little_endian()) {

@@ -23,6 +23,9 @@ int ff_write_header_json(const ff_header *h, ff_sink *out, ff_err *err);
 
 /* NumPy .npy (format 1.0, or 2.0 when the header needs it), little-endian, C order. */
 int ff_write_npy(const ff_image *img, ff_sink *out, ff_err *err);
+/* Only the header of an NPY file of that dtype and shape (the caller writes the data after it,
+ * little-endian, C order): for arrays written in pieces. */
+int ff_write_npy_header(ff_dtype dtype, int ndim, const size_t *shape, ff_sink *out, ff_err *err);
 
 /* CSV as pandas.DataFrame(data).to_csv(index=False) writes it: a first line of column numbers,
  * one line per row, NaN as an empty field ("" when there is one column, as Python's csv module
