@@ -43,9 +43,9 @@ export function sessionOutputs(st) {
 
 /** Why the session has no stacks, when the manifest says. */
 function stacksReason(manifest) {
-  const s = manifest && (manifest.session || manifest.stacks);
-  if (s && typeof s === 'object' && typeof s.reason === 'string' && s.reason.trim()) return s.reason.trim();
-  return '';
+  const s = manifest && manifest.stacks;
+  const why = s && typeof s === 'object' && (s.note || s.reason);
+  return typeof why === 'string' ? why.trim() : '';
 }
 
 /** The "Session stacks" block: a heading and one link per stack, or nothing when there is none. */
