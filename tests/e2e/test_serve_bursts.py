@@ -1,4 +1,4 @@
-"""Connection bursts past every limit must never freeze `fitsflow serve` (src/server/front.c).
+"""Connection bursts past every limit must never freeze `fitsflow serve` (src/server/http/front.c).
 
 libmicrohttpd 0.9.75 deadlocks a worker thread that reaches its own connection limit
 (new_connection_process_ returns with cleanup_connection_mutex locked): sockets then pile up in

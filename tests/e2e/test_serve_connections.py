@@ -1,4 +1,4 @@
-"""The server's front door (src/server/front.c) over real sockets on 127.0.0.1: connections that
+"""The server's front door (src/server/http/front.c) over real sockets on 127.0.0.1: connections that
 open with a PUT are served by the upload daemon (seen in /metrics while a body is on its way),
 also when "PUT " arrives split across packets; a PUT on a kept-alive connection, on a full upload
 daemon, or with the upload daemon turned off still stores its bytes; the connection limits hold

@@ -1,9 +1,9 @@
 """Strict HTTP framing (RFC 9112, as nginx answers): a request whose length is ambiguous is refused
 and its connection closed, so that no byte of it can be read as another request (smuggling behind
 a proxy that reads it the other way). Over raw sockets, each case as a connection's first request
-(checked by the front door on the bytes as sent, src/server/front.c and http_util.c) and, where
+(checked by the front door on the bytes as sent, src/server/http/front.c and http_util.c) and, where
 libmicrohttpd passes it on, as a later request on a kept-alive connection (checked by the request
-handler, src/server/http.c): the status, exactly one answer (a request hidden in the body is not
+handler, src/server/http/daemon.c): the status, exactly one answer (a request hidden in the body is not
 answered), the connection closed at once, and nothing stored. Valid requests in the same shapes
 (lower-case names, LF line ends, chunked bodies) are still served."""
 import os

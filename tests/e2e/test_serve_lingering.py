@@ -1,4 +1,4 @@
-"""Early answers reach the client (lingering close, src/server/front.c).
+"""Early answers reach the client (lingering close, src/server/http/front.c).
 
 A refused upload (413 over the session limit, 403 for a forged URL, 507 when the disk has no room)
 is answered before its body is read. A client that sends no `Expect: 100-continue` (Python's

@@ -1,4 +1,4 @@
-"""Slow clients cannot hold `fitsflow serve` (src/server/front.c): a request header has one deadline,
+"""Slow clients cannot hold `fitsflow serve` (src/server/http/front.c): a request header has one deadline,
 FITSFLOW_HEADER_TIMEOUT, however it trickles in (nginx's client_header_timeout), for a
 connection's first request and for a later one on a kept-alive connection; and when every
 connection is taken, a new one evicts the one that has waited longest for its header, so that
