@@ -8,6 +8,7 @@ Usage:
         env = peer.env()          # FITSFLOW_STORE=s3 ... for the binary
         peer.client()             # a botocore S3 client talking to s3rver directly
 """
+import contextlib
 import hashlib
 import http.client
 import http.server
@@ -140,12 +141,32 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.wfile.write(msg)
             return
-        conn = http.client.HTTPConnection("127.0.0.1", peer.s3_port, timeout=60)
-        fwd = {k: v for k, v in self.headers.items()
-               if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "expect")}
-        conn.request(self.command, self.path, body=body, headers=fwd)
-        resp = conn.getresponse()
-        data = resp.read()
+        parts = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+        key = urllib.parse.unquote(parts.path)
+        is_part = self.command == "PUT" and "partNumber" in query
+        # Real S3 never shows a reader half an object; s3rver truncates and rewrites the file in
+        # place and answers before its write stream has flushed. Requests on one key therefore
+        # take turns here, and a write is answered only once s3rver's copy has its full size.
+        with (contextlib.nullcontext() if is_part else peer.key_lock(key)):
+            conn = http.client.HTTPConnection("127.0.0.1", peer.s3_port, timeout=60)
+            fwd = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "expect")}
+            conn.request(self.command, self.path, body=body, headers=fwd)
+            resp = conn.getresponse()
+            data = resp.read()
+            conn.close()
+            if 200 <= resp.status < 300:
+                expect = None
+                if is_part:
+                    peer.part_sizes.setdefault(query["uploadId"][0], {})[
+                        query["partNumber"][0]] = len(body)
+                elif self.command == "PUT":
+                    expect = len(body)
+                elif self.command == "POST" and "uploadId" in query:
+                    expect = sum(peer.part_sizes.pop(query["uploadId"][0], {}).values())
+                if expect is not None:
+                    peer.wait_for_size(parts.path, expect)
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
@@ -157,7 +178,6 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-        conn.close()
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
@@ -168,6 +188,8 @@ class S3Peer:
         self.bucket, self.region, self.token = bucket, region, token
         self.requests = []
         self.lock = threading.Lock()
+        self.key_locks = {}
+        self.part_sizes = {}
         self.proc = self.httpd = None
 
     def __enter__(self):
@@ -205,6 +227,25 @@ class S3Peer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+    def key_lock(self, key):
+        with self.lock:
+            return self.key_locks.setdefault(key, threading.Lock())
+
+    def wait_for_size(self, raw_path, size, timeout=30):
+        """Until s3rver's HEAD of the object says size bytes (its length is the file's stat)."""
+        deadline = time.time() + timeout
+        while True:
+            conn = http.client.HTTPConnection("127.0.0.1", self.s3_port, timeout=10)
+            conn.request("HEAD", raw_path)
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            if resp.status == 200 and int(resp.getheader("Content-Length") or -1) == size:
+                return
+            if time.time() > deadline:
+                raise RuntimeError(f"s3rver's {raw_path} never reached {size} bytes")
+            time.sleep(0.005)
 
     @property
     def endpoint(self):
