@@ -31,6 +31,9 @@
 
 #define MARGIN 40     /* padding kept around the image in the coefficient array */
 #define NAN_REACH 2   /* sunpy dilates NaNs with a 5x5 box for order 3 */
+#define MASK_OFF (NAN_REACH + 1) /* image pixel 0 sits at mask pixel MASK_OFF */
+#define NEAR_5x5 1    /* mask bit: the 5x5-dilated NaN map is set here */
+#define NEAR_QUAD 2   /* mask bit: set at any of (x, y), (x+1, y), (x, y+1), (x+1, y+1) */
 #define MAX_THREADS FF_PREP_MAX_THREADS
 
 int ff_prep_nthreads(int requested)
@@ -217,8 +220,8 @@ typedef struct job {
     double lo, hi;      /* clip range */
     double cval;        /* value outside the padded array */
     double div;         /* exposure divisor (1 when not normalising) */
-    uint8_t *nanmask;   /* input NaNs dilated by NAN_REACH, (n + 2*NAN_REACH)^2 centred on
-                           the image, or NULL */
+    uint8_t *nanmask;   /* (n + 2*MASK_OFF)^2 centred on the image, or NULL: bits NEAR_5x5
+                           (input NaNs dilated by NAN_REACH) and NEAR_QUAD */
     int pad_nan;        /* the padding itself counts as NaN (missing NaN with padding) */
     float *out;
     double *coords;     /* per band: the sample points of one output row (x then y) */
@@ -380,28 +383,6 @@ static void prefilter_cols(void *ctx, int band, size_t lo, size_t hi)
     }
 }
 
-/* dst = src dilated by a (2*NAN_REACH+1)^2 box (scipy.signal.convolve2d(mode='same') of the
- * NaN map with a box of ones, > 0). tmp is n*n scratch. */
-static void dilate(const uint8_t *src, uint8_t *dst, uint8_t *tmp, long n)
-{
-    for (long y = 0; y < n; y++)
-        for (long x = 0; x < n; x++) {
-            uint8_t v = 0;
-            for (long xx = x - NAN_REACH; xx <= x + NAN_REACH && !v; xx++)
-                if (xx >= 0 && xx < n)
-                    v = src[(size_t)y * (size_t)n + (size_t)xx];
-            tmp[(size_t)y * (size_t)n + (size_t)x] = v;
-        }
-    for (long y = 0; y < n; y++)
-        for (long x = 0; x < n; x++) {
-            uint8_t v = 0;
-            for (long yy = y - NAN_REACH; yy <= y + NAN_REACH && !v; yy++)
-                if (yy >= 0 && yy < n)
-                    v = tmp[(size_t)yy * (size_t)n + (size_t)x];
-            dst[(size_t)y * (size_t)n + (size_t)x] = v;
-        }
-}
-
 /* Is the 5x5-dilated NaN mask > 0 at padded pixel (px, py)? */
 static int nan_near(const job *j, long px, long py)
 {
@@ -413,12 +394,24 @@ static int nan_near(const job *j, long px, long py)
             return 1;
     }
     if (j->nanmask) {
-        const long nm = j->n + 2 * NAN_REACH;
-        long x = px - p->pad[0] + NAN_REACH, y = py - p->pad[1] + NAN_REACH;
+        const long nm = j->n + 2 * MASK_OFF;
+        long x = px - p->pad[0] + MASK_OFF, y = py - p->pad[1] + MASK_OFF;
         if (x >= 0 && x < nm && y >= 0 && y < nm)
-            return j->nanmask[(size_t)y * (size_t)nm + (size_t)x];
+            return j->nanmask[(size_t)y * (size_t)nm + (size_t)x] & NEAR_5x5;
     }
     return 0;
+}
+
+/* Could masked() be true at (xi, yi), xi and yi >= 0 and clear of NaN padding? 0 means surely
+ * not; 1 (almost always a NaN, unless a coordinate is a whole number) asks masked(). One load in
+ * place of masked()'s four. */
+static inline int maybe_masked(const job *j, double xi, double yi)
+{
+    const long nm = j->n + 2 * MASK_OFF;
+    long x = (long)xi - j->pl->pad[0] + MASK_OFF, y = (long)yi - j->pl->pad[1] + MASK_OFF;
+    if (x < 0 || x >= nm || y < 0 || y >= nm)
+        return 0;
+    return j->nanmask[(size_t)y * (size_t)nm + (size_t)x] & NEAR_QUAD;
 }
 
 /* sunpy's NaN rule: the order-1 sample of the dilated mask at (xi, yi) is > 0. */
@@ -555,7 +548,7 @@ static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo,
                 fast &= xi[q] >= xl && xi[q] < xh && yi[q] >= yl && yi[q] < yh;
             if (fast && check_nans)
                 for (int q = 0; q < 4; q++)
-                    fast &= !masked(j, xi[q], yi[q]);
+                    fast &= !maybe_masked(j, xi[q], yi[q]);
             if (!fast) {
                 for (int q = 0; q < 4; q++)
                     out[jx + q] = (float)(sample_slow(j, xi[q], yi[q]) * rdiv);
@@ -711,25 +704,103 @@ static value_stats scan_values(job *j)
     return v;
 }
 
-/* The map of input NaNs over the image plus NAN_REACH around it (dilation reaches into the
- * padding too), dilated by NAN_REACH. -1 when out of memory. */
+/* The NaN map (job.nanmask), built in two passes over rows on every core. Row pass: each
+ * mask row's NaNs ORed over x-2..x+2 (bit NEAR_5x5) and x-2..x+3 (NEAR_QUAD) into rows; column
+ * pass: rows y-2..y+2 and y-2..y+3 likewise into the mask. Outside the image the map is 0, as
+ * scipy's convolve2d(mode='same') pads. Eight bytes at a time: the bits never carry. */
+typedef struct mask_job {
+    job *j;
+    uint8_t *rows, *zero; /* the row pass's output; a row of zeros */
+    uint8_t *raw;         /* per band: one row's NaNs */
+    long nm;
+} mask_job;
+
+static inline uint64_t load8(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void mask_row_pass(void *ctx, int band, size_t lo, size_t hi)
+{
+    (void)band;
+    mask_job *m = ctx;
+    const long nm = m->nm, n = m->j->n;
+    /* raw[k] = NaN at mask pixel k - NAN_REACH, zero padded: NAN_REACH before, NAN_REACH+1
+     * after, and 8 more so that the word loads below stay inside */
+    const size_t nraw = (size_t)nm + 2 * NAN_REACH + 1 + 8;
+    uint8_t *raw = m->raw + (size_t)band * nraw;
+    for (size_t y = lo; y < hi; y++) {
+        uint8_t *out = m->rows + y * (size_t)nm;
+        long iy = (long)y - MASK_OFF;
+        if (iy < 0 || iy >= n) {
+            memset(out, 0, (size_t)nm);
+            continue;
+        }
+        memset(raw, 0, nraw);
+        const double *row = data_row(m->j, iy);
+        uint8_t *r = raw + NAN_REACH + MASK_OFF;
+        for (long x = 0; x < n; x++)
+            r[x] = isnan(row[x]) != 0;
+        long x = 0;
+        for (; x + 8 <= nm; x += 8) {
+            const uint64_t a = load8(raw + x) | load8(raw + x + 1) | load8(raw + x + 2) |
+                               load8(raw + x + 3) | load8(raw + x + 4);
+            const uint64_t q = a | load8(raw + x + 5);
+            const uint64_t v = a | (q << 1); /* bytes 0 or 1: the shift stays in its byte */
+            memcpy(out + x, &v, sizeof v);
+        }
+        for (; x < nm; x++) {
+            const uint8_t a = raw[x] | raw[x + 1] | raw[x + 2] | raw[x + 3] | raw[x + 4];
+            out[x] = (uint8_t)(a | ((a | raw[x + 5]) << 1));
+        }
+    }
+}
+
+static void mask_col_pass(void *ctx, int band, size_t lo, size_t hi)
+{
+    (void)band;
+    mask_job *m = ctx;
+    const long nm = m->nm;
+    const uint64_t b5 = 0x0101010101010101ULL * NEAR_5x5, bq = 0x0101010101010101ULL * NEAR_QUAD;
+    for (size_t y = lo; y < hi; y++) {
+        const uint8_t *r[6];
+        for (int k = 0; k < 6; k++) {
+            long yy = (long)y - NAN_REACH + k;
+            r[k] = yy >= 0 && yy < nm ? m->rows + (size_t)yy * (size_t)nm : m->zero;
+        }
+        uint8_t *out = m->j->nanmask + y * (size_t)nm;
+        long x = 0;
+        for (; x + 8 <= nm; x += 8) {
+            const uint64_t a = load8(r[0] + x) | load8(r[1] + x) | load8(r[2] + x) |
+                               load8(r[3] + x) | load8(r[4] + x);
+            const uint64_t v = (a & b5) | ((a | load8(r[5] + x)) & bq);
+            memcpy(out + x, &v, sizeof v);
+        }
+        for (; x < nm; x++) {
+            const uint8_t a = r[0][x] | r[1][x] | r[2][x] | r[3][x] | r[4][x];
+            out[x] = (uint8_t)((a & NEAR_5x5) | ((a | r[5][x]) & NEAR_QUAD));
+        }
+    }
+}
+
+/* -1 when out of memory. */
 static int build_nanmask(job *j)
 {
-    const long nm = j->n + 2 * NAN_REACH;
+    const long nm = j->n + 2 * MASK_OFF;
     size_t nn = (size_t)nm * (size_t)nm;
-    uint8_t *raw = calloc(nn, 1), *tmp = malloc(nn);
+    mask_job m = {j, malloc(nn), calloc((size_t)nm, 1),
+                  malloc((size_t)MAX_THREADS * ((size_t)nm + 2 * NAN_REACH + 1 + 8)), nm};
     j->nanmask = malloc(nn);
-    int rc = raw && tmp && j->nanmask ? 0 : -1;
-    for (long y = 0; rc == 0 && y < j->n; y++) {
-        const double *row = data_row(j, y);
-        uint8_t *m = raw + (size_t)(y + NAN_REACH) * (size_t)nm + NAN_REACH;
-        for (long x = 0; x < j->n; x++)
-            m[x] = isnan(row[x]) ? 1 : 0;
+    int rc = m.rows && m.zero && m.raw && j->nanmask ? 0 : -1;
+    if (rc == 0) {
+        ff_prep_parallel(j->nth, (size_t)nm, mask_row_pass, &m);
+        ff_prep_parallel(j->nth, (size_t)nm, mask_col_pass, &m);
     }
-    if (rc == 0)
-        dilate(raw, j->nanmask, tmp, nm);
-    free(raw);
-    free(tmp);
+    free(m.rows);
+    free(m.zero);
+    free(m.raw);
     return rc;
 }
 
