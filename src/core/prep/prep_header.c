@@ -8,6 +8,7 @@
 #include <fitsio.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,90 +183,105 @@ static int check_prep(const ff_prep *p, ff_err *err)
     return 0;
 }
 
-static int open_mem(fitsfile **f, void **buf, size_t *size, const ff_prep *p, ff_err *err)
+/* The level-1.5 header's cards as CFITSIO wrote them (text: ncards cards of 80 characters, END
+ * the last; free with fits_free_memory). CFITSIO builds the header in a memory file; NAXIS is
+ * set to 0 before that file closes, since closing would otherwise grow it by the whole data unit
+ * and clear it (64 MiB for a 4096x4096 image, a memset that cost more than the header). */
+static int header_cards(const ff_prep *p, const ff_header *src, char **text, int *ncards,
+                        ff_err *err)
 {
+    *text = NULL;
+    *ncards = 0;
+    if (check_prep(p, err) != 0)
+        return -1;
     int status = 0;
-    *buf = NULL;
-    *size = 0;
-    fits_create_memfile(f, buf, size, 2880 * 16, realloc, &status);
+    fitsfile *f = NULL;
+    void *buf = NULL;
+    size_t size = 0;
+    fits_create_memfile(&f, &buf, &size, 2880 * 16, realloc, &status);
     long naxes[2] = {(long)p->image.shape[1], (long)p->image.shape[0]};
-    fits_create_img(*f, FLOAT_IMG, 2, naxes, &status);
+    fits_create_img(f, FLOAT_IMG, 2, naxes, &status);
+    int rc = 0;
     if (status) {
         char m[FLEN_STATUS];
         fits_get_errstatus(status, m);
-        if (*f) {
-            int s2 = 0;
-            fits_close_file(*f, &s2);
-        }
-        free(*buf);
-        *buf = NULL;
-        return ff_err_set(err, "level 1.5: CFITSIO: %s", m);
+        rc = ff_err_set(err, "level 1.5: CFITSIO: %s", m);
     }
-    return 0;
+    if (rc == 0)
+        rc = write_keys(f, p, src, err);
+    if (rc == 0) {
+        fits_hdr2str(f, 0, NULL, 0, text, ncards, &status);
+        if (status || !*text || *ncards < 0) {
+            rc = ff_err_set(err, "level-1.5 header: CFITSIO could not list the header");
+            if (*text)
+                fits_free_memory(*text, &status);
+            *text = NULL;
+        }
+    }
+    if (f) {
+        int zero = 0, s2 = 0;
+        fits_update_key(f, TINT, "NAXIS", &zero, NULL, &s2); /* no data unit: see above */
+        s2 = 0;
+        fits_close_file(f, &s2);
+    }
+    free(buf);
+    return rc;
 }
 
 int ff_prep_header(const ff_prep *p, const ff_header *src, ff_header *out, ff_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (check_prep(p, err) != 0)
+    char *text;
+    int nkeys, status = 0;
+    if (header_cards(p, src, &text, &nkeys, err) != 0)
         return -1;
-    fitsfile *f = NULL;
-    void *buf;
-    size_t size;
-    if (open_mem(&f, &buf, &size, p, err) != 0)
-        return -1;
-    int rc = write_keys(f, p, src, err);
-    char *text = NULL;
-    int nkeys = 0, status = 0;
-    if (rc == 0) {
-        fits_hdr2str(f, 0, NULL, 0, &text, &nkeys, &status);
-        if (status)
-            rc = ff_err_set(err, "level-1.5 header: CFITSIO could not list the header");
-        else
-            rc = ff_header_parse(text, (size_t)nkeys, out, err);
-    }
-    if (text)
-        fits_free_memory(text, &status);
-    status = 0;
-    fits_close_file(f, &status);
-    free(buf);
+    int rc = ff_header_parse(text, (size_t)nkeys, out, err);
+    fits_free_memory(text, &status);
     return rc;
 }
 
+/* The FITS file: CFITSIO's header cards, END and blanks to a whole 2880-byte block, then the data
+ * unit. The data are written here, not by fits_write_img into a memory file: that held a second
+ * copy of the image and cleared it first; here the pixels go big-endian through a small buffer
+ * straight to the sink. The data unit is what the FITS standard fixes: IEEE float32, big-endian,
+ * zero-padded to a whole block. */
 int ff_prep_write_fits(const ff_prep *p, const ff_header *src, ff_sink *out, ff_err *err)
 {
-    if (check_prep(p, err) != 0)
+    char *text;
+    int nkeys, status = 0;
+    if (header_cards(p, src, &text, &nkeys, err) != 0)
         return -1;
-    fitsfile *f = NULL;
-    void *buf;
-    size_t size;
-    if (open_mem(&f, &buf, &size, p, err) != 0)
-        return -1;
-    int rc = write_keys(f, p, src, err), status = 0;
-    LONGLONG head = 0, data = 0, end = 0;
+    enum { BLOCK = 2880, CARD = 80, CHUNK = 1 << 18 };
+    /* CFITSIO lists the END card as the last; one is added should it ever not */
+    size_t ncards = (size_t)nkeys;
+    int has_end = ncards > 0 && strncmp(text + (ncards - 1) * CARD, "END     ", 8) == 0;
+    size_t hbytes = (ncards + !has_end) * CARD;
+    hbytes = (hbytes + BLOCK - 1) / BLOCK * BLOCK;
+    char *head = malloc(hbytes);
+    uint32_t *chunk = malloc(CHUNK * sizeof *chunk);
+    int rc = head && chunk ? 0 : ff_err_set(err, "level-1.5 FITS: out of memory");
     if (rc == 0) {
-        fits_write_img(f, TFLOAT, 1, (LONGLONG)p->image.nelem, p->image.data, &status);
-        fits_get_hduaddrll(f, &head, &data, &end, &status);
-        fits_close_file(f, &status);
-        f = NULL;
-        if (status) {
-            char m[FLEN_STATUS];
-            fits_get_errstatus(status, m);
-            rc = ff_err_set(err, "level-1.5 FITS: CFITSIO: %s", m);
-        }
+        memset(head, ' ', hbytes);
+        memcpy(head, text, ncards * CARD);
+        if (!has_end)
+            memcpy(head + ncards * CARD, "END", 3);
+        rc = ff_sink_write(out, head, hbytes, err);
     }
-    if (f) {
-        int s2 = 0;
-        fits_close_file(f, &s2);
+    fits_free_memory(text, &status);
+    const float *px = p->image.data;
+    for (size_t i = 0; rc == 0 && i < p->image.nelem; i += CHUNK) {
+        size_t n = p->image.nelem - i < CHUNK ? p->image.nelem - i : CHUNK;
+        memcpy(chunk, px + i, n * sizeof *chunk);
+        for (size_t k = 0; k < n; k++)
+            chunk[k] = __builtin_bswap32(chunk[k]);
+        rc = ff_sink_write(out, chunk, n * sizeof *chunk, err);
     }
-    if (rc == 0) {
-        /* The file ends with the data unit, padded to whole 2880-byte blocks. */
-        size_t bytes = (size_t)data + (p->image.nelem * 4 + 2879) / 2880 * 2880;
-        if (bytes > size || (size_t)end > bytes)
-            rc = ff_err_set(err, "level-1.5 FITS: CFITSIO wrote %zu bytes, expected %zu", size, bytes);
-        else
-            rc = ff_sink_write(out, buf, bytes, err);
+    size_t dbytes = p->image.nelem * sizeof(float), pad = (BLOCK - dbytes % BLOCK) % BLOCK;
+    if (rc == 0 && pad) {
+        memset(chunk, 0, pad);
+        rc = ff_sink_write(out, chunk, pad, err);
     }
-    free(buf);
+    free(head);
+    free(chunk);
     return rc;
 }
