@@ -499,16 +499,50 @@ static inline __attribute__((always_inline)) void weights4(double t, v4d *w)
 /* Sample points of output row jy: scipy's arithmetic in scipy's order, ((x*m00) + y*m01) +
  * shift, so that floor() and the edge tests decide alike. Kept out of line: the AVX2 build of
  * the interpolation may fuse multiply-adds, and these must not be. */
-__attribute__((noinline)) static void row_coords(const plan *p, size_t jy, double *xs, double *ys)
+static inline __attribute__((always_inline)) void row_coords_body(const plan *p, size_t jy,
+                                                                   double *xs, double *ys)
 {
     const double m00 = p->m[0][0], m01 = p->m[0][1], m10 = p->m[1][0], m11 = p->m[1][1];
     const double oy = (double)((long)jy + p->off[1]);
-    const double ry0 = oy * m01, ry1 = oy * m11;
-    for (long jx = 0; jx < p->out[0]; jx++) {
-        const double ox = (double)(jx + p->off[0]);
-        xs[jx] = ((ox * m00) + ry0) + p->shift[0];
-        ys[jx] = ((ox * m10) + ry1) + p->shift[1];
+    const double ry0 = oy * m01, ry1 = oy * m11, s0 = p->shift[0], s1 = p->shift[1];
+    const long w = p->out[0];
+    long jx = 0;
+    /* Four at a time, each lane the scalar formula (whole numbers are exact in a double) */
+    const v4d vm00 = {m00, m00, m00, m00}, vm10 = {m10, m10, m10, m10};
+    const v4d vr0 = {ry0, ry0, ry0, ry0}, vr1 = {ry1, ry1, ry1, ry1};
+    const v4d vs0 = {s0, s0, s0, s0}, vs1 = {s1, s1, s1, s1}, four = {4, 4, 4, 4};
+    const double o = (double)p->off[0];
+    v4d ox = {o, o + 1, o + 2, o + 3};
+    for (; jx + 4 <= w; jx += 4, ox += four) {
+        const v4d x = ((ox * vm00) + vr0) + vs0, y = ((ox * vm10) + vr1) + vs1;
+        memcpy(xs + jx, &x, sizeof x);
+        memcpy(ys + jx, &y, sizeof y);
     }
+    for (; jx < w; jx++) {
+        const double sx = (double)(jx + p->off[0]);
+        xs[jx] = ((sx * m00) + ry0) + s0;
+        ys[jx] = ((sx * m10) + ry1) + s1;
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* AVX2 without FMA: nothing here may fuse. */
+__attribute__((target("avx2"), noinline)) static void row_coords_avx2(const plan *p, size_t jy,
+                                                                      double *xs, double *ys)
+{
+    row_coords_body(p, jy, xs, ys);
+}
+#endif
+
+__attribute__((noinline)) static void row_coords(const plan *p, size_t jy, double *xs, double *ys)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("avx2")) {
+        row_coords_avx2(p, jy, xs, ys);
+        return;
+    }
+#endif
+    row_coords_body(p, jy, xs, ys);
 }
 
 static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo, size_t hi,
