@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/prep/prep_internal.h"
+#include "core/prep/prep_simd.h"
 #include "core/prep/prep_spline.h"
 
 #define MARGIN 40     /* padding kept around the image in the coefficient array */
@@ -210,7 +211,8 @@ static int make_plan(const ff_prep_geom *g, plan *p, ff_err *err)
 typedef struct job {
     const ff_image *img;
     const plan *pl;
-    double *W;          /* coefficient window, Wn[1] rows of Wn[0] */
+    float *W;           /* coefficient window, Wn[1] rows of Wn[0] (float32: see
+                           prep_spline.h; computed in double) */
     long Wn[2], woff[2];/* window size; padded index of window index 0 */
     long n;
     int path_nan;       /* sunpy's NaN handling is on */
@@ -226,7 +228,7 @@ typedef struct job {
     float *out;
     double *coords;     /* per band: the sample points of one output row (x then y) */
     /* scan results per thread */
-    struct scan { size_t nan, inf, finite; double mn, mx; } sc[MAX_THREADS];
+    struct scan { size_t nan, inf, finite, big; double mn, mx; } sc[MAX_THREADS];
     int nth;
 } job;
 
@@ -238,32 +240,34 @@ typedef double v4dd __attribute__((vector_size(32)));
 typedef long long v4ll __attribute__((vector_size(32)));
 
 static inline __attribute__((always_inline)) void row_in_body(const ff_image *img, size_t base,
-                                                               long n, double *row, double *mn,
-                                                               double *mx, size_t *bad)
+                                                               long n, float *row, double *mn,
+                                                               double *mx, size_t *bad,
+                                                               size_t *big)
 {
     long x = 0;
     v4dd vmn = {*mn, *mn, *mn, *mn}, vmx = {*mx, *mx, *mx, *mx};
     v4ll fin = {0, 0, 0, 0};
-    const v4dd big = {DBL_MAX, DBL_MAX, DBL_MAX, DBL_MAX};
+    const v4dd dmax = {DBL_MAX, DBL_MAX, DBL_MAX, DBL_MAX};
     const v4ll absmask = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL,
                           0x7fffffffffffffffLL};
     if (img->dtype == FF_F32 || img->dtype == FF_I16) {
         for (; x + 4 <= n; x += 4) {
             v4dd v;
+            v4fs f;
             if (img->dtype == FF_F32) {
-                v4fs f;
                 memcpy(&f, (const float *)img->data + base + (size_t)x, sizeof f);
                 v = __builtin_convertvector(f, v4dd);
             } else {
                 v4s h;
                 memcpy(&h, (const int16_t *)img->data + base + (size_t)x, sizeof h);
                 v = __builtin_convertvector(h, v4dd);
+                f = __builtin_convertvector(h, v4fs);
             }
-            memcpy(row + x, &v, sizeof v);
+            memcpy(row + x, &f, sizeof f);
             const v4ll lt = v < vmn, gt = v > vmx; /* false for NaN */
             vmn = (v4dd)(((v4ll)v & lt) | ((v4ll)vmn & ~lt));
             vmx = (v4dd)(((v4ll)v & gt) | ((v4ll)vmx & ~gt));
-            fin -= (v4dd)((v4ll)v & absmask) <= big;
+            fin -= (v4dd)((v4ll)v & absmask) <= dmax;
         }
     }
     double m0 = *mn, m1 = *mx;
@@ -276,8 +280,9 @@ static inline __attribute__((always_inline)) void row_in_body(const ff_image *im
     for (; x < n; x++) {
         const double v = img->dtype == FF_F64 ? ((const double *)img->data)[base + (size_t)x]
                                               : ff_image_get(img, base + (size_t)x);
-        row[x] = v;
+        row[x] = (float)v;
         nf += fabs(v) <= DBL_MAX;
+        *big += fabs(v) > FLT_MAX && fabs(v) <= DBL_MAX; /* float64 data only */
         m0 = v < m0 ? v : m0;
         m1 = v > m1 ? v : m1;
     }
@@ -288,38 +293,38 @@ static inline __attribute__((always_inline)) void row_in_body(const ff_image *im
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 __attribute__((target("avx2"))) static void row_in_avx2(const ff_image *img, size_t base, long n,
-                                                          double *row, double *mn, double *mx,
-                                                          size_t *bad)
+                                                          float *row, double *mn, double *mx,
+                                                          size_t *bad, size_t *big)
 {
-    row_in_body(img, base, n, row, mn, mx, bad);
+    row_in_body(img, base, n, row, mn, mx, bad, big);
 }
 #endif
 
-static void row_in_base(const ff_image *img, size_t base, long n, double *row, double *mn,
-                        double *mx, size_t *bad)
+static void row_in_base(const ff_image *img, size_t base, long n, float *row, double *mn,
+                        double *mx, size_t *bad, size_t *big)
 {
-    row_in_body(img, base, n, row, mn, mx, bad);
+    row_in_body(img, base, n, row, mn, mx, bad, big);
 }
 
 /* Copies the image rows [lo, hi) into the window's data region, tallying NaN/inf/min/max. */
 static void scan_rows(void *ctx, int band, size_t lo, size_t hi)
 {
     job *j = ctx;
-    struct scan s = {0, 0, 0, INFINITY, -INFINITY};
+    struct scan s = {0, 0, 0, 0, INFINITY, -INFINITY};
     const long n = j->n;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     const int avx2 = __builtin_cpu_supports("avx2");
 #endif
     for (size_t y = lo; y < hi; y++) {
-        double *row = j->W + (size_t)(y + j->pl->pad[1] - j->woff[1]) * (size_t)j->Wn[0] +
-                      (size_t)(j->pl->pad[0] - j->woff[0]);
+        float *row = j->W + (size_t)(y + j->pl->pad[1] - j->woff[1]) * (size_t)j->Wn[0] +
+                     (size_t)(j->pl->pad[0] - j->woff[0]);
         size_t bad = 0;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
         if (avx2)
-            row_in_avx2(j->img, y * (size_t)n, n, row, &s.mn, &s.mx, &bad);
+            row_in_avx2(j->img, y * (size_t)n, n, row, &s.mn, &s.mx, &bad, &s.big);
         else
 #endif
-            row_in_base(j->img, y * (size_t)n, n, row, &s.mn, &s.mx, &bad);
+            row_in_base(j->img, y * (size_t)n, n, row, &s.mn, &s.mx, &bad, &s.big);
         if (bad)
             for (long x = 0; x < n; x++)
                 s.nan += isnan(row[x]) != 0;
@@ -330,7 +335,7 @@ static void scan_rows(void *ctx, int band, size_t lo, size_t hi)
     j->sc[band] = s;
 }
 
-static double *data_row(const job *j, long y)
+static float *data_row(const job *j, long y)
 {
     return j->W + (size_t)(y + j->pl->pad[1] - j->woff[1]) * (size_t)j->Wn[0] +
            (size_t)(j->pl->pad[0] - j->woff[0]);
@@ -343,23 +348,23 @@ static void fill_rows(void *ctx, int band, size_t lo, size_t hi)
     job *j = ctx;
     const long Wx = j->Wn[0];
     for (size_t r = lo; r < hi; r++) {
-        double *row = j->W + r * (size_t)Wx;
+        float *row = j->W + r * (size_t)Wx;
         long py = (long)r + j->woff[1];
         long y = py - j->pl->pad[1];
         if (y < 0 || y >= j->n) {
             for (long c = 0; c < Wx; c++)
-                row[c] = j->fill;
+                row[c] = (float)j->fill;
             continue;
         }
         long x0 = j->pl->pad[0] - j->woff[0];
         for (long c = 0; c < x0; c++)
-            row[c] = j->fill;
+            row[c] = (float)j->fill;
         for (long c = x0 + j->n; c < Wx; c++)
-            row[c] = j->fill;
+            row[c] = (float)j->fill;
         if (j->path_nan)
             for (long c = x0; c < x0 + j->n; c++)
                 if (isnan(row[c]))
-                    row[c] = j->nanfill;
+                    row[c] = (float)j->nanfill;
     }
 }
 
@@ -376,7 +381,7 @@ static void prefilter_cols(void *ctx, int band, size_t lo, size_t hi)
 {
     (void)band;
     job *j = ctx;
-    /* Blocks of 128 columns: 1 KiB of each row per visit (the rows are pages apart). */
+    /* Blocks of 128 columns: 512 bytes of each row per visit (the rows are pages apart). */
     for (size_t c = lo; c < hi; c += 128) {
         size_t cnt = hi - c < 128 ? hi - c : 128;
         ff_spline_prefilter_lines(j->W + c, (size_t)j->Wn[1], (size_t)j->Wn[0], cnt);
@@ -546,7 +551,8 @@ __attribute__((noinline)) static void row_coords(const plan *p, size_t jy, doubl
 }
 
 static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo, size_t hi,
-                                                               double *xs, double *ys)
+                                                               double *xs, double *ys,
+                                                               ff_widen4_fn widen)
 {
     const plan *p = j->pl;
     const long Wx = j->Wn[0];
@@ -566,7 +572,7 @@ static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo,
             yh = fmin(yh, (double)(p->pad[1] + j->n - NAN_REACH - 1));
         }
     }
-    const double *W = j->W;
+    const float *W = j->W;
     const long wx0 = j->woff[0], wy0 = j->woff[1];
     const int check_nans = j->nanmask != NULL;
     for (size_t jy = lo; jy < hi; jy++) {
@@ -594,11 +600,11 @@ static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo,
                 v4d wx, wy, c0, c1, c2, c3;
                 weights4(xi[q] - (double)fx, &wx);
                 weights4(yi[q] - (double)fy, &wy);
-                const double *c = W + (size_t)(fy - 1 - wy0) * (size_t)Wx + (size_t)(fx - 1 - wx0);
-                memcpy(&c0, c, sizeof c0);
-                memcpy(&c1, c + Wx, sizeof c1);
-                memcpy(&c2, c + 2 * Wx, sizeof c2);
-                memcpy(&c3, c + 3 * Wx, sizeof c3);
+                const float *c = W + (size_t)(fy - 1 - wy0) * (size_t)Wx + (size_t)(fx - 1 - wx0);
+                widen(c, &c0);
+                widen(c + Wx, &c1);
+                widen(c + 2 * Wx, &c2);
+                widen(c + 3 * Wx, &c3);
                 r[q] = ((wy[0] * c0 + wy[1] * c1) + (wy[2] * c2 + wy[3] * c3)) * wx;
             }
             /* Lane q of v: the sum of r[q]'s lanes. */
@@ -629,13 +635,13 @@ static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo,
 #endif
 FF_AVX2_FMA static void interp_avx2(job *j, size_t lo, size_t hi, double *xs, double *ys)
 {
-    interp_body(j, lo, hi, xs, ys);
+    interp_body(j, lo, hi, xs, ys, ff_widen4_avx2);
 }
 #endif
 
 static void interp_base(job *j, size_t lo, size_t hi, double *xs, double *ys)
 {
-    interp_body(j, lo, hi, xs, ys);
+    interp_body(j, lo, hi, xs, ys, ff_widen4_generic);
 }
 
 static void interp_rows(void *ctx, int band, size_t lo, size_t hi)
@@ -684,7 +690,7 @@ static int skip_with(ff_err *err, const char *msg)
  * ahead. -1 when out of memory. */
 static int alloc_buffers(job *j, const plan *pl, ff_prep_scratch *scratch, float **outbuf)
 {
-    size_t wbytes = (size_t)j->Wn[0] * (size_t)j->Wn[1] * sizeof(double);
+    size_t wbytes = (size_t)j->Wn[0] * (size_t)j->Wn[1] * sizeof(float);
     int fresh_w = 0, fresh_out = 0;
     if (scratch && scratch->size < wbytes) {
         free(scratch->buf);
@@ -719,7 +725,7 @@ static int alloc_buffers(job *j, const plan *pl, ff_prep_scratch *scratch, float
 }
 
 typedef struct value_stats {
-    size_t nan, inf, finite;
+    size_t nan, inf, finite, big; /* big: finite but beyond float32 (float64 data) */
     double mn, mx;
 } value_stats;
 
@@ -727,8 +733,9 @@ typedef struct value_stats {
 static value_stats scan_values(job *j)
 {
     ff_prep_parallel(j->nth, (size_t)j->n, scan_rows, j);
-    value_stats v = {0, 0, 0, INFINITY, -INFINITY};
+    value_stats v = {0, 0, 0, 0, INFINITY, -INFINITY};
     for (int t = 0; t < j->nth; t++) {
+        v.big += j->sc[t].big;
         v.nan += j->sc[t].nan;
         v.inf += j->sc[t].inf;
         v.finite += j->sc[t].finite;
@@ -773,7 +780,7 @@ static void mask_row_pass(void *ctx, int band, size_t lo, size_t hi)
             continue;
         }
         memset(raw, 0, nraw);
-        const double *row = data_row(m->j, iy);
+        const float *row = data_row(m->j, iy);
         uint8_t *r = raw + NAN_REACH + MASK_OFF;
         for (long x = 0; x < n; x++)
             r[x] = isnan(row[x]) != 0;
@@ -921,6 +928,8 @@ static int register_image(job *j, const plan *pl, const ff_prep_geom *g, ff_prep
     int rc = FF_PREP_OK;
     if (v.inf)
         rc = skip_with(err, "the image holds infinite values");
+    else if (v.big)
+        rc = skip_with(err, "the image holds values beyond float32's range (level 1.5 is float32)");
     else if (!v.finite)
         rc = skip_with(err, "the image has no finite pixel (all NaN)");
     else if (plan_missing(j, pl, &v) != 0)

@@ -4,8 +4,10 @@
  * the first value of each pass. scipy 1.10 computes the same sums in the same order, so results
  * agree with scipy.ndimage to the last bits. */
 #include "core/prep/prep_spline.h"
+#include "core/prep/prep_simd.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 /* Terms of the causal start below this weight are lost in a double's rounding. */
@@ -41,64 +43,58 @@ void ff_spline_prefilter(double *c, size_t n)
         c[i] = z * (c[i + 1] - c[i]);
 }
 
-static void lines_scalar(double *c, size_t n, size_t stride, size_t count)
+/* The filters of whole images below keep their values as float32 between passes (half the
+ * memory of doubles, and half the traffic) and compute in double. Every line goes through the
+ * same operations, whether in a vector lane or alone (line_f32), so that how an image is split
+ * into bands and blocks never changes a result. */
+static void line_f32(float *c, size_t n, size_t stride)
 {
     const double z = FF_SPLINE_POLE, g = gain();
-    for (size_t i = 0; i < n; i++) {
-        double *r = c + i * stride;
-        for (size_t j = 0; j < count; j++)
-            r[j] *= g;
-    }
-    const double zn1 = pow(z, (double)(n - 1));
-    double *first = c, *last = c + (n - 1) * stride;
-    for (size_t j = 0; j < count; j++)
-        first[j] = first[j] + zn1 * last[j];
-    double zi = z;
+    const double zn1 = pow(z, (double)(n - 1)), den = 1.0 - zn1 * zn1, k = z / (z * z - 1.0);
+    float *last = c + (n - 1) * stride;
+    double acc = (double)c[0] + zn1 * (double)*last, zi = z;
     for (size_t i = 1; i + 1 < n && fabs(zi) > TAIL; i++) {
-        const double *a = c + i * stride, *b = c + (n - 1 - i) * stride;
-        for (size_t j = 0; j < count; j++)
-            first[j] += zi * (a[j] + zn1 * b[j]);
+        acc += zi * ((double)c[i * stride] + zn1 * (double)c[(n - 1 - i) * stride]);
         zi *= z;
     }
-    const double den = 1.0 - zn1 * zn1;
-    for (size_t j = 0; j < count; j++)
-        first[j] /= den;
+    acc = (g * acc) / den;
+    c[0] = (float)acc;
     for (size_t i = 1; i < n; i++) {
-        double *r = c + i * stride;
-        const double *p = r - stride;
-        for (size_t j = 0; j < count; j++)
-            r[j] += z * p[j];
+        acc = g * (double)c[i * stride] + z * acc;
+        c[i * stride] = (float)acc;
     }
-    const double *prev = last - stride;
-    const double k = z / (z * z - 1.0);
-    for (size_t j = 0; j < count; j++)
-        last[j] = (z * prev[j] + last[j]) * k;
+    acc = (z * (double)last[-(ptrdiff_t)stride] + (double)*last) * k;
+    *last = (float)acc;
     for (size_t i = n - 1; i-- > 0;) {
-        double *r = c + i * stride;
-        const double *nx = r + stride;
-        for (size_t j = 0; j < count; j++)
-            r[j] = z * (nx[j] - r[j]);
+        acc = z * (acc - (double)c[i * stride]);
+        c[i * stride] = (float)acc;
     }
 }
 
-/* Four lines per vector, up to 8 vectors (32 lines) side by side. The gain is applied as the
- * forward pass reads each value (one sweep fewer than the scalar form; the same numbers up to
- * the last bit). */
-typedef double v4d __attribute__((vector_size(32)));
+/* Four lines per vector, up to LINES_MAXV vectors (128 lines) side by side. The gain is applied
+ * as the forward pass reads each value (one sweep fewer than the scalar form; the same numbers
+ * up to the last bit). */
+typedef ff_v4d v4d;
+typedef ff_v4f v4f;
 #define LINES_MAXV 32
 
-/* Loads and stores through memcpy (no alignment assumed); a value, not a return, so that the
- * plain and AVX2 builds keep one ABI. */
-#define LD(v, p) memcpy(&(v), (p), sizeof(v4d))
-#define ST(p, v) memcpy((p), &(v), sizeof(v4d))
+/* Four floats in as doubles (through the kernel's `widen`: prep_simd.h), and back; no alignment
+ * assumed. */
+#define LD(v, p) widen((p), &(v))
+#define ST(p, v)                                                                                   \
+    do {                                                                                           \
+        const v4f f_ = __builtin_convertvector((v), v4f);                                          \
+        memcpy((p), &f_, sizeof f_);                                                               \
+    } while (0)
 
-static inline __attribute__((always_inline)) void lines_vec_body(double *c, size_t n,
-                                                                  size_t stride, size_t nv)
+static inline __attribute__((always_inline)) void lines_vec_body(float *c, size_t n,
+                                                                  size_t stride, size_t nv,
+                                                                  ff_widen4_fn widen)
 {
     const double z = FF_SPLINE_POLE, g = gain();
     const double zn1 = pow(z, (double)(n - 1)), den = 1.0 - zn1 * zn1, k = z / (z * z - 1.0);
     v4d acc[LINES_MAXV], x, y;
-    double *last = c + (n - 1) * stride;
+    float *last = c + (n - 1) * stride;
     for (size_t v = 0; v < nv; v++) {
         LD(x, c + 4 * v);
         LD(y, last + 4 * v);
@@ -106,7 +102,7 @@ static inline __attribute__((always_inline)) void lines_vec_body(double *c, size
     }
     double zi = z;
     for (size_t i = 1; i + 1 < n && fabs(zi) > TAIL; i++) {
-        const double *a = c + i * stride, *b = c + (n - 1 - i) * stride;
+        const float *a = c + i * stride, *b = c + (n - 1 - i) * stride;
         for (size_t v = 0; v < nv; v++) {
             LD(x, a + 4 * v);
             LD(y, b + 4 * v);
@@ -119,14 +115,14 @@ static inline __attribute__((always_inline)) void lines_vec_body(double *c, size
         ST(c + 4 * v, acc[v]);
     }
     for (size_t i = 1; i < n; i++) {
-        double *r = c + i * stride;
+        float *r = c + i * stride;
         for (size_t v = 0; v < nv; v++) {
             LD(x, r + 4 * v);
             acc[v] = g * x + z * acc[v];
             ST(r + 4 * v, acc[v]);
         }
     }
-    const double *prev = last - stride;
+    const float *prev = last - stride;
     for (size_t v = 0; v < nv; v++) {
         LD(x, prev + 4 * v);
         LD(y, last + 4 * v);
@@ -134,7 +130,7 @@ static inline __attribute__((always_inline)) void lines_vec_body(double *c, size
         ST(last + 4 * v, acc[v]);
     }
     for (size_t i = n - 1; i-- > 0;) {
-        double *r = c + i * stride;
+        float *r = c + i * stride;
         for (size_t v = 0; v < nv; v++) {
             LD(x, r + 4 * v);
             acc[v] = z * (acc[v] - x);
@@ -143,21 +139,21 @@ static inline __attribute__((always_inline)) void lines_vec_body(double *c, size
     }
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef FF_PREP_X86_CLONES
 #define FF_HAVE_AVX2_CLONE 1
-__attribute__((target("avx2"))) static void lines_vec_avx2(double *c, size_t n, size_t stride,
+__attribute__((target("avx2"))) static void lines_vec_avx2(float *c, size_t n, size_t stride,
                                                              size_t nv)
 {
-    lines_vec_body(c, n, stride, nv);
+    lines_vec_body(c, n, stride, nv, ff_widen4_avx2);
 }
 #endif
 
-static void lines_vec_base(double *c, size_t n, size_t stride, size_t nv)
+static void lines_vec_base(float *c, size_t n, size_t stride, size_t nv)
 {
-    lines_vec_body(c, n, stride, nv);
+    lines_vec_body(c, n, stride, nv, ff_widen4_generic);
 }
 
-void ff_spline_prefilter_lines(double *c, size_t n, size_t stride, size_t count)
+void ff_spline_prefilter_lines(float *c, size_t n, size_t stride, size_t count)
 {
     if (n <= 1 || count == 0)
         return;
@@ -180,47 +176,8 @@ void ff_spline_prefilter_lines(double *c, size_t n, size_t stride, size_t count)
         done += 4 * nv;
     }
     (void)avx2;
-    if (done < count)
-        lines_scalar(c + done, n, stride, count - done);
-}
-
-static void rows_scalar(double *c, size_t n, size_t stride, size_t count)
-{
-    if (count > 8) {
-        for (size_t r = 0; r < count; r += 8)
-            rows_scalar(c + r * stride, n, stride, count - r < 8 ? count - r : 8);
-        return;
-    }
-    if (n <= 1 || count == 0)
-        return;
-    const double z = FF_SPLINE_POLE, g = gain();
-    double *L[8];
-    for (size_t r = 0; r < count; r++) {
-        L[r] = c + r * stride;
-        for (size_t i = 0; i < n; i++)
-            L[r][i] *= g;
-    }
-    const double zn1 = pow(z, (double)(n - 1));
-    double s[8];
-    for (size_t r = 0; r < count; r++)
-        s[r] = L[r][0] + zn1 * L[r][n - 1];
-    double zi = z;
-    for (size_t i = 1; i + 1 < n && fabs(zi) > TAIL; i++) {
-        for (size_t r = 0; r < count; r++)
-            s[r] += zi * (L[r][i] + zn1 * L[r][n - 1 - i]);
-        zi *= z;
-    }
-    const double den = 1.0 - zn1 * zn1, k = z / (z * z - 1.0);
-    for (size_t r = 0; r < count; r++)
-        L[r][0] = s[r] / den;
-    for (size_t i = 1; i < n; i++)
-        for (size_t r = 0; r < count; r++)
-            L[r][i] += z * L[r][i - 1];
-    for (size_t r = 0; r < count; r++)
-        L[r][n - 1] = (z * L[r][n - 2] + L[r][n - 1]) * k;
-    for (size_t i = n - 1; i-- > 0;)
-        for (size_t r = 0; r < count; r++)
-            L[r][i] = z * (L[r][i + 1] - L[r][i]);
+    for (; done < count; done++)
+        line_f32(c + done, n, stride);
 }
 
 /* Four rows at once, one per lane: blocks of four columns are loaded row by row and transposed
@@ -237,13 +194,15 @@ static inline __attribute__((always_inline)) void transpose4(v4d *a, v4d *b, v4d
     *d = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
 }
 
-static inline __attribute__((always_inline)) void rows4_body(double *c, size_t n, size_t stride)
+static inline __attribute__((always_inline)) void rows4_body(float *c, size_t n, size_t stride,
+                                                              ff_widen4_fn widen)
 {
     const double z = FF_SPLINE_POLE, g = gain();
     const double zn1 = pow(z, (double)(n - 1)), den = 1.0 - zn1 * zn1, k = z / (z * z - 1.0);
-    double *r0 = c, *r1 = c + stride, *r2 = c + 2 * stride, *r3 = c + 3 * stride;
+    float *r0 = c, *r1 = c + stride, *r2 = c + 2 * stride, *r3 = c + 3 * stride;
 #define GATHER(i) ((v4d){r0[i], r1[i], r2[i], r3[i]})
-#define SCATTER(i, v) (r0[i] = (v)[0], r1[i] = (v)[1], r2[i] = (v)[2], r3[i] = (v)[3])
+#define SCATTER(i, v)                                                                              \
+    (r0[i] = (float)(v)[0], r1[i] = (float)(v)[1], r2[i] = (float)(v)[2], r3[i] = (float)(v)[3])
     v4d acc = GATHER(0) + zn1 * GATHER(n - 1);
     double zi = z;
     for (size_t i = 1; i + 1 < n && fabs(zi) > TAIL; i++) {
@@ -318,18 +277,18 @@ static inline __attribute__((always_inline)) void rows4_body(double *c, size_t n
 }
 
 #ifdef FF_HAVE_AVX2_CLONE
-__attribute__((target("avx2"))) static void rows4_avx2(double *c, size_t n, size_t stride)
+__attribute__((target("avx2"))) static void rows4_avx2(float *c, size_t n, size_t stride)
 {
-    rows4_body(c, n, stride);
+    rows4_body(c, n, stride, ff_widen4_avx2);
 }
 #endif
 
-static void rows4_base(double *c, size_t n, size_t stride)
+static void rows4_base(float *c, size_t n, size_t stride)
 {
-    rows4_body(c, n, stride);
+    rows4_body(c, n, stride, ff_widen4_generic);
 }
 
-void ff_spline_prefilter_rows(double *c, size_t n, size_t stride, size_t count)
+void ff_spline_prefilter_rows(float *c, size_t n, size_t stride, size_t count)
 {
     if (n <= 1 || count == 0)
         return;
@@ -345,8 +304,8 @@ void ff_spline_prefilter_rows(double *c, size_t n, size_t stride, size_t count)
 #endif
             rows4_base(c + r * stride, n, stride);
     }
-    if (r < count)
-        rows_scalar(c + r * stride, n, stride, count - r);
+    for (; r < count; r++)
+        line_f32(c + r * stride, n, 1);
 }
 
 void ff_spline_weights(double x, double w[4])

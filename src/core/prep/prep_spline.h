@@ -15,13 +15,16 @@
  * c[n-1+i] = c[n-1-i]). n <= 1 leaves c unchanged. */
 void ff_spline_prefilter(double *c, size_t n);
 
-/* The same filter on `count` interleaved lines at once: element i of line j is
- * c[i * stride + j], for j in [0, count). Used for columns, a whole row of them per step. */
-void ff_spline_prefilter_lines(double *c, size_t n, size_t stride, size_t count);
+/* The same filter on `count` interleaved lines at once, stored as float32 and computed in
+ * double (float32 between the passes: about 1e-7 of the values' range beside the double
+ * filter): element i of line j is c[i * stride + j], for j in [0, count). Used for columns, a
+ * whole row of them per step. Each line's result is the same however many are filtered at once
+ * (and the same as ff_spline_prefilter_rows gives it). */
+void ff_spline_prefilter_lines(float *c, size_t n, size_t stride, size_t count);
 
-/* The same filter on `count` contiguous lines of n values, line r starting at c + r * stride.
- * Runs the lines' recursions side by side (their dependency chains interleave); count <= 8. */
-void ff_spline_prefilter_rows(double *c, size_t n, size_t stride, size_t count);
+/* The same on `count` contiguous float32 lines of n values, line r starting at c + r * stride,
+ * four side by side (their dependency chains interleave). */
+void ff_spline_prefilter_rows(float *c, size_t n, size_t stride, size_t count);
 
 /* Weights of the four coefficients floor(x)-1 .. floor(x)+2 for the spline value at x; they sum
  * to 1. */
