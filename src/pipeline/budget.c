@@ -49,10 +49,10 @@ static uint64_t png_bound(uint64_t px, uint64_t rows)
 }
 
 /* Level 1.5 of an n x n image holds, at its peak (registering): the spline coefficients
- * (float64, the image and a margin of a few pixels), the result (float32) and the NaN masks
- * (about 3 bytes): 16 bytes a pixel, 256 MiB for 4096 x 4096. Afterwards the result and the
- * FITS file made of it in memory (8 bytes a pixel) are all that is left. */
-#define PREP_BYTES_PER_PIXEL 16
+ * (float32, the image and a margin of a few pixels), the result (float32) and the NaN maps (a
+ * byte each, two at once): 10 bytes a pixel, counted as 12 for the margins, 192 MiB for
+ * 4096 x 4096. Afterwards the result alone is left (the FITS file is written from it). */
+#define PREP_BYTES_PER_PIXEL 12
 
 /* Pixels of the image level 1.5 would register: a square 2-D image of SDO's sizes (the header
  * decides the rest, once read); 0 when it cannot be one, or prep is not asked for. */
