@@ -609,6 +609,15 @@ static void test_bad_images(void **state)
     d[5] = INFINITY;
     expect_skip(&h, &img, "infinite");
     ff_image_free(&img);
+    /* float64 data: finite, but one value beyond what the float32 coefficients hold */
+    ff_image wide = {FF_F64, 2, {128, 128, 0}, 128 * 128, malloc(sizeof(double) * 128 * 128)};
+    assert_non_null(wide.data);
+    double *w = wide.data;
+    for (size_t i = 0; i < wide.nelem; i++)
+        w[i] = 100.0 + (double)(i % 7);
+    w[77] = 1e39;
+    expect_skip(&h, &wide, "beyond float32");
+    ff_image_free(&wide);
 }
 
 static void test_exposure(void **state)
