@@ -2,7 +2,7 @@
  * and compared byte for byte, over inputs chosen to reach each of its paths: empty and tiny
  * inputs, runs at every period (flat areas, NaN backgrounds), noise that Huffman coding cannot
  * shrink (stored blocks), skewed counts that force the 15-bit length limit, runs of every length
- * between literals, and sizes across block boundaries. */
+ * between literals, sizes across block boundaries, and streams made of pieces. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,6 +176,59 @@ static void test_sizes_across_blocks(void **state)
     free(v);
 }
 
+/* One stream made of pieces (ff_deflate_stream_piece), cut at the given offsets: zlib inflates
+ * it to the whole input, and reads it as a valid stream through every piece boundary. */
+static void pieces_round_trip(const unsigned char *src, size_t len, unsigned period,
+                              const size_t *cuts, size_t ncuts)
+{
+    ff_err err = {0};
+    ff_deflate_stream *z = ff_deflate_stream_new(period, &err);
+    assert_non_null(z);
+    size_t total = 0, from = 0;
+    for (size_t k = 0; k <= ncuts; k++)
+        total += ff_deflate_piece_bound((k < ncuts ? cuts[k] : len) - (k ? cuts[k - 1] : 0));
+    unsigned char *out = malloc(total), *back = malloc(len + 1);
+    assert_non_null(out);
+    assert_non_null(back);
+    size_t n = 0;
+    for (size_t k = 0; k <= ncuts; k++) {
+        size_t to = k < ncuts ? cuts[k] : len;
+        size_t cap = ff_deflate_piece_bound(to - from);
+        size_t got = ff_deflate_stream_piece(z, to > from ? src + from : NULL, to - from, k == ncuts,
+                                             out + n, cap, &err);
+        assert_true(got > 0 && got <= cap);
+        n += got;
+        from = to;
+    }
+    ff_deflate_stream_free(z);
+    uLongf blen = (uLongf)len + 1;
+    assert_int_equal(uncompress(back, &blen, out, (uLong)n), Z_OK);
+    assert_int_equal(blen, len);
+    if (len)
+        assert_memory_equal(back, src, len);
+    free(back);
+    free(out);
+}
+
+static void test_pieces(void **state)
+{
+    (void)state;
+    size_t len = 700000;
+    unsigned char *b = malloc(len);
+    assert_non_null(b);
+    for (size_t i = 0; i < len; i++) /* noise with flat stretches that straddle the cuts */
+        b[i] = (i / 5000) % 2 ? 0 : (unsigned char)next_rand();
+    const size_t none[1] = {0}, one[] = {1}, many[] = {0, 0, 4999, 5003, 262144, 262145, 600000, 700000};
+    pieces_round_trip(b, len, 1, none, 0);
+    pieces_round_trip(b, len, 1, one, 1);
+    pieces_round_trip(b, len, 1, many, sizeof many / sizeof *many);
+    pieces_round_trip(b, len, 4, many, sizeof many / sizeof *many);
+    pieces_round_trip(NULL, 0, 1, none, 0);
+    const size_t zeros[] = {0, 0};
+    pieces_round_trip(NULL, 0, 0, zeros, 2);
+    free(b);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -194,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_float_nan_background), cmocka_unit_test(test_incompressible),
         cmocka_unit_test(test_skewed_counts),        cmocka_unit_test(test_mixed_runs),
         cmocka_unit_test(test_sizes_across_blocks),  cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,6 +157,60 @@ static void test_gray_from_indexed(void **state)
     ff_membuf_free(&out);
 }
 
+/* ff_png_write8's own writer (png.c) read back by libspng: gray and indexed with tRNS, sizes
+ * from 1x1 to rows wider than one IDAT piece and images of many pieces, text chunks. */
+static void test_png_write8_roundtrip(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[][2] = {{1, 1}, {3, 2}, {17, 5}, {4096, 70}, {300000, 2},
+                                        {1000, 1000}, {33, 9000}};
+    ff_png_palette pal = {.n = 256, .ntrans = 1};
+    for (unsigned i = 0; i < 256; i++) {
+        pal.rgb[i][0] = (uint8_t)i;
+        pal.rgb[i][1] = (uint8_t)(255 - i);
+        pal.rgb[i][2] = (uint8_t)(i * 7);
+    }
+    ff_png_text text[2] = {{"Scaling", "log, line\nbreak and \x01 control"}, {"Software", "FitsFlow"}};
+    uint64_t x = 99;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        uint32_t w = sizes[k][0], h = sizes[k][1];
+        size_t n = (size_t)w * h;
+        uint8_t *px = malloc(n);
+        assert_non_null(px);
+        for (size_t i = 0; i < n; i++) { /* noise, with flat stretches (runs) */
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            px[i] = (i / 97) % 3 == 0 ? 0 : (uint8_t)(x % 256);
+        }
+        for (int indexed = 0; indexed < 2; indexed++) {
+            ff_membuf mb = {0};
+            ff_sink sink = ff_membuf_sink(&mb);
+            ff_err err = {0};
+            assert_int_equal(ff_png_write8(px, w, h, indexed ? &pal : NULL, text, 2, &sink, &err), 0);
+            decoded d;
+            decode(&mb, &d);
+            assert_int_equal(d.w, w);
+            assert_int_equal(d.h, h);
+            assert_int_equal(d.color_type, indexed ? SPNG_COLOR_TYPE_INDEXED : SPNG_COLOR_TYPE_GRAYSCALE);
+            for (size_t i = 0; i < n; i++) {
+                if (!indexed) {
+                    assert_int_equal(d.px[i], px[i]);
+                    continue;
+                }
+                const uint8_t *q = d.px + 4 * i;
+                assert_int_equal(q[0], pal.rgb[px[i]][0]);
+                assert_int_equal(q[1], pal.rgb[px[i]][1]);
+                assert_int_equal(q[2], pal.rgb[px[i]][2]);
+                assert_int_equal(q[3], px[i] == 0 ? 0 : 255);
+            }
+            assert_string_equal(text_of(&d, "Scaling"), "log, line\nbreak and ? control");
+            assert_string_equal(text_of(&d, "Software"), "FitsFlow");
+            free(d.px);
+            ff_membuf_free(&mb);
+        }
+        free(px);
+    }
+}
+
 static void test_disk_pngs(void **state)
 {
     (void)state;
@@ -728,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_colormaps),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_gray_from_indexed),
+        cmocka_unit_test(test_png_write8_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
  * buffer. Each block is sent stored instead when that is smaller. */
 #include "core/out/deflate_fast.h"
 
+#include <assert.h>
 #include <endian.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -468,31 +469,30 @@ size_t ff_deflate_fast_bound(size_t len)
     return len + pieces * 5 + 2 + 4 + 8;
 }
 
-size_t ff_deflate_fast(const void *src_, size_t len, unsigned period, unsigned char *dst,
-                       size_t cap, ff_err *err)
+struct ff_deflate_stream {
+    state s;
+    run *runs;
+    unsigned period_given; /* 0: no runs */
+    int started, ended;
+    uLong adler;
+};
+
+ff_deflate_stream *ff_deflate_stream_new(unsigned period, ff_err *err)
 {
-    const unsigned char *src = src_;
     if (period > 32768) {
         ff_err_set(err, "deflate: run distance %u is beyond 32768", period);
-        return 0;
+        return NULL;
     }
-    if (cap < ff_deflate_fast_bound(len)) {
-        ff_err_set(err, "deflate: output buffer too small");
-        return 0;
-    }
-    if (len && !src) {
-        ff_err_set(err, "deflate: no input");
-        return 0;
-    }
-    state *s = malloc(sizeof *s);
+    ff_deflate_stream *z = malloc(sizeof *z);
     run *runs = malloc(MAX_RUNS * sizeof *runs);
-    if (!s || !runs) {
-        free(s);
+    if (!z || !runs) {
+        free(z);
         free(runs);
         ff_err_set(err, "deflate: out of memory");
-        return 0;
+        return NULL;
     }
-    s->runs = runs;
+    state *s = &z->s;
+    s->runs = z->runs = runs;
     for (int k = 0; k < 29; k++)
         for (unsigned l = len_base[k]; l < (k == 28 ? 259u : len_base[k + 1]) && l <= MAX_RUN; l++)
             s->len_sym[l] = (uint8_t)k;
@@ -502,25 +502,89 @@ size_t ff_deflate_fast(const void *src_, size_t len, unsigned period, unsigned c
     if (period)
         while (s->dist_sym < 29 && dist_base[s->dist_sym + 1] <= period)
             s->dist_sym++;
+    z->period_given = period;
+    z->started = z->ended = 0;
+    z->adler = adler32(0L, Z_NULL, 0);
+    return z;
+}
 
-    bitw w = {.p = dst + 2};
-    dst[0] = 0x78; /* deflate, 32 KiB window */
-    dst[1] = 0x01; /* fastest; (0x78 << 8 | 0x01) is a multiple of 31 */
-    size_t pos = 0;
-    do {
-        size_t nruns;
-        size_t end = scan_block(s, src, len, pos, period, &nruns);
-        write_block(s, &w, src, pos, end, nruns, end == len);
-        pos = end;
-    } while (pos < len);
+void ff_deflate_stream_free(ff_deflate_stream *z)
+{
+    if (!z)
+        return;
+    free(z->runs);
+    free(z);
+}
+
+size_t ff_deflate_piece_bound(size_t len)
+{
+    /* the whole stream's bound for this piece alone, and an empty stored block (5 bytes) */
+    return ff_deflate_fast_bound(len) + 5;
+}
+
+size_t ff_deflate_stream_piece(ff_deflate_stream *z, const void *src_, size_t len, int last,
+                               unsigned char *dst, size_t cap, ff_err *err)
+{
+    const unsigned char *src = src_;
+    assert(!z->ended); /* no piece after the last */
+    if (cap < ff_deflate_piece_bound(len)) {
+        ff_err_set(err, "deflate: output buffer too small");
+        return 0;
+    }
+    if (len && !src) {
+        ff_err_set(err, "deflate: no input");
+        return 0;
+    }
+    unsigned char *p = dst;
+    if (!z->started) {
+        p[0] = 0x78; /* deflate, 32 KiB window */
+        p[1] = 0x01; /* fastest; (0x78 << 8 | 0x01) is a multiple of 31 */
+        p += 2;
+        z->started = 1;
+    }
+    bitw w = {.p = p};
+    if (len || last) {
+        size_t pos = 0;
+        do {
+            size_t nruns;
+            size_t end = scan_block(&z->s, src, len, pos, z->period_given, &nruns);
+            write_block(&z->s, &w, src, pos, end, nruns, last && end == len);
+            pos = end;
+        } while (pos < len);
+    }
+    if (!last) /* an empty stored block ends the piece on a byte, as zlib's sync flush does */
+        write_stored(&w, src, 0, 0, 0);
     align(&w);
-    uLong a = adler32_z(1L, src, len);
-    w.p[0] = (unsigned char)(a >> 24);
-    w.p[1] = (unsigned char)(a >> 16);
-    w.p[2] = (unsigned char)(a >> 8);
-    w.p[3] = (unsigned char)a;
-    w.p += 4;
-    free(runs);
-    free(s);
+    if (len)
+        z->adler = adler32_z(z->adler, src, len);
+    if (last) {
+        uLong a = z->adler;
+        w.p[0] = (unsigned char)(a >> 24);
+        w.p[1] = (unsigned char)(a >> 16);
+        w.p[2] = (unsigned char)(a >> 8);
+        w.p[3] = (unsigned char)a;
+        w.p += 4;
+        z->ended = 1;
+    }
     return (size_t)(w.p - dst);
+}
+
+size_t ff_deflate_fast(const void *src, size_t len, unsigned period, unsigned char *dst,
+                       size_t cap, ff_err *err)
+{
+    if (cap < ff_deflate_fast_bound(len)) {
+        ff_err_set(err, "deflate: output buffer too small");
+        return 0;
+    }
+    if (len && !src) {
+        ff_err_set(err, "deflate: no input");
+        return 0;
+    }
+    ff_deflate_stream *z = ff_deflate_stream_new(period, err);
+    if (!z)
+        return 0;
+    /* one piece, the last: no empty stored block, so the stream bound holds */
+    size_t n = ff_deflate_stream_piece(z, src, len, 1, dst, ff_deflate_piece_bound(len), err);
+    ff_deflate_stream_free(z);
+    return n;
 }
