@@ -1,5 +1,7 @@
-/* 8-bit PNG output through libspng: gray, palette (PLTE + tRNS) or RGB images with tEXt chunks,
- * streamed to an ff_sink (the renders here; the remote images in src/remote/). Compression settings are chosen for speed (see png.c). */
+/* 8-bit PNG output: gray, palette (PLTE + tRNS) or RGB images with tEXt chunks, streamed to an
+ * ff_sink. ff_png_write goes through libspng (the remote images in src/remote/); ff_png_write8,
+ * for the renders, writes the chunks itself and compresses with deflate_fast.c (png.c says
+ * why). Compression settings are chosen for speed. */
 #ifndef FF_CORE_OUT_PNG_H
 #define FF_CORE_OUT_PNG_H
 
@@ -49,7 +51,8 @@ int ff_png_write(const ff_png_image *img, const ff_png_text *text, size_t ntext,
                  const ff_png_options *opt, ff_sink *out, ff_err *err);
 
 /* Writes a width x height 8-bit image, rows top first, row stride = width. pal NULL: grayscale;
- * else colour type 3 with pal (every pixel value must be < pal->n). Returns 0, or -1 with err. */
+ * else colour type 3 with pal (every pixel value must be < pal->n). Every row UP-filtered, runs
+ * coded as Z_RLE would. Returns 0, or -1 with err. */
 int ff_png_write8(const uint8_t *pixels, uint32_t width, uint32_t height, const ff_png_palette *pal,
                   const ff_png_text *text, size_t ntext, ff_sink *out, ff_err *err);
 
