@@ -66,7 +66,7 @@ typedef struct task {
     int enabled;
     char rel[600];
     const char *media;
-    int done, rc;
+    int taken, done, rc;
     ff_err err;
     ff_output rec;
 } task;
@@ -89,7 +89,6 @@ typedef struct file_job {
     ff_render_params rp;
     char scaling[512];
     task tasks[T_COUNT];
-    int next_task;
     int inner_threads; /* threads a task may use itself */
     /* remote */
     remote_step remote[3];
@@ -98,6 +97,8 @@ typedef struct file_job {
     /* level 1.5 (the T_PREP task): its outcome, its outputs as committed (the lev15 FITS, the
      * ML array), and for the ASDF bundle the ML array and the level-1.5 header */
     ff_prep_result prep;
+    int prep_ready;  /* the ASDF bundle's part of level 1.5 is settled (j->ml, j->lev15) */
+    int prep_usable; /* ... and may go in: registered, skipped with a reason, not failed */
     ff_output prep_recs[2];
     int prep_nrecs, prep_recs_added;
     ff_image ml;
@@ -149,10 +150,23 @@ static int run_render(file_job *j, task *t, int color)
     return ff_out_commit_rec(o, &t->rec, &t->err);
 }
 
+/* What the ASDF bundle needs of level 1.5 is settled (usable or not): it may start. */
+static void prep_settled(file_job *j, int usable)
+{
+    pthread_mutex_lock(&j->lock);
+    if (!j->prep_ready) {
+        j->prep_ready = 1;
+        j->prep_usable = usable;
+        pthread_cond_broadcast(&j->remote_cond);
+    }
+    pthread_mutex_unlock(&j->lock);
+}
+
 /* Level 1.5: registration, exposure normalisation, the ML array; prep/{base}_lev15.fits and
  * prep/{base}_ml.npy. A file that is not a full-disk SDO image is not registered: that is the
  * step's outcome (j->prep), not a failure. -1 with t->err only when something failed (memory,
- * the store). */
+ * the store). The ML array and the level-1.5 header are made first, so that the ASDF bundle
+ * can be written while the level-1.5 FITS file is. */
 static int run_prep(file_job *j, task *t)
 {
     ff_prep_result *pr = &j->prep;
@@ -166,12 +180,14 @@ static int run_prep(file_job *j, task *t)
         rc = ff_prep_run(h, &j->fits->image, &po, &p, &why);
         if (rc < 0) {
             t->err = why;
+            prep_settled(j, 0);
             return -1;
         }
     }
     if (rc == FF_PREP_SKIP) {
         pr->state = FF_PREP_SKIPPED;
         snprintf(pr->reason, sizeof pr->reason, "%.255s", why.msg);
+        prep_settled(j, 1);
         return 0;
     }
     pr->state = FF_PREP_REGISTERED;
@@ -182,6 +198,14 @@ static int run_prep(file_job *j, task *t)
     pr->lev15_shape[0] = p.image.shape[0];
     pr->lev15_shape[1] = p.image.shape[1];
     pr->cdelt = p.cdelt;
+    if (ff_prep_ml(&p, pr->ml_size, j->inner_threads, &j->ml, &t->err) != 0)
+        goto fail;
+    if (j->tasks[T_ASDF].enabled) {
+        if (ff_prep_header(&p, h, &j->lev15, &t->err) != 0)
+            goto fail;
+        j->have_lev15 = 1;
+    }
+    prep_settled(j, 1);
     char rel[600];
     snprintf(rel, sizeof rel, "prep/%s_lev15.fits", j->r->base);
     ff_out *o = out_open(j->cfg, j->store, j->prefix, rel, "application/fits", &t->err);
@@ -194,8 +218,6 @@ static int run_prep(file_job *j, task *t)
     if (ff_out_commit_rec(o, &j->prep_recs[0], &t->err) != 0)
         goto fail;
     j->prep_nrecs = 1;
-    if (ff_prep_ml(&p, pr->ml_size, j->inner_threads, &j->ml, &t->err) != 0)
-        goto fail;
     snprintf(rel, sizeof rel, "prep/%s_ml.npy", j->r->base);
     if (!(o = out_open(j->cfg, j->store, j->prefix, rel, "application/octet-stream", &t->err)))
         goto fail;
@@ -206,14 +228,10 @@ static int run_prep(file_job *j, task *t)
     if (ff_out_commit_rec(o, &j->prep_recs[1], &t->err) != 0)
         goto fail;
     j->prep_nrecs = 2;
-    if (j->tasks[T_ASDF].enabled) {
-        if (ff_prep_header(&p, h, &j->lev15, &t->err) != 0)
-            goto fail;
-        j->have_lev15 = 1;
-    }
     ff_prep_free(&p);
     return 0;
 fail:
+    prep_settled(j, 0); /* no effect when already settled: the file fails anyway */
     ff_prep_free(&p);
     return -1;
 }
@@ -231,10 +249,10 @@ static void add_prep_outputs(file_job *j)
 static int run_asdf(file_job *j, task *t)
 {
     /* The bundle embeds the HEK events and names the remote images, and carries the level-1.5
-     * array: wait for them. */
+     * array: task_worker takes it only once they are there (task_ready). */
     pthread_mutex_lock(&j->lock);
-    while (!j->remote_done || (j->tasks[T_PREP].enabled && !j->tasks[T_PREP].done))
-        pthread_cond_wait(&j->remote_cond, &j->lock);
+    assert(j->remote_done && (!j->tasks[T_PREP].enabled || j->prep_ready));
+    int prep_usable = j->prep_usable;
     pthread_mutex_unlock(&j->lock);
 
     char created[32];
@@ -265,7 +283,7 @@ static int run_asdf(file_job *j, task *t)
                         .hek_json = j->hek.len ? (const char *)j->hek.data : NULL,
                         .hek_json_len = j->hek.len, .compress = cfg->asdf_compress,
                         .nthreads = j->inner_threads};
-    /* Level 1.5 (it ran before: see task_worker's order), unless it failed (the file fails). */
+    /* Level 1.5 (settled before: see task_ready), unless it failed (the file fails). */
     char ml_rel[600], lev15_rel[600];
     snprintf(ml_rel, sizeof ml_rel, "prep/%s_ml.npy", j->r->base);
     snprintf(lev15_rel, sizeof lev15_rel, "prep/%s_lev15.fits", j->r->base);
@@ -275,7 +293,7 @@ static int run_asdf(file_job *j, task *t)
                        .normalise_reason = pr->norm_reason, .exptime = pr->exptime,
                        .ml = pr->state == FF_PREP_REGISTERED && j->have_lev15 ? &j->ml : NULL,
                        .header = &j->lev15, .ml_path = ml_rel, .lev15_path = lev15_rel};
-    if (j->tasks[T_PREP].enabled && j->tasks[T_PREP].rc == 0 && pr->state != FF_PREP_NOT_RUN)
+    if (j->tasks[T_PREP].enabled && prep_usable && pr->state != FF_PREP_NOT_RUN)
         in.prep = &ap;
     ff_out *o = out_open(j->cfg, j->store, j->prefix, t->rel, t->media, &t->err);
     if (!o)
@@ -316,12 +334,23 @@ static int run_task(file_job *j, int kind)
     return -1;
 }
 
-/* Workers take tasks longest first, which finishes soonest on two cores (ASDF's compression is
- * the longest) -- unless the remote steps run: ASDF waits for them, so it goes last. ASDF also
- * waits for level 1.5, which therefore always comes before it (with one thread, a task taken
- * before the one it waits for would never finish). */
-static const int task_order_offline[] = {T_PREP, T_ASDF, T_COLOR, T_GRAY, T_CSV, T_NPY};
-static const int task_order_online[] = {T_PREP, T_COLOR, T_GRAY, T_CSV, T_NPY, T_ASDF};
+/* Workers take tasks longest first, which finishes soonest on two cores, skipping one that
+ * cannot start yet: the ASDF bundle waits for the remote steps (HEK's events, the remote
+ * images' names) and for level 1.5's ML array (task_ready). A worker that finds only tasks
+ * that cannot start waits for them; with one thread this never hangs, since level 1.5 comes
+ * first and the remote steps run on their own thread. */
+static const int task_order[] = {T_PREP, T_ASDF, T_CSV, T_COLOR, T_GRAY, T_NPY};
+
+/* Enabled, and not the gray PNG when the colour task writes it too. */
+static int task_wanted(const file_job *j, int k)
+{
+    return j->tasks[k].enabled && !(k == T_GRAY && j->tasks[T_COLOR].enabled);
+}
+
+static int task_ready(const file_job *j, int k)
+{
+    return k != T_ASDF || (j->remote_done && (!j->tasks[T_PREP].enabled || j->prep_ready));
+}
 
 static void *task_worker(void *arg)
 {
@@ -329,12 +358,23 @@ static void *task_worker(void *arg)
     for (;;) {
         pthread_mutex_lock(&j->lock);
         int kind = -1;
-        const int *order = j->cfg->offline ? task_order_offline : task_order_online;
-        while (j->next_task < T_COUNT && kind < 0) {
-            int k = order[j->next_task++];
-            if (j->tasks[k].enabled && !(k == T_GRAY && j->tasks[T_COLOR].enabled))
-                kind = k; /* the colour task writes the gray PNG too */
+        for (;;) {
+            int pending = 0;
+            for (size_t i = 0; i < sizeof task_order / sizeof task_order[0] && kind < 0; i++) {
+                int k = task_order[i];
+                if (!task_wanted(j, k) || j->tasks[k].taken)
+                    continue;
+                if (task_ready(j, k))
+                    kind = k;
+                else
+                    pending = 1;
+            }
+            if (kind >= 0 || !pending)
+                break;
+            pthread_cond_wait(&j->remote_cond, &j->lock);
         }
+        if (kind >= 0)
+            j->tasks[kind].taken = 1;
         pthread_mutex_unlock(&j->lock);
         if (kind < 0)
             return NULL;
@@ -342,7 +382,7 @@ static void *task_worker(void *arg)
         pthread_mutex_lock(&j->lock);
         j->tasks[kind].rc = rc;
         j->tasks[kind].done = 1;
-        pthread_cond_broadcast(&j->remote_cond); /* ASDF may wait for this one */
+        pthread_cond_broadcast(&j->remote_cond);
         pthread_mutex_unlock(&j->lock);
     }
 }
@@ -579,7 +619,7 @@ static void run_outputs(file_job *j, int threads)
     j->inner_threads = threads;
     int enabled = 0;
     for (int k = 0; k < T_COUNT; k++)
-        enabled += j->tasks[k].enabled && !(k == T_GRAY && j->tasks[T_COLOR].enabled);
+        enabled += task_wanted(j, k);
     run_tasks(j, threads < enabled ? threads : enabled);
     if (j->fits->image.ndim > 2 && (j->cfg->outputs & FF_OUTPUT_CSV))
         ff_file_result_note(j->r, "CSV skipped: the image is a %zu-plane cube; the NPY holds it",
