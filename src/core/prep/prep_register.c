@@ -847,6 +847,8 @@ static int build_nanmask(job *j)
     j->nanmask = malloc(nn);
     int rc = m.rows && m.zero && m.raw && j->nanmask ? 0 : -1;
     if (rc == 0) {
+        prefault(m.rows, nn, j->nth);
+        prefault(j->nanmask, nn, j->nth);
         ff_prep_parallel(j->nth, (size_t)nm, mask_row_pass, &m);
         ff_prep_parallel(j->nth, (size_t)nm, mask_col_pass, &m);
     }
