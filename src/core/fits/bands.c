@@ -1,6 +1,7 @@
 /* Reading the image, in bands of whole rows (whole tiles) on several threads when CFITSIO is
  * reentrant: one memfile handle per thread; RICE_1 and GZIP tiles that tiles.c found fit are
  * decoded by our own decoders (rice.h, gzip_tile.h) instead of CFITSIO. */
+#include "base/hugepage.h"
 #include "core/fits/fits_impl.h"
 #include "core/fits/rice.h"
 #include "core/fits/tilecheck.h"
@@ -168,6 +169,7 @@ int ff_fits_read_data(fitsfile *fp, const ff_fits_src *s, int hdu, const ff_fits
     img->data = malloc(img->nelem * osize);
     if (!img->data)
         return ff_err_set(err, "out of memory for a %zu-pixel image", img->nelem);
+    ff_hugepage_advise(img->data, img->nelem * osize);
     int unsigned_blank = sc->blank_on_converted && !sc->do_scale;
 
     size_t rowlen = p->naxis >= 1 && p->naxes[0] > 0 ? (size_t)p->naxes[0] : 0;

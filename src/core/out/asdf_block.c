@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hugepage.h"
 #include "core/out/deflate_fast.h"
 
 void ff_asdf_block_free(ff_asdf_block *z)
@@ -43,6 +44,7 @@ int ff_asdf_block_compress(const void *src, size_t len, unsigned period, int nth
         return ff_err_set(err, "no data to compress");
     size_t cap = ff_deflate_fast_bound(len);
     unsigned char *buf = malloc(cap);
+    ff_hugepage_advise(buf, cap);
     out->pieces = calloc(1, sizeof *out->pieces);
     if (!buf || !out->pieces) {
         free(buf);

@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/hugepage.h"
 #include "core/prep/prep_internal.h"
 #include "core/prep/prep_simd.h"
 #include "core/prep/prep_spline.h"
@@ -99,8 +100,7 @@ void ff_prep_scratch_free(ff_prep_scratch *s)
  * (MADV_POPULATE_WRITE, Linux 5.14) rather than one trap per page on first touch: on the machine
  * this was measured on, a third less time for the 200 MiB a 4096x4096 registration uses, and the
  * bands run on all cores. Older kernels refuse the advice and the pages fault in as usual.
- * The buffers also ask for transparent huge pages (MADV_HUGEPAGE: effective where THP is
- * "madvise" or "always", Debian's default being "madvise"): 2 MiB pages take 1/512 of the faults
+ * The buffers also ask for transparent huge pages (base/hugepage.h): 2 MiB pages take 1/512 of the faults
  * and spare the interpolation's scattered reads most TLB misses. Measured on a 4096x4096 AIA
  * registration, cold: median 0.064 s against 0.087 s; the slowest of 24 runs 0.097 s (the kernel
  * compacting memory to find huge pages), as slow as the usual 4 KiB run. */
@@ -131,12 +131,7 @@ static void prefault_band(void *ctx, int band, size_t lo, size_t hi)
 
 static void prefault(void *p, size_t bytes, int nthreads)
 {
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)1 << 21;
-    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), b = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (b > a)
-        (void)madvise((void *)a, b - a, MADV_HUGEPAGE); /* advice: refused is fine */
-#endif
+    ff_hugepage_advise(p, bytes);
     prefault_job f = {p, bytes};
     ff_prep_parallel(nthreads, (bytes + ((size_t)1 << 21) - 1) >> 21, prefault_band, &f);
 }
