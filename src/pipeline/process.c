@@ -334,12 +334,21 @@ static int run_task(file_job *j, int kind)
     return -1;
 }
 
-/* Workers take tasks longest first, which finishes soonest on two cores, skipping one that
- * cannot start yet: the ASDF bundle waits for the remote steps (HEK's events, the remote
- * images' names) and for level 1.5's ML array (task_ready). A worker that finds only tasks
- * that cannot start waits for them; with one thread this never hangs, since level 1.5 comes
- * first and the remote steps run on their own thread. */
-static const int task_order[] = {T_PREP, T_ASDF, T_CSV, T_COLOR, T_GRAY, T_NPY};
+/* Workers take tasks in this order, skipping one that cannot start yet: the ASDF bundle waits
+ * for the remote steps (HEK's events, the remote images' names) and for level 1.5's ML array
+ * (task_ready). A worker that finds only tasks that cannot start waits for them; with one thread
+ * this never hangs, since level 1.5 comes first and the remote steps run on their own thread.
+ * Longest first finishes soonest on two cores, except that a task splitting its work across
+ * threads is best last, filling the cores as the others end: the CSV of a float image (the
+ * longest task: shortest round-trip digits for every value) goes last, that of an integer image
+ * (short) third. On 4096x4096 files this gained a few percent (medians of 9: HMI float32 0.46 s
+ * against 0.48 s with the integer order, AIA int16 0.30 s against 0.35 s with the float order),
+ * about as much as one run differs from the next on the 2-core machine measured. */
+static const int order_int[] = {T_PREP, T_ASDF, T_CSV, T_COLOR, T_GRAY, T_NPY};
+static const int order_float[] = {T_PREP, T_ASDF, T_NPY, T_COLOR, T_CSV, T_GRAY};
+_Static_assert(sizeof order_int / sizeof *order_int == T_COUNT &&
+                   sizeof order_float / sizeof *order_float == T_COUNT,
+               "each order lists every task");
 
 /* Enabled, and not the gray PNG when the colour task writes it too. */
 static int task_wanted(const file_job *j, int k)
@@ -355,13 +364,14 @@ static int task_ready(const file_job *j, int k)
 static void *task_worker(void *arg)
 {
     file_job *j = arg;
+    const int *order = ff_dtype_is_float(j->fits->image.dtype) ? order_float : order_int;
     for (;;) {
         pthread_mutex_lock(&j->lock);
         int kind = -1;
         for (;;) {
             int pending = 0;
-            for (size_t i = 0; i < sizeof task_order / sizeof task_order[0] && kind < 0; i++) {
-                int k = task_order[i];
+            for (size_t i = 0; i < T_COUNT && kind < 0; i++) {
+                int k = order[i];
                 if (!task_wanted(j, k) || j->tasks[k].taken)
                     continue;
                 if (task_ready(j, k))
