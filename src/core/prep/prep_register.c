@@ -413,6 +413,17 @@ static int nan_near(const job *j, long px, long py)
     return 0;
 }
 
+/* Is masked() surely true at (xi, yi), xi and yi >= 0: the 5x5-dilated map set at its first tap
+ * (masked() returns 1 on that tap whatever the weights). */
+static inline int surely_masked(const job *j, double xi, double yi)
+{
+    const long nm = j->n + 2 * MASK_OFF;
+    long x = (long)xi - j->pl->pad[0] + MASK_OFF, y = (long)yi - j->pl->pad[1] + MASK_OFF;
+    if (x < 0 || x >= nm || y < 0 || y >= nm)
+        return 0;
+    return j->nanmask[(size_t)y * (size_t)nm + (size_t)x] & NEAR_5x5;
+}
+
 /* Could masked() be true at (xi, yi), xi and yi >= 0 and clear of NaN padding? 0 means surely
  * not; 1 (almost always a NaN, unless a coordinate is a whole number) asks masked(). One load in
  * place of masked()'s four. */
@@ -589,15 +600,21 @@ static inline __attribute__((always_inline)) void interp_body(job *j, size_t lo,
          * scaling and conversion to float go through vectors together. */
         for (; jx + 4 <= w; jx += 4) {
             const double *xi = xs + jx, *yi = ys + jx;
-            int fast = 1;
-            for (int q = 0; q < 4; q++)
-                fast &= xi[q] >= xl && xi[q] < xh && yi[q] >= yl && yi[q] < yh;
+            int inside[4], fast = 1;
+            for (int q = 0; q < 4; q++) {
+                inside[q] = xi[q] >= xl && xi[q] < xh && yi[q] >= yl && yi[q] < yh;
+                fast &= inside[q];
+            }
             if (fast && check_nans)
                 for (int q = 0; q < 4; q++)
                     fast &= !maybe_masked(j, xi[q], yi[q]);
             if (!fast) {
+                /* Inside, with the NaN map set at the first bilinear tap, masked() holds: NaN
+                 * straight away (an HMI image's whole off-disk area) */
                 for (int q = 0; q < 4; q++)
-                    out[jx + q] = (float)(sample_slow(j, xi[q], yi[q]) * rdiv);
+                    out[jx + q] = inside[q] && check_nans && surely_masked(j, xi[q], yi[q])
+                                      ? NAN
+                                      : (float)(sample_slow(j, xi[q], yi[q]) * rdiv);
                 continue;
             }
             v4d r[4];
