@@ -316,13 +316,17 @@ def main():
         rows.append((label, "", value, target_text, verdict))
 
     # fitsflow, once per stage with the same outputs as that stage's baseline: `--outputs npy,csv`
-    # (the header and manifest are always written) for the foundation, everything for "all".
+    # (the header and manifest are always written) for the foundation, `--outputs
+    # npy,csv,png,asdf` for "all" (the baseline's "all" predates level 1.5), everything for
+    # "prep".
     ff_runs = {}
     for st in stages:
         d = os.path.join(scratch, f"fitsflow_{st}")
         cmd = [os.path.abspath(args.fitsflow), "process", "--offline", "-q", "-o", d, inp]
         if st == "foundation":
             cmd[2:2] = ["--outputs", "npy,csv"]
+        elif st == "all":
+            cmd[2:2] = ["--outputs", "npy,csv,png,asdf"]
         if os.access(cmd[0], os.X_OK):
             m = measure(f"fitsflow process ({st})", cmd, d, args.runs)
         else:
