@@ -182,6 +182,29 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
 
+class _SettledClient:
+    """A botocore S3 client whose put_object returns only once s3rver's copy has its full size:
+    s3rver answers before its write stream has flushed, so a test that then backdates the file or
+    reads it could race the last write (real S3 has read-after-write consistency). Everything
+    else is the client's own."""
+
+    def __init__(self, peer, client):
+        self._peer, self._client = peer, client
+
+    def put_object(self, **kw):
+        body = kw.get("Body", b"")
+        if not isinstance(body, (bytes, bytearray)):
+            body = body.read()
+            kw["Body"] = body
+        r = self._client.put_object(**kw)
+        path = "/" + kw["Bucket"] + "/" + urllib.parse.quote(kw["Key"], safe="/~")
+        self._peer.wait_for_size(path, len(body))
+        return r
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
 class S3Peer:
     def __init__(self, tmpdir, bucket="fitsflow-test", region="eu-west-2", token="session-token/x+y=="):
         self.dir = os.path.join(tmpdir, "s3rver")
@@ -260,12 +283,14 @@ class S3Peer:
         return e
 
     def client(self):
-        """A botocore client straight to s3rver: an independent reader and writer."""
+        """A botocore client straight to s3rver: an independent reader and writer. Its put_object
+        returns once s3rver holds the whole object (see _SettledClient)."""
         s = botocore.session.get_session()
-        return s.create_client("s3", region_name=self.region,
-                               endpoint_url=f"http://127.0.0.1:{self.s3_port}",
-                               aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-                               config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+        c = s.create_client("s3", region_name=self.region,
+                            endpoint_url=f"http://127.0.0.1:{self.s3_port}",
+                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+        return _SettledClient(self, c)
 
     def rejected(self):
         with self.lock:
