@@ -355,6 +355,28 @@ static inline size_t point8(char *p, uint32_t s, int n, int ip)
 static inline __attribute__((always_inline)) size_t layout32(char *buf, size_t pos, uint32_t s,
                                                              int k, int sci)
 {
+    if (s < 100000000u && !sci) {
+        /* The common case (725.0125) with no loop and no table: s's eight digit characters in a
+         * register (leading zeros included); the '0' bytes before the first significant digit
+         * (lead) and after the last (trail) are counted at the two ends of the word's mask of
+         * nonzero digits. */
+        const uint64_t w = digits8(s), x = w ^ UINT64_C(0x3030303030303030);
+        const int lead = __builtin_ctzll(x) >> 3, trail = __builtin_clzll(x) >> 3;
+        const int n = 8 - lead - trail, ip = 8 - lead + k; /* digits kept; before the point */
+        if (k + trail < 0 && ip > 0) { /* a fraction is left, and a digit before the point */
+            const uint64_t d = w >> (8 * lead); /* the digits from byte 0, trail '0's after */
+            const int sh = 8 * ip;              /* ip < n <= 8: sh <= 56 */
+            const uint64_t high = d >> sh;
+            const uint64_t lo = (d & ((UINT64_C(1) << sh) - 1)) | (uint64_t)'.' << sh | (high << sh) << 8;
+            const uint64_t hi = high >> (56 - sh); /* what the point pushed past the first 8 */
+            char *p = buf + pos;
+            memcpy(p, &lo, 8); /* 16 bytes stored: the caller's FF_NUMFMT_MAX holds them */
+            memcpy(p + 8, &hi, 8);
+            p += n + 1;
+            *p = '\0';
+            return (size_t)(p - buf);
+        }
+    }
     while (s % 10 == 0) {
         s /= 10;
         k++;
@@ -363,8 +385,8 @@ static inline __attribute__((always_inline)) size_t layout32(char *buf, size_t p
         return layout(buf, pos, s, k, sci);
     int n = digits32(s), ip = n + k;
     char *p = buf + pos;
-    if (!sci && k < 0 && ip > 0 && n <= 8) { /* the common case: 725.0125 */
-        p += point8(p, s, n, ip); /* 16 bytes stored: the caller's FF_NUMFMT_MAX holds them */
+    if (!sci && k < 0 && ip > 0 && n <= 8) { /* nine digits, eight once a zero is stripped */
+        p += point8(p, s, n, ip);
         *p = '\0';
         return (size_t)(p - buf);
     }
