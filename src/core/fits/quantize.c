@@ -138,20 +138,67 @@ static inline void seq_step(seq *s)
     }
 }
 
-#define DEQUANT(OT)                                                                                \
+/* float32 output with dithering, four at a time while the sequence runs on without wrapping:
+ * each lane CFITSIO's arithmetic in double, rounded once to float (no fused multiply-add: the
+ * baseline instruction set has none). Returns how many of the n it wrote (a multiple of 4). */
+typedef double v4q __attribute__((vector_size(32)));
+typedef float v4qf __attribute__((vector_size(16)));
+typedef int32_t v4qi __attribute__((vector_size(16)));
+typedef int64_t v4ql __attribute__((vector_size(32)));
+
+static size_t dither4_f32(const int32_t *in, size_t n, const float *r, int nulls, int32_t blank,
+                          int zv, double scale, double zero, float *out)
+{
+    const v4q vs = {scale, scale, scale, scale}, vz = {zero, zero, zero, zero};
+    const v4q half = {0.5, 0.5, 0.5, 0.5};
+    const v4qi vb = {blank, blank, blank, blank};
+    const v4qi v0 = {ZERO_VALUE, ZERO_VALUE, ZERO_VALUE, ZERO_VALUE};
+    const v4qf vnan = {NAN, NAN, NAN, NAN}, vzero = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        v4qi v;
+        v4qf rf;
+        memcpy(&v, in + i, sizeof v);
+        memcpy(&rf, r + i, sizeof rf);
+        const v4q x = ((__builtin_convertvector(v, v4q) - __builtin_convertvector(rf, v4q)) + half) * vs + vz;
+        v4qf f = __builtin_convertvector(x, v4qf);
+        const v4qi is_zero = zv ? v == v0 : (v4qi){0, 0, 0, 0};
+        const v4qi is_null = nulls ? v == vb : (v4qi){0, 0, 0, 0};
+        f = (v4qf)(((v4qi)f & ~is_zero) | ((v4qi)vzero & is_zero));
+        f = (v4qf)(((v4qi)f & ~is_null) | ((v4qi)vnan & is_null));
+        memcpy(out + i, &f, sizeof f);
+    }
+    return i;
+}
+
+#define DEQUANT(OT, FAST4)                                                                         \
     do {                                                                                           \
         const OT nan_v = (OT)NAN;                                                                  \
         if (q->method == FF_QUANT_DITHER1 || q->method == FF_QUANT_DITHER2) {                      \
             int zv = q->method == FF_QUANT_DITHER2;                                                \
             seq s = seq_start(q, tile);                                                            \
-            for (size_t i = 0; i < n; i++, seq_step(&s)) {                                         \
-                int32_t v = in[i];                                                                 \
-                if (nulls && v == blank)                                                           \
-                    out[i] = nan_v;                                                                \
-                else if (zv && v == ZERO_VALUE)                                                    \
-                    out[i] = 0;                                                                    \
-                else                                                                               \
-                    out[i] = (OT)(((double)v - g_random[s.next] + 0.5) * scale + zero);            \
+            size_t i = 0;                                                                          \
+            while (i < n) {                                                                        \
+                size_t run = (size_t)(N_RANDOM - s.next); /* to the sequence's wrap */             \
+                if (run > n - i)                                                                   \
+                    run = n - i;                                                                   \
+                size_t done = FAST4 ? dither4_f32(in + i, run, g_random + s.next, nulls, blank,    \
+                                                  zv, scale, zero, (float *)(void *)(out + i))     \
+                                    : 0;                                                           \
+                s.next += (int)done;                                                               \
+                for (i += done; done < run; done++, i++, seq_step(&s)) {                           \
+                    int32_t v = in[i];                                                             \
+                    if (nulls && v == blank)                                                       \
+                        out[i] = nan_v;                                                            \
+                    else if (zv && v == ZERO_VALUE)                                                \
+                        out[i] = 0;                                                                \
+                    else                                                                           \
+                        out[i] = (OT)(((double)v - g_random[s.next] + 0.5) * scale + zero);        \
+                }                                                                                  \
+                if (s.next == N_RANDOM) { /* the vector part ended exactly at the wrap */          \
+                    s.next = N_RANDOM - 1;                                                         \
+                    seq_step(&s);                                                                  \
+                }                                                                                  \
             }                                                                                      \
         } else if (scale == 1.0 && zero == 0.0) {                                                  \
             for (size_t i = 0; i < n; i++)                                                         \
@@ -165,13 +212,13 @@ static inline void seq_step(seq *s)
 void ff_quant_to_f32(const int32_t *in, size_t n, const ff_quant *q, long long tile, double scale,
                      double zero, int nulls, int32_t blank, float *out)
 {
-    DEQUANT(float);
+    DEQUANT(float, 1);
 }
 
 void ff_quant_to_f64(const int32_t *in, size_t n, const ff_quant *q, long long tile, double scale,
                      double zero, int nulls, int32_t blank, double *out)
 {
-    DEQUANT(double);
+    DEQUANT(double, 0);
 }
 
 void ff_quant_lossless_f32(const float *in, size_t n, int nulls, float *out)
