@@ -133,7 +133,7 @@ void ff_gzip_decoder_free(ff_gzip_decoder *d)
 /* n big-endian values of w bytes at s (byte planes when shuffled) to native order at out. */
 /* Sixteen 4-byte values from GZIP_2's byte planes (most significant first) into native words:
  * two rounds of byte, then 16-bit, interleaving (SSE2's unpack instructions, or any CPU's
- * equivalent). Four times the scalar loop's speed. */
+ * equivalent) in place of a shift-and-or per value. */
 typedef uint8_t v16b __attribute__((vector_size(16)));
 typedef uint16_t v8h __attribute__((vector_size(16)));
 
