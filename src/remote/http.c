@@ -357,6 +357,11 @@ int ff_remote_result_msg(ff_remote_result *res, int ok, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(res->message, sizeof res->message, fmt, ap);
     va_end(ap);
+    /* The message is a step's log line: a service's text quoted in it (an error string, JSON
+     * that did not parse) must not break it, so control characters become spaces. */
+    for (char *c = res->message; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
     res->ok = ok;
     return ok ? 0 : -1;
 }

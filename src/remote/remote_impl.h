@@ -34,7 +34,8 @@ struct ff_remote {
 int ff_remote_get_listing(ff_remote *r, const char *url, char **html, size_t *len, int *requests,
                           ff_err *err);
 
-/* Sets res->message (printf-style) and returns -1 when !ok, 0 when ok. */
+/* Sets res->message (printf-style; control characters become spaces: it is one log line) and
+ * returns -1 when !ok, 0 when ok. */
 int ff_remote_result_msg(ff_remote_result *res, int ok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
