@@ -144,8 +144,11 @@ def agreement(ff_dir, py_dir, base):
         elif rel.endswith(".npy"):
             import numpy as np
             x, y = np.load(a), np.load(b)
-            same = x.dtype == y.dtype and x.shape == y.shape and \
-                np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
+            # byte order aside: astropy gives a funpacked file's big-endian data as it is
+            same = x.dtype.newbyteorder("=") == y.dtype.newbyteorder("=") and \
+                x.shape == y.shape and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
+            if same and x.dtype.byteorder != y.dtype.byteorder:
+                same = f"same values (byte order {x.dtype.str} vs {y.dtype.str})"
         elif rel.endswith(".json"):
             import json
             with open(a) as fa, open(b) as fb:
