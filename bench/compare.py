@@ -176,9 +176,12 @@ def agreement(ff_dir, py_dir, base):
                     if x is None or y is None:
                         same = "no image array found under 'data'"
                     else:
-                        same = (x.dtype == y.dtype and x.shape == y.shape
+                        same = (x.dtype.newbyteorder("=") == y.dtype.newbyteorder("=")
+                                and x.shape == y.shape
                                 and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")) or \
                             "image arrays differ"
+                        if same is True and x.dtype.byteorder != y.dtype.byteorder:
+                            same = f"same image array (byte order {x.dtype.str} vs {y.dtype.str})"
         else:
             continue
         verdict = "same" if same is True else ("DIFFERENT" if same is False else same)
