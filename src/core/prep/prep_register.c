@@ -413,27 +413,29 @@ static int nan_near(const job *j, long px, long py)
     return 0;
 }
 
-/* Is masked() surely true at (xi, yi), xi and yi >= 0: the 5x5-dilated map set at its first tap
- * (masked() returns 1 on that tap whatever the weights). */
-static inline int surely_masked(const job *j, double xi, double yi)
+/* The NaN map's bits at the floor of (xi, yi), xi and yi >= 0 (0 off the map). */
+static inline unsigned mask_bits(const job *j, double xi, double yi)
 {
     const long nm = j->n + 2 * MASK_OFF;
     long x = (long)xi - j->pl->pad[0] + MASK_OFF, y = (long)yi - j->pl->pad[1] + MASK_OFF;
     if (x < 0 || x >= nm || y < 0 || y >= nm)
         return 0;
-    return j->nanmask[(size_t)y * (size_t)nm + (size_t)x] & NEAR_5x5;
+    return j->nanmask[(size_t)y * (size_t)nm + (size_t)x];
 }
 
-/* Could masked() be true at (xi, yi), xi and yi >= 0 and clear of NaN padding? 0 means surely
- * not; 1 (almost always a NaN, unless a coordinate is a whole number) asks masked(). One load in
- * place of masked()'s four. */
+/* Is masked() surely true at (xi, yi): the 5x5-dilated map set at its first tap (masked()
+ * returns 1 on that tap whatever the weights). */
+static inline int surely_masked(const job *j, double xi, double yi)
+{
+    return (mask_bits(j, xi, yi) & NEAR_5x5) != 0;
+}
+
+/* Could masked() be true at (xi, yi), clear of NaN padding? 0 means surely not; 1 (almost always
+ * a NaN, unless a coordinate is a whole number) asks masked(). One load in place of masked()'s
+ * four. */
 static inline int maybe_masked(const job *j, double xi, double yi)
 {
-    const long nm = j->n + 2 * MASK_OFF;
-    long x = (long)xi - j->pl->pad[0] + MASK_OFF, y = (long)yi - j->pl->pad[1] + MASK_OFF;
-    if (x < 0 || x >= nm || y < 0 || y >= nm)
-        return 0;
-    return j->nanmask[(size_t)y * (size_t)nm + (size_t)x] & NEAR_QUAD;
+    return (mask_bits(j, xi, yi) & NEAR_QUAD) != 0;
 }
 
 /* sunpy's NaN rule: the order-1 sample of the dilated mask at (xi, yi) is > 0. */
