@@ -1,6 +1,7 @@
 /* Harness 3: numbers as text. Every 8-byte (double), 4-byte (float32) and integer value formatted
  * by numfmt must parse back to exactly the same value, fit FF_NUMFMT_MAX, and (for doubles and
- * floats) use the fewest significant digits that round-trip, as Python's repr does. */
+ * floats) use the fewest significant digits that round-trip, as Python's repr does. A row of
+ * float32 values formatted at once must equal the values formatted one by one. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -128,8 +129,35 @@ static void check_ints(uint64_t u)
         abort();
 }
 
+/* The input's 4-byte values as one CSV row (ff_fmt_float32_row, eight at a time in vector lanes
+ * where the CPU has them) against ff_fmt_float32 joined: the same bytes, nothing past the room. */
+static void check_row(const uint8_t *data, size_t size)
+{
+    size_t n = size / 4 > 64 ? 64 : size / 4;
+    float v[64];
+    memcpy(v, data, n * 4);
+    char want[64 * FF_NUMFMT_ROW_VALUE + FF_NUMFMT_MAX], got[64 * FF_NUMFMT_ROW_VALUE + FF_NUMFMT_MAX + 16];
+    char *p = want;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        if (!isnan(v[i]))
+            p += ff_fmt_float32(v[i], p);
+    }
+    memset(got, '#', sizeof got);
+    size_t len = ff_fmt_float32_row(v, n, got);
+    if (len != (size_t)(p - want) || memcmp(got, want, len) != 0) {
+        fprintf(stderr, "float32 row '%.*s' differs from '%.*s'\n", (int)len, got, (int)(p - want), want);
+        abort();
+    }
+    for (size_t i = n * FF_NUMFMT_ROW_VALUE + FF_NUMFMT_MAX; i < sizeof got; i++)
+        if (got[i] != '#')
+            abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_row(data, size);
     for (size_t i = 0; i + 8 <= size; i += 8) {
         double d;
         uint64_t u;

@@ -9,9 +9,12 @@
  * computed once, exactly, with a small bignum (no table copied from anywhere). */
 #include "base/numfmt.h"
 
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
+
+#include "base/numfmt_internal.h"
 
 typedef unsigned __int128 u128;
 
@@ -99,6 +102,7 @@ size_t ff_fmt_int64(int64_t v, char *buf)
 typedef struct { uint64_t hi, lo; } u64x2;
 
 static u64x2 g_pow10[POW10_MAX - POW10_MIN + 1];
+static uint64_t g_g32[FF_NUMFMT_G32_HI - FF_NUMFMT_G32_LO + 1]; /* see numfmt_internal.h */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* floor(log2(10^e)) and floor(log10(2^e)), floor(log10(3/4 * 2^e)) by fixed-point logs, valid
@@ -174,6 +178,14 @@ static void init_pow10(void)
         /* 10^-j * 2^(127-beta) = (2^M / 10^j) / 2^(M - 127 + beta) */
         g_pow10[-j - POW10_MIN] = bn_top128_plus1(&b, M - 127 + beta);
     }
+    for (int e = FF_NUMFMT_G32_LO; e <= FF_NUMFMT_G32_HI; e++)
+        g_g32[e - FF_NUMFMT_G32_LO] = g_pow10[e - POW10_MIN].hi + 1;
+}
+
+const uint64_t *ff_numfmt_g32(void)
+{
+    pthread_once(&g_once, init_pow10);
+    return g_g32 - FF_NUMFMT_G32_LO;
 }
 
 /* ---- Schubfach core ---------------------------------------------------------------------- */
@@ -214,6 +226,7 @@ static inline __attribute__((always_inline)) void schubfach(uint64_t c, int q, i
     u64x2 g = g_pow10[-k - POW10_MIN];
     uint64_t vbl, vb, vbr;
     if (f32) {
+        assert(-k >= FF_NUMFMT_G32_LO && -k <= FF_NUMFMT_G32_HI); /* the vector path's table */
         vbl = round_to_odd32(g.hi + 1, cbl << h);
         vb = round_to_odd32(g.hi + 1, cb << h);
         vbr = round_to_odd32(g.hi + 1, cbr << h);

@@ -18,4 +18,10 @@ size_t ff_fmt_float32(float v, char *buf);     /* numpy str(np.float32(v)): shor
 size_t ff_fmt_int64(int64_t v, char *buf);
 size_t ff_fmt_uint64(uint64_t v, char *buf);
 
+/* v[0..n) as one CSV row: each value as ff_fmt_float32 writes it, a NaN as an empty field,
+ * separated by ','; no newline and no NUL. Returns the length. out must have room for
+ * n * FF_NUMFMT_ROW_VALUE + FF_NUMFMT_MAX bytes (whole words are stored past the values). */
+#define FF_NUMFMT_ROW_VALUE 20 /* "-9999999000000000.0" and its comma */
+size_t ff_fmt_float32_row(const float *v, size_t n, char *out);
+
 #endif

@@ -217,12 +217,69 @@ static void test_random_floats(void **state)
             check_float((float)(k * pow(10, e)));
 }
 
+/* ff_fmt_float32_row against ff_fmt_float32 joined with commas: the same bytes, for rows of
+ * every length up to 40 (the vector lanes take eight values, the rest go one by one), values of
+ * every form (NaN, zero, integers, nine digits, scientific, subnormal, the two vector layouts),
+ * and nothing written past the room the header promises. */
+static void check_row(const float *v, size_t n)
+{
+    char want[40 * FF_NUMFMT_ROW_VALUE + FF_NUMFMT_MAX], got[40 * FF_NUMFMT_ROW_VALUE + FF_NUMFMT_MAX + 16];
+    char *p = want;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        if (!isnan(v[i]))
+            p += ff_fmt_float32(v[i], p);
+    }
+    size_t room = n * FF_NUMFMT_ROW_VALUE + FF_NUMFMT_MAX;
+    memset(got, '#', sizeof got);
+    size_t len = ff_fmt_float32_row(v, n, got);
+    assert_int_equal(len, (size_t)(p - want));
+    if (memcmp(got, want, len) != 0)
+        fail_msg("row of %zu differs: '%.*s' against '%.*s'", n, (int)len, got, (int)len, want);
+    for (size_t i = room; i < sizeof got; i++)
+        assert_int_equal(got[i], '#');
+}
+
+static float as_float(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static void test_float32_rows(void **state)
+{
+    (void)state;
+    static const uint32_t FORMS[] = {
+        0x7fc00000u, 0xffc00000u, 0x7f800000u, 0xff800000u, 0x00000000u, 0x80000000u,
+        0x00000001u, 0x807fffffu, 0x38d1b717u, 0x38d1b718u, 0x5a0e1bc9u, 0x5a0e1bcau,
+        0x4b800000u, 0xc7f1205au, 0x3f800000u, 0xbf800000u, 0x3dcccccdu, 0x38d1bc76u,
+        0x7f7fffffu, 0x4cbebc20u, 0x4e6e6b28u, 0xd9a3d70au,
+    };
+    float v[40];
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (size_t)round % 41;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = rnd();
+            switch (r % 5) {
+            case 0: v[i] = as_float(FORMS[(r >> 8) % (sizeof FORMS / sizeof FORMS[0])]); break;
+            case 1: v[i] = as_float((uint32_t)(r >> 16)); break;              /* any bits */
+            case 2: v[i] = (float)((double)(int64_t)(r >> 20) * 1e-10); break; /* magnetogram-like */
+            case 3: v[i] = (float)((int)(r >> 40) % 2000000) / 1000.0f; break;
+            default: v[i] = (float)((int)(r >> 40) % 100000) * 1e-7f; break;  /* 0.00725 */
+            }
+        }
+        check_row(v, n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_doubles), cmocka_unit_test(test_known_floats),
         cmocka_unit_test(test_integers),      cmocka_unit_test(test_random_doubles),
-        cmocka_unit_test(test_random_floats),
+        cmocka_unit_test(test_random_floats), cmocka_unit_test(test_float32_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

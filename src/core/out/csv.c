@@ -12,6 +12,7 @@
 #include "core/out/writers.h"
 
 #define VALUE_MAX 26            /* longest formatted value plus its comma */
+_Static_assert(VALUE_MAX >= FF_NUMFMT_ROW_VALUE, "a float32 row fits the room of its values");
 #define BLOCK_TARGET (4u << 20) /* bytes of output per block of rows */
 #define MAX_THREADS 64
 
@@ -111,7 +112,10 @@ static void *format_block(void *arg)
         case FF_I64: ROW_LOOP(int64_t, p += ff_fmt_int64(src[c], p)); break;
         case FF_U64: ROW_LOOP(uint64_t, p += ff_fmt_uint64(src[c], p)); break;
         case FF_F32:
-            ROW_LOOP(float, if (!isnan(src[c])) p += ff_fmt_float32(src[c], p); else NAN_ONE_COL);
+            if (b->ncols > 1)
+                p += ff_fmt_float32_row((const float *)b->img->data + r * b->ncols, b->ncols, p);
+            else
+                ROW_LOOP(float, if (!isnan(src[c])) p += ff_fmt_float32(src[c], p); else NAN_ONE_COL);
             break;
         case FF_F64:
             ROW_LOOP(double, if (!isnan(src[c])) p += ff_fmt_double(src[c], p); else NAN_ONE_COL);
