@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "base/numfmt.h"
+#include "base/numfmt_internal.h"
 #include "fuzz_util.h"
 
 /* significant digits of a formatted number: mantissa digits without leading/trailing zeros */
@@ -129,8 +130,9 @@ static void check_ints(uint64_t u)
         abort();
 }
 
-/* The input's 4-byte values as one CSV row (ff_fmt_float32_row, eight at a time in vector lanes
- * where the CPU has them) against ff_fmt_float32 joined: the same bytes, nothing past the room. */
+/* The input's 4-byte values as one CSV row (ff_fmt_float32_row, four or eight at a time in vector
+ * lanes, each width the CPU has) against ff_fmt_float32 joined: the same bytes, nothing past the
+ * room. */
 static void check_row(const uint8_t *data, size_t size)
 {
     size_t n = size / 4 > 64 ? 64 : size / 4;
@@ -144,15 +146,18 @@ static void check_row(const uint8_t *data, size_t size)
         if (!isnan(v[i]))
             p += ff_fmt_float32(v[i], p);
     }
-    memset(got, '#', sizeof got);
-    size_t len = ff_fmt_float32_row(v, n, got);
-    if (len != (size_t)(p - want) || memcmp(got, want, len) != 0) {
-        fprintf(stderr, "float32 row '%.*s' differs from '%.*s'\n", (int)len, got, (int)(p - want), want);
-        abort();
-    }
-    for (size_t i = n * FF_NUMFMT_ROW_VALUE + FF_NUMFMT_MAX; i < sizeof got; i++)
-        if (got[i] != '#')
+    for (int level = 0; level <= ff_numfmt_row_level(); level++) {
+        memset(got, '#', sizeof got);
+        size_t len = ff_fmt_float32_row_at(v, n, got, level);
+        if (len != (size_t)(p - want) || memcmp(got, want, len) != 0) {
+            fprintf(stderr, "float32 row (lanes of level %d) '%.*s' differs from '%.*s'\n", level,
+                    (int)len, got, (int)(p - want), want);
             abort();
+        }
+        for (size_t i = n * FF_NUMFMT_ROW_VALUE + FF_NUMFMT_MAX; i < sizeof got; i++)
+            if (got[i] != '#')
+                abort();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -12,4 +12,9 @@
 #define FF_NUMFMT_G32_HI 47
 const uint64_t *ff_numfmt_g32(void);
 
+/* ff_fmt_float32_row with lanes no wider than level (0 none, 1 AVX2, 2 AVX-512) nor than the
+ * CPU has; ff_numfmt_row_level() is what the CPU has. Tests compare the levels. */
+size_t ff_fmt_float32_row_at(const float *v, size_t n, char *out, int level);
+int ff_numfmt_row_level(void);
+
 #endif

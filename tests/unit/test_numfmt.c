@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "base/numfmt.h"
+#include "base/numfmt_internal.h"
 
 static const struct { double v; const char *repr; } DOUBLES[] = {
     {0.1, "0.1"}, {1e-05, "1e-05"}, {1e+16, "1e+16"},
@@ -217,8 +218,9 @@ static void test_random_floats(void **state)
             check_float((float)(k * pow(10, e)));
 }
 
-/* ff_fmt_float32_row against ff_fmt_float32 joined with commas: the same bytes, for rows of
- * every length up to 40 (the vector lanes take eight values, the rest go one by one), values of
+/* ff_fmt_float32_row against ff_fmt_float32 joined with commas, with every width of lanes the CPU
+ * has (none, AVX2's four, AVX-512's eight): the same bytes, for rows of every length up to 40
+ * (the lanes take four or eight values, the rest go one by one), values of
  * every form (NaN, zero, integers, nine digits, scientific, subnormal, the two vector layouts),
  * and nothing written past the room the header promises. */
 static void check_row(const float *v, size_t n)
@@ -232,13 +234,19 @@ static void check_row(const float *v, size_t n)
             p += ff_fmt_float32(v[i], p);
     }
     size_t room = n * FF_NUMFMT_ROW_VALUE + FF_NUMFMT_MAX;
-    memset(got, '#', sizeof got);
-    size_t len = ff_fmt_float32_row(v, n, got);
-    assert_int_equal(len, (size_t)(p - want));
-    if (memcmp(got, want, len) != 0)
-        fail_msg("row of %zu differs: '%.*s' against '%.*s'", n, (int)len, got, (int)len, want);
-    for (size_t i = room; i < sizeof got; i++)
-        assert_int_equal(got[i], '#');
+    for (int level = 0; level <= ff_numfmt_row_level(); level++) {
+        memset(got, '#', sizeof got);
+        size_t len = ff_fmt_float32_row_at(v, n, got, level);
+        assert_int_equal(len, (size_t)(p - want));
+        if (memcmp(got, want, len) != 0)
+            fail_msg("row of %zu with lanes of level %d differs: '%.*s' against '%.*s'", n, level,
+                     (int)len, got, (int)len, want);
+        for (size_t i = room; i < sizeof got; i++)
+            assert_int_equal(got[i], '#');
+    }
+    char plain[sizeof got];
+    assert_int_equal(ff_fmt_float32_row(v, n, plain), (size_t)(p - want));
+    assert_memory_equal(plain, want, (size_t)(p - want));
 }
 
 static float as_float(uint32_t bits)
