@@ -52,8 +52,8 @@ T512 static inline __m512i round_to_odd32(__m512i g, __m512i cp)
 }
 
 /* Eight values: their text (up to 16 bytes: lo, then hi) and length, or LEN_NAN / LEN_SCALAR. */
-T512 static void lanes8(const float *v, const uint64_t *g32, uint64_t lo_out[8], uint64_t hi_out[8],
-                        uint64_t len_out[8])
+T512 static void lanes8(const float *v, const uint64_t *g32, uint64_t *lo_out, uint64_t *hi_out,
+                        uint64_t *len_out)
 {
     const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi64(1);
     const __m512i bits = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)v));
@@ -196,8 +196,8 @@ T256 static inline __m256i round_to_odd32_avx2(__m256i g, __m256i cp)
     return _mm256_or_si256(y1, _mm256_and_si256(gt_u64(y0, cp), _mm256_set1_epi64x(1)));
 }
 
-T256 static void lanes4(const float *v, const uint64_t *g32, uint64_t lo_out[4], uint64_t hi_out[4],
-                        uint64_t len_out[4])
+T256 static void lanes4(const float *v, const uint64_t *g32, uint64_t *lo_out, uint64_t *hi_out,
+                        uint64_t *len_out)
 {
     const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi64x(1);
     const __m256i bits = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)v));
@@ -328,34 +328,32 @@ static inline char *put_lanes(char *p, const float *v, int nl, const uint64_t *l
     return p;
 }
 
-T256 static size_t row_avx2(const float *v, size_t n, char *out)
+typedef void lanes_fn(const float *v, const uint64_t *g32, uint64_t *lo, uint64_t *hi, uint64_t *len);
+
+/* A row through lanes of the given width (4 or 8), the last values one by one. */
+static size_t row_lanes(const float *v, size_t n, char *out, int width, lanes_fn *lanes)
 {
     const uint64_t *g32 = ff_numfmt_g32();
     char *p = out;
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        uint64_t lo[4], hi[4], len[4];
-        lanes4(v + i, g32, lo, hi, len);
-        p = put_lanes(p, v + i, 4, lo, hi, len);
+    for (; i + (size_t)width <= n; i += (size_t)width) {
+        uint64_t lo[8], hi[8], len[8];
+        lanes(v + i, g32, lo, hi, len);
+        p = put_lanes(p, v + i, width, lo, hi, len);
     }
     for (; i < n; i++)
         p = put_scalar(p, v[i]);
     return n ? (size_t)(p - out) - 1 : 0;
 }
 
-T512 static size_t row_avx512(const float *v, size_t n, char *out)
+static size_t row_avx2(const float *v, size_t n, char *out)
 {
-    const uint64_t *g32 = ff_numfmt_g32();
-    char *p = out;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t lo[8], hi[8], len[8];
-        lanes8(v + i, g32, lo, hi, len);
-        p = put_lanes(p, v + i, 8, lo, hi, len);
-    }
-    for (; i < n; i++)
-        p = put_scalar(p, v[i]);
-    return n ? (size_t)(p - out) - 1 : 0;
+    return row_lanes(v, n, out, 4, lanes4);
+}
+
+static size_t row_avx512(const float *v, size_t n, char *out)
+{
+    return row_lanes(v, n, out, 8, lanes8);
 }
 
 /* The widest lanes the CPU has: 2 (AVX-512), 1 (AVX2) or 0. */
