@@ -3,8 +3,8 @@
 #   make test   deps + build + every test (also ASan)  make run    start FitsFlow on the sample data
 #   make bench  run the benchmarks under bench/
 #   make fuzz   build the clang/libFuzzer harnesses (fuzz/), replay crash reproducers, then run
-#               each harness FUZZ_SECONDS (default 60) seconds; FUZZ_SEED=N fixes libFuzzer's seed
-#               (CI: 20 s each, seed 1)
+#               each harness FUZZ_SECONDS (default 60) seconds, FUZZ_JOBS (default: one per core)
+#               at a time; FUZZ_SEED=N fixes libFuzzer's seed (CI: 20 s each, seed 1)
 #   make faults the long fault runs (tests/faults/: 20 kill -9 rounds, full disk as root, hanging
 #               remote services, SIGTERM during a ZIP download)
 #   make load   the long load run (tests/load/: 200 sessions, wrk 60 s per endpoint, memory)
