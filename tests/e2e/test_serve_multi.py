@@ -384,13 +384,23 @@ def simultaneous_triggers_process_the_session_once_at_a_time():
 
 
 def age_in_s3rver(sid, seconds):
-    """Backdates every object of the session as s3rver reports it (its files' mtimes)."""
+    """Backdates every object of the session as s3rver reports it (its files' mtimes), until its
+    listing shows every object that old: a write s3rver was still finishing would otherwise leave
+    one object new, and the clean rightly takes the session for a live one."""
     root = os.path.join(PEER.dir, B, "temp", sid)
     assert os.path.isdir(root), root
-    t = time.time() - seconds
-    for d, _, files in os.walk(root):
-        for f in files:
-            os.utime(os.path.join(d, f), (t, t))
+    deadline = time.monotonic() + 30
+    while True:
+        t = time.time() - seconds
+        for d, _, files in os.walk(root):
+            for f in files:
+                os.utime(os.path.join(d, f), (t, t))
+        young = [k for k, o in bucket_keys(f"temp/{sid}/").items()
+                 if o["LastModified"].timestamp() > t + 60]
+        if not young:
+            return
+        assert time.monotonic() < deadline, f"still new after backdating: {young}"
+        time.sleep(0.1)
 
 
 @check
@@ -408,10 +418,12 @@ def cleans_on_both_at_once_delete_old_sessions_once_and_spare_a_leased_one():
         since = {SA: len(SA.read_log()), SB: len(SB.read_log())}
         trigger(SA, live)
         GATE.wait_held()
-        # b's local outputs are written beside its held remote step; then nothing more until the
-        # gate opens (the ASDF bundle waits for the remote steps)
+        # b's local outputs, level 1.5's included, are written beside its held remote step; then
+        # nothing more until the gate opens (the ASDF bundle and the later step logs wait for the
+        # remote steps)
         local = [f"temp/{live}/processed/{k}" for k in ("data/b_data.npy", "data/b_data.csv",
-                                                        "images/local/b_gray.png", "images/local/b_color.png")]
+                                                        "images/local/b_gray.png", "images/local/b_color.png",
+                                                        "prep/b_lev15.fits", "prep/b_ml.npy")]
         wait_until("b's local outputs", lambda: set(local) <= set(bucket_keys(f"temp/{live}/")))
         age_in_s3rver(live, 2 * 3600)  # as old as the others: only its lease protects it now
         before = set(bucket_keys(f"temp/{live}/"))
